@@ -1,0 +1,61 @@
+"""The errors netnode raises, as a small tree.
+
+    NetnodeError
+    ├── TopologyError      the description is wrong; nothing was changed (exit 2)
+    └── HostError          the host refused or failed an operation (exit 1)
+        └── MissingTool    a program netnode needs is not installed
+
+Every message says what went wrong and, where there is one, what to do about it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class NetnodeError(Exception):
+    """Base of every error netnode raises on purpose."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a topology: where (a field path) and what."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class TopologyError(NetnodeError):
+    """The topology does not validate. Carries every problem found, each with its field path."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[Problem], source: str = "") -> None:
+        self.problems = problems
+        self.source = source
+        where = f"{source}: " if source else ""
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{where}invalid topology ({len(problems)} problem(s)):\n{lines}")
+
+
+class HostError(NetnodeError):
+    """An operation on the host failed: a command, a netlink call, a process."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        self.hint = hint
+        super().__init__(f"{message}\n  hint: {hint}" if hint else message)
+
+
+class MissingTool(HostError):
+    """A program netnode runs is not installed."""
+
+    def __init__(self, program: str, package: str) -> None:
+        super().__init__(
+            f"{program} is not installed",
+            hint=f"install it with 'apt-get install {package}' (or run 'make demo', which does)",
+        )

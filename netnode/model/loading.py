@@ -1,0 +1,116 @@
+"""From a YAML file (or a dict) to a validated topology with every id and default filled.
+
+Every problem, from YAML syntax to cross-object rules, becomes a ``TopologyError`` with
+field paths; nothing here touches the host.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pydantic
+import yaml
+
+from netnode.errors import Problem, TopologyError
+from netnode.model import ids, validation
+from netnode.model.topology import Named, Topology
+
+DEFAULT_NODE = "netnode"
+
+
+def load_file(path: str | Path, node: str = DEFAULT_NODE) -> Topology:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise TopologyError([Problem("", f"cannot read the file: {exc.strerror}")], str(path)) from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise TopologyError([Problem(where, f"not valid YAML: {problem}")], str(path)) from exc
+    if data is None:
+        data = {}
+    if isinstance(data, dict) and "name" not in data:
+        data = {**data, "name": _name_from_path(path)}
+    return load_data(data, node=node, source=str(path))
+
+
+def _name_from_path(path: Path) -> str:
+    stem = "".join(c if c.isalnum() or c in "._-" else "-" for c in path.stem)
+    return stem.lstrip("._-") or "topology"
+
+
+def load_data(data: Any, node: str = DEFAULT_NODE, source: str = "") -> Topology:
+    if not isinstance(data, dict):
+        raise TopologyError([Problem("", "the topology must be a mapping of sections (networks:, load_balancers:, ...)")], source)
+    try:
+        topo = Topology.model_validate(data)
+    except pydantic.ValidationError as exc:
+        raise TopologyError([_problem(err) for err in exc.errors()], source) from exc
+    problems = validation.check(topo)
+    if problems:
+        raise TopologyError(problems, source)
+    resolve(topo, node)
+    return topo
+
+
+def _problem(err: Any) -> Problem:
+    path = ""
+    for part in err["loc"]:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    message = err["msg"]
+    if err["type"] == "string_pattern_mismatch":
+        message = f"{err['input']!r} is not allowed here (allowed: {err['ctx']['pattern']})"
+    elif err["type"] == "extra_forbidden":
+        message = "unknown field"
+    return Problem(path, message)
+
+
+def resolve(topo: Topology, node: str) -> None:
+    """Fill ids (uuid5 of node/kind/name unless given) and defaults that depend on the
+    rest of the topology (a floating IP's networks)."""
+
+    def give(obj: Named, kind: str, scope: str = "") -> str:
+        if obj.id is None:
+            obj.id = ids.stable_id(node, kind, f"{scope}{obj.name}")
+        return obj.id
+
+    for net in topo.networks:
+        give(net, "network")
+        for subnet in net.subnets:
+            give(subnet, "subnet")
+    for lb in topo.load_balancers:
+        lb_id = give(lb, "loadbalancer")
+        for listener in lb.listeners:
+            give(listener, "listener", f"{lb_id}/")
+        for pool in lb.pools:
+            pool_id = give(pool, "pool", f"{lb_id}/")
+            for member in pool.members:
+                give(member, "member", f"{pool_id}/")
+    for router in topo.routers:
+        give(router, "router")
+    externals = [n.name for n in topo.networks if n.external]
+    for fip in topo.floating_ips:
+        give(fip, "floatingip")
+        if fip.network is None and len(externals) == 1:
+            fip.network = externals[0]
+        if fip.fixed_ip_address is not None and fip.fixed_network is None:
+            fip.fixed_network = _holder_network(topo, fip.fixed_ip_address)
+    for inst in topo.lab.instances:
+        give(inst, "instance")
+    for client in topo.lab.clients:
+        give(client, "client")
+
+
+def _holder_network(topo: Topology, address: Any) -> str | None:
+    for lb in topo.load_balancers:
+        if lb.vip.address == address:
+            return lb.vip.network
+    for inst in topo.lab.instances:
+        if inst.address == address:
+            return inst.network
+    return None

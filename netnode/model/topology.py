@@ -1,0 +1,209 @@
+"""The desired state: a typed, validated description of a network node.
+
+Pure data (pydantic v2). Field names and value sets follow Octavia and Neutron so the
+same words work in the topology file and, later, the REST API. Schema rules live here;
+rules that relate objects to each other live in ``validation.py``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+# Names end up in HAProxy sections, namespace names and shell commands: a conservative
+# alphabet with no space, quote, '#' or newline cannot inject into any of them.
+Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
+# An id given explicitly (the API does); otherwise derived, see ids.stable_id.
+ObjectId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
+InterfaceName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$")]
+MacAddress = Annotated[
+    str, StringConstraints(pattern=r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$", to_lower=True)
+]
+Port = Annotated[int, Field(ge=1, le=65535)]
+# What a lab instance answers: printable text on one line, no double quote or backslash
+# (it is written into HAProxy's config as a quoted string).
+Body = Annotated[str, StringConstraints(pattern=r'^[ -!#-\[\]-~]{1,200}$')]
+UrlPath = Annotated[str, StringConstraints(pattern=r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]{0,1000}$")]
+ExpectedCodes = Annotated[str, StringConstraints(pattern=r"^[1-5][0-9]{2}([-,][1-5][0-9]{2})*$")]
+
+IPv4Address = ipaddress.IPv4Address
+IPv4Network = ipaddress.IPv4Network
+
+
+class Base(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+
+
+class Named(Base):
+    name: Name
+    id: ObjectId | None = None
+
+    @property
+    def uid(self) -> str:
+        """The object's id; set by ``ids`` resolution right after loading."""
+        if self.id is None:
+            raise RuntimeError(f"{type(self).__name__} {self.name!r} has no id yet")
+        return self.id
+
+
+# --- networks -----------------------------------------------------------------------
+
+
+class Subnet(Named):
+    cidr: IPv4Network
+    gateway_ip: IPv4Address | None = None
+
+
+class Network(Named):
+    """A tenant network (a VLAN on the integration bridge) or an external network (a
+    bridge of its own, br-ex by default, as Neutron's provider network on physnet)."""
+
+    external: bool = False
+    segmentation_id: Annotated[int, Field(ge=1, le=4094)] | None = None
+    bridge: InterfaceName | None = None
+    physical_interface: InterfaceName | None = None
+    subnets: Annotated[list[Subnet], Field(min_length=1)]
+
+
+# --- load balancers (Octavia v2 names) ------------------------------------------------
+
+
+class HealthMonitor(Base):
+    type: Literal["TCP", "HTTP"]
+    delay: Annotated[int, Field(ge=1, le=3600)] = 5
+    timeout: Annotated[int, Field(ge=1, le=3600)] = 5
+    max_retries: Annotated[int, Field(ge=1, le=10)] | None = None
+    max_retries_down: Annotated[int, Field(ge=1, le=10)] = 3
+    http_method: Literal["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"] = "GET"
+    url_path: UrlPath = "/"
+    expected_codes: ExpectedCodes = "200"
+    admin_state_up: bool = True
+
+
+class Member(Named):
+    address: IPv4Address
+    protocol_port: Port
+    weight: Annotated[int, Field(ge=0, le=256)] = 1
+    admin_state_up: bool = True
+
+
+class Pool(Named):
+    protocol: Literal["HTTP", "TCP"] = "HTTP"
+    lb_algorithm: Literal["ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP"] = "ROUND_ROBIN"
+    members: list[Member] = []
+    healthmonitor: HealthMonitor | None = None
+    admin_state_up: bool = True
+
+
+class Listener(Named):
+    protocol: Literal["HTTP", "TCP"] = "HTTP"
+    protocol_port: Port
+    # Octavia: -1 means unlimited.
+    connection_limit: Annotated[int, Field(ge=-1, le=1_000_000)] = -1
+    insert_headers: dict[Literal["X-Forwarded-For"], bool] = {}
+    default_pool: Name | None = None
+    admin_state_up: bool = True
+
+    @field_validator("connection_limit")
+    @classmethod
+    def _not_zero(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("must be -1 (unlimited) or at least 1")
+        return value
+
+
+class Vip(Base):
+    network: Name
+    address: IPv4Address
+    mac: MacAddress | None = None
+
+
+class LoadBalancer(Named):
+    vip: Vip
+    listeners: list[Listener] = []
+    pools: list[Pool] = []
+    admin_state_up: bool = True
+
+
+# --- routers (Neutron L3) --------------------------------------------------------------
+
+
+class ExternalGateway(Base):
+    network: Name
+    ip_address: IPv4Address
+    enable_snat: bool = True
+
+
+class Router(Named):
+    external_gateway: ExternalGateway | None = None
+    # Subnet names; the router's qr- port takes each subnet's gateway_ip.
+    interfaces: list[Name] = []
+
+
+class FloatingIP(Named):
+    floating_ip_address: IPv4Address
+    # The external network; may be left out when there is only one.
+    network: Name | None = None
+    # What it maps to: an instance's address or a load balancer's VIP. None: unbound.
+    fixed_ip_address: IPv4Address | None = None
+    # The fixed address's network; may be left out when only one network holds it.
+    fixed_network: Name | None = None
+
+
+# --- lab ---------------------------------------------------------------------------------
+
+
+class Instance(Named):
+    """A simulated VM: a namespace with a port on a network, answering HTTP with body."""
+
+    network: Name
+    address: IPv4Address
+    mac: MacAddress | None = None
+    body: Body
+    protocol_port: Port = 80
+
+
+class Client(Named):
+    """A lab host outside the cloud (the external network's upstream side)."""
+
+    network: Name
+    address: IPv4Address
+    # Clients answer HTTP too (with the caller's source address) so SNAT can be seen.
+    protocol_port: Port = 80
+
+
+class Lab(Base):
+    instances: list[Instance] = []
+    clients: list[Client] = []
+
+
+# --- the whole file ------------------------------------------------------------------------
+
+
+class Topology(Base):
+    name: Name | None = None
+    integration_bridge: InterfaceName = "br-int"
+    networks: list[Network] = []
+    load_balancers: list[LoadBalancer] = []
+    routers: list[Router] = []
+    floating_ips: list[FloatingIP] = []
+    lab: Lab = Lab()
+
+    def network(self, name: str) -> Network:
+        for net in self.networks:
+            if net.name == name:
+                return net
+        raise KeyError(name)
+
+    def subnet_of(self, network: Network, address: IPv4Address) -> Subnet | None:
+        for subnet in network.subnets:
+            if address in subnet.cidr:
+                return subnet
+        return None
+
+    def bridge_of(self, network: Network) -> str:
+        if network.external:
+            return network.bridge or "br-ex"
+        return self.integration_bridge

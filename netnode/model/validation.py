@@ -1,0 +1,303 @@
+"""Rules that relate objects to each other, checked after the schema.
+
+``check(topology)`` returns every problem it finds, each with the field path a user can
+look up in the file; an empty list means the topology can be applied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from ipaddress import IPv4Address
+
+from netnode.errors import Problem
+from netnode.model.topology import Network, Topology
+
+
+def check(topo: Topology) -> list[Problem]:
+    problems: list[Problem] = []
+    for rule in (_names, _networks, _load_balancers, _routers, _addresses, _floating_ips):
+        problems.extend(rule(topo))
+    return problems
+
+
+def _duplicates(items: Iterable[tuple[str, str]], what: str) -> Iterator[Problem]:
+    seen: dict[str, str] = {}
+    for path, key in items:
+        if key in seen:
+            yield Problem(path, f"duplicate {what} {key!r} (also at {seen[key]})")
+        else:
+            seen[key] = path
+
+
+def _names(topo: Topology) -> Iterator[Problem]:
+    yield from _duplicates(((f"networks[{i}].name", n.name) for i, n in enumerate(topo.networks)), "network name")
+    yield from _duplicates(
+        (
+            (f"networks[{i}].subnets[{j}].name", s.name)
+            for i, n in enumerate(topo.networks)
+            for j, s in enumerate(n.subnets)
+        ),
+        "subnet name",
+    )
+    yield from _duplicates(
+        ((f"load_balancers[{i}].name", lb.name) for i, lb in enumerate(topo.load_balancers)),
+        "load balancer name",
+    )
+    for i, lb in enumerate(topo.load_balancers):
+        base = f"load_balancers[{i}]"
+        yield from _duplicates(((f"{base}.listeners[{j}].name", x.name) for j, x in enumerate(lb.listeners)), "listener name")
+        yield from _duplicates(((f"{base}.pools[{j}].name", x.name) for j, x in enumerate(lb.pools)), "pool name")
+        for j, pool in enumerate(lb.pools):
+            yield from _duplicates(
+                ((f"{base}.pools[{j}].members[{k}].name", m.name) for k, m in enumerate(pool.members)),
+                "member name",
+            )
+            yield from _duplicates(
+                (
+                    (f"{base}.pools[{j}].members[{k}]", f"{m.address}:{m.protocol_port}")
+                    for k, m in enumerate(pool.members)
+                ),
+                "member address and port",
+            )
+    yield from _duplicates(((f"routers[{i}].name", r.name) for i, r in enumerate(topo.routers)), "router name")
+    yield from _duplicates(((f"floating_ips[{i}].name", f.name) for i, f in enumerate(topo.floating_ips)), "floating IP name")
+    lab = [(f"lab.instances[{i}].name", x.name) for i, x in enumerate(topo.lab.instances)]
+    lab += [(f"lab.clients[{i}].name", x.name) for i, x in enumerate(topo.lab.clients)]
+    yield from _duplicates(lab, "lab host name")
+
+
+def _networks(topo: Topology) -> Iterator[Problem]:
+    bridges = {topo.integration_bridge: "integration_bridge"}
+    for i, net in enumerate(topo.networks):
+        path = f"networks[{i}]"
+        if net.external:
+            if net.segmentation_id is not None:
+                yield Problem(f"{path}.segmentation_id", "an external network is flat; leave segmentation_id out")
+            bridge = topo.bridge_of(net)
+            if bridge in bridges:
+                yield Problem(f"{path}.bridge", f"bridge {bridge!r} is already used by {bridges[bridge]}")
+            bridges[bridge] = path
+        else:
+            if net.segmentation_id is None:
+                yield Problem(f"{path}.segmentation_id", "a tenant network needs a VLAN tag (1-4094)")
+            if net.bridge is not None or net.physical_interface is not None:
+                yield Problem(f"{path}.bridge", "only external networks take bridge/physical_interface")
+        for j, subnet in enumerate(net.subnets):
+            spath = f"{path}.subnets[{j}]"
+            if subnet.cidr.prefixlen > 30:
+                yield Problem(f"{spath}.cidr", f"{subnet.cidr} is too small for a gateway and hosts (at most /30)")
+            gw = subnet.gateway_ip
+            if gw is not None and not _is_host(gw, subnet.cidr):
+                yield Problem(f"{spath}.gateway_ip", f"{gw} is not a host address of {subnet.cidr}")
+            for k, other in enumerate(net.subnets[:j]):
+                if subnet.cidr.overlaps(other.cidr):
+                    yield Problem(f"{spath}.cidr", f"{subnet.cidr} overlaps {other.cidr} ({path}.subnets[{k}])")
+    yield from _duplicates(
+        (
+            (f"networks[{i}].segmentation_id", str(n.segmentation_id))
+            for i, n in enumerate(topo.networks)
+            if n.segmentation_id is not None
+        ),
+        "segmentation_id",
+    )
+
+
+def _is_host(address: IPv4Address, cidr) -> bool:
+    return address in cidr and address not in (cidr.network_address, cidr.broadcast_address)
+
+
+def _find_network(topo: Topology, name: str, path: str) -> tuple[Network | None, Problem | None]:
+    for net in topo.networks:
+        if net.name == name:
+            return net, None
+    known = ", ".join(repr(n.name) for n in topo.networks) or "none defined"
+    return None, Problem(path, f"unknown network {name!r} (networks: {known})")
+
+
+def _placed(topo: Topology, network: str, address: IPv4Address, path: str, *, tenant: bool | None = None) -> Iterator[Problem]:
+    """An address held on a network must be a host address of one of its subnets."""
+    net, problem = _find_network(topo, network, f"{path}.network")
+    if problem:
+        yield problem
+        return
+    assert net is not None
+    if tenant is True and net.external:
+        yield Problem(f"{path}.network", f"{network!r} is an external network; this needs a tenant network")
+    if tenant is False and not net.external:
+        yield Problem(f"{path}.network", f"{network!r} is a tenant network; this needs an external network")
+    subnet = topo.subnet_of(net, address)
+    if subnet is None:
+        cidrs = ", ".join(str(s.cidr) for s in net.subnets)
+        yield Problem(f"{path}.address", f"{address} is outside network {network!r} ({cidrs})")
+    elif not _is_host(address, subnet.cidr):
+        yield Problem(f"{path}.address", f"{address} is not a host address of {subnet.cidr}")
+
+
+def _load_balancers(topo: Topology) -> Iterator[Problem]:
+    for i, lb in enumerate(topo.load_balancers):
+        path = f"load_balancers[{i}]"
+        yield from _placed(topo, lb.vip.network, lb.vip.address, f"{path}.vip", tenant=True)
+        pools = {p.name: p for p in lb.pools}
+        yield from _duplicates(
+            ((f"{path}.listeners[{j}].protocol_port", str(x.protocol_port)) for j, x in enumerate(lb.listeners)),
+            "listener port",
+        )
+        for j, listener in enumerate(lb.listeners):
+            lpath = f"{path}.listeners[{j}]"
+            if listener.default_pool is None:
+                continue
+            pool = pools.get(listener.default_pool)
+            if pool is None:
+                known = ", ".join(repr(p) for p in pools) or "none defined"
+                yield Problem(f"{lpath}.default_pool", f"unknown pool {listener.default_pool!r} (pools: {known})")
+            elif pool.protocol != listener.protocol:
+                yield Problem(
+                    f"{lpath}.default_pool",
+                    f"a {listener.protocol} listener cannot use {pool.protocol} pool {pool.name!r}",
+                )
+            if listener.insert_headers and listener.protocol != "HTTP":
+                yield Problem(f"{lpath}.insert_headers", "headers can only be inserted on HTTP listeners")
+
+
+def _routers(topo: Topology) -> Iterator[Problem]:
+    subnets = {s.name: (n, s) for n in topo.networks for s in n.subnets}
+    served: dict[str, str] = {}
+    for i, router in enumerate(topo.routers):
+        path = f"routers[{i}]"
+        gw = router.external_gateway
+        if gw is not None:
+            yield from _placed(
+                topo,
+                gw.network,
+                gw.ip_address,
+                f"{path}.external_gateway",
+                tenant=False,
+            )
+        for j, name in enumerate(router.interfaces):
+            ipath = f"{path}.interfaces[{j}]"
+            if name not in subnets:
+                yield Problem(ipath, f"unknown subnet {name!r}")
+                continue
+            net, subnet = subnets[name]
+            if net.external:
+                yield Problem(ipath, f"subnet {name!r} is on external network {net.name!r}; use external_gateway")
+            if subnet.gateway_ip is None:
+                yield Problem(ipath, f"subnet {name!r} has no gateway_ip for the router to take")
+            if name in served:
+                yield Problem(ipath, f"subnet {name!r} is already served by {served[name]}")
+            served[name] = path
+
+
+def _holders(topo: Topology) -> list[tuple[str, str, IPv4Address]]:
+    """Every address something holds: (path, network name, address)."""
+    held: list[tuple[str, str, IPv4Address]] = []
+    for i, lb in enumerate(topo.load_balancers):
+        held.append((f"load_balancers[{i}].vip.address", lb.vip.network, lb.vip.address))
+    for i, inst in enumerate(topo.lab.instances):
+        held.append((f"lab.instances[{i}].address", inst.network, inst.address))
+    for i, client in enumerate(topo.lab.clients):
+        held.append((f"lab.clients[{i}].address", client.network, client.address))
+    for i, router in enumerate(topo.routers):
+        if router.external_gateway is not None:
+            gw = router.external_gateway
+            held.append((f"routers[{i}].external_gateway.ip_address", gw.network, gw.ip_address))
+    externals = [n.name for n in topo.networks if n.external]
+    for i, fip in enumerate(topo.floating_ips):
+        network = fip.network or (externals[0] if len(externals) == 1 else None)
+        if network is not None:
+            held.append((f"floating_ips[{i}].floating_ip_address", network, fip.floating_ip_address))
+    return held
+
+
+def _addresses(topo: Topology) -> Iterator[Problem]:
+    for i, inst in enumerate(topo.lab.instances):
+        yield from _placed(topo, inst.network, inst.address, f"lab.instances[{i}]", tenant=True)
+    for i, client in enumerate(topo.lab.clients):
+        yield from _placed(topo, client.network, client.address, f"lab.clients[{i}]")
+    gateways = {
+        (n.name, s.gateway_ip): f"networks[{i}].subnets[{j}].gateway_ip"
+        for i, n in enumerate(topo.networks)
+        for j, s in enumerate(n.subnets)
+        if s.gateway_ip is not None and not n.external
+    }
+    held = _holders(topo)
+    yield from _duplicates(((path, f"{net}/{addr}") for path, net, addr in held), "address")
+    for path, net, addr in held:
+        if (net, addr) in gateways:
+            yield Problem(path, f"{addr} is the gateway of its subnet ({gateways[(net, addr)]})")
+    macs = [(f"load_balancers[{i}].vip.mac", lb.vip.mac) for i, lb in enumerate(topo.load_balancers)]
+    macs += [(f"lab.instances[{i}].mac", x.mac) for i, x in enumerate(topo.lab.instances)]
+    yield from _duplicates(((p, m) for p, m in macs if m is not None), "MAC address")
+
+
+def _external_network_of(topo: Topology, path: str, name: str | None) -> tuple[Network | None, Problem | None]:
+    externals = [n for n in topo.networks if n.external]
+    if name is None:
+        if len(externals) == 1:
+            return externals[0], None
+        return None, Problem(path, f"name the external network ({len(externals)} are defined)")
+    net, problem = _find_network(topo, name, path)
+    if net is not None and not net.external:
+        return None, Problem(path, f"{name!r} is not an external network")
+    return net, problem
+
+
+def _floating_ips(topo: Topology) -> Iterator[Problem]:
+    held_fixed: dict[tuple[str, IPv4Address], str] = {}
+    for i, lb in enumerate(topo.load_balancers):
+        held_fixed[(lb.vip.network, lb.vip.address)] = f"load balancer {lb.name!r}"
+    for inst in topo.lab.instances:
+        held_fixed[(inst.network, inst.address)] = f"instance {inst.name!r}"
+    router_of_network: dict[str, tuple[str, str | None]] = {}
+    for router in topo.routers:
+        ext = router.external_gateway.network if router.external_gateway else None
+        for subnet_name in router.interfaces:
+            for net in topo.networks:
+                if any(s.name == subnet_name for s in net.subnets):
+                    router_of_network[net.name] = (router.name, ext)
+
+    bound: dict[tuple[str, IPv4Address], str] = {}
+    for i, fip in enumerate(topo.floating_ips):
+        path = f"floating_ips[{i}]"
+        ext, problem = _external_network_of(topo, f"{path}.network", fip.network)
+        if problem:
+            yield problem
+        if ext is not None:
+            subnet = topo.subnet_of(ext, fip.floating_ip_address)
+            if subnet is None or not _is_host(fip.floating_ip_address, subnet.cidr):
+                cidrs = ", ".join(str(s.cidr) for s in ext.subnets)
+                yield Problem(
+                    f"{path}.floating_ip_address",
+                    f"{fip.floating_ip_address} is not a host address of external network {ext.name!r} ({cidrs})",
+                )
+            elif fip.floating_ip_address == subnet.gateway_ip:
+                yield Problem(f"{path}.floating_ip_address", f"{fip.floating_ip_address} is the external gateway")
+        if fip.fixed_ip_address is None:
+            continue
+        candidates = [
+            key for key in held_fixed if key[1] == fip.fixed_ip_address and fip.fixed_network in (None, key[0])
+        ]
+        if not candidates:
+            yield Problem(
+                f"{path}.fixed_ip_address",
+                f"nothing holds {fip.fixed_ip_address}"
+                + (f" on network {fip.fixed_network!r}" if fip.fixed_network else "")
+                + " (it must be an instance's address or a load balancer's VIP)",
+            )
+            continue
+        if len(candidates) > 1:
+            nets = ", ".join(repr(k[0]) for k in candidates)
+            yield Problem(f"{path}.fixed_network", f"{fip.fixed_ip_address} is held on several networks ({nets}); name one")
+            continue
+        key = candidates[0]
+        if key in bound:
+            yield Problem(f"{path}.fixed_ip_address", f"{key[1]} on {key[0]!r} is already bound by {bound[key]}")
+        bound[key] = path
+        router = router_of_network.get(key[0])
+        if router is None:
+            yield Problem(f"{path}.fixed_ip_address", f"network {key[0]!r} has no router; the floating IP cannot reach it")
+        elif ext is not None and router[1] != ext.name:
+            yield Problem(
+                f"{path}.fixed_ip_address",
+                f"router {router[0]!r} of network {key[0]!r} has no gateway on external network {ext.name!r}",
+            )
