@@ -24,7 +24,9 @@ def load_file(path: str | Path, node: str = DEFAULT_NODE) -> Topology:
     try:
         text = path.read_text()
     except OSError as exc:
-        raise TopologyError([Problem("", f"cannot read the file: {exc.strerror}")], str(path)) from exc
+        raise TopologyError(
+            [Problem("", f"cannot read the file: {exc.strerror}")], str(path)
+        ) from exc
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -46,7 +48,15 @@ def _name_from_path(path: Path) -> str:
 
 def load_data(data: Any, node: str = DEFAULT_NODE, source: str = "") -> Topology:
     if not isinstance(data, dict):
-        raise TopologyError([Problem("", "the topology must be a mapping of sections (networks:, load_balancers:, ...)")], source)
+        raise TopologyError(
+            [
+                Problem(
+                    "",
+                    "the topology must be a mapping of sections (networks:, load_balancers:, ...)",
+                )
+            ],
+            source,
+        )
     try:
         topo = Topology.model_validate(data)
     except pydantic.ValidationError as exc:

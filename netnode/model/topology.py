@@ -16,7 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 # alphabet with no space, quote, '#' or newline cannot inject into any of them.
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
 # An id given explicitly (the API does); otherwise derived, see ids.stable_id.
-ObjectId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
+ObjectId = Annotated[
+    str,
+    StringConstraints(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"),
+]
 InterfaceName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$")]
 MacAddress = Annotated[
     str, StringConstraints(pattern=r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$", to_lower=True)
@@ -24,7 +27,7 @@ MacAddress = Annotated[
 Port = Annotated[int, Field(ge=1, le=65535)]
 # What a lab instance answers: printable text on one line, no double quote or backslash
 # (it is written into HAProxy's config as a quoted string).
-Body = Annotated[str, StringConstraints(pattern=r'^[ -!#-\[\]-~]{1,200}$')]
+Body = Annotated[str, StringConstraints(pattern=r"^[ -!#-\[\]-~]{1,200}$")]
 UrlPath = Annotated[str, StringConstraints(pattern=r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]{0,1000}$")]
 ExpectedCodes = Annotated[str, StringConstraints(pattern=r"^[1-5][0-9]{2}([-,][1-5][0-9]{2})*$")]
 

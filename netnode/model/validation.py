@@ -30,7 +30,9 @@ def _duplicates(items: Iterable[tuple[str, str]], what: str) -> Iterator[Problem
 
 
 def _names(topo: Topology) -> Iterator[Problem]:
-    yield from _duplicates(((f"networks[{i}].name", n.name) for i, n in enumerate(topo.networks)), "network name")
+    yield from _duplicates(
+        ((f"networks[{i}].name", n.name) for i, n in enumerate(topo.networks)), "network name"
+    )
     yield from _duplicates(
         (
             (f"networks[{i}].subnets[{j}].name", s.name)
@@ -45,11 +47,19 @@ def _names(topo: Topology) -> Iterator[Problem]:
     )
     for i, lb in enumerate(topo.load_balancers):
         base = f"load_balancers[{i}]"
-        yield from _duplicates(((f"{base}.listeners[{j}].name", x.name) for j, x in enumerate(lb.listeners)), "listener name")
-        yield from _duplicates(((f"{base}.pools[{j}].name", x.name) for j, x in enumerate(lb.pools)), "pool name")
+        yield from _duplicates(
+            ((f"{base}.listeners[{j}].name", x.name) for j, x in enumerate(lb.listeners)),
+            "listener name",
+        )
+        yield from _duplicates(
+            ((f"{base}.pools[{j}].name", x.name) for j, x in enumerate(lb.pools)), "pool name"
+        )
         for j, pool in enumerate(lb.pools):
             yield from _duplicates(
-                ((f"{base}.pools[{j}].members[{k}].name", m.name) for k, m in enumerate(pool.members)),
+                (
+                    (f"{base}.pools[{j}].members[{k}].name", m.name)
+                    for k, m in enumerate(pool.members)
+                ),
                 "member name",
             )
             yield from _duplicates(
@@ -59,8 +69,13 @@ def _names(topo: Topology) -> Iterator[Problem]:
                 ),
                 "member address and port",
             )
-    yield from _duplicates(((f"routers[{i}].name", r.name) for i, r in enumerate(topo.routers)), "router name")
-    yield from _duplicates(((f"floating_ips[{i}].name", f.name) for i, f in enumerate(topo.floating_ips)), "floating IP name")
+    yield from _duplicates(
+        ((f"routers[{i}].name", r.name) for i, r in enumerate(topo.routers)), "router name"
+    )
+    yield from _duplicates(
+        ((f"floating_ips[{i}].name", f.name) for i, f in enumerate(topo.floating_ips)),
+        "floating IP name",
+    )
     lab = [(f"lab.instances[{i}].name", x.name) for i, x in enumerate(topo.lab.instances)]
     lab += [(f"lab.clients[{i}].name", x.name) for i, x in enumerate(topo.lab.clients)]
     yield from _duplicates(lab, "lab host name")
@@ -72,26 +87,41 @@ def _networks(topo: Topology) -> Iterator[Problem]:
         path = f"networks[{i}]"
         if net.external:
             if net.segmentation_id is not None:
-                yield Problem(f"{path}.segmentation_id", "an external network is flat; leave segmentation_id out")
+                yield Problem(
+                    f"{path}.segmentation_id",
+                    "an external network is flat; leave segmentation_id out",
+                )
             bridge = topo.bridge_of(net)
             if bridge in bridges:
-                yield Problem(f"{path}.bridge", f"bridge {bridge!r} is already used by {bridges[bridge]}")
+                yield Problem(
+                    f"{path}.bridge", f"bridge {bridge!r} is already used by {bridges[bridge]}"
+                )
             bridges[bridge] = path
         else:
             if net.segmentation_id is None:
-                yield Problem(f"{path}.segmentation_id", "a tenant network needs a VLAN tag (1-4094)")
+                yield Problem(
+                    f"{path}.segmentation_id", "a tenant network needs a VLAN tag (1-4094)"
+                )
             if net.bridge is not None or net.physical_interface is not None:
-                yield Problem(f"{path}.bridge", "only external networks take bridge/physical_interface")
+                yield Problem(
+                    f"{path}.bridge", "only external networks take bridge/physical_interface"
+                )
         for j, subnet in enumerate(net.subnets):
             spath = f"{path}.subnets[{j}]"
             if subnet.cidr.prefixlen > 30:
-                yield Problem(f"{spath}.cidr", f"{subnet.cidr} is too small for a gateway and hosts (at most /30)")
+                yield Problem(
+                    f"{spath}.cidr",
+                    f"{subnet.cidr} is too small for a gateway and hosts (at most /30)",
+                )
             gw = subnet.gateway_ip
             if gw is not None and not _is_host(gw, subnet.cidr):
                 yield Problem(f"{spath}.gateway_ip", f"{gw} is not a host address of {subnet.cidr}")
             for k, other in enumerate(net.subnets[:j]):
                 if subnet.cidr.overlaps(other.cidr):
-                    yield Problem(f"{spath}.cidr", f"{subnet.cidr} overlaps {other.cidr} ({path}.subnets[{k}])")
+                    yield Problem(
+                        f"{spath}.cidr",
+                        f"{subnet.cidr} overlaps {other.cidr} ({path}.subnets[{k}])",
+                    )
     yield from _duplicates(
         (
             (f"networks[{i}].segmentation_id", str(n.segmentation_id))
@@ -114,7 +144,15 @@ def _find_network(topo: Topology, name: str, path: str) -> tuple[Network | None,
     return None, Problem(path, f"unknown network {name!r} (networks: {known})")
 
 
-def _placed(topo: Topology, network: str, address: IPv4Address, path: str, *, tenant: bool | None = None) -> Iterator[Problem]:
+def _placed(
+    topo: Topology,
+    network: str,
+    address: IPv4Address,
+    path: str,
+    *,
+    tenant: bool | None = None,
+    field: str = "address",
+) -> Iterator[Problem]:
     """An address held on a network must be a host address of one of its subnets."""
     net, problem = _find_network(topo, network, f"{path}.network")
     if problem:
@@ -122,15 +160,19 @@ def _placed(topo: Topology, network: str, address: IPv4Address, path: str, *, te
         return
     assert net is not None
     if tenant is True and net.external:
-        yield Problem(f"{path}.network", f"{network!r} is an external network; this needs a tenant network")
+        yield Problem(
+            f"{path}.network", f"{network!r} is an external network; this needs a tenant network"
+        )
     if tenant is False and not net.external:
-        yield Problem(f"{path}.network", f"{network!r} is a tenant network; this needs an external network")
+        yield Problem(
+            f"{path}.network", f"{network!r} is a tenant network; this needs an external network"
+        )
     subnet = topo.subnet_of(net, address)
     if subnet is None:
         cidrs = ", ".join(str(s.cidr) for s in net.subnets)
-        yield Problem(f"{path}.address", f"{address} is outside network {network!r} ({cidrs})")
+        yield Problem(f"{path}.{field}", f"{address} is outside network {network!r} ({cidrs})")
     elif not _is_host(address, subnet.cidr):
-        yield Problem(f"{path}.address", f"{address} is not a host address of {subnet.cidr}")
+        yield Problem(f"{path}.{field}", f"{address} is not a host address of {subnet.cidr}")
 
 
 def _load_balancers(topo: Topology) -> Iterator[Problem]:
@@ -139,7 +181,10 @@ def _load_balancers(topo: Topology) -> Iterator[Problem]:
         yield from _placed(topo, lb.vip.network, lb.vip.address, f"{path}.vip", tenant=True)
         pools = {p.name: p for p in lb.pools}
         yield from _duplicates(
-            ((f"{path}.listeners[{j}].protocol_port", str(x.protocol_port)) for j, x in enumerate(lb.listeners)),
+            (
+                (f"{path}.listeners[{j}].protocol_port", str(x.protocol_port))
+                for j, x in enumerate(lb.listeners)
+            ),
             "listener port",
         )
         for j, listener in enumerate(lb.listeners):
@@ -149,14 +194,19 @@ def _load_balancers(topo: Topology) -> Iterator[Problem]:
             pool = pools.get(listener.default_pool)
             if pool is None:
                 known = ", ".join(repr(p) for p in pools) or "none defined"
-                yield Problem(f"{lpath}.default_pool", f"unknown pool {listener.default_pool!r} (pools: {known})")
+                yield Problem(
+                    f"{lpath}.default_pool",
+                    f"unknown pool {listener.default_pool!r} (pools: {known})",
+                )
             elif pool.protocol != listener.protocol:
                 yield Problem(
                     f"{lpath}.default_pool",
                     f"a {listener.protocol} listener cannot use {pool.protocol} pool {pool.name!r}",
                 )
             if listener.insert_headers and listener.protocol != "HTTP":
-                yield Problem(f"{lpath}.insert_headers", "headers can only be inserted on HTTP listeners")
+                yield Problem(
+                    f"{lpath}.insert_headers", "headers can only be inserted on HTTP listeners"
+                )
 
 
 def _routers(topo: Topology) -> Iterator[Problem]:
@@ -172,6 +222,7 @@ def _routers(topo: Topology) -> Iterator[Problem]:
                 gw.ip_address,
                 f"{path}.external_gateway",
                 tenant=False,
+                field="ip_address",
             )
         for j, name in enumerate(router.interfaces):
             ipath = f"{path}.interfaces[{j}]"
@@ -180,7 +231,10 @@ def _routers(topo: Topology) -> Iterator[Problem]:
                 continue
             net, subnet = subnets[name]
             if net.external:
-                yield Problem(ipath, f"subnet {name!r} is on external network {net.name!r}; use external_gateway")
+                yield Problem(
+                    ipath,
+                    f"subnet {name!r} is on external network {net.name!r}; use external_gateway",
+                )
             if subnet.gateway_ip is None:
                 yield Problem(ipath, f"subnet {name!r} has no gateway_ip for the router to take")
             if name in served:
@@ -205,7 +259,9 @@ def _holders(topo: Topology) -> list[tuple[str, str, IPv4Address]]:
     for i, fip in enumerate(topo.floating_ips):
         network = fip.network or (externals[0] if len(externals) == 1 else None)
         if network is not None:
-            held.append((f"floating_ips[{i}].floating_ip_address", network, fip.floating_ip_address))
+            held.append(
+                (f"floating_ips[{i}].floating_ip_address", network, fip.floating_ip_address)
+            )
     return held
 
 
@@ -225,12 +281,16 @@ def _addresses(topo: Topology) -> Iterator[Problem]:
     for path, net, addr in held:
         if (net, addr) in gateways:
             yield Problem(path, f"{addr} is the gateway of its subnet ({gateways[(net, addr)]})")
-    macs = [(f"load_balancers[{i}].vip.mac", lb.vip.mac) for i, lb in enumerate(topo.load_balancers)]
+    macs = [
+        (f"load_balancers[{i}].vip.mac", lb.vip.mac) for i, lb in enumerate(topo.load_balancers)
+    ]
     macs += [(f"lab.instances[{i}].mac", x.mac) for i, x in enumerate(topo.lab.instances)]
     yield from _duplicates(((p, m) for p, m in macs if m is not None), "MAC address")
 
 
-def _external_network_of(topo: Topology, path: str, name: str | None) -> tuple[Network | None, Problem | None]:
+def _external_network_of(
+    topo: Topology, path: str, name: str | None
+) -> tuple[Network | None, Problem | None]:
     externals = [n for n in topo.networks if n.external]
     if name is None:
         if len(externals) == 1:
@@ -244,7 +304,7 @@ def _external_network_of(topo: Topology, path: str, name: str | None) -> tuple[N
 
 def _floating_ips(topo: Topology) -> Iterator[Problem]:
     held_fixed: dict[tuple[str, IPv4Address], str] = {}
-    for i, lb in enumerate(topo.load_balancers):
+    for lb in topo.load_balancers:
         held_fixed[(lb.vip.network, lb.vip.address)] = f"load balancer {lb.name!r}"
     for inst in topo.lab.instances:
         held_fixed[(inst.network, inst.address)] = f"instance {inst.name!r}"
@@ -271,11 +331,16 @@ def _floating_ips(topo: Topology) -> Iterator[Problem]:
                     f"{fip.floating_ip_address} is not a host address of external network {ext.name!r} ({cidrs})",
                 )
             elif fip.floating_ip_address == subnet.gateway_ip:
-                yield Problem(f"{path}.floating_ip_address", f"{fip.floating_ip_address} is the external gateway")
+                yield Problem(
+                    f"{path}.floating_ip_address",
+                    f"{fip.floating_ip_address} is the external gateway",
+                )
         if fip.fixed_ip_address is None:
             continue
         candidates = [
-            key for key in held_fixed if key[1] == fip.fixed_ip_address and fip.fixed_network in (None, key[0])
+            key
+            for key in held_fixed
+            if key[1] == fip.fixed_ip_address and fip.fixed_network in (None, key[0])
         ]
         if not candidates:
             yield Problem(
@@ -287,15 +352,24 @@ def _floating_ips(topo: Topology) -> Iterator[Problem]:
             continue
         if len(candidates) > 1:
             nets = ", ".join(repr(k[0]) for k in candidates)
-            yield Problem(f"{path}.fixed_network", f"{fip.fixed_ip_address} is held on several networks ({nets}); name one")
+            yield Problem(
+                f"{path}.fixed_network",
+                f"{fip.fixed_ip_address} is held on several networks ({nets}); name one",
+            )
             continue
         key = candidates[0]
         if key in bound:
-            yield Problem(f"{path}.fixed_ip_address", f"{key[1]} on {key[0]!r} is already bound by {bound[key]}")
+            yield Problem(
+                f"{path}.fixed_ip_address",
+                f"{key[1]} on {key[0]!r} is already bound by {bound[key]}",
+            )
         bound[key] = path
         router = router_of_network.get(key[0])
         if router is None:
-            yield Problem(f"{path}.fixed_ip_address", f"network {key[0]!r} has no router; the floating IP cannot reach it")
+            yield Problem(
+                f"{path}.fixed_ip_address",
+                f"network {key[0]!r} has no router; the floating IP cannot reach it",
+            )
         elif ext is not None and router[1] != ext.name:
             yield Problem(
                 f"{path}.fixed_ip_address",

@@ -1,0 +1,240 @@
+"""netnode's command line: parse, call the layers below, present."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from netnode.errors import NetnodeError, TopologyError
+from netnode.model.loading import DEFAULT_NODE, load_data, load_file
+from netnode.plan import operations as op
+from netnode.plan.diff import Plan
+from netnode.reconcile import converge
+from netnode.reconcile.host import Host
+
+DEFAULT_STATE_DIR = "/var/lib/netnode"
+SYMBOLS = {"create": "+", "change": "~", "delete": "-"}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except TopologyError as exc:
+        print(f"netnode: {exc}", file=sys.stderr)
+        print("Nothing was changed on the host.", file=sys.stderr)
+        return exc.exit_code
+    except NetnodeError as exc:
+        print(f"netnode: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("netnode: interrupted; run the same command again to converge", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="netnode", description=__doc__)
+    parser.add_argument(
+        "--node",
+        default=os.environ.get("NETNODE_NODE", DEFAULT_NODE),
+        help="this node's name; keeps two netnode instances on one host apart (env NETNODE_NODE)",
+    )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=Path(os.environ.get("NETNODE_STATE_DIR", DEFAULT_STATE_DIR)),
+        help="where netnode keeps its ledger, configs and sockets (env NETNODE_STATE_DIR)",
+    )
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    def command(name: str, func, help: str, file: bool = True) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        if file:
+            p.add_argument("-f", "--file", required=True, type=Path, help="the topology (YAML)")
+        p.set_defaults(func=func)
+        return p
+
+    command("apply", cmd_apply, "converge the host to the topology file")
+    command("plan", cmd_plan, "print what apply would do, as shell commands; changes nothing")
+    command("destroy", cmd_destroy, "remove everything netnode owns for the topology file")
+    command("validate", cmd_validate, "check a topology file; touches nothing")
+    status = command(
+        "status", cmd_status, "load balancer and member status, from HAProxy", file=False
+    )
+    status.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    demo = command(
+        "demo", cmd_demo, "build the seed scenario, show it working, clean up", file=False
+    )
+    demo.add_argument(
+        "-f", "--file", type=Path, default=None, help="topology (default: examples/seed.yaml)"
+    )
+    demo.add_argument("-n", "--requests", type=int, default=6, help="requests to send (default 6)")
+    demo.add_argument("--keep", action="store_true", help="leave the scenario running")
+    return parser
+
+
+def _host(args: argparse.Namespace) -> Host:
+    return Host(state_dir=args.state_dir, node=args.node)
+
+
+def _require_root(what: str) -> None:
+    if os.geteuid() != 0:
+        raise NetnodeError(
+            f"{what} changes namespaces, Open vSwitch and iptables: run it as root (sudo)"
+        )
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    topo = load_file(args.file, args.node)
+    print(
+        f"{args.file}: valid ({len(topo.networks)} networks, {len(topo.load_balancers)} load balancers, "
+        f"{len(topo.routers)} routers, {len(topo.floating_ips)} floating IPs, "
+        f"{len(topo.lab.instances) + len(topo.lab.clients)} lab hosts)"
+    )
+    return 0
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    topo = load_file(args.file, args.node)
+    _require_root("netnode apply")
+    host = _host(args)
+    try:
+        reporter = _Reporter()
+        outcome = converge.apply(host, topo, reporter)
+    finally:
+        host.close()
+    if outcome.started_ovs:
+        print("netnode: Open vSwitch was not running; started it with ovs-ctl")
+    _print_summary("Apply", args.file, outcome)
+    return 0
+
+
+def cmd_destroy(args: argparse.Namespace) -> int:
+    topo = load_file(args.file, args.node)
+    _require_root("netnode destroy")
+    host = _host(args)
+    try:
+        outcome = converge.destroy(host, topo, _Reporter())
+    finally:
+        host.close()
+    counts = outcome.plan.summary()
+    print(f"Destroy complete in {outcome.seconds:.2f} s: {counts['delete']} deleted.")
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    topo = load_file(args.file, args.node)
+    host = _host(args)
+    note = ""
+    try:
+        if os.geteuid() != 0 or not host.ovs.is_running():
+            raise PermissionError
+        the_plan = converge.preview(host, topo)
+    except (PermissionError, NetnodeError):
+        # Without root (or without OVS) the host cannot be read: plan from scratch.
+        from netnode.plan.diff import plan as make_plan
+        from netnode.plan.observed import HostState
+
+        the_plan = make_plan(converge.desired_for(host, topo), HostState.empty())
+        note = (
+            " (the host could not be read: not root or OVS not running; planned from an empty host)"
+        )
+    finally:
+        host.close()
+    _print_plan(the_plan, args.file, note)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from netnode.reconcile.status import loadbalancer_status, to_octavia_json
+
+    host = _host(args)
+    docs = []
+    rows_out = []
+    for _name, source in converge.applied(host).items():
+        topo = load_data(source, node=args.node)
+        for lb in topo.load_balancers:
+            proc = f"lb-{lb.uid}"
+            try:
+                rows = host.haproxy.stats(proc) if host.haproxy.running_pid(proc) else None
+            except NetnodeError:
+                rows = None
+            status = loadbalancer_status(lb, rows)
+            docs.append(to_octavia_json(status))
+            rows_out.append(status)
+    if args.output == "json":
+        print(json.dumps(docs, indent=2))
+        return 0
+    if not rows_out:
+        print("No load balancers applied on node", repr(args.node))
+        return 0
+    from netnode.cli.tables import status_table
+
+    print(status_table(rows_out))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from netnode.cli.demo import run_demo
+
+    _require_root("netnode demo")
+    return run_demo(args)
+
+
+# --- presentation --------------------------------------------------------------------
+
+
+class _Reporter:
+    """Prints each host object once, as its first operation completes."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    def __call__(self, operation: op.Operation) -> None:
+        if operation.subject in self.seen:
+            return
+        self.seen.add(operation.subject)
+        verb = {"create": "created", "change": "changed", "delete": "deleted"}[operation.action]
+        print(f"  {SYMBOLS[operation.action]} {operation.subject}: {verb}", flush=True)
+
+
+def _print_summary(verb: str, path: Path, outcome: converge.Outcome) -> None:
+    counts = outcome.plan.summary()
+    if outcome.plan.empty:
+        print(
+            f"No changes: the host already matches {path} "
+            f"({counts['unchanged']} objects checked in {outcome.seconds:.3f} s)."
+        )
+        return
+    print(
+        f"{verb} complete in {outcome.seconds:.2f} s: {counts['create']} created, {counts['change']} changed, "
+        f"{counts['delete']} deleted, {counts['unchanged']} unchanged."
+    )
+
+
+def _print_plan(the_plan: Plan, path: Path, note: str) -> None:
+    if the_plan.empty:
+        print(f"No changes: the host already matches {path}.{note}")
+        return
+    changes = the_plan.changes()
+    current = None
+    for operation in the_plan.operations:
+        if operation.subject != current:
+            current = operation.subject
+            print(f"# {SYMBOLS[changes[current]]} {current}")
+        for argv in operation.shell():
+            print(shlex.join(argv))
+    counts = the_plan.summary()
+    print(
+        f"# Plan: {counts['create']} to create, {counts['change']} to change, {counts['delete']} to delete, "
+        f"{counts['unchanged']} unchanged.{note}"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

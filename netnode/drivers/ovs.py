@@ -1,0 +1,151 @@
+"""Open vSwitch through ovs-vsctl: one process to observe, one per transaction.
+
+``ovs-vsctl`` joins every ``--``-separated command of one invocation into a single
+OVSDB transaction, so an apply's bridges, ports and tags go in at once and either all
+land or none do.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from typing import Any
+
+from netnode.errors import HostError, MissingTool
+from netnode.plan.observed import OvsBridge, OvsPort, OvsState
+
+OVS_CTL = "/usr/share/openvswitch/scripts/ovs-ctl"
+
+
+class OVS:
+    def __init__(self, vsctl: str = "ovs-vsctl", timeout: int = 10) -> None:
+        self.vsctl = vsctl
+        self.timeout = timeout
+
+    def _run(self, args: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
+        if shutil.which(self.vsctl) is None:
+            raise MissingTool(self.vsctl, "openvswitch-switch")
+        proc = subprocess.run(
+            [self.vsctl, f"--timeout={self.timeout}", *args],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if check and proc.returncode != 0:
+            raise HostError(
+                f"ovs-vsctl failed: {proc.stderr.strip() or proc.stdout.strip()}",
+                hint="is Open vSwitch running? 'ovs-vsctl show' should answer; netnode starts it with "
+                f"{OVS_CTL} start when it is not",
+            )
+        return proc
+
+    def is_running(self) -> bool:
+        if shutil.which(self.vsctl) is None:
+            raise MissingTool(self.vsctl, "openvswitch-switch")
+        proc = subprocess.run([self.vsctl, "--timeout=2", "show"], capture_output=True, check=False)
+        return proc.returncode == 0
+
+    def ensure_running(self) -> bool:
+        """Start ovsdb-server and ovs-vswitchd if they are not answering. True if started."""
+        if self.is_running():
+            return False
+        proc = subprocess.run([OVS_CTL, "start"], capture_output=True, text=True, check=False)
+        if proc.returncode != 0 or not self.is_running():
+            raise HostError(
+                f"could not start Open vSwitch: {proc.stderr.strip() or proc.stdout.strip()}",
+                hint=f"run '{OVS_CTL} start' by hand and read its messages",
+            )
+        return True
+
+    def observe(self) -> OvsState:
+        proc = self._run(
+            [
+                "--format=json",
+                "--",
+                "--columns=name,datapath_type,external_ids,ports",
+                "list",
+                "Bridge",
+                "--",
+                "--columns=_uuid,name,tag,external_ids",
+                "list",
+                "Port",
+                "--",
+                "--columns=name,ofport",
+                "list",
+                "Interface",
+            ]
+        )
+        bridges_doc, ports_doc, ifaces_doc = _json_documents(proc.stdout)
+        port_rows = {row["_uuid"]: row for row in _rows(ports_doc)}
+        ofports = {row["name"]: row["ofport"] for row in _rows(ifaces_doc)}
+        state = OvsState()
+        for row in _rows(bridges_doc):
+            names = tuple(sorted(port_rows[u]["name"] for u in row["ports"] if u in port_rows))
+            state.bridges[row["name"]] = OvsBridge(
+                row["name"], row["datapath_type"], row["external_ids"], names
+            )
+            for uuid in row["ports"]:
+                prow = port_rows.get(uuid)
+                if prow is None:
+                    continue
+                tag = prow["tag"] if isinstance(prow["tag"], int) else None
+                ofport = ofports.get(prow["name"])
+                state.ports[prow["name"]] = OvsPort(
+                    prow["name"],
+                    row["name"],
+                    tag,
+                    prow["external_ids"],
+                    ofport if isinstance(ofport, int) else None,
+                )
+        return state
+
+    def transact(self, commands: list[list[str]]) -> None:
+        """Run ovs-vsctl commands as one transaction."""
+        if not commands:
+            return
+        args: list[str] = []
+        for command in commands:
+            args += ["--", *command]
+        self._run(args)
+
+
+def _json_documents(text: str) -> list[Any]:
+    decoder = json.JSONDecoder()
+    docs, pos = [], 0
+    text = text.strip()
+    while pos < len(text):
+        doc, end = decoder.raw_decode(text, pos)
+        docs.append(doc)
+        pos = end
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+    return docs
+
+
+def _value(cell: Any) -> Any:
+    """OVSDB JSON: ["uuid", u], ["set", [...]], ["map", [[k, v], ...]] or a scalar."""
+    if isinstance(cell, list) and len(cell) == 2 and isinstance(cell[0], str):
+        kind, body = cell
+        if kind == "uuid":
+            return body
+        if kind == "set":
+            return [_value(v) for v in body]
+        if kind == "map":
+            return {k: _value(v) for k, v in body}
+    return cell
+
+
+def _rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for data in doc["data"]:
+        row = {}
+        for heading, cell in zip(doc["headings"], data, strict=True):
+            value = _value(cell)
+            if heading in ("ports",) and isinstance(value, str):
+                value = [value]
+            if heading in ("tag", "ofport") and isinstance(value, list):
+                value = value[0] if value else None
+            row[heading] = value
+        rows.append(row)
+    return rows

@@ -1,0 +1,189 @@
+"""Observed host + desired host -> the operations that converge one to the other (pure).
+
+Only what netnode owns is ever deleted: ports carrying this node's and topology's
+``external_ids``, namespaces and processes recorded in the topology's ledger, bridges
+netnode created once they hold no port of anybody.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from netnode.plan import operations as op
+from netnode.plan.observed import HostState
+from netnode.plan.spec import OWNER_NODE, OWNER_TOPOLOGY, HostSpec, PortSpec
+
+
+@dataclass(frozen=True)
+class Plan:
+    operations: tuple[op.Operation, ...]
+    # Every host object the desired state names, touched or not (for "N unchanged").
+    subjects: tuple[str, ...]
+
+    @property
+    def empty(self) -> bool:
+        return not self.operations
+
+    def changes(self) -> dict[str, str]:
+        """subject -> the strongest action on it (create > delete > change)."""
+        rank = {"create": 3, "delete": 2, "change": 1}
+        result: dict[str, str] = {}
+        for operation in self.operations:
+            current = result.get(operation.subject)
+            if current is None or rank[operation.action] > rank[current]:
+                result[operation.subject] = operation.action
+        return result
+
+    def summary(self) -> dict[str, int]:
+        counts = {"create": 0, "change": 0, "delete": 0}
+        changes = self.changes()
+        for action in changes.values():
+            counts[action] += 1
+        counts["unchanged"] = len([s for s in self.subjects if s not in changes])
+        return counts
+
+
+def plan(desired: HostSpec, observed: HostState) -> Plan:
+    ops: list[op.Operation] = []
+    owner_bridge = ((OWNER_NODE, desired.node), (OWNER_TOPOLOGY, desired.topology))
+
+    def port_owner(port: PortSpec) -> tuple[tuple[str, str], ...]:
+        return tuple(sorted(port.external_ids(desired.node, desired.topology).items()))
+
+    # Bridges.
+    for bridge in desired.bridges:
+        current = observed.ovs.bridges.get(bridge.name)
+        if current is None:
+            ops.append(op.EnsureBridge(bridge, owner_bridge))
+        elif current.datapath_type != bridge.datapath_type or (
+            bridge.physical_interface and bridge.physical_interface not in current.ports
+        ):
+            owner = (
+                tuple(sorted(current.external_ids.items()))
+                if current.external_ids
+                else owner_bridge
+            )
+            ops.append(_ChangeBridge(bridge, owner))
+
+    # Namespaces and what is inside them.
+    wanted_ns = {ns.name: ns for ns in desired.namespaces}
+    for ns in desired.namespaces:
+        exists = ns.name in observed.namespaces
+        inside = observed.inside.get(ns.name)
+        if not exists:
+            ops.append(op.CreateNamespace(ns.name))
+        current_sysctls = inside.sysctls if inside else {}
+        wrong = tuple((k, v) for k, v in ns.sysctls if current_sysctls.get(k) != v)
+        if wrong:
+            ops.append(op.SetSysctls(ns.name, wrong))
+        current_gw = inside.default_gateway if inside else None
+        if current_gw != ns.default_gateway and not (
+            current_gw is None and ns.default_gateway is None
+        ):
+            ops.append(op.SetDefaultRoute(ns.name, ns.default_gateway))
+
+    for port in desired.ports:
+        ops.extend(_port_ops(port, port_owner(port), observed))
+
+    # NAT.
+    for fw in desired.firewalls:
+        if not observed.firewalls_in_sync.get(fw.namespace, False):
+            ops.append(op.ApplyFirewall(fw))
+    for ns, addresses in observed.ledger.floating.items():
+        still = set(desired.floating.get(ns, ()))
+        if ns in observed.namespaces and ns in wanted_ns:
+            ops.extend(op.FlushConntrack(ns, a) for a in addresses if a not in still)
+
+    # Processes.
+    for proc in desired.processes:
+        state = observed.processes.get(proc.name)
+        if state is None or not state.running:
+            ops.append(op.EnsureProcess(proc, start=True))
+        elif state.config != proc.config:
+            ops.append(op.EnsureProcess(proc, start=False))
+
+    ops.extend(_orphans(desired, observed))
+    ordered = sorted(ops, key=lambda o: o.phase)
+    return Plan(tuple(ordered), tuple(_subjects(desired)))
+
+
+@dataclass(frozen=True)
+class _ChangeBridge(op.EnsureBridge):
+    action = "change"
+
+
+def _port_ops(
+    port: PortSpec, owner: tuple[tuple[str, str], ...], observed: HostState
+) -> Iterable[op.Operation]:
+    current = observed.ovs.ports.get(port.name)
+    inside = observed.inside.get(port.namespace)
+    link = inside.links.get(port.name) if inside else None
+    fresh = False
+    if current is None or current.bridge != port.bridge or current.ofport in (None, -1):
+        yield op.AddPort(port, owner, replace=current is not None)
+        fresh = True
+    elif current.tag != port.tag or tuple(sorted(current.external_ids.items())) != owner:
+        yield op.RetagPort(port, owner)
+    if fresh or link is None:
+        # A new port (or one that OVS re-created in the host namespace) is moved in
+        # and configured from scratch, as the seed does.
+        yield op.MoveLink(port.name, port.namespace)
+        yield op.ConfigureLink(port.namespace, port.name, port.mac, port.addresses, (), True)
+        yield from _announce(port, port.addresses)
+        return
+    wrong_mac = port.mac is not None and link.mac != port.mac
+    add = tuple(a for a in port.addresses if a not in link.addresses)
+    remove = tuple(sorted(a for a in link.addresses if a not in port.addresses))
+    if wrong_mac or add or remove or not link.up:
+        yield op.ConfigureLink(
+            port.namespace, port.name, port.mac if wrong_mac else None, add, remove, not link.up
+        )
+        yield from _announce(port, add)
+
+
+def _announce(port: PortSpec, addresses: Iterable[str]) -> Iterable[op.Operation]:
+    for cidr in addresses:
+        yield op.Announce(port.namespace, port.name, cidr.split("/")[0])
+
+
+def _orphans(desired: HostSpec, observed: HostState) -> Iterable[op.Operation]:
+    wanted_ports = {p.name for p in desired.ports}
+    wanted_ns = {n.name for n in desired.namespaces}
+    wanted_procs = {p.name for p in desired.processes}
+    for name in observed.ledger.processes:
+        state = observed.processes.get(name)
+        if name not in wanted_procs and state is not None:
+            yield op.StopProcess(name)
+    doomed_ports = set()
+    for name, port in observed.ovs.ports.items():
+        ids = port.external_ids
+        if (
+            name not in wanted_ports
+            and ids.get(OWNER_NODE) == desired.node
+            and ids.get(OWNER_TOPOLOGY) == desired.topology
+        ):
+            doomed_ports.add(name)
+            yield op.DeletePort(name)
+    for name in observed.ledger.namespaces:
+        if name not in wanted_ns and name in observed.namespaces:
+            yield op.DeleteNamespace(name)
+    wanted_bridges = {b.name for b in desired.bridges}
+    for name, bridge in observed.ovs.bridges.items():
+        ids = bridge.external_ids
+        if (
+            name not in wanted_bridges
+            and ids.get(OWNER_NODE) == desired.node
+            and ids.get(OWNER_TOPOLOGY) == desired.topology
+            and not [p for p in bridge.ports if p != name and p not in doomed_ports]
+        ):
+            yield op.DeleteBridge(name)
+
+
+def _subjects(desired: HostSpec) -> list[str]:
+    subjects = [f"bridge {b.name}" for b in desired.bridges]
+    subjects += [f"namespace {n.name}" for n in desired.namespaces]
+    subjects += [f"port {p.name}" for p in desired.ports]
+    subjects += [f"iptables {f.namespace}" for f in desired.firewalls]
+    subjects += [f"haproxy {p.name}" for p in desired.processes]
+    return subjects

@@ -1,0 +1,75 @@
+"""The host as the drivers see it: plain values, comparable with ``spec.HostSpec``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class OvsBridge:
+    name: str
+    datapath_type: str
+    external_ids: dict[str, str]
+    ports: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class OvsPort:
+    name: str
+    bridge: str
+    tag: int | None
+    external_ids: dict[str, str]
+    ofport: int | None  # -1 or None: the interface failed (see ovs-vsctl list Interface)
+
+
+@dataclass(frozen=True)
+class OvsState:
+    bridges: dict[str, OvsBridge] = field(default_factory=dict)
+    ports: dict[str, OvsPort] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LinkState:
+    index: int
+    mac: str
+    up: bool
+    addresses: frozenset[str]  # "10.0.0.100/24"
+
+
+@dataclass(frozen=True)
+class NamespaceState:
+    links: dict[str, LinkState]
+    default_gateway: str | None
+    sysctls: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ProcessState:
+    running: bool
+    config: str | None  # the installed haproxy.cfg, None if there is none
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """What earlier applies of one topology created: the record that lets netnode find
+    its orphans even after the topology file forgot them (or an apply was killed)."""
+
+    namespaces: tuple[str, ...] = ()
+    processes: tuple[str, ...] = ()
+    floating: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HostState:
+    ovs: OvsState
+    namespaces: frozenset[str]
+    # Observed only for namespaces netnode wants or owns that exist.
+    inside: dict[str, NamespaceState]
+    processes: dict[str, ProcessState]
+    # Per router namespace: does iptables already hold exactly netnode's rules?
+    firewalls_in_sync: dict[str, bool]
+    ledger: Ledger = Ledger()
+
+    @classmethod
+    def empty(cls) -> HostState:
+        return cls(OvsState(), frozenset(), {}, {}, {})

@@ -1,0 +1,391 @@
+"""The steps of a plan: plain values that print as the seed's shell commands.
+
+Each operation says which host object it touches (``subject``), whether that creates,
+changes or deletes it (``action``), and the equivalent shell commands (``shell``), so
+``netnode plan`` can print exactly what ``netnode apply`` will do. The executor in
+``reconcile/executor.py`` carries them out with netlink and batched OVS transactions,
+in the order of their ``phase``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from netnode.plan.spec import BridgeSpec, FirewallSpec, PortSpec, ProcessSpec
+
+Argv = list[str]
+
+
+def netns_exec(namespace: str, *argv: str) -> Argv:
+    return ["ip", "netns", "exec", namespace, *argv]
+
+
+@dataclass(frozen=True)
+class Operation:
+    phase: ClassVar[int]
+    action: ClassVar[str]  # "create" | "change" | "delete"
+
+    @property
+    def subject(self) -> str:
+        raise NotImplementedError
+
+    def shell(self) -> list[Argv]:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class OvsOperation(Operation):
+    """Goes into the apply's single OVSDB transaction."""
+
+    def ovs(self) -> list[Argv]:
+        raise NotImplementedError
+
+    def shell(self) -> list[Argv]:
+        args: Argv = ["ovs-vsctl"]
+        for command in self.ovs():
+            args += ["--", *command]
+        return [args]
+
+
+# --- phase 10: stop what is no longer wanted --------------------------------------------
+
+
+@dataclass(frozen=True)
+class StopProcess(Operation):
+    phase = 10
+    action = "delete"
+    name: str
+
+    @property
+    def subject(self) -> str:
+        return f"haproxy {self.name}"
+
+    def shell(self) -> list[Argv]:
+        return [["kill", "-TERM", f"$(cat {self.name}/haproxy.pid)"]]
+
+
+# --- phase 20: namespaces ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CreateNamespace(Operation):
+    phase = 20
+    action = "create"
+    name: str
+
+    @property
+    def subject(self) -> str:
+        return f"namespace {self.name}"
+
+    def shell(self) -> list[Argv]:
+        return [
+            ["ip", "netns", "add", self.name],
+            netns_exec(self.name, "ip", "link", "set", "lo", "up"),
+        ]
+
+
+# --- phase 30: Open vSwitch (one transaction) -------------------------------------------
+
+
+@dataclass(frozen=True)
+class EnsureBridge(OvsOperation):
+    phase = 30
+    action = "create"
+    bridge: BridgeSpec
+    owner: tuple[tuple[str, str], ...]
+
+    @property
+    def subject(self) -> str:
+        return f"bridge {self.bridge.name}"
+
+    def ovs(self) -> list[Argv]:
+        name = self.bridge.name
+        commands = [
+            ["--may-exist", "add-br", name],
+            [
+                "set",
+                "bridge",
+                name,
+                f"datapath_type={self.bridge.datapath_type}",
+                *_ids(self.owner),
+            ],
+        ]
+        if self.bridge.physical_interface:
+            commands.append(["--may-exist", "add-port", name, self.bridge.physical_interface])
+        return commands
+
+
+@dataclass(frozen=True)
+class DeletePort(OvsOperation):
+    phase = 30
+    action = "delete"
+    name: str
+
+    @property
+    def subject(self) -> str:
+        return f"port {self.name}"
+
+    def ovs(self) -> list[Argv]:
+        return [["--if-exists", "del-port", self.name]]
+
+
+@dataclass(frozen=True)
+class AddPort(OvsOperation):
+    phase = 31
+    action = "create"
+    port: PortSpec
+    owner: tuple[tuple[str, str], ...]
+    replace: bool = False  # the port exists but is wrong (bridge, failed interface)
+
+    @property
+    def subject(self) -> str:
+        return f"port {self.port.name}"
+
+    def ovs(self) -> list[Argv]:
+        p = self.port
+        commands = [
+            ["--if-exists", "del-port", p.name],
+            ["add-port", p.bridge, p.name],
+            ["set", "interface", p.name, "type=internal"],
+        ]
+        settings = [f"tag={p.tag}"] if p.tag is not None else []
+        commands.append(["set", "port", p.name, *settings, *_ids(self.owner)])
+        return commands
+
+
+@dataclass(frozen=True)
+class RetagPort(OvsOperation):
+    phase = 31
+    action = "change"
+    port: PortSpec
+    owner: tuple[tuple[str, str], ...]
+
+    @property
+    def subject(self) -> str:
+        return f"port {self.port.name}"
+
+    def ovs(self) -> list[Argv]:
+        command = ["set", "port", self.port.name, *_ids(self.owner)]
+        if self.port.tag is None:
+            return [command, ["clear", "port", self.port.name, "tag"]]
+        return [[*command, f"tag={self.port.tag}"]]
+
+
+def _ids(owner: tuple[tuple[str, str], ...]) -> list[str]:
+    return [f"external_ids:{key}={value}" for key, value in owner]
+
+
+# --- phase 40: inside namespaces (netlink) ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class MoveLink(Operation):
+    phase = 40
+    action = "create"
+    ifname: str
+    namespace: str
+
+    @property
+    def subject(self) -> str:
+        return f"port {self.ifname}"
+
+    def shell(self) -> list[Argv]:
+        return [["ip", "link", "set", self.ifname, "netns", self.namespace]]
+
+
+@dataclass(frozen=True)
+class SetSysctls(Operation):
+    phase = 41
+    action = "change"
+    namespace: str
+    values: tuple[tuple[str, str], ...]
+
+    @property
+    def subject(self) -> str:
+        return f"namespace {self.namespace}"
+
+    def shell(self) -> list[Argv]:
+        return [netns_exec(self.namespace, "sysctl", "-w", f"{k}={v}") for k, v in self.values]
+
+
+@dataclass(frozen=True)
+class ConfigureLink(Operation):
+    """MAC, addresses and up, as the seed does after moving a port in."""
+
+    phase = 42
+    action = "change"
+    namespace: str
+    ifname: str
+    mac: str | None
+    add: tuple[str, ...]
+    remove: tuple[str, ...]
+    up: bool
+
+    @property
+    def subject(self) -> str:
+        return f"port {self.ifname}"
+
+    def shell(self) -> list[Argv]:
+        cmds: list[Argv] = []
+        if self.mac:
+            cmds.append(
+                netns_exec(self.namespace, "ip", "link", "set", self.ifname, "address", self.mac)
+            )
+        cmds += [
+            netns_exec(self.namespace, "ip", "-4", "addr", "del", a, "dev", self.ifname)
+            for a in self.remove
+        ]
+        cmds += [
+            netns_exec(self.namespace, "ip", "-4", "addr", "add", a, "dev", self.ifname)
+            for a in self.add
+        ]
+        if self.up:
+            cmds.append(netns_exec(self.namespace, "ip", "link", "set", self.ifname, "up"))
+        return cmds
+
+
+@dataclass(frozen=True)
+class SetDefaultRoute(Operation):
+    phase = 43
+    action = "change"
+    namespace: str
+    gateway: str | None
+
+    @property
+    def subject(self) -> str:
+        return f"namespace {self.namespace}"
+
+    def shell(self) -> list[Argv]:
+        if self.gateway is None:
+            return [netns_exec(self.namespace, "ip", "route", "del", "default")]
+        return [
+            netns_exec(self.namespace, "ip", "route", "replace", "default", "via", self.gateway)
+        ]
+
+
+# --- phase 50: NAT ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApplyFirewall(Operation):
+    phase = 50
+    action = "change"
+    firewall: FirewallSpec
+
+    @property
+    def subject(self) -> str:
+        return f"iptables {self.firewall.namespace}"
+
+    def shell(self) -> list[Argv]:
+        ns = self.firewall.namespace
+        return [
+            netns_exec(ns, "iptables-restore", "--noflush", f"<{table}-rules>")
+            for table in ("filter", "nat")
+        ]
+
+
+@dataclass(frozen=True)
+class FlushConntrack(Operation):
+    phase = 51
+    action = "delete"
+    namespace: str
+    address: str
+
+    @property
+    def subject(self) -> str:
+        return f"floating IP {self.address}"
+
+    def shell(self) -> list[Argv]:
+        return [netns_exec(self.namespace, "conntrack", "-D", "--orig-dst", self.address)]
+
+
+# --- phase 60: HAProxy ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EnsureProcess(Operation):
+    phase = 60
+    process: ProcessSpec
+    start: bool  # False: running with another config, reload it
+
+    @property
+    def action(self) -> str:  # type: ignore[override]
+        return "create" if self.start else "change"
+
+    @property
+    def subject(self) -> str:
+        return f"haproxy {self.process.name}"
+
+    def shell(self) -> list[Argv]:
+        cfg = f"{self.process.name}/haproxy.cfg"
+        if self.start:
+            return [
+                ["haproxy", "-c", "-f", cfg],
+                netns_exec(
+                    self.process.namespace,
+                    "haproxy",
+                    "-W",
+                    "-D",
+                    "-f",
+                    cfg,
+                    "-p",
+                    f"{self.process.name}/haproxy.pid",
+                ),
+            ]
+        return [
+            ["haproxy", "-c", "-f", cfg],
+            ["kill", "-USR2", f"$(cat {self.process.name}/haproxy.pid)"],
+        ]
+
+
+# --- phase 70: announce --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Announce(Operation):
+    phase = 70
+    action = "change"
+    namespace: str
+    ifname: str
+    address: str
+
+    @property
+    def subject(self) -> str:
+        return f"port {self.ifname}"
+
+    def shell(self) -> list[Argv]:
+        return [
+            netns_exec(self.namespace, "arping", "-U", "-I", self.ifname, "-c", "1", self.address)
+        ]
+
+
+# --- phase 80: remove what is left over -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeleteNamespace(Operation):
+    phase = 80
+    action = "delete"
+    name: str
+
+    @property
+    def subject(self) -> str:
+        return f"namespace {self.name}"
+
+    def shell(self) -> list[Argv]:
+        return [["ip", "netns", "delete", self.name]]
+
+
+@dataclass(frozen=True)
+class DeleteBridge(OvsOperation):
+    phase = 90
+    action = "delete"
+    name: str
+
+    @property
+    def subject(self) -> str:
+        return f"bridge {self.name}"
+
+    def ovs(self) -> list[Argv]:
+        return [["--if-exists", "del-br", self.name]]

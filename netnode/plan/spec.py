@@ -1,0 +1,81 @@
+"""The host as netnode wants it: bridges, ports, namespaces, processes and firewalls.
+
+The desired host is derived from a topology by ``desired.py`` (pure) and compared
+with what the drivers observe by ``diff.py`` (pure). These are plain frozen values so
+both sides can be built, compared and printed without touching the host.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from netnode.render.iptables import RouterNat
+
+# OVS external_ids keys that mark what netnode owns.
+OWNER_NODE = "netnode-node"
+OWNER_TOPOLOGY = "netnode-topology"
+OWNER_OBJECT = "netnode-object"
+
+
+@dataclass(frozen=True)
+class BridgeSpec:
+    name: str
+    datapath_type: str = "netdev"
+    # A real NIC (the seed's eth3); never set in the lab.
+    physical_interface: str | None = None
+
+
+@dataclass(frozen=True)
+class PortSpec:
+    """An OVS internal port whose device lives in a namespace."""
+
+    name: str
+    bridge: str
+    namespace: str
+    tag: int | None
+    mac: str | None
+    # CIDR strings ("10.0.0.100/24"); the first is the primary address.
+    addresses: tuple[str, ...]
+    owner: str  # the id of the object the port belongs to
+
+    def external_ids(self, node: str, topology: str) -> dict[str, str]:
+        return {OWNER_NODE: node, OWNER_TOPOLOGY: topology, OWNER_OBJECT: self.owner}
+
+
+@dataclass(frozen=True)
+class NamespaceSpec:
+    name: str
+    kind: str  # "loadbalancer" | "router" | "instance" | "client"
+    owner: str
+    sysctls: tuple[tuple[str, str], ...] = ()
+    # The default route's gateway, if any.
+    default_gateway: str | None = None
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """A HAProxy process (a load balancer or a lab HTTP server) in a namespace."""
+
+    name: str
+    namespace: str
+    kind: str  # "loadbalancer" | "instance" | "client"
+    config: str
+
+
+@dataclass(frozen=True)
+class FirewallSpec:
+    namespace: str
+    nat: RouterNat
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    node: str
+    topology: str
+    bridges: tuple[BridgeSpec, ...] = ()
+    namespaces: tuple[NamespaceSpec, ...] = ()
+    ports: tuple[PortSpec, ...] = ()
+    processes: tuple[ProcessSpec, ...] = ()
+    firewalls: tuple[FirewallSpec, ...] = ()
+    # Floating addresses per namespace (for conntrack flushes when they go away).
+    floating: dict[str, tuple[str, ...]] = field(default_factory=dict)
