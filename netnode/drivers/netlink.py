@@ -117,6 +117,17 @@ class Netlink:
             sysctls=sysctls,
         )
 
+    def link_mac(self, namespace: str, ifname: str) -> str:
+        msg = self._get_link(namespace, ifname)
+        return (msg.get_attr("IFLA_ADDRESS") or "").lower()
+
+    def _get_link(self, namespace: str | None, ifname: str):
+        try:
+            return self._ipr(namespace).link("get", ifname=ifname)[0]
+        except NetlinkError as exc:
+            where = f"namespace {namespace}" if namespace else "the host namespace"
+            raise HostError(f"interface {ifname} not found in {where}") from exc
+
     def root_link_index(self, ifname: str) -> int | None:
         found = self._ipr(None).link_lookup(ifname=ifname)
         return found[0] if found else None

@@ -9,6 +9,7 @@ with every consecutive Open vSwitch operation in one OVSDB transaction.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,15 +83,34 @@ class Host:
                         progress(o)
                 batch.clear()
 
+        starts: list[op.EnsureProcess] = []
+
+        def start_all() -> None:
+            # HAProxy processes are independent of each other: validate and start them
+            # side by side (each waits ~0.1 s for its sockets), report in plan order.
+            if starts:
+                with ThreadPoolExecutor(max_workers=min(8, len(starts))) as pool:
+                    futures = [pool.submit(self._run, o) for o in starts]
+                    for o, future in zip(starts, futures, strict=True):
+                        future.result()
+                        if progress:
+                            progress(o)
+                starts.clear()
+
         for operation in plan.operations:
             if isinstance(operation, op.OvsOperation):
                 batch.append(operation)
                 continue
             flush()
+            if isinstance(operation, op.EnsureProcess):
+                starts.append(operation)
+                continue
+            start_all()
             self._run(operation)
             if progress:
                 progress(operation)
         flush()
+        start_all()
 
     def _run(self, operation: op.Operation) -> None:
         nl = self.netlink
@@ -123,8 +143,7 @@ class Host:
             case op.EnsureProcess(process=proc, start=False):
                 self.haproxy.reload(proc.name, proc.config)
             case op.Announce(namespace=ns, ifname=ifname, address=address):
-                mac = nl.observe(ns).links[ifname].mac
-                nl.announce(ns, ifname, address, mac)
+                nl.announce(ns, ifname, address, nl.link_mac(ns, ifname))
             case op.DeleteNamespace(name=name):
                 nl.delete_namespace(name)
             case _:
