@@ -1,0 +1,502 @@
+"""HAProxy processes: the only place netnode starts, reloads and stops HAProxy.
+
+One master-worker HAProxy per managed name ("lb-<uuid>", "lab-<uuid>"), each with a
+directory ``<run_dir>/<name>/`` holding its files::
+
+    haproxy.cfg         the running configuration (0600)
+    haproxy.cfg.new     the candidate, while it is validated
+    haproxy.cfg-failed  the last candidate HAProxy refused, kept for the operator
+    haproxy.pid         the master's pid (written by HAProxy, -p)
+    stats.sock          the runtime API (level admin, expose-fd listeners)
+    master.sock         the master CLI (-S)
+    server-state        "show servers state", saved before every reload
+
+Processes are found through their pid file only, and a pid is trusted only when the
+process is alive and its command line names HAProxy and this directory's config: a
+recycled pid is never signalled. Nothing is ever killed by name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, TypeVar
+
+from netnode.errors import HostError, MissingTool
+
+CFG = "haproxy.cfg"
+NEW_CFG = "haproxy.cfg.new"
+FAILED_CFG = "haproxy.cfg-failed"
+# An empty server-state file (version line only): HAProxy warns when it is missing.
+EMPTY_STATE = "1\n"
+
+START_TIMEOUT = 10.0
+RELOAD_TIMEOUT = 10.0
+STOP_TIMEOUT = 5.0
+SOCKET_TIMEOUT = 5.0
+# sun_path holds 108 bytes including the terminating NUL.
+MAX_SOCKET_PATH = 107
+
+T = TypeVar("T")
+
+Outcome = Literal["created", "changed", "unchanged"]
+
+
+@dataclass(frozen=True)
+class HAProxyPaths:
+    dir: Path
+    cfg: Path
+    pid: Path
+    stats_socket: Path
+    master_socket: Path
+    state_file: Path
+
+    @property
+    def new_cfg(self) -> Path:
+        return self.dir / NEW_CFG
+
+    @property
+    def failed_cfg(self) -> Path:
+        return self.dir / FAILED_CFG
+
+
+@dataclass(frozen=True)
+class MasterState:
+    """What the master CLI's ``show proc`` says."""
+
+    pid: int
+    reloads: int
+    failed: int
+    workers: tuple[int, ...]
+
+
+class HAProxyProcesses:
+    """Start, reload, observe and stop the HAProxy processes under ``run_dir``."""
+
+    def __init__(self, run_dir: Path, binary: str = "haproxy") -> None:
+        self.run_dir = Path(run_dir).absolute()
+        self.binary = binary
+
+    # --- paths and observation ----------------------------------------------------------
+
+    def paths(self, name: str) -> HAProxyPaths:
+        if not name or "/" in name or name in (".", "..") or name.startswith("."):
+            raise ValueError(f"not a usable process name: {name!r}")
+        d = self.run_dir / name
+        return HAProxyPaths(
+            dir=d,
+            cfg=d / CFG,
+            pid=d / "haproxy.pid",
+            stats_socket=d / "stats.sock",
+            master_socket=d / "master.sock",
+            state_file=d / "server-state",
+        )
+
+    def names(self) -> list[str]:
+        """Every managed name with a directory, running or not (for orphan detection)."""
+        if not self.run_dir.is_dir():
+            return []
+        return sorted(
+            p.name for p in self.run_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
+        )
+
+    def running_pid(self, name: str) -> int | None:
+        """The master's pid, if that process is alive and is our HAProxy."""
+        p = self.paths(name)
+        try:
+            pid = int(p.pid.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        return pid if _is_our_haproxy(pid, p.cfg) else None
+
+    def installed_config(self, name: str) -> str | None:
+        try:
+            return self.paths(name).cfg.read_text()
+        except FileNotFoundError:
+            return None
+
+    # --- configuration ------------------------------------------------------------------
+
+    def validate(self, name: str, config: str) -> None:
+        """Write ``haproxy.cfg.new`` and have HAProxy check it; on failure keep it as
+        ``haproxy.cfg-failed`` and raise. The running config is never touched."""
+        p = self.paths(name)
+        self._prepare_dir(p)
+        _write_private(p.new_cfg, config)
+        try:
+            result = subprocess.run(
+                [self._binary(), "-c", "-q", "-f", str(p.new_cfg)],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            os.replace(p.new_cfg, p.failed_cfg)
+            raise HostError(f"haproxy -c on {p.failed_cfg} did not finish") from exc
+        if result.returncode != 0:
+            os.replace(p.new_cfg, p.failed_cfg)
+            message = (result.stderr or result.stdout).strip()
+            raise HostError(
+                f"HAProxy refused the configuration for {name}, kept in {p.failed_cfg}:\n{message}",
+                hint=f"check it with 'haproxy -c -f {p.failed_cfg}'; the running configuration is unchanged",
+            )
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def start(self, name: str, namespace: str, config: str) -> int:
+        """Validate, install and start HAProxy (master-worker, daemon) in ``namespace``;
+        return the master's pid once the stats socket answers."""
+        p = self.paths(name)
+        self.validate(name, config)
+        os.replace(p.new_cfg, p.cfg)
+        for stale in (p.pid, p.stats_socket, p.master_socket):
+            stale.unlink(missing_ok=True)
+        argv = [
+            "ip", "netns", "exec", namespace,
+            self._binary(), "-W", "-D",
+            "-f", str(p.cfg),
+            "-p", str(p.pid),
+            "-S", f"{p.master_socket},mode,600",
+        ]  # fmt: skip
+        with tempfile.TemporaryFile(mode="w+") as err:
+            try:
+                result = subprocess.run(
+                    argv, stdin=subprocess.DEVNULL, stdout=err, stderr=err, timeout=30, check=False
+                )
+            except subprocess.TimeoutExpired as exc:
+                raise HostError(f"starting HAProxy for {name} in {namespace} timed out") from exc
+            except FileNotFoundError as exc:
+                raise MissingTool("ip", "iproute2") from exc
+            err.seek(0)
+            output = err.read().strip()
+        if result.returncode != 0:
+            raise HostError(
+                f"HAProxy for {name} did not start in namespace {namespace} "
+                f"(exit {result.returncode}):\n{output}",
+                hint=f"its configuration is {p.cfg}",
+            )
+
+        def ready() -> int | None:
+            pid = self.running_pid(name)
+            if pid is None:
+                return None
+            try:
+                info = self.runtime(name, "show info")
+            except (OSError, HostError):
+                return None
+            return pid if "Pid:" in info else None
+
+        pid = _wait(ready, START_TIMEOUT)
+        if pid is None:
+            # Do not leave a half-started process for ensure() to call "unchanged".
+            stale = self.running_pid(name)
+            if stale is not None:
+                _terminate(stale, p.cfg)
+            raise HostError(
+                f"HAProxy for {name} started but did not answer on {p.stats_socket} "
+                f"within {START_TIMEOUT:.0f}s",
+                hint=output or f"its configuration is {p.cfg}",
+            )
+        return pid
+
+    def reload(self, name: str, config: str) -> None:
+        """Validate and install ``config``, then reload the master without dropping a
+        connection (listening sockets pass to the new worker). Returns when a new
+        worker answers on the stats socket.
+
+        If the master cannot load the new config (a VIP that is not there to bind, say),
+        it keeps the old workers serving; the candidate is kept as haproxy.cfg-failed,
+        the previous haproxy.cfg is put back and HostError is raised.
+        """
+        p = self.paths(name)
+        pid = self.running_pid(name)
+        if pid is None:
+            raise HostError(f"HAProxy for {name} is not running; nothing to reload")
+        self.validate(name, config)
+        before = self.master_state(name)
+        previous = self.installed_config(name)
+        self._save_server_state(name)
+        os.replace(p.new_cfg, p.cfg)
+        # The master answers "reload" by re-executing itself, which drops the CLI
+        # connection; SIGUSR2 does the same if the master CLI is unusable.
+        if not _master_reload(p.master_socket):
+            os.kill(pid, signal.SIGUSR2)
+
+        def settled() -> tuple[str, int] | None:
+            try:
+                now = self.master_state(name)
+            except HostError:
+                return None  # the master is re-executing
+            if now.failed > before.failed:
+                return ("failed", 0)
+            fresh = [w for w in now.workers if w not in before.workers]
+            if not fresh:
+                return None
+            try:
+                served_by = _parse_info(self.runtime(name, "show info")).get("Pid", "")
+            except HostError:
+                return None
+            return (
+                ("ok", int(served_by)) if served_by.isdigit() and int(served_by) in fresh else None
+            )
+
+        outcome = _wait(settled, RELOAD_TIMEOUT)
+        if outcome is not None and outcome[0] == "ok":
+            return
+        os.replace(p.cfg, p.failed_cfg)
+        if previous is not None:
+            _write_private(p.cfg, previous)
+        why = "refused" if outcome is not None else f"did not finish within {RELOAD_TIMEOUT:.0f}s"
+        raise HostError(
+            f"HAProxy for {name} {why} a reload with the configuration kept in {p.failed_cfg}; "
+            "the previous workers keep serving",
+            hint=f"'show proc' on {p.master_socket} shows the master's state; "
+            f"'haproxy -c -f {p.failed_cfg}' cannot catch a VIP that is not there to bind",
+        )
+
+    def ensure(self, name: str, namespace: str, config: str) -> Outcome:
+        """Make ``name`` run ``config`` in ``namespace``: start it, reload it, or leave it."""
+        pid = self.running_pid(name)
+        if pid is None:
+            self.start(name, namespace, config)
+            return "created"
+        if not _in_namespace(pid, namespace):
+            self.stop(name)
+            self.start(name, namespace, config)
+            return "changed"
+        if self.installed_config(name) == config:
+            return "unchanged"
+        self.reload(name, config)
+        return "changed"
+
+    def stop(self, name: str) -> bool:
+        """Stop the master (and with it its workers) and remove the directory. True if a
+        process was stopped."""
+        p = self.paths(name)
+        pid = self.running_pid(name)
+        stopped = False
+        if pid is not None:
+            _terminate(pid, p.cfg)
+            stopped = True
+        if p.dir.is_dir():
+            shutil.rmtree(p.dir)
+        return stopped
+
+    # --- runtime API --------------------------------------------------------------------
+
+    def runtime(self, name: str, command: str) -> str:
+        """Send one runtime-API command over the stats socket; return the answer."""
+        if not command or any(c in command for c in "\n\r;"):
+            raise ValueError(f"one runtime command, without newline or ';': {command!r}")
+        path = self.paths(name).stats_socket
+        try:
+            return _unix_command(path, command)
+        except OSError as exc:
+            raise HostError(f"HAProxy for {name} does not answer on {path}: {exc}") from exc
+
+    def stats(self, name: str) -> list[dict[str, str]]:
+        """``show stat``: one dict per frontend, backend and server row."""
+        return parse_stat_csv(self.runtime(name, "show stat"))
+
+    def master_state(self, name: str) -> MasterState:
+        """The master CLI's ``show proc``: reload counts and current worker pids."""
+        path = self.paths(name).master_socket
+        try:
+            state = parse_show_proc(_unix_command(path, "show proc"))
+        except OSError as exc:
+            raise HostError(
+                f"HAProxy's master for {name} does not answer on {path}: {exc}"
+            ) from exc
+        if state is None:
+            raise HostError(f"HAProxy's master for {name} gave no process list on {path}")
+        return state
+
+    def workers(self, name: str) -> list[int]:
+        """The current (not the old, finishing) workers' pids."""
+        return list(self.master_state(name).workers)
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def _binary(self) -> str:
+        found = shutil.which(self.binary)
+        if found is None:
+            raise MissingTool("haproxy", "haproxy")
+        return found
+
+    def _prepare_dir(self, p: HAProxyPaths) -> None:
+        longest = max(len(os.fsencode(x)) for x in (p.stats_socket, p.master_socket))
+        if longest > MAX_SOCKET_PATH:
+            raise HostError(
+                f"socket paths under {p.dir} are {longest} bytes long; UNIX sockets allow "
+                f"{MAX_SOCKET_PATH}",
+                hint="use a shorter run directory",
+            )
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        p.dir.mkdir(mode=0o700, exist_ok=True)
+        if not p.state_file.exists():
+            _write_private(p.state_file, EMPTY_STATE)
+
+    def _save_server_state(self, name: str) -> None:
+        """Dump ``show servers state`` where ``server-state-file`` points, so health and
+        runtime changes (weights, drain, maint) survive the reload."""
+        p = self.paths(name)
+        try:
+            state = self.runtime(name, "show servers state")
+        except HostError:
+            return
+        if state.startswith("1\n"):
+            _write_private(p.state_file, state)
+
+
+# --- module helpers (no state) ------------------------------------------------------------
+
+
+def parse_stat_csv(text: str) -> list[dict[str, str]]:
+    """Parse ``show stat`` output (a CSV whose header line starts with "# ")."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines or not lines[0].startswith("# "):
+        raise HostError(f"unexpected 'show stat' answer: {text[:200]!r}")
+    reader = csv.reader([lines[0][2:], *lines[1:]])
+    header = next(reader)
+    # Empty names (the trailing comma) and "-" (the separator before per-module
+    # counters) are not fields.
+    return [{k: v for k, v in zip(header, row, strict=False) if k and k != "-"} for row in reader]
+
+
+def parse_show_proc(text: str) -> MasterState | None:
+    """Parse the master CLI's ``show proc``; None if it holds no master line."""
+    master: MasterState | None = None
+    workers: list[int] = []
+    section = ""
+    for line in text.splitlines():
+        if line.startswith("#"):
+            section = line.strip("# ").lower()
+            continue
+        fields = line.split()
+        if len(fields) < 3 or not fields[0].isdigit():
+            continue
+        if fields[1] == "master":
+            match = re.search(r"\[failed:\s*(\d+)\]", line)
+            reloads = int(fields[2]) if fields[2].isdigit() else 0
+            master = MasterState(int(fields[0]), reloads, int(match[1]) if match else 0, ())
+        elif section == "workers" and fields[1] == "worker":
+            workers.append(int(fields[0]))
+    if master is None:
+        return None
+    return MasterState(master.pid, master.reloads, master.failed, tuple(workers))
+
+
+def _parse_info(text: str) -> dict[str, str]:
+    info: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            info[key.strip()] = value.strip()
+    return info
+
+
+def _unix_command(path: Path, command: str, timeout: float = SOCKET_TIMEOUT) -> str:
+    """One command on an HAProxy CLI socket (non-interactive: it answers and closes)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(str(path))
+        sock.sendall(command.encode() + b"\n")
+        # The master CLI answers only once it has seen the end of the input.
+        sock.shutdown(socket.SHUT_WR)
+        chunks: list[bytes] = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def _master_reload(path: Path) -> bool:
+    """Send ``reload`` to the master CLI; True once the command was delivered (the
+    master then re-executes and drops the connection, so no answer is awaited)."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(SOCKET_TIMEOUT)
+            sock.connect(str(path))
+            sock.sendall(b"reload\n")
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_WR)
+                sock.recv(65536)
+    except OSError:
+        return False
+    return True
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` with mode 0600 from the first byte, atomically."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _alive(pid: int) -> bool:
+    """True if ``pid`` exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    # The state follows the parenthesised command name, which may itself hold ")".
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
+
+
+def _is_our_haproxy(pid: int, cfg: Path) -> bool:
+    if pid <= 1 or not _alive(pid):
+        return False
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return bool(argv) and b"haproxy" in os.path.basename(argv[0]) and str(cfg).encode() in argv
+
+
+def _in_namespace(pid: int, namespace: str) -> bool:
+    """Whether ``pid`` runs in the named network namespace (same nsfs inode)."""
+    try:
+        ours = os.stat(f"/proc/{pid}/ns/net")
+        named = os.stat(f"/run/netns/{namespace}")
+    except OSError:
+        return False
+    return (ours.st_dev, ours.st_ino) == (named.st_dev, named.st_ino)
+
+
+def _terminate(pid: int, cfg: Path) -> None:
+    """SIGTERM a verified master (it stops its workers), SIGKILL it after STOP_TIMEOUT."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    if not _wait_gone(pid, STOP_TIMEOUT) and _is_our_haproxy(pid, cfg):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        _wait_gone(pid, STOP_TIMEOUT)
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    return _wait(lambda: None if _alive(pid) else True, timeout) is not None
+
+
+def _wait(probe: Callable[[], T | None], timeout: float, interval: float = 0.05) -> T | None:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value is not None:
+            return value
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(interval)

@@ -1,0 +1,382 @@
+"""netnode.render.haproxy: the seed's config (golden file), each option, and that every
+rendered config passes ``haproxy -c``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from netnode.model.loading import load_file
+from netnode.model.topology import (
+    Client,
+    HealthMonitor,
+    Instance,
+    Listener,
+    LoadBalancer,
+    Member,
+    Pool,
+    Vip,
+)
+from netnode.render.haproxy import (
+    expect_status,
+    expected_codes,
+    quoted,
+    render_lab_client,
+    render_lab_instance,
+    render_loadbalancer,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = ROOT / "tests" / "golden" / "seed-haproxy.cfg"
+RUN = "/var/lib/netnode/netnode/haproxy/lb"
+STATS = f"{RUN}/stats.sock"
+STATE = f"{RUN}/server-state"
+
+POOL_ID = "22222222-2222-4222-8222-222222222222"
+LISTENER_ID = "11111111-1111-4111-8111-111111111111"
+
+
+def seed_lb() -> LoadBalancer:
+    return load_file(ROOT / "examples" / "seed.yaml").load_balancers[0]
+
+
+def render(lb: LoadBalancer, **kwargs: object) -> str:
+    return render_loadbalancer(lb, stats_socket=STATS, state_file=STATE, **kwargs)  # type: ignore[arg-type]
+
+
+def member(n: int, **kwargs: object) -> Member:
+    return Member(
+        name=f"m{n}",
+        id=f"33333333-3333-4333-8333-33333333333{n}",
+        address=f"10.0.0.{10 + n}",
+        protocol_port=8080,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def make_lb(
+    *,
+    pool: dict[str, object] | None = None,
+    listener: dict[str, object] | None = None,
+    members: list[Member] | None = None,
+) -> LoadBalancer:
+    return LoadBalancer(
+        name="lb",
+        id="44444444-4444-4444-8444-444444444444",
+        vip=Vip(network="net", address="10.0.0.5"),
+        listeners=[
+            Listener(
+                name="l",
+                id=LISTENER_ID,
+                protocol_port=80,
+                **{"default_pool": "p", **(listener or {})},  # type: ignore[arg-type]
+            )
+        ],
+        pools=[
+            Pool(
+                name="p",
+                id=POOL_ID,
+                members=members if members is not None else [member(1), member(2)],
+                **(pool or {}),  # type: ignore[arg-type]
+            )
+        ],
+    )
+
+
+def section(text: str, header: str) -> list[str]:
+    """The lines of one section, unindented."""
+    lines = text.splitlines()
+    start = lines.index(header)
+    body = []
+    for line in lines[start + 1 :]:
+        if not line.startswith("    "):
+            break
+        body.append(line.strip())
+    return body
+
+
+# --- the seed ------------------------------------------------------------------------------
+
+
+def test_seed_matches_golden_file() -> None:
+    text = render(seed_lb())
+    if os.environ.get("UPDATE_GOLDEN"):
+        GOLDEN.write_text(text)
+    assert text == GOLDEN.read_text()
+
+
+def test_seed_keeps_the_seed_sections_with_safe_differences() -> None:
+    text = render(seed_lb())
+    assert text.endswith("\n")
+    assert "daemon" not in text
+    assert "0666" not in text and "level user" not in text
+    assert f"    stats socket {STATS} mode 600 level admin expose-fd listeners\n" in text
+    assert f"    server-state-file {STATE}\n" in text
+    assert section(text, "defaults") == [
+        "retries 3",
+        "option redispatch",
+        "timeout connect 5000",
+        "timeout client 50000",
+        "timeout server 50000",
+        "load-server-state-from-file global",
+    ]
+    lb = seed_lb()
+    listener, pool = lb.listeners[0], lb.pools[0]
+    assert section(text, f"frontend {listener.uid}") == [
+        "bind 10.0.0.100:80",
+        "mode http",
+        f"default_backend {pool.uid}",
+        "maxconn 100",
+        "option forwardfor",
+    ]
+    servers = [x for x in section(text, f"backend {pool.uid}") if x.startswith("server ")]
+    assert servers == [
+        f"server {m.uid} {m.address}:80 weight 1 check inter 5s fall 3" for m in pool.members
+    ]
+
+
+def test_rendering_is_deterministic() -> None:
+    assert render(seed_lb()) == render(seed_lb())
+
+
+def test_logging_is_a_parameter() -> None:
+    plain = render(seed_lb())
+    assert "log" not in plain.replace("load-server-state", "")
+    logged = render(seed_lb(), log_target="/dev/log")
+    assert "    log /dev/log local0\n    log /dev/log local1 notice\n" in logged
+    assert "    log global\n" in logged
+    assert "    option httplog\n" in logged
+
+
+# --- options ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "balance"),
+    [("ROUND_ROBIN", "roundrobin"), ("LEAST_CONNECTIONS", "leastconn"), ("SOURCE_IP", "source")],
+)
+def test_algorithms(algorithm: str, balance: str) -> None:
+    text = render(make_lb(pool={"lb_algorithm": algorithm}))
+    assert f"balance {balance}" in section(text, f"backend {POOL_ID}")
+
+
+def test_no_monitor_no_check() -> None:
+    backend = section(render(make_lb()), f"backend {POOL_ID}")
+    assert "timeout check" not in " ".join(backend)
+    assert backend[-1] == f"server {member(2).uid} 10.0.0.12:8080 weight 1"
+
+
+def test_disabled_monitor_no_check() -> None:
+    monitor = HealthMonitor(type="TCP", admin_state_up=False)
+    backend = section(render(make_lb(pool={"healthmonitor": monitor})), f"backend {POOL_ID}")
+    assert not any("check" in line for line in backend)
+
+
+def test_tcp_monitor_with_rise() -> None:
+    monitor = HealthMonitor(type="TCP", delay=2, timeout=1, max_retries=2, max_retries_down=4)
+    backend = section(render(make_lb(pool={"healthmonitor": monitor})), f"backend {POOL_ID}")
+    assert "timeout check 1s" in backend
+    assert "option httpchk" not in " ".join(backend)
+    assert f"server {member(1).uid} 10.0.0.11:8080 weight 1 check inter 2s fall 4 rise 2" in backend
+
+
+def test_http_monitor() -> None:
+    monitor = HealthMonitor(
+        type="HTTP", http_method="HEAD", url_path="/health", expected_codes="204"
+    )
+    backend = section(render(make_lb(pool={"healthmonitor": monitor})), f"backend {POOL_ID}")
+    assert backend[backend.index("timeout check 5s") + 1 :][:2] == [
+        "option httpchk HEAD /health",
+        "http-check expect status 204",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("codes", "expected"),
+    [
+        ("200", "status 200"),
+        ("200,202", "rstatus ^(200|202)$"),
+        ("200-204", "rstatus ^(200|201|202|203|204)$"),
+        ("302,200-201", "rstatus ^(200|201|302)$"),
+        ("204-202", "rstatus ^(202|203|204)$"),
+        ("200,200", "status 200"),
+    ],
+)
+def test_expected_codes(codes: str, expected: str) -> None:
+    assert expect_status(codes) == expected
+
+
+def test_expected_codes_odd_range_spans_its_ends() -> None:
+    assert expected_codes("200-204-202") == [200, 201, 202, 203, 204]
+
+
+def test_disabled_member_and_weight() -> None:
+    members = [member(1, admin_state_up=False), member(2, weight=7)]
+    backend = section(render(make_lb(members=members)), f"backend {POOL_ID}")
+    assert f"server {member(1).uid} 10.0.0.11:8080 weight 1 disabled" in backend
+    assert f"server {member(2).uid} 10.0.0.12:8080 weight 7" in backend
+
+
+def test_pool_without_members_is_valid() -> None:
+    backend = section(render(make_lb(members=[])), f"backend {POOL_ID}")
+    assert backend == ["mode http", "balance roundrobin"]
+
+
+def test_disabled_pool_listener_and_lb() -> None:
+    text = render(make_lb(pool={"admin_state_up": False}, listener={"admin_state_up": False}))
+    assert section(text, f"backend {POOL_ID}")[-1] == "disabled"
+    assert section(text, f"frontend {LISTENER_ID}")[-1] == "disabled"
+    lb = make_lb()
+    lb.admin_state_up = False
+    assert section(render(lb), f"frontend {LISTENER_ID}")[-1] == "disabled"
+
+
+def test_maxconn_only_when_limited() -> None:
+    assert "maxconn" not in render(make_lb())
+    frontend = section(
+        render(make_lb(listener={"connection_limit": 5000})), f"frontend {LISTENER_ID}"
+    )
+    assert "maxconn 5000" in frontend
+
+
+def test_forwardfor() -> None:
+    assert "forwardfor" not in render(make_lb())
+    text = render(make_lb(listener={"insert_headers": {"X-Forwarded-For": True}}))
+    assert "option forwardfor" in section(text, f"frontend {LISTENER_ID}")
+    assert "option forwardfor" in section(text, f"backend {POOL_ID}")
+    off = render(make_lb(listener={"insert_headers": {"X-Forwarded-For": False}}))
+    assert "forwardfor" not in off
+
+
+def test_forwardfor_not_forced_through_a_shared_backend() -> None:
+    lb = make_lb(listener={"insert_headers": {"X-Forwarded-For": True}})
+    lb.listeners.append(
+        Listener(
+            name="l2", id="55555555-5555-4555-8555-555555555555", protocol_port=81, default_pool="p"
+        )
+    )
+    text = render(lb)
+    assert "option forwardfor" in section(text, f"frontend {LISTENER_ID}")
+    assert "option forwardfor" not in section(text, "frontend 55555555-5555-4555-8555-555555555555")
+    assert "option forwardfor" not in section(text, f"backend {POOL_ID}")
+
+
+def test_tcp_listener_and_pool() -> None:
+    text = render(
+        make_lb(pool={"protocol": "TCP"}, listener={"protocol": "TCP"}), log_target="/dev/log"
+    )
+    assert section(text, f"frontend {LISTENER_ID}")[:3] == [
+        "option tcplog",
+        "bind 10.0.0.5:80",
+        "mode tcp",
+    ]
+    assert section(text, f"backend {POOL_ID}")[0] == "mode tcp"
+
+
+def test_listener_without_pool() -> None:
+    text = render(make_lb(listener={"default_pool": None}))
+    assert "default_backend" not in text
+
+
+def test_paths_with_spaces_are_refused() -> None:
+    with pytest.raises(ValueError, match="unusable word"):
+        render_loadbalancer(make_lb(), stats_socket="/tmp/a b", state_file=STATE)
+
+
+# --- lab ---------------------------------------------------------------------------------------
+
+
+def instance(body: str = "server_81") -> Instance:
+    return Instance(
+        name="vm1",
+        id="66666666-6666-4666-8666-666666666666",
+        network="net",
+        address="10.0.0.81",
+        body=body,
+    )
+
+
+def test_lab_instance() -> None:
+    text = render_lab_instance(instance(), stats_socket=STATS)
+    assert section(text, f"frontend {instance().uid}") == [
+        "bind 10.0.0.81:80",
+        'http-request return status 200 content-type text/plain string "server_81\\n"'
+        " hdr X-Client-Addr %[src]",
+    ]
+    assert "mode http" in section(text, "defaults")
+
+
+def test_lab_client() -> None:
+    client = Client(
+        name="out", id="77777777-7777-4777-8777-777777777777", network="pub", address="10.255.253.1"
+    )
+    text = render_lab_client(client, stats_socket=STATS)
+    assert section(text, f"frontend {client.uid}") == [
+        "bind 10.255.253.1:80",
+        'http-request return status 200 content-type text/plain lf-string "%[src]\\n"',
+    ]
+
+
+def test_body_quoting_defuses_haproxy_expansion() -> None:
+    assert quoted("a b") == '"a b\\n"'
+    assert quoted("${HOME}#'%") == '"\\x24\\x7bHOME\\x7d\\x23\\x27\\x25\\n"'
+
+
+# --- haproxy -c -------------------------------------------------------------------------------
+
+
+def all_configs(tmp: Path) -> dict[str, str]:
+    stats, state = str(tmp / "stats.sock"), str(tmp / "server-state")
+
+    def lb_cfg(lb: LoadBalancer, **kwargs: object) -> str:
+        return render_loadbalancer(lb, stats_socket=stats, state_file=state, **kwargs)  # type: ignore[arg-type]
+
+    http = HealthMonitor(type="HTTP", expected_codes="200-204,302", max_retries=2)
+    tcp_lb = make_lb(
+        pool={"protocol": "TCP", "lb_algorithm": "SOURCE_IP", "healthmonitor": http},
+        listener={"protocol": "TCP", "connection_limit": 10},
+    )
+    disabled = make_lb(
+        pool={"admin_state_up": False, "healthmonitor": HealthMonitor(type="TCP")},
+        listener={"admin_state_up": False},
+        members=[member(1, admin_state_up=False), member(2, weight=0)],
+    )
+    return {
+        "seed": lb_cfg(seed_lb()),
+        "seed-logged": lb_cfg(seed_lb(), log_target="/dev/log"),
+        "http-monitor": lb_cfg(
+            make_lb(pool={"healthmonitor": http, "lb_algorithm": "LEAST_CONNECTIONS"})
+        ),
+        "tcp": lb_cfg(tcp_lb, log_target="/dev/log"),
+        "disabled": lb_cfg(disabled),
+        "empty-pool": lb_cfg(make_lb(members=[])),
+        "no-pool": lb_cfg(make_lb(listener={"default_pool": None})),
+        "instance": render_lab_instance(instance("it's $HOME #1 %[src] ok!"), stats_socket=stats),
+        "client": render_lab_client(
+            Client(
+                name="c",
+                id="77777777-7777-4777-8777-777777777777",
+                network="pub",
+                address="10.1.1.1",
+            ),
+            stats_socket=stats,
+        ),
+    }
+
+
+@pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy is not installed")
+def test_every_rendered_config_passes_haproxy_check(tmp_path: Path) -> None:
+    # A state file with only its version line: HAProxy warns when it is missing.
+    (tmp_path / "server-state").write_text("1\n")
+    for name, text in all_configs(tmp_path).items():
+        cfg = tmp_path / f"{name}.cfg"
+        cfg.write_text(text)
+        # -dW: zero-warning mode, a warning fails the check too.
+        result = subprocess.run(
+            ["haproxy", "-dW", "-c", "-f", str(cfg)], capture_output=True, text=True, check=False
+        )
+        assert result.returncode == 0, f"{name}:\n{text}\n{result.stderr}"
