@@ -186,7 +186,9 @@ class Netlink:
         """Gratuitous ARP for ``address`` (a request and a reply, like arping -U and -A),
         sent at once from a raw socket opened inside the namespace: no arping, no wait."""
         with self.inside(namespace):
-            sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0806))
+            # Protocol 0: a send-only socket. One bound to ETH_P_ARP would register a
+            # receive hook, and binding/closing it waits an RCU grace period (~10 ms).
+            sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
         try:
             sock.bind((ifname, 0))
             for op in (1, 2):

@@ -305,9 +305,13 @@ class FlushConntrack(Operation):
 
 @dataclass(frozen=True)
 class EnsureProcess(Operation):
-    phase = 60
     process: ProcessSpec
     start: bool  # False: running with another config, reload it
+
+    @property
+    def phase(self) -> int:  # type: ignore[override]
+        # Load balancers after the lab's servers, so members answer the first check.
+        return 61 if self.process.kind == "loadbalancer" else 60
 
     @property
     def action(self) -> str:  # type: ignore[override]

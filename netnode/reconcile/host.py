@@ -103,6 +103,8 @@ class Host:
                 continue
             flush()
             if isinstance(operation, op.EnsureProcess):
+                if starts and starts[-1].phase != operation.phase:
+                    start_all()
                 starts.append(operation)
                 continue
             start_all()
