@@ -149,8 +149,9 @@ def test_destroy_leaves_nothing_netnode_owned(lab: Lab) -> None:
 
 def snapshot(lab: Lab) -> tuple:
     state = lab.host.ovs.observe()
+    # HAProxy processes of this test's node (other processes on a shared host come and go).
     procs = subprocess.run(
-        ["pgrep", "-x", "haproxy"], capture_output=True, text=True
+        ["pgrep", "-f", f"haproxy .*{lab.host.state_dir}"], capture_output=True, text=True, check=False
     ).stdout.split()
     return (
         sorted(lab.host.netlink.namespaces()),
