@@ -491,7 +491,7 @@ def _wait_gone(pid: int, timeout: float) -> bool:
     return _wait(lambda: None if _alive(pid) else True, timeout) is not None
 
 
-def _wait(probe: Callable[[], T | None], timeout: float, interval: float = 0.05) -> T | None:
+def _wait(probe: Callable[[], T | None], timeout: float, interval: float = 0.01) -> T | None:
     deadline = time.monotonic() + timeout
     while True:
         value = probe()

@@ -274,12 +274,15 @@ def _addresses(topo: Topology) -> Iterator[Problem]:
         (n.name, s.gateway_ip): f"networks[{i}].subnets[{j}].gateway_ip"
         for i, n in enumerate(topo.networks)
         for j, s in enumerate(n.subnets)
-        if s.gateway_ip is not None and not n.external
+        if s.gateway_ip is not None
     }
     held = _holders(topo)
     yield from _duplicates(((path, f"{net}/{addr}") for path, net, addr in held), "address")
+    # On an external network the upstream gateway is held by the outside (the lab's
+    # client stands in for it); everything else must stay off every gateway address.
+    upstream_ok = {f"lab.clients[{i}].address" for i in range(len(topo.lab.clients))}
     for path, net, addr in held:
-        if (net, addr) in gateways:
+        if (net, addr) in gateways and path not in upstream_ok:
             yield Problem(path, f"{addr} is the gateway of its subnet ({gateways[(net, addr)]})")
     macs = [
         (f"load_balancers[{i}].vip.mac", lb.vip.mac) for i, lb in enumerate(topo.load_balancers)

@@ -134,6 +134,7 @@ def mutate(seed: dict, path: str, value: object) -> dict:
             "10.255.253.10",
             "duplicate address 'public/10.255.253.10'",
         ),
+        ("routers.0.external_gateway.ip_address", "10.255.253.1", "routers[0].external_gateway.ip_address: 10.255.253.1 is the gateway of its subnet"),
         ("routers.0.interfaces", ["nope"], "routers[0].interfaces[0]: unknown subnet 'nope'"),
         (
             "routers.0.external_gateway.ip_address",

@@ -1,0 +1,73 @@
+# netnode: set up a host, run the seed scenario, test, benchmark.
+#
+#   make demo    set up the host and a virtualenv, then build the seed scenario (netnode demo)
+#   make test    set up, then ruff and the whole test suite (functional tests included, as root)
+#   make bench   set up, then time the seed's shell commands against netnode apply
+#   make lint    ruff only (needs no root)
+#   make clean   remove the virtualenv and its stamp
+#
+# Host set-up (scripts/setup-host.sh) needs root. SKIP_HOST_SETUP=1 skips it, for working
+# on the pure parts as a normal user; then also set NETNODE_REQUIRE_FUNCTIONAL=0.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+STAMP := $(VENV)/.netnode-installed
+SKIP_HOST_SETUP ?=
+# Tells the test suite that skipping the functional tests is a failure, not a shrug.
+NETNODE_REQUIRE_FUNCTIONAL ?= 1
+BENCH_ARGS ?=
+LINT_PATHS := netnode tests bench
+
+.PHONY: help setup host demo test lint bench clean
+# In order: the host set-up installs python3-venv before the virtualenv is made.
+.NOTPARALLEL:
+
+help:
+	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
+
+setup: host $(STAMP)
+
+host:
+ifeq ($(SKIP_HOST_SETUP),)
+	@scripts/setup-host.sh
+else
+	@echo "make: SKIP_HOST_SETUP is set: not checking packages or Open vSwitch"
+endif
+
+$(VPY):
+	@command -v $(PYTHON) >/dev/null || { \
+	    echo "make: no '$(PYTHON)' found; netnode needs Python >= 3.11 (Debian 12: apt-get install python3)" >&2; \
+	    exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+	    echo "make: netnode needs Python >= 3.11; '$(PYTHON)' is $$($(PYTHON) --version 2>&1)." >&2; \
+	    echo "make: put a newer python3 first on PATH, or run: make PYTHON=/path/to/python3.11 ..." >&2; \
+	    exit 1; }
+	@echo "make: creating $(VENV) with $$(command -v $(PYTHON)) ($$($(PYTHON) --version 2>&1))"
+	@rm -rf $(VENV)
+	@$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
+	    echo "make: could not create $(VENV) (Debian: apt-get install python3-venv)" >&2; exit 1; }
+
+$(STAMP): pyproject.toml | $(VPY)
+	@echo "make: installing netnode and its dev tools into $(VENV)"
+	@$(VPY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+demo: setup
+	$(VENV)/bin/netnode demo
+
+test: setup
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	NETNODE_REQUIRE_FUNCTIONAL=$(NETNODE_REQUIRE_FUNCTIONAL) $(VENV)/bin/pytest -q -p no:cacheprovider
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+
+bench: setup
+	$(VPY) bench/apply_vs_seed.py $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV)
