@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from netnode.model.topology import Topology
 from netnode.plan import desired as desired_state
 from netnode.plan.diff import Plan, plan
-from netnode.plan.observed import Ledger
 from netnode.plan.spec import HostSpec
 from netnode.reconcile.host import Host, Progress
 from netnode.reconcile.ledger import LedgerStore, ledger_of, union
@@ -84,5 +83,3 @@ def applied(host: Host) -> dict[str, dict]:
             result[name] = source
     return result
 
-
-__all__ = ["Ledger", "Outcome", "applied", "apply", "destroy", "preview"]
