@@ -33,6 +33,7 @@
 #   `--if-exists del-br br-ex` would otherwise delete someone's bridge), and tags its
 #   bridges so that down deletes only bridges this script created.
 set -eu
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 SUFFIX=${SUFFIX--seed}
 BR_INT=${BR_INT:-bi$SUFFIX}
@@ -132,36 +133,9 @@ seed_81() {
 
     # 3. the HAProxy configuration (the seed's, but the stats socket is not world-writable)
     mkdir -p "$WORK"
-    cat >"$WORK/haproxy.cfg" <<EOF
-global
-    daemon
-    user haproxy
-    group haproxy
-    log /dev/log local0
-    log /dev/log local1 notice
-    stats socket $WORK/sock mode 600 level user
-defaults
-    log global
-    retries 3
-    option redispatch
-    timeout connect 5000
-    timeout client 50000
-    timeout server 50000
-frontend 0c32d37d-f84a-4309-9e01-72d9f0bac69e
-    option tcplog
-    bind 10.0.0.100:80
-    mode http
-    default_backend 3b9d8ebd-9eea-4925-b14e-593a6111ff33
-    maxconn 100
-    option forwardfor
-backend 3b9d8ebd-9eea-4925-b14e-593a6111ff33
-    mode http
-    balance roundrobin
-    option forwardfor
-    timeout check 5s
-    server 1f74a288-937d-4804-9ded-472a5d1110dc 10.0.0.81:80 weight 1 check inter 5s fall 3
-    server 944ff4a0-4070-40e4-8189-20f385755113 10.0.0.82:80 weight 1 check inter 5s fall 3
-EOF
+    sed "s|stats socket /root/sock mode 0666 level user|stats socket $WORK/sock mode 600 level user|" \
+        "$BENCH_DIR/seed-haproxy.cfg" >"$WORK/haproxy.cfg"
+    grep -q "stats socket $WORK/sock mode 600" "$WORK/haproxy.cfg"
 
     # 4. HAProxy inside the namespace
     ip netns exec "$NS_LB" haproxy -f "$WORK/haproxy.cfg" -p "$WORK/pid"

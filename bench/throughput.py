@@ -68,6 +68,7 @@ from netnode.lab.client import http_get  # noqa: E402
 from netnode.model import ids  # noqa: E402
 from netnode.model.loading import load_data  # noqa: E402
 from netnode.model.topology import Topology  # noqa: E402
+from netnode.plan.desired import process_name  # noqa: E402
 from netnode.reconcile import converge  # noqa: E402
 from netnode.reconcile.host import Host  # noqa: E402
 
@@ -80,36 +81,8 @@ READY_TIMEOUT = 20.0
 MAX_CONNECTIONS = 100  # the seed's frontend maxconn
 
 # SEED.md 8.1 step 3, verbatim.
-SEED_CFG = """\
-global
-    daemon
-    user haproxy
-    group haproxy
-    log /dev/log local0
-    log /dev/log local1 notice
-    stats socket /root/sock mode 0666 level user
-defaults
-    log global
-    retries 3
-    option redispatch
-    timeout connect 5000
-    timeout client 50000
-    timeout server 50000
-frontend 0c32d37d-f84a-4309-9e01-72d9f0bac69e
-    option tcplog
-    bind 10.0.0.100:80
-    mode http
-    default_backend 3b9d8ebd-9eea-4925-b14e-593a6111ff33
-    maxconn 100
-    option forwardfor
-backend 3b9d8ebd-9eea-4925-b14e-593a6111ff33
-    mode http
-    balance roundrobin
-    option forwardfor
-    timeout check 5s
-    server 1f74a288-937d-4804-9ded-472a5d1110dc 10.0.0.81:80 weight 1 check inter 5s fall 3
-    server 944ff4a0-4070-40e4-8189-20f385755113 10.0.0.82:80 weight 1 check inter 5s fall 3
-"""
+# The seed's haproxy.cfg (SEED.md §8.1) verbatim; bench/seed.sh uses the same file.
+SEED_CFG = (REPO / "bench" / "seed-haproxy.cfg").read_text()
 SEED_STATS_LINE = "    stats socket /root/sock mode 0666 level user\n"
 SEED_FRONTEND = "0c32d37d-f84a-4309-9e01-72d9f0bac69e"
 
@@ -308,7 +281,7 @@ def build(suffix: str, state_dir: Path) -> Run:
 def prepare(run: Run) -> None:
     topo = run.topo
     (lb,) = topo.load_balancers
-    run.lb_name = f"lb-{lb.uid}"
+    run.lb_name = process_name("lb", lb.uid)
     run.frontend = lb.listeners[0].uid
     hosts = {x.name: ids.lab_namespace(x.uid) for x in (*topo.lab.instances, *topo.lab.clients)}
     run.namespaces = {"vm1": hosts["vm1"], "outside": hosts["outside"]}
