@@ -129,8 +129,10 @@ class Netlink:
             raise HostError(f"interface {ifname} not found in {where}") from exc
 
     def root_link_index(self, ifname: str) -> int | None:
-        found = self._ipr(None).link_lookup(ifname=ifname)
-        return found[0] if found else None
+        try:
+            return self._get_link(None, ifname)["index"]
+        except HostError:
+            return None
 
     # --- changes --------------------------------------------------------------------
 
@@ -145,24 +147,38 @@ class Netlink:
             )
         self._call(None, "link", "set", index=index, net_ns_fd=namespace)
 
-    def set_link_up(self, namespace: str, ifname: str, mac: str | None = None) -> None:
-        ipr = self._ipr(namespace)
-        found = ipr.link_lookup(ifname=ifname)
-        if not found:
-            raise HostError(f"interface {ifname} not found in namespace {namespace}")
+    def set_link_up(self, namespace: str, ifname: str) -> None:
+        self.configure_link(namespace, ifname, up=True)
+
+    def configure_link(
+        self,
+        namespace: str,
+        ifname: str,
+        *,
+        mac: str | None = None,
+        add: tuple[str, ...] = (),
+        remove: tuple[str, ...] = (),
+        up: bool = False,
+    ) -> None:
+        """Addresses, MAC and state of one link: one lookup, one request per change."""
+        index = self._index(namespace, ifname)
+        for cidr in remove:
+            address, prefix = cidr.split("/")
+            self._call(
+                namespace, "addr", "del", index=index, address=address, prefixlen=int(prefix)
+            )
+        for cidr in add:
+            address, prefix = cidr.split("/")
+            self._call(
+                namespace, "addr", "add", index=index, address=address, prefixlen=int(prefix)
+            )
+        changes: dict[str, str] = {}
         if mac is not None:
-            self._call(namespace, "link", "set", index=found[0], address=mac)
-        self._call(namespace, "link", "set", index=found[0], state="up")
-
-    def add_address(self, namespace: str, ifname: str, cidr: str) -> None:
-        address, prefix = cidr.split("/")
-        index = self._index(namespace, ifname)
-        self._call(namespace, "addr", "add", index=index, address=address, prefixlen=int(prefix))
-
-    def del_address(self, namespace: str, ifname: str, cidr: str) -> None:
-        address, prefix = cidr.split("/")
-        index = self._index(namespace, ifname)
-        self._call(namespace, "addr", "del", index=index, address=address, prefixlen=int(prefix))
+            changes["address"] = mac
+        if up:
+            changes["state"] = "up"
+        if changes:
+            self._call(namespace, "link", "set", index=index, **changes)
 
     def set_default_route(self, namespace: str, gateway: str | None) -> None:
         ipr = self._ipr(namespace)
@@ -203,10 +219,7 @@ class Netlink:
     # --- helpers --------------------------------------------------------------------
 
     def _index(self, namespace: str, ifname: str) -> int:
-        found = self._ipr(namespace).link_lookup(ifname=ifname)
-        if not found:
-            raise HostError(f"interface {ifname} not found in namespace {namespace}")
-        return found[0]
+        return self._get_link(namespace, ifname)["index"]
 
     def _call(self, namespace: str | None, what: str, *args: object, **kwargs: object) -> None:
         ipr = self._ipr(namespace)

@@ -144,7 +144,7 @@ def _port_ops(
 
 def _announce(port: PortSpec, addresses: Iterable[str]) -> Iterable[op.Operation]:
     for cidr in addresses:
-        yield op.Announce(port.namespace, port.name, cidr.split("/")[0])
+        yield op.Announce(port.namespace, port.name, cidr.split("/")[0], port.mac)
 
 
 def _orphans(desired: HostSpec, observed: HostState) -> Iterable[op.Operation]:

@@ -353,6 +353,7 @@ class Announce(Operation):
     namespace: str
     ifname: str
     address: str
+    mac: str | None = None  # the port's MAC when the topology sets it; else looked up
 
     @property
     def subject(self) -> str:

@@ -128,12 +128,7 @@ class Host:
             case op.ConfigureLink(
                 namespace=ns, ifname=ifname, mac=mac, add=add, remove=remove, up=up
             ):
-                for cidr in remove:
-                    nl.del_address(ns, ifname, cidr)
-                for cidr in add:
-                    nl.add_address(ns, ifname, cidr)
-                if mac or up:
-                    nl.set_link_up(ns, ifname, mac)
+                nl.configure_link(ns, ifname, mac=mac, add=add, remove=remove, up=up)
             case op.SetDefaultRoute(namespace=ns, gateway=gateway):
                 nl.set_default_route(ns, gateway)
             case op.ApplyFirewall(firewall=fw):
@@ -144,8 +139,8 @@ class Host:
                 self.haproxy.start(proc.name, proc.namespace, proc.config)
             case op.EnsureProcess(process=proc, start=False):
                 self.haproxy.reload(proc.name, proc.config)
-            case op.Announce(namespace=ns, ifname=ifname, address=address):
-                nl.announce(ns, ifname, address, nl.link_mac(ns, ifname))
+            case op.Announce(namespace=ns, ifname=ifname, address=address, mac=mac):
+                nl.announce(ns, ifname, address, mac or nl.link_mac(ns, ifname))
             case op.DeleteNamespace(name=name):
                 nl.delete_namespace(name)
             case _:
