@@ -13,6 +13,7 @@ from pathlib import Path
 from netnode.errors import NetnodeError, TopologyError
 from netnode.model.loading import DEFAULT_NODE, load_data, load_file
 from netnode.plan import operations as op
+from netnode.plan.desired import process_name
 from netnode.plan.diff import Plan
 from netnode.reconcile import converge
 from netnode.reconcile.host import Host
@@ -130,22 +131,12 @@ def cmd_destroy(args: argparse.Namespace) -> int:
 def cmd_plan(args: argparse.Namespace) -> int:
     topo = load_file(args.file, args.node)
     host = _host(args)
-    note = ""
     try:
-        if os.geteuid() != 0 or not host.ovs.is_running():
-            raise PermissionError
-        the_plan = converge.preview(host, topo)
-    except (PermissionError, NetnodeError):
-        # Without root (or without OVS) the host cannot be read: plan from scratch.
-        from netnode.plan.diff import plan as make_plan
-        from netnode.plan.observed import HostState
-
-        the_plan = make_plan(converge.desired_for(host, topo), HostState.empty())
-        note = (
-            " (the host could not be read: not root or OVS not running; planned from an empty host)"
-        )
+        readable = os.geteuid() == 0 and host.ovs.is_running()
+        the_plan = converge.preview(host, topo, read_host=readable)
     finally:
         host.close()
+    note = "" if readable else " (not root or OVS not running: planned from an empty host)"
     _print_plan(the_plan, args.file, note)
     return 0
 
@@ -159,7 +150,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     for _name, source in converge.applied(host).items():
         topo = load_data(source, node=args.node)
         for lb in topo.load_balancers:
-            proc = f"lb-{lb.uid}"
+            proc = process_name("lb", lb.uid)
             try:
                 rows = host.haproxy.stats(proc) if host.haproxy.running_pid(proc) else None
             except NetnodeError:

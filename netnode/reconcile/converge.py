@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from netnode.model.topology import Topology
 from netnode.plan import desired as desired_state
 from netnode.plan.diff import Plan, plan
+from netnode.plan.observed import HostState
 from netnode.plan.spec import HostSpec
 from netnode.reconcile.host import Host, Progress
 from netnode.reconcile.ledger import LedgerStore, ledger_of, union
@@ -36,9 +37,12 @@ def desired_for(host: Host, topo: Topology) -> HostSpec:
     return desired_state.build(topo, host.node, host.run_dir)
 
 
-def preview(host: Host, topo: Topology) -> Plan:
-    """What apply would do, from what can be observed now; changes nothing."""
+def preview(host: Host, topo: Topology, *, read_host: bool = True) -> Plan:
+    """What apply would do; changes nothing. ``read_host=False`` plans against an empty
+    host (for a user who cannot read it: not root, or Open vSwitch not running)."""
     spec = desired_for(host, topo)
+    if not read_host:
+        return plan(spec, HostState.empty())
     ledger = LedgerStore(host.node_dir).load(spec.topology)
     return plan(spec, host.observe(spec, ledger))
 

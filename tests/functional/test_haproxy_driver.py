@@ -35,6 +35,7 @@ from netnode.model.topology import (
     Pool,
     Vip,
 )
+from netnode.plan.desired import process_name
 from netnode.reconcile.status import loadbalancer_status, to_octavia_json
 from netnode.render.haproxy import render_lab_instance, render_loadbalancer
 
@@ -295,7 +296,7 @@ def test_loadbalancer_statuses_and_state_across_reload(
             ],
         )],
     )  # fmt: skip
-    lb_name = f"lb-{lb.uid}"
+    lb_name = process_name("lb", lb.uid)
     paths = driver.paths(lb_name)
 
     def render() -> str:

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from netnode.cli.main import main as cli
+from netnode.plan.desired import process_name
 from netnode.plan.spec import OWNER_NODE
 from netnode.reconcile.status import loadbalancer_status
 from tests.functional.conftest import Lab, eventually, seed_data
@@ -54,10 +55,10 @@ def test_the_vip_port_is_the_seeds(lab: Lab) -> None:
 def test_haproxy_runs_unprivileged_with_a_private_socket(lab: Lab) -> None:
     lab.apply(only_81(seed_data()))
     lb = lab.topology(only_81(seed_data())).load_balancers[0]
-    paths = lab.host.haproxy.paths(f"lb-{lb.uid}")
+    paths = lab.host.haproxy.paths(process_name("lb", lb.uid))
     assert oct(paths.cfg.stat().st_mode & 0o777) == "0o600"
     assert oct(paths.stats_socket.stat().st_mode & 0o777) == "0o600"
-    workers = lab.host.haproxy.workers(f"lb-{lb.uid}")
+    workers = lab.host.haproxy.workers(process_name("lb", lb.uid))
     assert workers
     for pid in workers:
         status = Path(f"/proc/{pid}/status").read_text()
@@ -85,10 +86,10 @@ def test_a_stopped_member_goes_down_and_gets_no_traffic(lab: Lab) -> None:
     topo = lab.topology(data)
     lb = topo.load_balancers[0]
     vm1 = next(i for i in topo.lab.instances if i.name == "vm1")
-    lab.host.haproxy.stop(f"lab-{vm1.uid}")
+    lab.host.haproxy.stop(process_name("lab", vm1.uid))
 
     def vm1_status() -> str:
-        status = loadbalancer_status(lb, lab.host.haproxy.stats(f"lb-{lb.uid}"))
+        status = loadbalancer_status(lb, lab.host.haproxy.stats(process_name("lb", lb.uid)))
         member = next(m for m in status.pools[0].members if m.name == "vm1")
         return (
             member.operating_status
@@ -120,8 +121,8 @@ def test_a_stopped_member_goes_down_and_gets_no_traffic(lab: Lab) -> None:
 def test_destroy_leaves_nothing_netnode_owned(lab: Lab) -> None:
     lab.apply(seed_data())
     topo = lab.topology(seed_data())
-    names = [f"lb-{lb.uid}" for lb in topo.load_balancers] + [
-        f"lab-{i.uid}" for i in topo.lab.instances
+    names = [process_name("lb", lb.uid) for lb in topo.load_balancers] + [
+        process_name("lab", i.uid) for i in topo.lab.instances
     ]
     pids = [lab.host.haproxy.running_pid(n) for n in names]
     assert all(pids)
@@ -151,7 +152,10 @@ def snapshot(lab: Lab) -> tuple:
     state = lab.host.ovs.observe()
     # HAProxy processes of this test's node (other processes on a shared host come and go).
     procs = subprocess.run(
-        ["pgrep", "-f", f"haproxy .*{lab.host.state_dir}"], capture_output=True, text=True, check=False
+        ["pgrep", "-f", f"haproxy .*{lab.host.state_dir}"],
+        capture_output=True,
+        text=True,
+        check=False,
     ).stdout.split()
     return (
         sorted(lab.host.netlink.namespaces()),
@@ -203,12 +207,12 @@ def test_apply_reports_like_terraform(lab: Lab, capsys) -> None:
 def test_a_killed_haproxy_is_restarted_by_the_next_apply(lab: Lab) -> None:
     lab.apply(only_81(seed_data()))
     lb = lab.topology(only_81(seed_data())).load_balancers[0]
-    pid = lab.host.haproxy.running_pid(f"lb-{lb.uid}")
+    pid = lab.host.haproxy.running_pid(process_name("lb", lb.uid))
     assert pid is not None
-    workers = lab.host.haproxy.workers(f"lb-{lb.uid}")
+    workers = lab.host.haproxy.workers(process_name("lb", lb.uid))
     for victim in (pid, *workers):
         os.kill(victim, signal.SIGKILL)
-    eventually(lambda: lab.host.haproxy.running_pid(f"lb-{lb.uid}") is None, timeout=5)
+    eventually(lambda: lab.host.haproxy.running_pid(process_name("lb", lb.uid)) is None, timeout=5)
     outcome = lab.apply(only_81(seed_data()))
     assert [o.subject for o in outcome.plan.operations] == [f"haproxy lb-{lb.uid}"]
     assert set(lab.bodies(lab.ns_of("lb", "01"), "10.0.0.100", 4)) == {"server_81", "server_82"}
