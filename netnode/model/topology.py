@@ -92,12 +92,43 @@ class Member(Named):
     admin_state_up: bool = True
 
 
+class Failover(Base):
+    """How a pool rides over a failing member (netnode's, not an Octavia field).
+
+    The defaults turn a member that dies under load into no failed request where
+    HAProxy can retry safely: a failed connection is retried (``retries``) on another
+    member (``redispatch``), and with a health monitor the member is marked down at its
+    first connection error (``observe``, ``error_limit``) instead of after
+    ``max_retries_down`` checks. HTTP pools also replay a GET or HEAD whose member
+    closed without an answer or timed out; other methods are never replayed.
+    """
+
+    retries: Annotated[int, Field(ge=0, le=10)] = 3
+    redispatch: bool = True
+    # Only with an enabled health monitor: the checks are what bring the member back.
+    observe: bool = True
+    error_limit: Annotated[int, Field(ge=1, le=100)] = 1
+
+
 class Pool(Named):
     protocol: Literal["HTTP", "TCP"] = "HTTP"
     lb_algorithm: Literal["ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP"] = "ROUND_ROBIN"
     members: list[Member] = []
     healthmonitor: HealthMonitor | None = None
     admin_state_up: bool = True
+    failover: Failover = Failover()
+
+
+# Milliseconds, 1 ms up to HAProxy's largest timeout (2^31 - 1 ms, about 24.8 days).
+TimeoutMs = Annotated[int, Field(ge=1, le=2_147_483_647)]
+
+# Octavia's listener timeouts (ms). A member's connect timeout is 1 s, not Octavia's
+# 5 s: a member whose packets vanish (no RST) is retried on another one after 1 s
+# instead of holding the client for 5 s; connecting inside a data centre takes
+# microseconds to milliseconds.
+DEFAULT_TIMEOUT_CLIENT_DATA = 50_000
+DEFAULT_TIMEOUT_MEMBER_CONNECT = 1_000
+DEFAULT_TIMEOUT_MEMBER_DATA = 50_000
 
 
 class Listener(Named):
@@ -108,6 +139,12 @@ class Listener(Named):
     insert_headers: dict[Literal["X-Forwarded-For"], bool] = {}
     default_pool: Name | None = None
     admin_state_up: bool = True
+    # Client inactivity (the frontend's "timeout client").
+    timeout_client_data: TimeoutMs = DEFAULT_TIMEOUT_CLIENT_DATA
+    # Connecting to a member and member inactivity (the default pool's backend:
+    # "timeout connect", "timeout server"); listeners sharing a pool must agree.
+    timeout_member_connect: TimeoutMs = DEFAULT_TIMEOUT_MEMBER_CONNECT
+    timeout_member_data: TimeoutMs = DEFAULT_TIMEOUT_MEMBER_DATA
 
     @field_validator("connection_limit")
     @classmethod

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from ipaddress import IPv4Address
 
 from netnode.errors import Problem
-from netnode.model.topology import Network, Topology
+from netnode.model.topology import Listener, Network, Topology
 
 
 def check(topo: Topology) -> list[Problem]:
@@ -206,6 +206,29 @@ def _load_balancers(topo: Topology) -> Iterator[Problem]:
             if listener.insert_headers and listener.protocol != "HTTP":
                 yield Problem(
                     f"{lpath}.insert_headers", "headers can only be inserted on HTTP listeners"
+                )
+        yield from _member_timeouts(lb.listeners, path)
+
+
+def _member_timeouts(listeners: list[Listener], path: str) -> Iterator[Problem]:
+    """A pool is one HAProxy backend with one connect and one data timeout: listeners
+    that share it must ask for the same ones."""
+    first: dict[str, int] = {}
+    for j, listener in enumerate(listeners):
+        if listener.default_pool is None:
+            continue
+        if listener.default_pool not in first:
+            first[listener.default_pool] = j
+            continue
+        k = first[listener.default_pool]
+        other = listeners[k]
+        for field in ("timeout_member_connect", "timeout_member_data"):
+            mine, theirs = getattr(listener, field), getattr(other, field)
+            if mine != theirs:
+                yield Problem(
+                    f"{path}.listeners[{j}].{field}",
+                    f"{mine} differs from {theirs} of listener {other.name!r} "
+                    f"({path}.listeners[{k}]), which shares pool {listener.default_pool!r}",
                 )
 
 

@@ -12,7 +12,17 @@ Octavia-style load balancer, with deliberate differences:
   ``/dev/log`` exists);
 - ``option httplog`` on HTTP frontends, ``option tcplog`` on TCP ones (the seed has
   ``tcplog`` everywhere), and only with logging: HAProxy warns about a log format
-  without a log target.
+  without a log target;
+- live changes drop nothing: ``hard-stop-after`` bounds how long the workers a reload
+  replaced may linger, HTTP frontends close idle keep-alive connections cleanly when
+  their worker is replaced (``option idle-close-on-response``), and every algorithm is
+  dynamic (SOURCE_IP hashes consistently), so members can be added and removed over the
+  runtime API without a reload at all (``netnode.plan.runtime``);
+- fast failover (``Pool.failover``, in each backend instead of the seed's defaults
+  section): ``retries``, ``option redispatch 1`` (every retry goes to another
+  member), for HTTP ``retry-on`` with ``disable-l7-retry`` for all but GET/HEAD,
+  ``observe layer4`` + ``on-error mark-down`` on checked servers, and Octavia's listener
+  timeouts, with a 1 s member connect timeout.
 
 Section names are the Octavia ids: frontend = listener id, backend = pool id,
 server = member id. Output is deterministic and ends with a newline.
@@ -23,7 +33,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from netnode.model.topology import (
+    DEFAULT_TIMEOUT_MEMBER_CONNECT,
+    DEFAULT_TIMEOUT_MEMBER_DATA,
     Client,
+    Failover,
     HealthMonitor,
     Instance,
     Listener,
@@ -34,20 +47,22 @@ from netnode.model.topology import (
 
 INDENT = "    "
 
+# Each algorithm as backend lines. All of them are dynamic, which HAProxy requires for
+# "add server" over the runtime API: SOURCE_IP hashes consistently, so a member added
+# or removed moves only its share of the clients instead of reshuffling all of them.
 ALGORITHMS = {
-    "ROUND_ROBIN": "roundrobin",
-    "LEAST_CONNECTIONS": "leastconn",
-    "SOURCE_IP": "source",
+    "ROUND_ROBIN": ("balance roundrobin",),
+    "LEAST_CONNECTIONS": ("balance leastconn",),
+    "SOURCE_IP": ("balance source", "hash-type consistent"),
 }
 
-# The seed's defaults section (without its "log global", which needs a log target).
-DEFAULTS = (
-    "retries 3",
-    "option redispatch",
-    "timeout connect 5000",
-    "timeout client 50000",
-    "timeout server 50000",
-)
+# How long the workers a reload replaced may finish their connections: a client that
+# keeps a connection open forever cannot keep an old worker (and its old config) alive.
+HARD_STOP_AFTER = "30s"
+
+# The connection errors HTTP requests are retried on. Only GET and HEAD are replayed
+# (HAProxy's METH_GET matches both): another method may already have had its effect.
+HTTP_RETRY_ON = "conn-failure empty-response response-timeout"
 
 
 def render_loadbalancer(
@@ -69,9 +84,13 @@ def render_loadbalancer(
     glob = [f"user {user}", f"group {group}"]
     if log_target is not None:
         glob += [f"log {log_target} local0", f"log {log_target} local1 notice"]
-    glob += [_stats_socket(stats_socket), f"server-state-file {state_file}"]
+    glob += [
+        _stats_socket(stats_socket),
+        f"server-state-file {state_file}",
+        f"hard-stop-after {HARD_STOP_AFTER}",
+    ]
+    # The seed's retries, redispatch and timeouts are per pool and per listener now.
     defaults = (["log global"] if log_target is not None else []) + [
-        *DEFAULTS,
         "load-server-state-from-file global",
     ]
     sections = [_section("global", glob), _section("defaults", defaults)]
@@ -120,6 +139,11 @@ def _frontend(
         lines.append("option httplog" if http else "option tcplog")
     lines.append(f"bind {vip}:{listener.protocol_port}")
     lines.append(f"mode {'http' if http else 'tcp'}")
+    lines.append(f"timeout client {listener.timeout_client_data}")
+    if http:
+        # When a reload replaces this worker, idle keep-alive clients are told to
+        # close ("Connection: close" on the last response) instead of being cut.
+        lines.append("option idle-close-on-response")
     if pool is not None:
         lines.append(f"default_backend {pool.uid}")
     if listener.connection_limit != -1:
@@ -133,12 +157,21 @@ def _frontend(
 
 def _backend(pool: Pool, listeners: list[Listener]) -> str:
     http = pool.protocol == "HTTP"
-    lines = [f"mode {'http' if http else 'tcp'}", f"balance {ALGORITHMS[pool.lb_algorithm]}"]
+    lines = [f"mode {'http' if http else 'tcp'}", *ALGORITHMS[pool.lb_algorithm]]
     # The seed repeats "option forwardfor" in the backend. HAProxy adds the header once
     # when either side asks, so it is only repeated here when every listener using this
     # pool wants it (a listener that does not must not get it through the backend).
     if http and listeners and all(x.insert_headers.get("X-Forwarded-For") for x in listeners):
         lines.append("option forwardfor")
+    # Octavia's member timeouts belong to the listener; listeners sharing a pool agree
+    # on them (validation), a pool no listener uses gets the defaults.
+    connect, data = (
+        (listeners[0].timeout_member_connect, listeners[0].timeout_member_data)
+        if listeners
+        else (DEFAULT_TIMEOUT_MEMBER_CONNECT, DEFAULT_TIMEOUT_MEMBER_DATA)
+    )
+    lines += [f"timeout connect {connect}", f"timeout server {data}"]
+    lines += _retries(pool.failover, http)
     monitor = pool.healthmonitor
     checking = monitor is not None and monitor.admin_state_up
     if monitor is not None and checking:
@@ -147,18 +180,38 @@ def _backend(pool: Pool, listeners: list[Listener]) -> str:
             lines.append(f"option httpchk {monitor.http_method} {monitor.url_path}")
             lines.append(f"http-check expect {expect_status(monitor.expected_codes)}")
     for member in pool.members:
-        lines.append(_server(member, monitor if checking else None))
+        lines.append(_server(member, monitor if checking else None, pool.failover))
     if not pool.admin_state_up:
         lines.append("disabled")
     return _section(f"backend {pool.uid}", lines)
 
 
-def _server(member: Member, monitor: HealthMonitor | None) -> str:
+def _retries(failover: Failover, http: bool) -> list[str]:
+    lines = [f"retries {failover.retries}"]
+    if failover.retries == 0:
+        return lines
+    if failover.redispatch:
+        # 1: every retry picks another member (HAProxy's default is the last one only).
+        lines.append("option redispatch 1")
+    if http:
+        lines.append(f"retry-on {HTTP_RETRY_ON}")
+        lines.append("http-request disable-l7-retry if !METH_GET")
+    return lines
+
+
+def _server(member: Member, monitor: HealthMonitor | None, failover: Failover) -> str:
     line = f"server {member.uid} {member.address}:{member.protocol_port} weight {member.weight}"
     if monitor is not None:
         line += f" check inter {monitor.delay}s fall {monitor.max_retries_down}"
         if monitor.max_retries is not None:
             line += f" rise {monitor.max_retries}"
+        # Layer 4 (connection refused, reset or timed out), for HTTP pools too: layer 7
+        # would also count every 500/502-504 the application answers, and with
+        # error-limit 1 a single error page would take a healthy member out of the
+        # pool. Only with checks: a member marked down comes back by passing them,
+        # without them it would stay down for good.
+        if failover.observe:
+            line += f" observe layer4 error-limit {failover.error_limit} on-error mark-down"
     if not member.admin_state_up:
         line += " disabled"
     return line

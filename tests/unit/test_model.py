@@ -98,6 +98,36 @@ def mutate(seed: dict, path: str, value: object) -> dict:
             "load_balancers[0].pools[0].members[0].weight",
         ),
         ("load_balancers.0.pools.0.members.1.name", "vm1", "duplicate member name 'vm1'"),
+        (
+            "load_balancers.0.pools.0.failover",
+            {"retries": 11},
+            "load_balancers[0].pools[0].failover.retries",
+        ),
+        (
+            "load_balancers.0.pools.0.failover",
+            {"error_limit": 0},
+            "load_balancers[0].pools[0].failover.error_limit",
+        ),
+        (
+            "load_balancers.0.pools.0.failover",
+            {"observe": "layer7"},
+            "load_balancers[0].pools[0].failover.observe",
+        ),
+        (
+            "load_balancers.0.pools.0.failover",
+            {"retry": 1},
+            "load_balancers[0].pools[0].failover.retry: unknown field",
+        ),
+        (
+            "load_balancers.0.listeners.0.timeout_member_connect",
+            0,
+            "load_balancers[0].listeners[0].timeout_member_connect",
+        ),
+        (
+            "load_balancers.0.listeners.0.timeout_client_data",
+            2**31,
+            "load_balancers[0].listeners[0].timeout_client_data",
+        ),
         ("load_balancers.0.name", "lb\nglobal", "load_balancers[0].name"),
         ("load_balancers.0.name", "two words", "load_balancers[0].name"),
         ("load_balancers.0.name", "x#y", "load_balancers[0].name"),
@@ -134,7 +164,11 @@ def mutate(seed: dict, path: str, value: object) -> dict:
             "10.255.253.10",
             "duplicate address 'public/10.255.253.10'",
         ),
-        ("routers.0.external_gateway.ip_address", "10.255.253.1", "routers[0].external_gateway.ip_address: 10.255.253.1 is the gateway of its subnet"),
+        (
+            "routers.0.external_gateway.ip_address",
+            "10.255.253.1",
+            "routers[0].external_gateway.ip_address: 10.255.253.1 is the gateway of its subnet",
+        ),
         ("routers.0.interfaces", ["nope"], "routers[0].interfaces[0]: unknown subnet 'nope'"),
         (
             "routers.0.external_gateway.ip_address",
@@ -152,6 +186,39 @@ def test_two_listeners_on_one_port(seed: dict) -> None:
     listener = dict(seed["load_balancers"][0]["listeners"][0], name="again")
     seed["load_balancers"][0]["listeners"].append(listener)
     assert any("duplicate listener port '80'" in p for p in problems(seed))
+
+
+def test_failover_and_timeout_defaults(seed: dict) -> None:
+    lb = load_data(seed).load_balancers[0]
+    failover = lb.pools[0].failover
+    assert (failover.retries, failover.redispatch, failover.observe, failover.error_limit) == (
+        3,
+        True,
+        True,
+        1,
+    )
+    listener = lb.listeners[0]
+    assert listener.timeout_client_data == 50000
+    assert listener.timeout_member_connect == 1000  # Octavia's default is 5000
+    assert listener.timeout_member_data == 50000
+
+
+def test_failover_overrides_are_kept(seed: dict) -> None:
+    seed["load_balancers"][0]["pools"][0]["failover"] = {"retries": 0, "observe": False}
+    failover = load_data(seed).load_balancers[0].pools[0].failover
+    assert (failover.retries, failover.observe, failover.redispatch) == (0, False, True)
+
+
+def test_listeners_sharing_a_pool_agree_on_member_timeouts(seed: dict) -> None:
+    listeners = seed["load_balancers"][0]["listeners"]
+    listeners.append(dict(listeners[0], name="again", protocol_port=8080))
+    load_data(seed)  # the same (default) timeouts
+    listeners[1]["timeout_member_connect"] = 3000
+    listeners[1]["timeout_client_data"] = 10  # a frontend's own: no conflict
+    assert problems(seed) == [
+        "load_balancers[0].listeners[1].timeout_member_connect: 3000 differs from 1000 of "
+        "listener 'http' (load_balancers[0].listeners[0]), which shares pool 'vms'"
+    ]
 
 
 def test_a_floating_ip_taken_twice(seed: dict) -> None:

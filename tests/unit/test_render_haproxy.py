@@ -116,26 +116,38 @@ def test_seed_keeps_the_seed_sections_with_safe_differences() -> None:
     assert "0666" not in text and "level user" not in text
     assert f"    stats socket {STATS} mode 600 level admin expose-fd listeners\n" in text
     assert f"    server-state-file {STATE}\n" in text
-    assert section(text, "defaults") == [
-        "retries 3",
-        "option redispatch",
-        "timeout connect 5000",
-        "timeout client 50000",
-        "timeout server 50000",
-        "load-server-state-from-file global",
-    ]
+    assert "    hard-stop-after 30s\n" in text
+    assert section(text, "defaults") == ["load-server-state-from-file global"]
     lb = seed_lb()
     listener, pool = lb.listeners[0], lb.pools[0]
     assert section(text, f"frontend {listener.uid}") == [
         "bind 10.0.0.100:80",
         "mode http",
+        "timeout client 50000",
+        "option idle-close-on-response",
         f"default_backend {pool.uid}",
         "maxconn 100",
         "option forwardfor",
     ]
-    servers = [x for x in section(text, f"backend {pool.uid}") if x.startswith("server ")]
+    backend = section(text, f"backend {pool.uid}")
+    # The seed's retries and redispatch, per pool, with a short member connect timeout.
+    assert backend[:10] == [
+        "mode http",
+        "balance roundrobin",
+        "option forwardfor",
+        "timeout connect 1000",
+        "timeout server 50000",
+        "retries 3",
+        "option redispatch 1",
+        "retry-on conn-failure empty-response response-timeout",
+        "http-request disable-l7-retry if !METH_GET",
+        "timeout check 5s",
+    ]
+    servers = [x for x in backend if x.startswith("server ")]
     assert servers == [
-        f"server {m.uid} {m.address}:80 weight 1 check inter 5s fall 3" for m in pool.members
+        f"server {m.uid} {m.address}:80 weight 1 check inter 5s fall 3"
+        " observe layer4 error-limit 1 on-error mark-down"
+        for m in pool.members
     ]
 
 
@@ -156,12 +168,19 @@ def test_logging_is_a_parameter() -> None:
 
 
 @pytest.mark.parametrize(
-    ("algorithm", "balance"),
-    [("ROUND_ROBIN", "roundrobin"), ("LEAST_CONNECTIONS", "leastconn"), ("SOURCE_IP", "source")],
+    ("algorithm", "lines"),
+    [
+        ("ROUND_ROBIN", ["balance roundrobin"]),
+        ("LEAST_CONNECTIONS", ["balance leastconn"]),
+        # Consistent hashing: a dynamic algorithm ("add server" works) that moves only
+        # the added or removed member's share of the clients.
+        ("SOURCE_IP", ["balance source", "hash-type consistent"]),
+    ],
 )
-def test_algorithms(algorithm: str, balance: str) -> None:
-    text = render(make_lb(pool={"lb_algorithm": algorithm}))
-    assert f"balance {balance}" in section(text, f"backend {POOL_ID}")
+def test_algorithms(algorithm: str, lines: list[str]) -> None:
+    backend = section(render(make_lb(pool={"lb_algorithm": algorithm})), f"backend {POOL_ID}")
+    assert backend[1 : 1 + len(lines)] == lines
+    assert "hash-type consistent" in backend or algorithm != "SOURCE_IP"
 
 
 def test_no_monitor_no_check() -> None:
@@ -181,7 +200,10 @@ def test_tcp_monitor_with_rise() -> None:
     backend = section(render(make_lb(pool={"healthmonitor": monitor})), f"backend {POOL_ID}")
     assert "timeout check 1s" in backend
     assert "option httpchk" not in " ".join(backend)
-    assert f"server {member(1).uid} 10.0.0.11:8080 weight 1 check inter 2s fall 4 rise 2" in backend
+    assert (
+        f"server {member(1).uid} 10.0.0.11:8080 weight 1 check inter 2s fall 4 rise 2"
+        " observe layer4 error-limit 1 on-error mark-down"
+    ) in backend
 
 
 def test_http_monitor() -> None:
@@ -223,7 +245,76 @@ def test_disabled_member_and_weight() -> None:
 
 def test_pool_without_members_is_valid() -> None:
     backend = section(render(make_lb(members=[])), f"backend {POOL_ID}")
-    assert backend == ["mode http", "balance roundrobin"]
+    assert not [line for line in backend if line.startswith("server ")]
+    assert backend[:2] == ["mode http", "balance roundrobin"]
+
+
+# --- failover and timeouts ---------------------------------------------------------------
+
+
+def test_failover_defaults_without_a_monitor_do_not_observe() -> None:
+    backend = section(render(make_lb()), f"backend {POOL_ID}")
+    assert backend[2:8] == [
+        "timeout connect 1000",
+        "timeout server 50000",
+        "retries 3",
+        "option redispatch 1",
+        "retry-on conn-failure empty-response response-timeout",
+        "http-request disable-l7-retry if !METH_GET",
+    ]
+    # Without health checks nothing would ever bring a marked-down member back.
+    assert not any("observe" in line for line in backend)
+
+
+def test_failover_overrides() -> None:
+    failover = {"retries": 1, "redispatch": False, "observe": True, "error_limit": 5}
+    monitor = HealthMonitor(type="TCP")
+    backend = section(
+        render(make_lb(pool={"failover": failover, "healthmonitor": monitor})), f"backend {POOL_ID}"
+    )
+    assert "retries 1" in backend
+    assert not any("redispatch" in line for line in backend)
+    assert "retry-on conn-failure empty-response response-timeout" in backend
+    servers = [line for line in backend if line.startswith("server ")]
+    assert all(
+        line.endswith(" observe layer4 error-limit 5 on-error mark-down") for line in servers
+    )
+
+
+def test_failover_off() -> None:
+    failover = {"retries": 0, "observe": False}
+    monitor = HealthMonitor(type="TCP")
+    backend = section(
+        render(make_lb(pool={"failover": failover, "healthmonitor": monitor})), f"backend {POOL_ID}"
+    )
+    assert "retries 0" in backend
+    assert not [x for x in backend if "redispatch" in x or "retry" in x.replace("retries", "")]
+    assert not any("observe" in line for line in backend)
+
+
+def test_tcp_pool_has_no_http_retries() -> None:
+    text = render(make_lb(pool={"protocol": "TCP"}, listener={"protocol": "TCP"}))
+    backend = section(text, f"backend {POOL_ID}")
+    assert "retries 3" in backend and "option redispatch 1" in backend
+    assert not any(x.startswith(("retry-on", "http-request")) for x in backend)
+    assert "option idle-close-on-response" not in section(text, f"frontend {LISTENER_ID}")
+
+
+def test_listener_timeouts() -> None:
+    listener = {
+        "timeout_client_data": 30000,
+        "timeout_member_connect": 250,
+        "timeout_member_data": 90000,
+    }
+    text = render(make_lb(listener=listener))
+    assert "timeout client 30000" in section(text, f"frontend {LISTENER_ID}")
+    backend = section(text, f"backend {POOL_ID}")
+    assert "timeout connect 250" in backend and "timeout server 90000" in backend
+
+
+def test_a_pool_without_listener_gets_the_default_timeouts() -> None:
+    backend = section(render(make_lb(listener={"default_pool": None})), f"backend {POOL_ID}")
+    assert "timeout connect 1000" in backend and "timeout server 50000" in backend
 
 
 def test_disabled_pool_listener_and_lb() -> None:
@@ -336,6 +427,13 @@ def all_configs(tmp: Path) -> dict[str, str]:
         return render_loadbalancer(lb, stats_socket=stats, state_file=state, **kwargs)  # type: ignore[arg-type]
 
     http = HealthMonitor(type="HTTP", expected_codes="200-204,302", max_retries=2)
+    no_failover = make_lb(
+        pool={
+            "failover": {"retries": 0, "redispatch": False, "observe": False},
+            "healthmonitor": http,
+        },
+        listener={"timeout_member_connect": 1, "timeout_client_data": 2_147_483_647},
+    )
     tcp_lb = make_lb(
         pool={"protocol": "TCP", "lb_algorithm": "SOURCE_IP", "healthmonitor": http},
         listener={"protocol": "TCP", "connection_limit": 10},
@@ -354,6 +452,13 @@ def all_configs(tmp: Path) -> dict[str, str]:
         "tcp": lb_cfg(tcp_lb, log_target="/dev/log"),
         "disabled": lb_cfg(disabled),
         "empty-pool": lb_cfg(make_lb(members=[])),
+        "no-failover": lb_cfg(no_failover),
+        "tcp-observe": lb_cfg(
+            make_lb(
+                pool={"protocol": "TCP", "healthmonitor": HealthMonitor(type="TCP")},
+                listener={"protocol": "TCP"},
+            )
+        ),
         "no-pool": lb_cfg(make_lb(listener={"default_pool": None})),
         "instance": render_lab_instance(instance("it's $HOME #1 %[src] ok!"), stats_socket=stats),
         "client": render_lab_client(
