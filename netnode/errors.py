@@ -3,7 +3,12 @@
     NetnodeError
     ├── TopologyError      the description is wrong; nothing was changed (exit 2)
     └── HostError          the host refused or failed an operation (exit 1)
+        ├── Refused        the host will not take this desired state (a permanent error)
         └── MissingTool    a program netnode needs is not installed
+
+A HostError is *temporary* unless it is ``Refused``: the reconcile loop retries it with
+back-off. A ``Refused`` one (HAProxy rejecting a configuration, say) is reported as
+the object's ERROR with its reason, and tried again only when the desired state changes.
 
 Every message says what went wrong and, where there is one, what to do about it.
 """
@@ -49,6 +54,10 @@ class HostError(NetnodeError):
     def __init__(self, message: str, hint: str = "") -> None:
         self.hint = hint
         super().__init__(f"{message}\n  hint: {hint}" if hint else message)
+
+
+class Refused(HostError):
+    """The host refused the desired state itself: retrying the same state cannot help."""
 
 
 class MissingTool(HostError):

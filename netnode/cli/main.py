@@ -68,6 +68,28 @@ def _parser() -> argparse.ArgumentParser:
         "status", cmd_status, "load balancer and member status, from HAProxy", file=False
     )
     status.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    agent = command(
+        "agent",
+        cmd_agent,
+        "keep the host converged: reconcile every desired topology, repair drift",
+        file=False,
+    )
+    agent.add_argument(
+        "-f",
+        "--file",
+        dest="files",
+        action="append",
+        type=Path,
+        default=[],
+        help="a topology file to keep applied (re-read when it changes); may repeat",
+    )
+    agent.add_argument("--once", action="store_true", help="one full pass, then exit")
+    agent.add_argument(
+        "--period",
+        type=_positive_seconds,
+        default=10.0,
+        help="seconds between full passes (default 10); changes are acted on at once",
+    )
     demo = command(
         "demo", cmd_demo, "build the seed scenario, show it working, clean up", file=False
     )
@@ -112,7 +134,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     if outcome.started_ovs:
         print("netnode: Open vSwitch was not running; started it with ovs-ctl")
     _print_summary("Apply", args.file, outcome)
-    return 0
+    return _report_failures(outcome)
 
 
 def cmd_destroy(args: argparse.Namespace) -> int:
@@ -125,7 +147,7 @@ def cmd_destroy(args: argparse.Namespace) -> int:
         host.close()
     counts = outcome.plan.summary()
     print(f"Destroy complete in {outcome.seconds:.2f} s: {counts['delete']} deleted.")
-    return 0
+    return _report_failures(outcome)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -142,32 +164,89 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from netnode.reconcile.status import loadbalancer_status, to_octavia_json
+    from netnode.cli.tables import stats_table, status_table
+    from netnode.reconcile.status import loadbalancer_stats, loadbalancer_status, to_octavia_json
 
     host = _host(args)
     docs = []
-    rows_out = []
-    for _name, source in converge.applied(host).items():
-        topo = load_data(source, node=args.node)
+    statuses = []
+    stats = []
+    problems = []
+    for name, record in converge.desired(host).items():
+        topo = load_data(record.topology, node=args.node, source=f"record {name}")
         for lb in topo.load_balancers:
             proc = process_name("lb", lb.uid)
             try:
                 rows = host.haproxy.stats(proc) if host.haproxy.running_pid(proc) else None
             except NetnodeError:
                 rows = None
-            status = loadbalancer_status(lb, rows)
-            docs.append(to_octavia_json(status))
-            rows_out.append(status)
+            status = loadbalancer_status(lb, rows, record.status)
+            numbers = loadbalancer_stats(lb, rows)
+            docs.append({**to_octavia_json(status), "stats": numbers})
+            statuses.append(status)
+            stats.append((lb.name, numbers))
+        problems += [f"{name}: {unit or 'host'}: {f}" for unit, f in record.failures.items()]
     if args.output == "json":
         print(json.dumps(docs, indent=2))
         return 0
-    if not rows_out:
+    if not statuses:
         print("No load balancers applied on node", repr(args.node))
-        return 0
-    from netnode.cli.tables import status_table
-
-    print(status_table(rows_out))
+    else:
+        print(status_table(statuses))
+        print()
+        print(stats_table(stats))
+    for line in problems:
+        print(f"! {line}")
     return 0
+
+
+def cmd_agent(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from netnode.reconcile.agent import Agent
+
+    _require_root("netnode agent")
+    for path in args.files:
+        load_file(path, args.node)  # refuse a bad file before touching anything
+    host = _host(args)
+    agent = Agent(host, files=args.files, period=args.period, log=lambda s: print(s, flush=True))
+    try:
+        if args.once:
+            reports = agent.run_once()
+            for report in reports:
+                print(report)
+            if not reports:
+                print(f"netnode agent: nothing is desired on node {args.node!r}")
+            return 0 if all(r.ok for r in reports) else 1
+        stop = threading.Event()
+
+        def stopping(signum: int, _frame: object) -> None:
+            print(f"netnode agent: {signal.Signals(signum).name}: stopping", flush=True)
+            stop.set()
+            agent.trigger()
+
+        signal.signal(signal.SIGTERM, stopping)
+        signal.signal(signal.SIGINT, stopping)
+        print(
+            f"netnode agent: node {args.node!r}, state in {args.state_dir}, "
+            f"full pass every {args.period:g} s",
+            flush=True,
+        )
+        agent.run(stop)
+        return 0
+    finally:
+        host.close()
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0.05 <= value <= 86400:
+        raise argparse.ArgumentTypeError(f"between 0.05 and 86400 seconds, not {text}")
+    return value
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -192,6 +271,20 @@ class _Reporter:
         self.seen.add(operation.subject)
         verb = {"create": "created", "change": "changed", "delete": "deleted"}[operation.action]
         print(f"  {SYMBOLS[operation.action]} {operation.subject}: {verb}", flush=True)
+
+
+def _report_failures(outcome: converge.Outcome) -> int:
+    if outcome.ok:
+        return 0
+    print(f"netnode: {len(outcome.failures)} operation(s) failed:", file=sys.stderr)
+    for failure in outcome.failures:
+        print(f"  ! {failure}", file=sys.stderr)
+    print(
+        "The other objects were converged. Temporary errors: run the command again, or "
+        "let 'netnode agent' retry them; refused ones need a change to the topology.",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def _print_summary(verb: str, path: Path, outcome: converge.Outcome) -> None:

@@ -47,3 +47,10 @@ def status_table(statuses: Sequence[LoadBalancerStatus]) -> str:
                     )
                 )
     return table(("TYPE", "NAME", "ID", "PROVISIONING", "OPERATING"), rows)
+
+
+def stats_table(stats: Sequence[tuple[str, dict[str, int]]]) -> str:
+    """Octavia's load balancer statistics, one row per load balancer."""
+    headers = ("LOADBALANCER", "BYTES IN", "BYTES OUT", "ACTIVE CONN", "TOTAL CONN", "REQ ERRORS")
+    keys = ("bytes_in", "bytes_out", "active_connections", "total_connections", "request_errors")
+    return table(headers, [(name, *(str(numbers[k]) for k in keys)) for name, numbers in stats])

@@ -120,6 +120,12 @@ class HAProxyProcesses:
             return None
         return pid if _is_our_haproxy(pid, p.cfg) else None
 
+    def runs_in(self, name: str, namespace: str) -> bool:
+        """Whether ``name``'s master runs in the named network namespace (False when it
+        is not running, or runs in a namespace deleted and re-created since)."""
+        pid = self.running_pid(name)
+        return pid is not None and _in_namespace(pid, namespace)
+
     def installed_config(self, name: str) -> str | None:
         try:
             return self.paths(name).cfg.read_text()

@@ -44,7 +44,13 @@ class Plan:
         return counts
 
 
-def plan(desired: HostSpec, observed: HostState) -> Plan:
+def plan(desired: HostSpec, observed: HostState, keep: HostSpec | None = None) -> Plan:
+    """The operations that take ``observed`` to ``desired``.
+
+    ``keep`` is the whole desired host when ``desired`` is only part of it (a pass
+    scoped to the units that changed): what ``keep`` wants is never deleted, though
+    only ``desired`` is created or changed.
+    """
     ops: list[op.Operation] = []
     owner_bridge = ((OWNER_NODE, desired.node), (OWNER_TOPOLOGY, desired.topology))
 
@@ -98,12 +104,12 @@ def plan(desired: HostSpec, observed: HostState) -> Plan:
     # Processes.
     for proc in desired.processes:
         state = observed.processes.get(proc.name)
-        if state is None or not state.running:
+        if state is None or not state.running or not state.in_namespace:
             ops.append(op.EnsureProcess(proc, start=True))
         elif state.config != proc.config:
             ops.append(op.EnsureProcess(proc, start=False))
 
-    ops.extend(_orphans(desired, observed))
+    ops.extend(_orphans(keep or desired, observed))
     ordered = sorted(ops, key=lambda o: o.phase)
     return Plan(tuple(ordered), tuple(_subjects(desired)))
 

@@ -47,6 +47,9 @@ class NamespaceState:
 class ProcessState:
     running: bool
     config: str | None  # the installed haproxy.cfg, None if there is none
+    # False when it runs, but in a namespace that was deleted (and maybe re-created)
+    # under it: it serves nothing reachable and must be started again.
+    in_namespace: bool = True
 
 
 @dataclass(frozen=True)

@@ -394,3 +394,23 @@ class DeleteBridge(OvsOperation):
 
     def ovs(self) -> list[Argv]:
         return [["--if-exists", "del-br", self.name]]
+
+
+def unit_of(operation: Operation) -> str | None:
+    """The namespace an operation works in or for: the unit a failure is contained to.
+
+    When one operation of a unit fails, the rest of that unit's operations in the same
+    pass are skipped (a port that could not be plugged is not addressed), while other
+    units go on. Bridges belong to no unit.
+    """
+    if isinstance(operation, CreateNamespace | DeleteNamespace):
+        return operation.name
+    if isinstance(operation, StopProcess):
+        return f"haproxy {operation.name}"
+    for attribute in ("namespace", "process", "port", "firewall"):
+        value = getattr(operation, attribute, None)
+        if isinstance(value, str):
+            return value
+        if value is not None and isinstance(getattr(value, "namespace", None), str):
+            return value.namespace
+    return None

@@ -1,4 +1,12 @@
-"""One pass: observe -> plan -> apply, under the node's lock, with the ledger kept."""
+"""One pass: observe -> plan -> apply, under the node's lock, with the record kept.
+
+A pass either covers the whole desired host (``changed_only=False``: what ``netnode
+apply`` and the agent's periodic pass do, repairing any drift) or only the units whose
+desired state changed since they last converged (``changed_only=True``: the agent's
+answer to a change, which touches nothing else). Failures are contained to their unit
+(see ``Host.execute``) and come back in the outcome; the record keeps, per unit, the
+last failure and how many passes in a row failed, for the agent's back-off.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +14,20 @@ import fcntl
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from netnode.model.topology import Topology
 from netnode.plan import desired as desired_state
+from netnode.plan import units
 from netnode.plan.diff import Plan, plan
 from netnode.plan.observed import HostState
 from netnode.plan.spec import HostSpec
-from netnode.reconcile.host import Host, Progress
-from netnode.reconcile.ledger import LedgerStore, ledger_of, union
+from netnode.reconcile import provisioning
+from netnode.reconcile.host import Failure, Host, Progress
+from netnode.reconcile.ledger import LedgerStore, Record, UnitFailure, ledger_of, union
+
+# The unit of a failure that belongs to no namespace (a bridge): it stops every unit.
+WHOLE_HOST = ""
 
 
 @dataclass(frozen=True)
@@ -22,11 +35,19 @@ class Outcome:
     plan: Plan
     seconds: float
     started_ovs: bool = False
+    failures: tuple[Failure, ...] = ()
+    # The units the pass covered; None: all of them.
+    scope: frozenset[str] | None = None
+    status: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
 
 
 @contextmanager
 def node_lock(host: Host) -> Iterator[None]:
-    """One apply at a time per node (two terminals, the agent and the CLI...)."""
+    """One pass at a time per node (two terminals, the agent and the CLI...)."""
     host.node_dir.mkdir(parents=True, exist_ok=True)
     with open(host.node_dir / "lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -47,43 +68,143 @@ def preview(host: Host, topo: Topology, *, read_host: bool = True) -> Plan:
     return plan(spec, host.observe(spec, ledger))
 
 
-def apply(host: Host, topo: Topology, progress: Progress | None = None) -> Outcome:
+def apply(
+    host: Host,
+    topo: Topology,
+    progress: Progress | None = None,
+    *,
+    changed_only: bool = False,
+) -> Outcome:
+    """Converge the host to ``topo`` and record it as this topology's desired state."""
     started = time.perf_counter()
     started_ovs = host.ovs.ensure_running()
     spec = desired_for(host, topo)
     store = LedgerStore(host.node_dir)
+    source = topo.model_dump(mode="json")
+    objects = provisioning.objects(topo, spec.floating)
+    prints = units.fingerprints(spec)
     with node_lock(host):
-        ledger = store.load(spec.topology)
-        the_plan = plan(spec, host.observe(spec, ledger))
+        record = store.read(spec.topology)
+        status = provisioning.pending(record.objects, record.status, objects)
+        scope: frozenset[str] | None = None
+        part = spec
+        if changed_only:
+            stuck = {
+                objects[uid].unit
+                for uid, s in status.items()
+                if s != provisioning.ACTIVE and objects[uid].unit is not None
+            }
+            scope = units.changed(record.units, prints) | {u for u in stuck if u is not None}
+            part = units.restrict(spec, scope)
+        elsewhere = frozenset(p.name for p in spec.processes) - {p.name for p in part.processes}
+        the_plan = plan(part, host.observe(part, record.ledger, elsewhere), keep=spec)
+        fingerprints = {uid: o.fingerprint for uid, o in objects.items()}
+        failures: list[Failure] = []
         if not the_plan.empty:
-            # Record the intent first: a pass killed half-way leaves nothing unrecorded.
-            store.save(spec.topology, union(ledger, ledger_of(spec)))
-            host.execute(the_plan, progress)
-        store.save(spec.topology, ledger_of(spec), source=topo.model_dump(mode="json"))
-    return Outcome(the_plan, time.perf_counter() - started, started_ovs)
+            # Record the intent first: a pass killed half-way leaves nothing unrecorded,
+            # and the next pass knows what was desired.
+            store.write(
+                spec.topology,
+                record.but(
+                    ledger=union(record.ledger, ledger_of(spec)),
+                    topology=source,
+                    objects=fingerprints,
+                    status=status,
+                    units={
+                        u: d
+                        for u, d in record.units.items()
+                        if u in prints and u not in (prints if scope is None else scope)
+                    },
+                ),
+            )
+            failures = host.execute(the_plan, progress)
+        unit_failures = _unit_failures(record.failures, failures, scope, prints)
+        failed_units = set(unit_failures)
+        if WHOLE_HOST in failed_units:
+            converged: dict[str, str] = {}
+        else:
+            converged = {u: d for u, d in prints.items() if u not in failed_units}
+            if scope is not None:
+                converged = {
+                    u: d for u, d in converged.items() if u in scope or record.units.get(u) == d
+                }
+        status = provisioning.settle(
+            status, objects, scope, {u: (f.permanent, f.count) for u, f in unit_failures.items()}
+        )
+        final = Record(
+            ledger=union(record.ledger, ledger_of(spec)) if failures else ledger_of(spec),
+            topology=source,
+            units=converged,
+            objects=fingerprints,
+            status=status,
+            failures=unit_failures,
+        )
+        if final != record:
+            store.write(spec.topology, final)
+    return Outcome(
+        the_plan,
+        time.perf_counter() - started,
+        started_ovs,
+        tuple(failures),
+        scope,
+        status,
+    )
+
+
+def _unit_failures(
+    previous: dict[str, UnitFailure],
+    failures: list[Failure],
+    scope: frozenset[str] | None,
+    prints: dict[str, str],
+) -> dict[str, UnitFailure]:
+    """Per unit, the failure of this pass (counting passes in a row), and the earlier
+    failures of units this pass did not cover."""
+    result = {
+        u: f
+        for u, f in previous.items()
+        if scope is not None and u not in scope and (u in prints or u == WHOLE_HOST)
+    }
+    this_pass: set[str] = set()
+    for failure in failures:
+        unit = failure.unit if failure.unit is not None else WHOLE_HOST
+        if unit in this_pass:
+            continue  # the first failure of a unit in a pass is its reason
+        this_pass.add(unit)
+        count = previous[unit].count + 1 if unit in previous else 1
+        result[unit] = UnitFailure(failure.reason, failure.permanent, count)
+    return result
 
 
 def destroy(host: Host, topo: Topology, progress: Progress | None = None) -> Outcome:
-    """Remove what netnode owns for this topology: its ledger and what the file names."""
+    """Remove what netnode owns for this topology: its record and what the file names.
+    The record is forgotten only when everything went."""
     started = time.perf_counter()
     spec = desired_for(host, topo)
     store = LedgerStore(host.node_dir)
     with node_lock(host):
-        owned = union(store.load(spec.topology), ledger_of(spec))
+        record = store.read(spec.topology)
+        owned = union(record.ledger, ledger_of(spec))
         nothing = HostSpec(node=spec.node, topology=spec.topology)
         the_plan = plan(nothing, host.observe(spec, owned))
-        host.execute(the_plan, progress)
-        store.forget(spec.topology)
-    return Outcome(the_plan, time.perf_counter() - started)
+        failures = host.execute(the_plan, progress)
+        if failures:
+            store.write(spec.topology, record.but(ledger=owned))
+        else:
+            store.forget(spec.topology)
+    return Outcome(the_plan, time.perf_counter() - started, failures=tuple(failures))
 
 
-def applied(host: Host) -> dict[str, dict]:
-    """The topologies applied on this node, as they were applied."""
+def desired(host: Host) -> dict[str, Record]:
+    """The topologies desired on this node (each with its record), by name."""
     store = LedgerStore(host.node_dir)
     result = {}
     for name in store.topologies():
-        source = store.applied_topology(name)
-        if source is not None:
-            result[name] = source
+        record = store.read(name)
+        if record.topology is not None:
+            result[name] = record
     return result
 
+
+def applied(host: Host) -> dict[str, dict]:
+    """The topologies desired on this node, as they were given."""
+    return {name: r.topology for name, r in desired(host).items() if r.topology is not None}

@@ -17,12 +17,33 @@ from netnode.drivers.haproxy import HAProxyProcesses
 from netnode.drivers.iptables import Iptables
 from netnode.drivers.netlink import Netlink
 from netnode.drivers.ovs import OVS
+from netnode.errors import NetnodeError, Refused
 from netnode.plan import operations as op
 from netnode.plan.diff import Plan
 from netnode.plan.observed import HostState, Ledger, NamespaceState, ProcessState
 from netnode.plan.spec import HostSpec
 
 Progress = Callable[[op.Operation], None]
+
+
+@dataclass(frozen=True)
+class Failure:
+    """An operation that failed, and the unit (namespace) it took down with it."""
+
+    subject: str
+    unit: str | None
+    reason: str
+    # True when retrying the same desired state cannot help (errors.Refused).
+    permanent: bool = False
+
+    def __str__(self) -> str:
+        kind = "refused" if self.permanent else "failed"
+        return f"{self.subject}: {kind}: {self.reason}"
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text if isinstance(exc, NetnodeError) else f"{type(exc).__name__}: {text}"
 
 
 @dataclass
@@ -50,19 +71,26 @@ class Host:
 
     # --- observe ----------------------------------------------------------------------
 
-    def observe(self, desired: HostSpec, ledger: Ledger) -> HostState:
+    def observe(
+        self, desired: HostSpec, ledger: Ledger, elsewhere: frozenset[str] = frozenset()
+    ) -> HostState:
+        """Read what ``desired`` is about. ``elsewhere`` names processes wanted outside
+        ``desired`` (a pass scoped to some units): they are not looked at."""
         ovs = self.ovs.observe()
         present = frozenset(self.netlink.namespaces())
         inside: dict[str, NamespaceState] = {}
         for ns in desired.namespaces:
             if ns.name in present:
                 inside[ns.name] = self.netlink.observe(ns.name, tuple(k for k, _ in ns.sysctls))
+        namespace_of = {p.name: p.namespace for p in desired.processes}
         processes: dict[str, ProcessState] = {}
-        for name in {*(p.name for p in desired.processes), *ledger.processes}:
+        for name in {*namespace_of, *ledger.processes} - elsewhere:
             running = self.haproxy.running_pid(name) is not None
             config = self.haproxy.installed_config(name)
             if running or config is not None:
-                processes[name] = ProcessState(running, config)
+                ns_name = namespace_of.get(name)
+                at_home = not running or ns_name is None or self.haproxy.runs_in(name, ns_name)
+                processes[name] = ProcessState(running, config, at_home)
         firewalls = {
             fw.namespace: fw.namespace in present
             and not any(self.iptables.differences(fw.namespace, fw.nat).values())
@@ -72,30 +100,73 @@ class Host:
 
     # --- execute ----------------------------------------------------------------------
 
-    def execute(self, plan: Plan, progress: Progress | None = None) -> None:
+    def execute(self, plan: Plan, progress: Progress | None = None) -> list[Failure]:
+        """Carry out ``plan``; return what failed, unit by unit.
+
+        A failed operation does not stop the pass: the rest of its unit (its namespace)
+        is skipped and every other unit goes on. Consecutive Open vSwitch operations go
+        into one transaction; if it fails, they are retried one by one so that only the
+        culprit's unit fails.
+        """
+        failures: list[Failure] = []
+        failed_units: set[str] = set()
+
+        def skip(o: op.Operation) -> bool:
+            unit = op.unit_of(o)
+            return unit is not None and unit in failed_units
+
+        def fail(o: op.Operation, exc: Exception) -> None:
+            unit = op.unit_of(o)
+            if unit is not None:
+                failed_units.add(unit)
+            failures.append(Failure(o.subject, unit, _reason(exc), isinstance(exc, Refused)))
+
+        def done(o: op.Operation) -> None:
+            if progress:
+                progress(o)
+
         batch: list[op.OvsOperation] = []
 
         def flush() -> None:
-            if batch:
-                self.ovs.transact([command for o in batch for command in o.ovs()])
-                for o in batch:
-                    if progress:
-                        progress(o)
-                batch.clear()
+            todo = [o for o in batch if not skip(o)]
+            batch.clear()
+            if not todo:
+                return
+            try:
+                self.ovs.transact([command for o in todo for command in o.ovs()])
+            except (NetnodeError, OSError) as exc:
+                if len(todo) == 1:
+                    fail(todo[0], exc)
+                    return
+                for o in todo:
+                    try:
+                        self.ovs.transact(o.ovs())
+                    except (NetnodeError, OSError) as one:
+                        fail(o, one)
+                    else:
+                        done(o)
+                return
+            for o in todo:
+                done(o)
 
         starts: list[op.EnsureProcess] = []
 
         def start_all() -> None:
             # HAProxy processes are independent of each other: validate and start them
             # side by side (each waits ~0.1 s for its sockets), report in plan order.
-            if starts:
-                with ThreadPoolExecutor(max_workers=min(8, len(starts))) as pool:
-                    futures = [pool.submit(self._run, o) for o in starts]
-                    for o, future in zip(starts, futures, strict=True):
+            todo = [o for o in starts if not skip(o)]
+            starts.clear()
+            if not todo:
+                return
+            with ThreadPoolExecutor(max_workers=min(8, len(todo))) as pool:
+                futures = [pool.submit(self._run, o) for o in todo]
+                for o, future in zip(todo, futures, strict=True):
+                    try:
                         future.result()
-                        if progress:
-                            progress(o)
-                starts.clear()
+                    except (NetnodeError, OSError) as exc:
+                        fail(o, exc)
+                    else:
+                        done(o)
 
         for operation in plan.operations:
             if isinstance(operation, op.OvsOperation):
@@ -108,11 +179,17 @@ class Host:
                 starts.append(operation)
                 continue
             start_all()
-            self._run(operation)
-            if progress:
-                progress(operation)
+            if skip(operation):
+                continue
+            try:
+                self._run(operation)
+            except (NetnodeError, OSError) as exc:
+                fail(operation, exc)
+            else:
+                done(operation)
         flush()
         start_all()
+        return failures
 
     def _run(self, operation: op.Operation) -> None:
         nl = self.netlink
@@ -136,6 +213,8 @@ class Host:
             case op.FlushConntrack(namespace=ns, address=address):
                 self.iptables.flush_conntrack(ns, address)
             case op.EnsureProcess(process=proc, start=True):
+                if self.haproxy.running_pid(proc.name) is not None:
+                    self.haproxy.stop(proc.name)  # running in a namespace that is gone
                 self.haproxy.start(proc.name, proc.namespace, proc.config)
             case op.EnsureProcess(process=proc, start=False):
                 self.haproxy.reload(proc.name, proc.config)

@@ -19,10 +19,12 @@ does not report (config not applied yet) are OFFLINE too.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from netnode.model.topology import Listener, LoadBalancer, Member, Pool
+from netnode.reconcile.provisioning import healthmonitor_id
 
 OperatingStatus = Literal["ONLINE", "DEGRADED", "ERROR", "OFFLINE", "DRAINING", "NO_MONITOR"]
 ProvisioningStatus = Literal[
@@ -60,6 +62,7 @@ class PoolStatus:
     # The health monitor's type ("TCP", "HTTP"), None without one. The model gives a
     # monitor no id or name of its own.
     health_monitor: str | None = None
+    health_monitor_provisioning_status: str = "ACTIVE"
 
 
 @dataclass(frozen=True)
@@ -104,14 +107,28 @@ def frontend_status(status: str) -> OperatingStatus:
     return {"OPEN": ONLINE, "FULL": DEGRADED}.get(status.strip().upper(), OFFLINE)
 
 
+Prov = Callable[[str], str]
+
+
 def loadbalancer_status(
     lb: LoadBalancer,
     rows: list[dict[str, str]] | None,
-    provisioning_status: str = "ACTIVE",
+    provisioning_status: str | Mapping[str, str] = "ACTIVE",
 ) -> LoadBalancerStatus:
     """The status tree of ``lb`` from its HAProxy's ``show stat`` rows; ``rows`` None
-    means its HAProxy is not running."""
-    prov = provisioning_status
+    means its HAProxy is not running. ``provisioning_status`` is one status for every
+    object, or each object's by id (the reconciler's record; missing ids are ACTIVE)."""
+    if isinstance(provisioning_status, str):
+        one = provisioning_status
+
+        def prov(_uid: str) -> str:
+            return one
+    else:
+        table = provisioning_status
+
+        def prov(uid: str) -> str:
+            return table.get(uid, "ACTIVE")
+
     pool_ids = {p.name: p.uid for p in lb.pools}
     should_run = lb.admin_state_up and any(x.admin_state_up for x in lb.listeners)
 
@@ -126,7 +143,7 @@ def loadbalancer_status(
             id=lb.uid,
             name=lb.name,
             operating_status=down,
-            provisioning_status=prov,
+            provisioning_status=prov(lb.uid),
             listeners=[
                 _listener(x, pool_ids, when_up(x.admin_state_up), prov) for x in lb.listeners
             ],
@@ -151,7 +168,7 @@ def loadbalancer_status(
         id=lb.uid,
         name=lb.name,
         operating_status=_aggregate(lb, listeners, pools),
-        provisioning_status=prov,
+        provisioning_status=prov(lb.uid),
         listeners=listeners,
         pools=pools,
     )
@@ -171,7 +188,7 @@ def _listener_status(
 
 
 def _pool_status(
-    lb: LoadBalancer, pool: Pool, index: dict[tuple[str, str], dict[str, str]], prov: str
+    lb: LoadBalancer, pool: Pool, index: dict[tuple[str, str], dict[str, str]], prov: Prov
 ) -> PoolStatus:
     enabled = lb.admin_state_up and pool.admin_state_up
     members = []
@@ -214,38 +231,39 @@ def _aggregate(
     return ONLINE
 
 
-def _member(member: Member, status: OperatingStatus, prov: str) -> MemberStatus:
+def _member(member: Member, status: OperatingStatus, prov: Prov) -> MemberStatus:
     return MemberStatus(
         id=member.uid,
         name=member.name,
         address=str(member.address),
         protocol_port=member.protocol_port,
         operating_status=status,
-        provisioning_status=prov,
+        provisioning_status=prov(member.uid),
     )
 
 
 def _pool(
-    pool: Pool, status: OperatingStatus, members: list[MemberStatus], prov: str
+    pool: Pool, status: OperatingStatus, members: list[MemberStatus], prov: Prov
 ) -> PoolStatus:
     return PoolStatus(
         id=pool.uid,
         name=pool.name,
         operating_status=status,
-        provisioning_status=prov,
+        provisioning_status=prov(pool.uid),
         members=members,
         health_monitor=pool.healthmonitor.type if pool.healthmonitor is not None else None,
+        health_monitor_provisioning_status=prov(healthmonitor_id(pool.uid)),
     )
 
 
 def _listener(
-    listener: Listener, pool_ids: dict[str, str], status: OperatingStatus, prov: str
+    listener: Listener, pool_ids: dict[str, str], status: OperatingStatus, prov: Prov
 ) -> ListenerStatus:
     return ListenerStatus(
         id=listener.uid,
         name=listener.name,
         operating_status=status,
-        provisioning_status=prov,
+        provisioning_status=prov(listener.uid),
         default_pool_id=pool_ids.get(listener.default_pool) if listener.default_pool else None,
     )
 
@@ -274,7 +292,7 @@ def to_octavia_json(status: LoadBalancerStatus) -> dict[str, Any]:
         if p.health_monitor is not None:
             body["health_monitor"] = {
                 "type": p.health_monitor,
-                "provisioning_status": p.provisioning_status,
+                "provisioning_status": p.health_monitor_provisioning_status,
             }
         body["members"] = [member(m) for m in p.members]
         return body
@@ -300,3 +318,27 @@ def to_octavia_json(status: LoadBalancerStatus) -> dict[str, Any]:
             }
         }
     }
+
+
+# Octavia's load balancer statistics, from the listeners' FRONTEND rows.
+STAT_FIELDS = {
+    "bytes_in": "bin",
+    "bytes_out": "bout",
+    "active_connections": "scur",
+    "total_connections": "stot",
+    "request_errors": "ereq",
+}
+
+
+def loadbalancer_stats(lb: LoadBalancer, rows: list[dict[str, str]] | None) -> dict[str, int]:
+    """The body of Octavia's ``GET /v2/lbaas/loadbalancers/{id}/stats`` ("stats"): the
+    sums over the load balancer's listeners; zeros when its HAProxy is not running."""
+    listeners = {x.uid for x in lb.listeners}
+    totals = dict.fromkeys(STAT_FIELDS, 0)
+    for row in rows or []:
+        if row.get("svname") != "FRONTEND" or row.get("pxname") not in listeners:
+            continue
+        for name, column in STAT_FIELDS.items():
+            value = row.get(column, "")
+            totals[name] += int(value) if value.isdigit() else 0
+    return totals

@@ -1,0 +1,49 @@
+"""Units: the desired host cut into independent pieces, one per namespace. Pure.
+
+A unit is a namespace with everything that lives in it: its ports, its HAProxy process,
+its firewall, its floating addresses. Units are what a pass can be scoped to (only the
+units whose desired state changed since they last converged) and what a failure is
+contained to (see ``operations.unit_of``). Bridges belong to no unit: every pass
+checks them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from netnode.plan.spec import HostSpec
+
+
+def fingerprints(spec: HostSpec) -> dict[str, str]:
+    """unit name -> a digest of everything the desired host holds for it."""
+    parts: dict[str, list[object]] = {ns.name: [ns] for ns in spec.namespaces}
+    for port in spec.ports:
+        parts.setdefault(port.namespace, []).append(port)
+    for proc in spec.processes:
+        parts.setdefault(proc.namespace, []).append(proc)
+    for fw in spec.firewalls:
+        parts.setdefault(fw.namespace, []).append(fw)
+    for ns, addresses in spec.floating.items():
+        parts.setdefault(ns, []).append(("floating", tuple(sorted(addresses))))
+    return {
+        unit: hashlib.sha256(repr(items).encode()).hexdigest()[:32] for unit, items in parts.items()
+    }
+
+
+def changed(converged: dict[str, str], desired: dict[str, str]) -> frozenset[str]:
+    """The desired units that are new or differ from what last converged."""
+    return frozenset(u for u, digest in desired.items() if converged.get(u) != digest)
+
+
+def restrict(spec: HostSpec, scope: frozenset[str]) -> HostSpec:
+    """The part of ``spec`` that belongs to the units in ``scope`` (plus the bridges)."""
+    return HostSpec(
+        node=spec.node,
+        topology=spec.topology,
+        bridges=spec.bridges,
+        namespaces=tuple(n for n in spec.namespaces if n.name in scope),
+        ports=tuple(p for p in spec.ports if p.namespace in scope),
+        processes=tuple(p for p in spec.processes if p.namespace in scope),
+        firewalls=tuple(f for f in spec.firewalls if f.namespace in scope),
+        floating={k: v for k, v in spec.floating.items() if k in scope},
+    )

@@ -1,0 +1,202 @@
+"""The reconcile loop: keep the host converged to every desired topology, for ever.
+
+What is desired comes from two places: the topologies recorded on this node (by
+``netnode apply``, later by the API) and the topology files the agent was given, which
+it re-reads when they change. Each round the agent runs one pass per topology:
+
+- a **full** pass every ``period`` seconds: observe everything the topology owns,
+  repair any drift (a killed HAProxy, a deleted namespace or OVS port, flushed
+  iptables rules, a restarted ovs-vswitchd), remove orphans;
+- a **changes** pass as soon as something changes (a watched file, the node's
+  records, ``trigger()``): only the units whose desired state changed, nothing else;
+- a **retry** of the units that failed with a temporary error, with exponential
+  back-off (``BACKOFF_FIRST`` doubling up to ``BACKOFF_MAX``). A permanent error (the
+  host refused the desired state) waits for the desired state to change, or for the
+  next full pass.
+
+One topology failing does not stop the others, nor does one unit (namespace) of a
+topology stop its other units (``Host.execute``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from netnode.errors import NetnodeError
+from netnode.model.loading import load_data, load_file
+from netnode.model.topology import Topology
+from netnode.reconcile import converge
+from netnode.reconcile.converge import Outcome
+from netnode.reconcile.host import Host
+from netnode.reconcile.ledger import LedgerStore
+
+DEFAULT_PERIOD = 10.0
+WATCH_INTERVAL = 0.05
+BACKOFF_FIRST = 0.5
+BACKOFF_MAX = 30.0
+
+
+@dataclass(frozen=True)
+class Report:
+    """One topology's part of a round: its outcome, or why there was none."""
+
+    topology: str
+    kind: str  # "full" | "changes"
+    outcome: Outcome | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and (self.outcome is None or self.outcome.ok)
+
+    def __str__(self) -> str:
+        if self.error is not None:
+            return f"{self.topology}: {self.kind} pass not run: {self.error}"
+        assert self.outcome is not None
+        o = self.outcome
+        counts = o.plan.summary()
+        what = (
+            "no changes"
+            if o.plan.empty
+            else f"{counts['create']} created, {counts['change']} changed, "
+            f"{counts['delete']} deleted"
+        )
+        scope = "" if o.scope is None else f" ({len(o.scope)} units)"
+        line = f"{self.topology}: {self.kind} pass{scope}: {what} in {o.seconds:.3f} s"
+        for failure in o.failures:
+            line += f"\n  ! {failure}"
+        return line
+
+
+def backoff(count: int) -> float:
+    """Seconds before retrying a unit that failed ``count`` passes in a row."""
+    return min(BACKOFF_FIRST * 2 ** max(count - 1, 0), BACKOFF_MAX)
+
+
+class Agent:
+    def __init__(
+        self,
+        host: Host,
+        *,
+        files: Sequence[Path] = (),
+        period: float = DEFAULT_PERIOD,
+        log: Callable[[str], None] = print,
+    ) -> None:
+        self.host = host
+        self.files = [Path(f) for f in files]
+        self.period = period
+        self.log = log
+        self.store = LedgerStore(host.node_dir)
+        self._wake = threading.Event()
+        self._seen: dict[Path, int] = {}
+        self._store_seen: int | None = None
+        self._retry_at: float | None = None
+
+    # --- what is desired ------------------------------------------------------------
+
+    def desired(self) -> tuple[dict[str, Topology], list[Report]]:
+        """Every desired topology by name; a file that does not load is reported and
+        its last recorded state (if any) stays desired."""
+        topologies: dict[str, Topology] = {}
+        problems: list[Report] = []
+        for name, record in converge.desired(self.host).items():
+            assert record.topology is not None
+            try:
+                topologies[name] = load_data(record.topology, self.host.node, f"record {name}")
+            except NetnodeError as exc:
+                problems.append(Report(name, "load", error=str(exc)))
+        for path in self.files:
+            try:
+                topo = load_file(path, self.host.node)
+            except (NetnodeError, OSError) as exc:
+                problems.append(Report(str(path), "load", error=str(exc)))
+                continue
+            topologies[topo.name or path.stem] = topo
+        return topologies, problems
+
+    # --- passes -----------------------------------------------------------------------
+
+    def run_once(self, *, changed_only: bool = False) -> list[Report]:
+        """One pass over every desired topology."""
+        kind = "changes" if changed_only else "full"
+        topologies, reports = self.desired()
+        for name, topo in topologies.items():
+            try:
+                outcome = converge.apply(self.host, topo, changed_only=changed_only)
+            except (NetnodeError, OSError) as exc:
+                reports.append(Report(name, kind, error=str(exc)))
+                continue
+            reports.append(Report(name, kind, outcome))
+        self._plan_retry(reports)
+        self._store_seen = self._store_stamp()
+        return reports
+
+    def trigger(self) -> None:
+        """Ask for a changes pass now (the API calls this after writing)."""
+        self._wake.set()
+
+    def run(self, stop: threading.Event) -> None:
+        """Loop until ``stop`` is set: a full pass at once and every ``period`` seconds,
+        a changes pass whenever something changes, retries with back-off."""
+        self._stamp_files()
+        next_full = time.monotonic()
+        while not stop.is_set():
+            now = time.monotonic()
+            if now >= next_full:
+                self._emit(self.run_once())
+                next_full = time.monotonic() + self.period
+                continue
+            changed = self._wake.is_set() or self._files_changed() or self._store_changed()
+            retry = self._retry_at is not None and now >= self._retry_at
+            if changed or retry:
+                self._wake.clear()
+                self._emit(self.run_once(changed_only=True), quiet_if_empty=True)
+                continue
+            deadline = min(next_full, self._retry_at or next_full, now + WATCH_INTERVAL)
+            self._wake.wait(max(deadline - now, 0))
+
+    # --- helpers ----------------------------------------------------------------------
+
+    def _emit(self, reports: list[Report], quiet_if_empty: bool = False) -> None:
+        for report in reports:
+            quiet = report.ok and report.outcome is not None and report.outcome.plan.empty
+            if not (quiet and quiet_if_empty):
+                self.log(str(report))
+
+    def _plan_retry(self, reports: list[Report]) -> None:
+        """When to retry the units that failed with a temporary error."""
+        waits = []
+        for report in reports:
+            if report.error is not None and report.kind != "load":
+                waits.append(BACKOFF_FIRST)
+            record = self.store.read(report.topology)
+            waits += [backoff(f.count) for f in record.failures.values() if not f.permanent]
+        self._retry_at = time.monotonic() + min(waits) if waits else None
+
+    def _stamp(self, path: Path) -> int:
+        try:
+            return os.stat(path).st_mtime_ns
+        except OSError:
+            return 0
+
+    def _stamp_files(self) -> None:
+        self._seen = {path: self._stamp(path) for path in self.files}
+
+    def _files_changed(self) -> bool:
+        stamps = {path: self._stamp(path) for path in self.files}
+        changed = stamps != self._seen
+        self._seen = stamps
+        return changed
+
+    def _store_stamp(self) -> int:
+        return self._stamp(self.store.dir)
+
+    def _store_changed(self) -> bool:
+        # The directory's mtime moves when a record is replaced (write + rename):
+        # netnode apply, or the API, recorded a new desired state.
+        return self._store_seen is not None and self._store_stamp() != self._store_seen

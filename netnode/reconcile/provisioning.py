@@ -1,0 +1,125 @@
+"""Provisioning status, as Octavia keeps it, for the objects of a topology. Pure.
+
+Each object (load balancer, listener, pool, health monitor, member, router, floating
+IP) has a fingerprint of its own definition. When the desired topology changes:
+
+- an object that is new is PENDING_CREATE, one whose definition changed PENDING_UPDATE,
+  and so is every ancestor of such an object (Octavia locks the parents too);
+- when the pass ends, the pending objects of the units that converged are ACTIVE, as
+  is an ERROR object whose unit now converged; the pending objects of a unit that
+  failed are ERROR if the failure is permanent, or after ``MAX_PENDING_PASSES``
+  failed passes in a row (an object is never stuck in PENDING_* for ever: Octavia's
+  best-known failure); until then they stay pending while the agent retries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from netnode.model import ids
+from netnode.model.topology import Topology
+
+ACTIVE = "ACTIVE"
+PENDING_CREATE = "PENDING_CREATE"
+PENDING_UPDATE = "PENDING_UPDATE"
+ERROR = "ERROR"
+MAX_PENDING_PASSES = 3
+
+
+@dataclass(frozen=True)
+class Object:
+    kind: str
+    unit: str | None  # the namespace that realises it
+    fingerprint: str
+    parents: tuple[str, ...] = ()
+
+
+def healthmonitor_id(pool_id: str) -> str:
+    """A pool's health monitor has no id in the topology; it is known by its pool's."""
+    return f"{pool_id}/healthmonitor"
+
+
+def objects(topo: Topology, floating: dict[str, tuple[str, ...]]) -> dict[str, Object]:
+    """Every object of ``topo`` by id. ``floating`` is the desired host's floating
+    addresses per router namespace (where each floating IP is realised)."""
+    found: dict[str, Object] = {}
+    for lb in topo.load_balancers:
+        unit = ids.lb_namespace(lb.uid)
+        found[lb.uid] = Object("loadbalancer", unit, _digest(lb, "listeners", "pools"))
+        for listener in lb.listeners:
+            found[listener.uid] = Object("listener", unit, _digest(listener), (lb.uid,))
+        for pool in lb.pools:
+            users = tuple(x.uid for x in lb.listeners if x.default_pool == pool.name)
+            parents = (lb.uid, *users)
+            found[pool.uid] = Object(
+                "pool", unit, _digest(pool, "members", "healthmonitor"), parents
+            )
+            if pool.healthmonitor is not None:
+                found[healthmonitor_id(pool.uid)] = Object(
+                    "healthmonitor", unit, _digest(pool.healthmonitor), (pool.uid, *parents)
+                )
+            for member in pool.members:
+                found[member.uid] = Object("member", unit, _digest(member), (pool.uid, *parents))
+    for router in topo.routers:
+        found[router.uid] = Object("router", ids.router_namespace(router.uid), _digest(router))
+    for fip in topo.floating_ips:
+        address = str(fip.floating_ip_address)
+        unit = next((ns for ns, held in floating.items() if address in held), None)
+        found[fip.uid] = Object("floatingip", unit, _digest(fip))
+    return found
+
+
+def pending(
+    before: dict[str, str], status: dict[str, str], now: dict[str, Object]
+) -> dict[str, str]:
+    """Statuses once the desired topology became ``now``: ``before`` holds the previous
+    fingerprints, ``status`` the previous statuses. Objects no longer desired drop out."""
+    result = {uid: status.get(uid, ACTIVE) for uid in now if uid in before}
+    for uid, obj in now.items():
+        if uid not in before:
+            result[uid] = PENDING_CREATE
+        elif before[uid] != obj.fingerprint:
+            result[uid] = PENDING_UPDATE
+        else:
+            continue
+        for parent in obj.parents:
+            if result.get(parent) != PENDING_CREATE and parent in now:
+                result[parent] = PENDING_UPDATE
+    return result
+
+
+def settle(
+    status: dict[str, str],
+    now: dict[str, Object],
+    ran: Iterable[str] | None,
+    failures: dict[str, tuple[bool, int]],
+) -> dict[str, str]:
+    """Statuses once a pass ended. ``ran`` are the units the pass covered (None: all);
+    ``failures`` maps each failed unit ("" for the whole host) to (permanent, failed
+    passes in a row)."""
+    covered = None if ran is None else set(ran)
+    everything = failures.get("")
+    result = dict(status)
+    for uid, current in status.items():
+        obj = now.get(uid)
+        if obj is None:
+            continue
+        failed = failures.get(obj.unit) if obj.unit is not None else None
+        failed = failed or everything
+        if failed is not None:
+            permanent, count = failed
+            if current.startswith("PENDING_") and (permanent or count >= MAX_PENDING_PASSES):
+                result[uid] = ERROR
+        elif covered is None or obj.unit is None or obj.unit in covered:
+            result[uid] = ACTIVE
+    return result
+
+
+def _digest(obj: Any, *without: str) -> str:
+    data = obj.model_dump(mode="json", exclude=set(without))
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
