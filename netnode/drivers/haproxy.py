@@ -9,7 +9,8 @@ directory ``<run_dir>/<name>/`` holding its files::
     haproxy.pid         the master's pid (written by HAProxy, -p)
     stats.sock          the runtime API (level admin, expose-fd listeners)
     master.sock         the master CLI (-S)
-    server-state        "show servers state", saved before every reload
+    server-state        "show servers state", saved before every reload and after
+                        every change over the runtime API
 
 Processes are found through their pid file only, and a pid is trusted only when the
 process is alive and its command line names HAProxy and this directory's config: a
@@ -34,6 +35,7 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 from netnode.errors import HostError, MissingTool
+from netnode.plan.runtime import RemoveServer, ServerChange, parse_config
 
 CFG = "haproxy.cfg"
 NEW_CFG = "haproxy.cfg.new"
@@ -45,6 +47,10 @@ START_TIMEOUT = 10.0
 RELOAD_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
 SOCKET_TIMEOUT = 5.0
+# How long a removed member's connections may take to finish before they are shut.
+DRAIN_TIMEOUT = 10.0
+# How long "del server" is retried while HAProxy still counts a connection on it.
+DELETE_TIMEOUT = 2.0
 # sun_path holds 108 bytes including the terminating NUL.
 MAX_SOCKET_PATH = 107
 
@@ -300,6 +306,87 @@ class HAProxyProcesses:
             shutil.rmtree(p.dir)
         return stopped
 
+    def change_servers(
+        self,
+        name: str,
+        changes: tuple[ServerChange, ...],
+        config: str,
+        drain_timeout: float = DRAIN_TIMEOUT,
+    ) -> None:
+        """Make member changes over the runtime API, without a reload, then install
+        ``config`` (the configuration those changes lead to) as haproxy.cfg and save the
+        server state, so that a later reload or restart runs exactly these members.
+
+        Adds, weights and admin states first; removals last: each removed member is
+        drained, its connections are given ``drain_timeout`` seconds to finish (then
+        shut), and it is deleted. Raises HostError on the first refusal; the running
+        process may then be half-way, and haproxy.cfg is still the old file: the
+        caller reloads with ``config``, which reaches the same end.
+        """
+        if self.running_pid(name) is None:
+            raise HostError(f"HAProxy for {name} is not running; no server to change")
+        for change in changes:
+            if not isinstance(change, RemoveServer):
+                for command in change.commands():
+                    self._command(
+                        name, command, _ADDED if command.startswith("add server ") else ""
+                    )
+        removals = [c for c in changes if isinstance(c, RemoveServer)]
+        if removals:
+            self._remove(name, removals, drain_timeout)
+        state = self.runtime(name, "show servers state")
+        touched = {(c.backend, c.server) for c in changes if not isinstance(c, RemoveServer)}
+        problem = _differences(config, state, touched)
+        if problem:
+            raise HostError(
+                f"HAProxy for {name} does not run the expected servers after runtime "
+                f"changes: {problem}"
+            )
+        _write_private(self.paths(name).cfg, config)
+        self._save_server_state(name, state)
+
+    def _remove(self, name: str, removals: list[RemoveServer], drain_timeout: float) -> None:
+        targets = [f"{r.backend}/{r.server}" for r in removals]
+        for target in targets:
+            self._command(name, f"set server {target} state drain")
+
+        def busy() -> list[str]:
+            rows = {(r.get("pxname"), r.get("svname")): r for r in self.stats(name)}
+            left = []
+            for r, target in zip(removals, targets, strict=True):
+                row = rows.get((r.backend, r.server), {})
+                if (row.get("scur") or "0") != "0" or (row.get("qcur") or "0") != "0":
+                    left.append(target)
+            return left
+
+        _wait(lambda: True if not busy() else None, drain_timeout)
+        for target in targets:
+            self._command(name, f"set server {target} state maint")
+        # Sessions still there after the drain time are cut; in maintenance the
+        # server's idle (reusable) connections are closed by HAProxy itself.
+        for target in busy():
+            self._command(name, f"shutdown sessions server {target}")
+        for target in targets:
+            answers: list[str] = []
+
+            def deleted(target: str = target, answers: list[str] = answers) -> bool | None:
+                answer = self.runtime(name, f"del server {target}").strip()
+                answers.append(answer)
+                return True if answer == "Server deleted." else None
+
+            if _wait(deleted, DELETE_TIMEOUT) is None:
+                raise HostError(
+                    f"HAProxy for {name} did not delete server {target}: {answers[-1]!r}"
+                )
+
+    def _command(self, name: str, command: str, expected: str = "") -> None:
+        """One runtime command whose success is a known answer (HAProxy answers an
+        error as text: "No such server.", "Backend must use a dynamic load balancing
+        to support dynamic servers.", ...)."""
+        answer = self.runtime(name, command).strip()
+        if answer != expected:
+            raise HostError(f"HAProxy for {name} refused {command!r}: {answer or '(nothing)'}")
+
     # --- runtime API --------------------------------------------------------------------
 
     def runtime(self, name: str, command: str) -> str:
@@ -354,16 +441,25 @@ class HAProxyProcesses:
         if not p.state_file.exists():
             _write_private(p.state_file, EMPTY_STATE)
 
-    def _save_server_state(self, name: str) -> None:
+    def _save_server_state(self, name: str, state: str | None = None) -> None:
         """Dump ``show servers state`` where ``server-state-file`` points, so health and
-        runtime changes (weights, drain, maint) survive the reload."""
+        runtime changes (weights, drain, maint) survive the reload.
+
+        Each server's "configured" admin bit and weight are set to what the installed
+        haproxy.cfg says (see ``normalize_server_state``): HAProxy tells a change of
+        the configuration from a change made at runtime by comparing them with the new
+        config's, and servers changed over the runtime API must look as if they had
+        been started from the file they were changed to."""
         p = self.paths(name)
-        try:
-            state = self.runtime(name, "show servers state")
-        except HostError:
-            return
+        if state is None:
+            try:
+                state = self.runtime(name, "show servers state")
+            except HostError:
+                return
         if state.startswith("1\n"):
-            _write_private(p.state_file, state)
+            _write_private(
+                p.state_file, normalize_server_state(state, self.installed_config(name) or "")
+            )
 
 
 # --- module helpers (no state) ------------------------------------------------------------
@@ -379,6 +475,76 @@ def parse_stat_csv(text: str) -> list[dict[str, str]]:
     # Empty names (the trailing comma) and "-" (the separator before per-module
     # counters) are not fields.
     return [{k: v for k, v in zip(header, row, strict=False) if k and k != "-"} for row in reader]
+
+
+# "show servers state" (version 1): the columns netnode reads or rewrites.
+_BE_NAME, _SRV_NAME, _ADMIN, _UWEIGHT, _IWEIGHT = 1, 3, 6, 7, 8
+# HAProxy's admin flags: forced (runtime) and configured ("disabled") maintenance.
+_FMAINT, _CMAINT = 0x01, 0x04
+_ADDED = "New server registered."
+
+
+def normalize_server_state(state: str, config: str) -> str:
+    """``show servers state`` with, for every server the config names, the configured
+    maintenance bit (CMAINT) and the initial weight (srv_iweight) set from the config.
+
+    When HAProxy loads the state file, it applies the saved admin state and weight only
+    where the config did not change them since the save, and it decides that by
+    comparing CMAINT and srv_iweight with the new config's. Servers started from the
+    config carry them already; a server disabled over the runtime API carries only
+    FMAINT, one enabled carries a stale CMAINT, one re-weighted its old initial weight,
+    and the next reload would then keep a member in maintenance, or at its old weight,
+    that the new config wants otherwise.
+    """
+    sections = parse_config(config) or []
+    servers = {(s.backend, x.name): x for s in sections if s.backend for x in s.servers}
+    lines = state.split("\n")
+    for i, line in enumerate(lines):
+        fields = line.split(" ")
+        if line.startswith("#") or len(fields) <= _IWEIGHT or not fields[0].isdigit():
+            continue
+        server = servers.get((fields[_BE_NAME], fields[_SRV_NAME]))
+        if server is None or not fields[_ADMIN].isdigit():
+            continue
+        admin = int(fields[_ADMIN]) & ~_CMAINT
+        fields[_ADMIN] = str(admin | (0 if server.enabled else _CMAINT))
+        fields[_IWEIGHT] = str(server.weight)
+        lines[i] = " ".join(fields)
+    return "\n".join(lines)
+
+
+def _differences(config: str, state: str, touched: set[tuple[str, str]]) -> str:
+    """How the running servers (``show servers state``) differ from ``config``'s: the
+    set of servers per backend, and for the ``touched`` ones their weights and whether
+    they are in maintenance. (The others keep what the state file or an operator gave
+    them, as they would across a reload.)"""
+    sections = parse_config(config)
+    if sections is None:
+        return "the configuration is not one netnode rendered"
+    wanted = {(s.backend, x.name): x for s in sections if s.backend for x in s.servers}
+    backends = {s.backend for s in sections if s.backend}
+    running: dict[tuple[str, str], tuple[int, bool]] = {}
+    for line in state.splitlines():
+        fields = line.split()
+        if line.startswith("#") or len(fields) <= _IWEIGHT or not fields[0].isdigit():
+            continue
+        if fields[_BE_NAME] in backends:
+            maint = bool(int(fields[_ADMIN]) & _FMAINT) if fields[_ADMIN].isdigit() else True
+            weight = int(fields[_UWEIGHT]) if fields[_UWEIGHT].isdigit() else -1
+            running[(fields[_BE_NAME], fields[_SRV_NAME])] = (weight, maint)
+    problems = [f"{b}/{s} is not running" for b, s in sorted(set(wanted) - set(running))]
+    problems += [f"{b}/{s} still runs" for b, s in sorted(set(running) - set(wanted))]
+    for key, server in sorted(wanted.items()):
+        if (
+            key in touched
+            and key in running
+            and running[key] != (server.weight, not server.enabled)
+        ):
+            weight, maint = running[key]
+            problems.append(
+                f"{key[0]}/{key[1]} runs with weight {weight}{' in maintenance' if maint else ''}"
+            )
+    return "; ".join(problems)
 
 
 def parse_show_proc(text: str) -> MasterState | None:

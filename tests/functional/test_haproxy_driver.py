@@ -36,6 +36,7 @@ from netnode.model.topology import (
     Vip,
 )
 from netnode.plan.desired import process_name
+from netnode.plan.runtime import ServerChange, SetWeight, server_changes
 from netnode.reconcile.status import loadbalancer_status, to_octavia_json
 from netnode.render.haproxy import render_lab_instance, render_loadbalancer
 
@@ -327,3 +328,218 @@ def test_loadbalancer_statuses_and_state_across_reload(
     assert statuses()["live"] == "DRAINING"
     tree = to_octavia_json(loadbalancer_status(lb, driver.stats(lb_name)))
     assert tree["statuses"]["loadbalancer"]["listeners"][0]["operating_status"] == "ONLINE"
+
+
+# --- member changes over the runtime API ----------------------------------------------------
+
+LB_PORT = 9090
+
+
+def lab_servers(driver: HAProxyProcesses, namespace: str, count: int) -> list[Member]:
+    """``count`` lab HTTP servers on 127.0.0.1:8081.. answering server_1.., as members."""
+    members = []
+    for n in range(1, count + 1):
+        inst = Instance(
+            name=f"vm{n}",
+            id=f"66666666-6666-4666-8666-66666666666{n}",
+            network="lab",
+            address="127.0.0.1",
+            body=f"server_{n}",
+            protocol_port=PORT + n,
+        )
+        name = process_name("lab", inst.uid)
+        driver.start(
+            name,
+            namespace,
+            render_lab_instance(inst, stats_socket=str(driver.paths(name).stats_socket)),
+        )
+        members.append(
+            Member(
+                name=f"m{n}",
+                id=f"33333333-3333-4333-8333-33333333333{n}",
+                address="127.0.0.1",
+                protocol_port=PORT + n,
+            )
+        )
+    return members
+
+
+def seed_like(members: list[Member], protocol: str = "HTTP", **listener: object) -> LoadBalancer:
+    return LoadBalancer(
+        name="lb",
+        id="44444444-4444-4444-8444-444444444444",
+        vip=Vip(network="lab", address="127.0.0.1"),
+        listeners=[Listener(name="l", id="11111111-1111-4111-8111-111111111111",
+                            protocol=protocol, protocol_port=LB_PORT, default_pool="p",
+                            **listener)],  # type: ignore[arg-type]
+        pools=[Pool(name="p", id="22222222-2222-4222-8222-222222222222", protocol=protocol,
+                    healthmonitor=HealthMonitor(type="TCP", delay=1, timeout=1),
+                    members=members)],
+    )  # fmt: skip
+
+
+class LBUnderTest:
+    def __init__(self, driver: HAProxyProcesses, namespace: str) -> None:
+        self.driver, self.namespace = driver, namespace
+        self.name = process_name("lb", "44444444-4444-4444-8444-444444444444")
+        self.paths = driver.paths(self.name)
+
+    def render(self, lb: LoadBalancer) -> str:
+        return render_loadbalancer(
+            lb, stats_socket=str(self.paths.stats_socket), state_file=str(self.paths.state_file)
+        )
+
+    def change(self, lb: LoadBalancer, **kwargs: float) -> tuple[ServerChange, ...]:
+        """Change to ``lb`` over the runtime API; the changes must not need a reload."""
+        new = self.render(lb)
+        old = self.driver.installed_config(self.name)
+        assert old is not None
+        changes = server_changes(old, new)
+        assert changes is not None
+        self.driver.change_servers(self.name, changes, new, **kwargs)
+        return changes
+
+    def bodies(self, count: int) -> list[str]:
+        out = []
+        for _ in range(count):
+            result = in_ns(self.namespace, "curl", "-sS", "--max-time", "5",
+                           f"http://127.0.0.1:{LB_PORT}/")  # fmt: skip
+            assert result.returncode == 0, result.stderr
+            out.append(result.stdout.strip())
+        return out
+
+    def wait_up(self, server: str, timeout: float = 15) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.servers()[server][0].startswith("UP"):
+            assert time.monotonic() < deadline, self.servers()
+            time.sleep(0.1)
+
+    def servers(self) -> dict[str, tuple[str, str]]:
+        """member id -> (status, weight) from ``show stat``."""
+        return {
+            r["svname"]: (r["status"], r["weight"])
+            for r in self.driver.stats(self.name)
+            if r["pxname"] == "22222222-2222-4222-8222-222222222222"
+            and r["svname"] not in ("FRONTEND", "BACKEND")
+        }
+
+
+@needs_host
+def test_member_changes_without_a_reload(namespace: str, driver: HAProxyProcesses) -> None:
+    m1, m2, m3 = lab_servers(driver, namespace, 3)
+    lb = LBUnderTest(driver, namespace)
+    driver.start(lb.name, namespace, lb.render(seed_like([m1])))
+    before = driver.master_state(lb.name)
+    assert set(lb.bodies(2)) == {"server_1"}
+
+    changes = lb.change(seed_like([m1, m2, m3]))
+    assert [type(c).__name__ for c in changes] == ["AddServer", "AddServer"]
+    assert set(lb.bodies(6)) == {"server_1", "server_2", "server_3"}
+    assert lb.servers()[m2.uid][0].startswith("UP")
+
+    m1_zero = m1.model_copy(update={"weight": 0})
+    m2_down = m2.model_copy(update={"admin_state_up": False})
+    lb.change(seed_like([m1_zero, m2_down, m3]))
+    assert set(lb.bodies(4)) == {"server_3"}
+    assert lb.servers()[m2.uid][0] == "MAINT"
+    assert lb.servers()[m1.uid][1] == "0"
+
+    lb.change(seed_like([m1, m2]))  # m3 removed, m1 weight 1 again, m2 up again
+    assert set(lb.bodies(4)) == {"server_1", "server_2"}
+    assert m3.uid not in lb.servers()
+
+    after = driver.master_state(lb.name)
+    assert (after.pid, after.reloads, after.workers) == (before.pid, before.reloads, before.workers)
+    assert driver.installed_config(lb.name) == lb.render(seed_like([m1, m2]))
+
+
+@needs_host
+def test_runtime_changes_survive_later_reloads(namespace: str, driver: HAProxyProcesses) -> None:
+    """The server-state file makes runtime changes look like config changes: a reload
+    to a config that wants otherwise gets what the config wants."""
+    m1, m2 = lab_servers(driver, namespace, 2)
+    lb = LBUnderTest(driver, namespace)
+    driver.start(lb.name, namespace, lb.render(seed_like([m1, m2])))
+
+    # Disabled at runtime, then enabled by a config that needs a reload anyway. (Out of
+    # maintenance through a reload, a checked member is DOWN until its checks pass, as
+    # with a member that was disabled in the file.)
+    lb.change(seed_like([m1, m2.model_copy(update={"admin_state_up": False})]))
+    driver.reload(lb.name, lb.render(seed_like([m1, m2], connection_limit=50)))
+    assert lb.servers()[m2.uid][0] != "MAINT"
+    lb.wait_up(m2.uid)
+
+    # Enabled at runtime, then disabled by a reload.
+    m2_down = m2.model_copy(update={"admin_state_up": False})
+    driver.reload(lb.name, lb.render(seed_like([m1, m2_down], connection_limit=50)))
+    assert lb.servers()[m2.uid][0] == "MAINT"
+    lb.change(seed_like([m1, m2], connection_limit=50))
+    lb.wait_up(m2.uid)
+    driver.reload(lb.name, lb.render(seed_like([m1, m2_down])))
+    assert lb.servers()[m2.uid][0] == "MAINT"
+
+    # Re-weighted at runtime, then weighted back by a reload.
+    lb.change(seed_like([m1.model_copy(update={"weight": 5}), m2_down]))
+    driver.reload(lb.name, lb.render(seed_like([m1, m2_down], connection_limit=50)))
+    assert lb.servers()[m1.uid][1] == "1"
+
+    # And a server added at runtime keeps its state across a reload that keeps it.
+    m3 = lab_servers(driver, namespace, 3)[2]
+    lb.change(seed_like([m1, m2_down, m3], connection_limit=50))
+    driver.reload(lb.name, lb.render(seed_like([m1, m2_down, m3])))
+    assert lb.servers()[m3.uid][0].startswith("UP")
+    assert set(lb.bodies(4)) == {"server_1", "server_3"}
+
+
+@needs_host
+def test_a_removed_member_is_drained_then_its_sessions_shut(
+    namespace: str, driver: HAProxyProcesses
+) -> None:
+    """A TCP connection that never ends keeps the member busy: after the drain time
+    its session is shut, and the member is deleted."""
+    m1, m2 = lab_servers(driver, namespace, 2)
+    lb = LBUnderTest(driver, namespace)
+    driver.start(lb.name, namespace, lb.render(seed_like([m1], protocol="TCP")))
+    holder = subprocess.Popen(
+        ["ip", "netns", "exec", namespace, sys.executable, "-c",
+         "import socket, sys\n"
+         f"s = socket.create_connection(('127.0.0.1', {LB_PORT}))\n"
+         "print('connected', flush=True)\n"
+         "print(repr(s.recv(10)), flush=True)\n"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "connected"
+        deadline = time.monotonic() + 10
+        while [r["scur"] for r in driver.stats(lb.name) if r["svname"] == m1.uid] != ["1"]:
+            assert time.monotonic() < deadline, driver.stats(lb.name)
+            time.sleep(0.05)
+        lb.change(seed_like([m2], protocol="TCP"), drain_timeout=0.2)
+        # the held connection was closed by HAProxy: recv returns b''
+        assert holder.stdout.readline().strip() == "b''"
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+        holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()
+    assert m1.uid not in lb.servers()
+
+
+@needs_host
+def test_a_refused_runtime_change_raises_and_keeps_the_file(
+    namespace: str, driver: HAProxyProcesses
+) -> None:
+    (m1,) = lab_servers(driver, namespace, 1)
+    lb = LBUnderTest(driver, namespace)
+    good = lb.render(seed_like([m1]))
+    driver.start(lb.name, namespace, good)
+    ghost = SetWeight("22222222-2222-4222-8222-222222222222", "no-such-server", 2)
+    with pytest.raises(HostError, match="No such server"):
+        driver.change_servers(lb.name, (ghost,), lb.render(seed_like([])))
+    assert driver.installed_config(lb.name) == good
+    # changes that do not lead to the config given are refused before it is installed
+    with pytest.raises(HostError, match="still runs"):
+        driver.change_servers(lb.name, (), lb.render(seed_like([])))
+    assert driver.installed_config(lb.name) == good
