@@ -22,14 +22,30 @@ from netnode.errors import HostError
 from netnode.plan.observed import LinkState, NamespaceState
 
 NETNS_DIR = Path("/run/netns")
+IFF_UP = 0x1
+IFF_LOWER_UP = 0x10000  # carrier: for a tap device, somebody holds it open
+
+
+def _identity(namespace: str | None) -> tuple[int, int] | None:
+    """Which namespace a name stands for now (None: the host's, or no such name)."""
+    if namespace is None:
+        return None
+    try:
+        st = (NETNS_DIR / namespace).stat()
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
 
 
 class Netlink:
     def __init__(self) -> None:
-        self._sockets: dict[str, IPRoute] = {}
+        # Per namespace name: its identity (device, inode of /run/netns/<name>) when the
+        # socket was opened, and the socket. A namespace deleted and re-created under
+        # the same name is another namespace: its old socket is not reused.
+        self._sockets: dict[str, tuple[tuple[int, int] | None, IPRoute]] = {}
 
     def close(self) -> None:
-        for ipr in self._sockets.values():
+        for _identity, ipr in self._sockets.values():
             ipr.close()
         self._sockets.clear()
 
@@ -50,9 +66,9 @@ class Netlink:
         self.set_link_up(name, "lo")
 
     def delete_namespace(self, name: str) -> None:
-        sock = self._sockets.pop(name, None)
-        if sock is not None:
-            sock.close()
+        cached = self._sockets.pop(name, None)
+        if cached is not None:
+            cached[1].close()
         try:
             netns.remove(name)
         except OSError as exc:
@@ -70,14 +86,18 @@ class Netlink:
 
     def _ipr(self, namespace: str | None) -> IPRoute:
         key = namespace or ""
-        ipr = self._sockets.get(key)
-        if ipr is None:
-            if namespace is None:
+        identity = _identity(namespace)
+        cached = self._sockets.get(key)
+        if cached is not None and cached[0] == identity:
+            return cached[1]
+        if cached is not None:
+            cached[1].close()
+        if namespace is None:
+            ipr = IPRoute()
+        else:
+            with self.inside(namespace):
                 ipr = IPRoute()
-            else:
-                with self.inside(namespace):
-                    ipr = IPRoute()
-            self._sockets[key] = ipr
+        self._sockets[key] = (identity, ipr)
         return ipr
 
     # --- observation --------------------------------------------------------------
@@ -92,7 +112,8 @@ class Netlink:
             links[name] = {
                 "index": msg["index"],
                 "mac": (msg.get_attr("IFLA_ADDRESS") or "").lower(),
-                "up": bool(msg["flags"] & 1),
+                "up": bool(msg["flags"] & IFF_UP),
+                "detached": bool(msg["flags"] & IFF_UP) and not msg["flags"] & IFF_LOWER_UP,
                 "addresses": set(),
             }
         for msg in ipr.get_addr(family=socket.AF_INET):
@@ -110,7 +131,9 @@ class Netlink:
                     sysctls[key] = _sysctl_path(key).read_text().strip()
         return NamespaceState(
             links={
-                n: LinkState(v["index"], v["mac"], v["up"], frozenset(v["addresses"]))
+                n: LinkState(
+                    v["index"], v["mac"], v["up"], frozenset(v["addresses"]), v["detached"]
+                )
                 for n, v in links.items()
             },
             default_gateway=gateway,
@@ -146,6 +169,14 @@ class Netlink:
                 + "'",
             )
         self._call(None, "link", "set", index=index, net_ns_fd=namespace)
+
+    def delete_link(self, namespace: str, ifname: str) -> None:
+        """Delete a link inside a namespace; gone already is fine."""
+        try:
+            index = self._index(namespace, ifname)
+        except HostError:
+            return
+        self._call(namespace, "link", "del", index=index)
 
     def set_link_up(self, namespace: str, ifname: str) -> None:
         self.configure_link(namespace, ifname, up=True)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from netnode.plan import operations as op
 from netnode.plan.observed import HostState
+from netnode.plan.runtime import server_changes
 from netnode.plan.spec import OWNER_NODE, OWNER_TOPOLOGY, HostSpec, PortSpec
 
 
@@ -107,7 +108,12 @@ def plan(desired: HostSpec, observed: HostState, keep: HostSpec | None = None) -
         if state is None or not state.running or not state.in_namespace:
             ops.append(op.EnsureProcess(proc, start=True))
         elif state.config != proc.config:
-            ops.append(op.EnsureProcess(proc, start=False))
+            # Member changes alone go through the runtime API, without a reload.
+            changes = server_changes(state.config, proc.config) if state.config else None
+            if changes is not None:
+                ops.append(op.ChangeServers(proc, changes))
+            else:
+                ops.append(op.EnsureProcess(proc, start=False))
 
     ops.extend(_orphans(keep or desired, observed))
     ordered = sorted(ops, key=lambda o: o.phase)
@@ -128,6 +134,17 @@ def _port_ops(
     fresh = False
     if current is None or current.bridge != port.bridge or current.ofport in (None, -1):
         yield op.AddPort(port, owner, replace=current is not None)
+        fresh = True
+    elif link is None or link.detached:
+        # The port is plugged but its device is not in its namespace (the namespace was
+        # deleted with the device in it, which may live on, unreachable, in the
+        # namespace of a process still running there), or the device there is detached
+        # (ovs-vswitchd restarted and made a new one in the host's namespace). Delete
+        # what is left, unplug and plug it again to get a fresh device.
+        if link is not None:
+            yield op.DeleteLink(port.namespace, port.name)
+        yield op.DeletePort(port.name, barrier=True)
+        yield op.AddPort(port, owner)
         fresh = True
     elif current.tag != port.tag or tuple(sorted(current.external_ids.items())) != owner:
         yield op.RetagPort(port, owner)

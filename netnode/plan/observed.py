@@ -34,6 +34,9 @@ class LinkState:
     mac: str
     up: bool
     addresses: frozenset[str]  # "10.0.0.100/24"
+    # Up, and nothing behind it: an OVS tap device that ovs-vswitchd let go of (it
+    # restarted, and made a new device of that name in the host's namespace).
+    detached: bool = False
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from netnode.plan.runtime import ServerChange
+from netnode.plan.runtime import commands as runtime_commands
 from netnode.plan.spec import BridgeSpec, FirewallSpec, PortSpec, ProcessSpec
 
 Argv = list[str]
@@ -85,6 +87,23 @@ class CreateNamespace(Operation):
         ]
 
 
+@dataclass(frozen=True)
+class DeleteLink(Operation):
+    """Delete a dead device inside a namespace, so a fresh one of that name can move in."""
+
+    phase = 25
+    action = "change"
+    namespace: str
+    ifname: str
+
+    @property
+    def subject(self) -> str:
+        return f"port {self.ifname}"
+
+    def shell(self) -> list[Argv]:
+        return [netns_exec(self.namespace, "ip", "link", "delete", self.ifname)]
+
+
 # --- phase 30: Open vSwitch (one transaction) -------------------------------------------
 
 
@@ -121,6 +140,10 @@ class DeletePort(OvsOperation):
     phase = 30
     action = "delete"
     name: str
+    # Commit this deletion in its own transaction, before what follows: OVS keeps an
+    # interface's device when a port is deleted and added back in one transaction, so
+    # a port whose device was lost (in a deleted namespace) is re-created this way.
+    barrier: bool = False
 
     @property
     def subject(self) -> str:
@@ -341,6 +364,35 @@ class EnsureProcess(Operation):
             ["haproxy", "-c", "-f", cfg],
             ["kill", "-USR2", f"$(cat {self.process.name}/haproxy.pid)"],
         ]
+
+
+@dataclass(frozen=True)
+class ChangeServers(Operation):
+    """Members added, removed, re-weighted or (dis)abled over HAProxy's runtime API,
+    without a reload; then ``process.config`` is installed as its haproxy.cfg. (The
+    executor reloads with that config if HAProxy refuses a change.)"""
+
+    action = "change"
+    process: ProcessSpec
+    changes: tuple[ServerChange, ...]
+
+    @property
+    def phase(self) -> int:  # type: ignore[override]
+        return 61 if self.process.kind == "loadbalancer" else 60
+
+    @property
+    def subject(self) -> str:
+        return f"haproxy {self.process.name}"
+
+    def shell(self) -> list[Argv]:
+        # A removal also waits, between drain and maint, for the member's sessions to end.
+        sock = f"{self.process.name}/stats.sock"
+        lines: list[Argv] = [
+            ["sh", "-c", f'echo "{command}" | socat stdio {sock}']
+            for command in runtime_commands(self.changes)
+        ]
+        lines.append(["cp", "<haproxy.cfg>", f"{self.process.name}/haproxy.cfg"])
+        return lines
 
 
 # --- phase 70: announce --------------------------------------------------------------------

@@ -17,7 +17,7 @@ from netnode.drivers.haproxy import HAProxyProcesses
 from netnode.drivers.iptables import Iptables
 from netnode.drivers.netlink import Netlink
 from netnode.drivers.ovs import OVS
-from netnode.errors import NetnodeError, Refused
+from netnode.errors import HostError, NetnodeError, Refused
 from netnode.plan import operations as op
 from netnode.plan.diff import Plan
 from netnode.plan.observed import HostState, Ledger, NamespaceState, ProcessState
@@ -171,6 +171,8 @@ class Host:
         for operation in plan.operations:
             if isinstance(operation, op.OvsOperation):
                 batch.append(operation)
+                if isinstance(operation, op.DeletePort) and operation.barrier:
+                    flush()
                 continue
             flush()
             if isinstance(operation, op.EnsureProcess):
@@ -198,6 +200,8 @@ class Host:
                 self.haproxy.stop(name)
             case op.CreateNamespace(name=name):
                 nl.create_namespace(name)
+            case op.DeleteLink(namespace=ns, ifname=ifname):
+                nl.delete_link(ns, ifname)
             case op.MoveLink(ifname=ifname, namespace=ns):
                 nl.move_link(ifname, ns)
             case op.SetSysctls(namespace=ns, values=values):
@@ -218,6 +222,12 @@ class Host:
                 self.haproxy.start(proc.name, proc.namespace, proc.config)
             case op.EnsureProcess(process=proc, start=False):
                 self.haproxy.reload(proc.name, proc.config)
+            case op.ChangeServers(process=proc, changes=changes):
+                try:
+                    self.haproxy.change_servers(proc.name, changes, proc.config)
+                except HostError:
+                    # Half-way or not, a reload with the whole config gets the same end.
+                    self.haproxy.reload(proc.name, proc.config)
             case op.Announce(namespace=ns, ifname=ifname, address=address, mac=mac):
                 nl.announce(ns, ifname, address, mac or nl.link_mac(ns, ifname))
             case op.DeleteNamespace(name=name):
