@@ -109,16 +109,34 @@ def test_a_converged_host_needs_nothing(seed_data: dict) -> None:
     assert the_plan.summary()["unchanged"] == 18
 
 
-def test_a_weight_change_reloads_only_that_haproxy(seed_data: dict) -> None:
+def test_a_weight_change_touches_only_that_haproxy_without_a_reload(seed_data: dict) -> None:
     before = spec_of(seed_data)
     changed = copy.deepcopy(seed_data)
     changed["load_balancers"][0]["pools"][0]["members"][0]["weight"] = 5
     after = spec_of(changed)
     the_plan = plan(after, as_observed(before))
+    assert kinds(the_plan) == ["ChangeServers"]
+    only = the_plan.operations[0]
+    assert isinstance(only, op.ChangeServers)
+    assert only.process.name.startswith("lb-") and only.action == "change"
+    assert [type(c).__name__ for c in only.changes] == ["SetWeight"]
+    sock = f"{only.process.name}/stats.sock"
+    assert only.shell()[0] == [
+        "sh",
+        "-c",
+        f'echo "{only.changes[0].commands()[0]}" | socat stdio {sock}',
+    ]
+    assert "weight 5" in only.shell()[0][2]
+
+
+def test_a_listener_change_reloads(seed_data: dict) -> None:
+    before = spec_of(seed_data)
+    changed = copy.deepcopy(seed_data)
+    changed["load_balancers"][0]["listeners"][0]["connection_limit"] = 5
+    the_plan = plan(spec_of(changed), as_observed(before))
     assert kinds(the_plan) == ["EnsureProcess"]
     only = the_plan.operations[0]
-    assert isinstance(only, op.EnsureProcess)
-    assert not only.start and only.process.name.startswith("lb-")
+    assert isinstance(only, op.EnsureProcess) and not only.start
 
 
 def test_a_port_recreated_by_ovs_in_the_host_namespace_is_moved_back(seed_data: dict) -> None:
@@ -170,7 +188,7 @@ def test_removed_objects_are_deleted_but_foreign_ones_are_not(seed_data: dict) -
         f"port tap{vm2.id[:11]}",
         f"namespace qlab-{vm2.id}",
     }
-    assert "EnsureProcess" in kinds(the_plan)  # the load balancer loses a member
+    assert "ChangeServers" in kinds(the_plan)  # the load balancer loses a member
 
 
 def test_unbinding_a_floating_ip_flushes_its_conntrack(seed_data: dict) -> None:
