@@ -18,6 +18,7 @@ from pathlib import Path
 from pyroute2 import IPRoute, netns
 from pyroute2.netlink.exceptions import NetlinkError
 
+from netnode.drivers import rtnl
 from netnode.errors import HostError
 from netnode.plan.observed import LinkState, NamespaceState
 
@@ -43,11 +44,15 @@ class Netlink:
         # socket was opened, and the socket. A namespace deleted and re-created under
         # the same name is another namespace: its old socket is not reused.
         self._sockets: dict[str, tuple[tuple[int, int] | None, IPRoute]] = {}
+        self._readers: dict[str, tuple[tuple[int, int] | None, socket.socket]] = {}
 
     def close(self) -> None:
         for _identity, ipr in self._sockets.values():
             ipr.close()
         self._sockets.clear()
+        for _identity, sock in self._readers.values():
+            sock.close()
+        self._readers.clear()
 
     # --- namespaces ---------------------------------------------------------------
 
@@ -69,6 +74,7 @@ class Netlink:
         cached = self._sockets.pop(name, None)
         if cached is not None:
             cached[1].close()
+        self._forget_reader(name)
         try:
             netns.remove(name)
         except OSError as exc:
@@ -103,27 +109,13 @@ class Netlink:
     # --- observation --------------------------------------------------------------
 
     def observe(self, namespace: str, sysctl_names: tuple[str, ...] = ()) -> NamespaceState:
-        ipr = self._ipr(namespace)
-        links: dict[str, dict] = {}
-        by_index: dict[int, str] = {}
-        for msg in ipr.get_links():
-            name = msg.get_attr("IFLA_IFNAME")
-            by_index[msg["index"]] = name
-            links[name] = {
-                "index": msg["index"],
-                "mac": (msg.get_attr("IFLA_ADDRESS") or "").lower(),
-                "up": bool(msg["flags"] & IFF_UP),
-                "detached": bool(msg["flags"] & IFF_UP) and not msg["flags"] & IFF_LOWER_UP,
-                "addresses": set(),
-            }
-        for msg in ipr.get_addr(family=socket.AF_INET):
-            name = by_index.get(msg["index"])
-            if name is not None:
-                links[name]["addresses"].add(f"{msg.get_attr('IFA_ADDRESS')}/{msg['prefixlen']}")
-        gateway = None
-        for msg in ipr.get_routes(family=socket.AF_INET, dst_len=0, table=254):
-            if msg["dst_len"] == 0 and msg.get_attr("RTA_GATEWAY"):
-                gateway = msg.get_attr("RTA_GATEWAY")
+        """Links, IPv4 addresses, default gateway and the named sysctls of a namespace
+        (read with ``rtnl``: three dump requests on a cached raw socket)."""
+        try:
+            found = rtnl.dump(self._reader(namespace))
+        except OSError as exc:
+            self._forget_reader(namespace)
+            raise HostError(f"cannot read the links of namespace {namespace}: {exc}") from exc
         sysctls = {}
         if sysctl_names:
             with self.inside(namespace):
@@ -131,14 +123,34 @@ class Netlink:
                     sysctls[key] = _sysctl_path(key).read_text().strip()
         return NamespaceState(
             links={
-                n: LinkState(
-                    v["index"], v["mac"], v["up"], frozenset(v["addresses"]), v["detached"]
+                name: LinkState(
+                    link.index,
+                    link.mac,
+                    bool(link.flags & IFF_UP),
+                    frozenset(link.addresses),
+                    bool(link.flags & IFF_UP) and not link.flags & IFF_LOWER_UP,
                 )
-                for n, v in links.items()
+                for name, link in found.links.items()
             },
-            default_gateway=gateway,
+            default_gateway=found.default_gateway,
             sysctls=sysctls,
         )
+
+    def _reader(self, namespace: str) -> socket.socket:
+        identity = _identity(namespace)
+        cached = self._readers.get(namespace)
+        if cached is not None and cached[0] == identity:
+            return cached[1]
+        self._forget_reader(namespace)
+        with self.inside(namespace):
+            sock = rtnl.open_socket()
+        self._readers[namespace] = (identity, sock)
+        return sock
+
+    def _forget_reader(self, namespace: str) -> None:
+        cached = self._readers.pop(namespace, None)
+        if cached is not None:
+            cached[1].close()
 
     def link_mac(self, namespace: str, ifname: str) -> str:
         msg = self._get_link(namespace, ifname)

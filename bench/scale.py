@@ -1,0 +1,210 @@
+"""Many load balancers on one node: initial converge per load balancer as the count
+grows, a no-op pass over all of them, and one member added to one of them.
+
+For each size (default 10, 25, 50, 100) a fresh lab gets that many load balancers on
+one tenant network, each with its own VIP, a listener, a pool and the same two members
+(lab instances); all of it is converged in one ``converge.apply`` (in-process: the
+timings are netnode's work, not Python's start-up). At the largest size it then times:
+
+- a **no-op full pass** over everything (what ``netnode agent`` does every period):
+  target under 5% of the initial converge;
+- **one member added** to one load balancer, converged by a changes pass
+  (``changed_only=True``: what the agent runs when the desired state changes). Target:
+  under 100 ms, touching that load balancer's unit only. The table prints the units the
+  pass covered and the operations it ran (a runtime-API server change: no reload).
+
+Each timing is the median of ``--rounds`` runs (the member is added, then removed
+again, alternately). Ratios are what to compare across machines; absolute times move
+with the machine's load.
+
+Usage: .venv/bin/python bench/scale.py [--sizes 10,25,50,100] [--rounds 5]
+
+Safety: labkit's lab() (random node and bridge names, a private state dir, destroy and
+leftover check in ``finally``). No traffic is sent: this measures the control path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import labkit
+
+from netnode.model import ids
+from netnode.model.loading import load_data
+from netnode.reconcile import converge
+
+NOOP_TARGET = 0.05
+MEMBER_TARGET = 0.100
+
+
+def topology(size: int, name: str, bridge: str) -> dict[str, Any]:
+    """``size`` load balancers on 10.0.0.0/16, VIPs from 10.0.1.1, members vm1 and vm2;
+    vm3 exists to be added as a member."""
+    instances = [
+        {"name": f"vm{i}", "network": "tenant", "address": f"10.0.0.{80 + i}", "body": f"vm{i}"}
+        for i in (1, 2, 3)
+    ]
+    lbs = []
+    for n in range(size):
+        vip = f"10.0.{1 + n // 250}.{1 + n % 250}"
+        lbs.append(
+            {
+                "name": f"lb{n:03d}",
+                "vip": {"network": "tenant", "address": vip},
+                "listeners": [{"name": "http", "protocol_port": 80, "default_pool": "web"}],
+                "pools": [
+                    {
+                        "name": "web",
+                        "healthmonitor": {"type": "TCP", "delay": 5, "timeout": 5},
+                        "members": [
+                            {"name": "vm1", "address": "10.0.0.81", "protocol_port": 80},
+                            {"name": "vm2", "address": "10.0.0.82", "protocol_port": 80},
+                        ],
+                    }
+                ],
+            }
+        )
+    return {
+        "name": name,
+        "integration_bridge": bridge,
+        "networks": [
+            {
+                "name": "tenant",
+                "segmentation_id": 7,
+                "subnets": [
+                    {"name": "tenant-subnet", "cidr": "10.0.0.0/16", "gateway_ip": "10.0.0.1"}
+                ],
+            }
+        ],
+        "load_balancers": lbs,
+        "lab": {"instances": instances},
+    }
+
+
+def with_member(data: dict[str, Any], lb_index: int) -> dict[str, Any]:
+    data = copy.deepcopy(data)
+    data["load_balancers"][lb_index]["pools"][0]["members"].append(
+        {"name": "vm3", "address": "10.0.0.83", "protocol_port": 80}
+    )
+    return data
+
+
+def run_size(size: int, rounds: int, detail: bool) -> dict[str, Any]:
+    with labkit.lab("scale") as lab:
+        data = topology(size, f"scale-{lab.suffix}", f"nn{lab.suffix}i")
+        initial = lab.apply(data)
+        result: dict[str, Any] = {"size": size, "initial": initial}
+        if not detail:
+            return result
+        noops, adds, scopes, ops, reloads = [], [], set(), set(), set()
+        target = size // 2
+        base = data
+        lb = lab.topology(data).load_balancers[target]
+        lb_proc = f"lb-{lb.uid}"
+        reloads_before = lab.host.haproxy.master_state(lb_proc).reloads
+        for r in range(rounds):
+            started = time.perf_counter()
+            outcome = converge.apply(lab.host, load_data(data, node=lab.node))
+            noops.append(time.perf_counter() - started)
+            if not outcome.plan.empty or outcome.failures:
+                raise labkit.BenchError(
+                    f"the no-op pass was not a no-op: {outcome.plan.operations}"
+                )
+            changed = with_member(base, target) if r % 2 == 0 else base
+            topo = load_data(changed, node=lab.node)
+            lab.data, lab.applied = changed, topo
+            started = time.perf_counter()
+            outcome = converge.apply(lab.host, topo, changed_only=True)
+            adds.append(time.perf_counter() - started)
+            if outcome.failures:
+                raise labkit.BenchError("; ".join(str(f) for f in outcome.failures))
+            scopes.add(tuple(sorted(outcome.scope or ())))
+            ops.update(type(o).__name__ for o in outcome.plan.operations)
+            data = changed
+        reloads.add(lab.host.haproxy.master_state(lb_proc).reloads - reloads_before)
+        result.update(
+            noop=statistics.median(noops),
+            member=statistics.median(adds),
+            member_max=max(adds),
+            scopes=scopes,
+            expected_scope=ids.lb_namespace(lb.uid),
+            ops=sorted(ops),
+            reloads=sum(reloads),
+        )
+        return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="10,25,50,100", help="load balancer counts")
+    parser.add_argument("--rounds", type=int, default=5, help="timed rounds at the largest size")
+    args = parser.parse_args()
+    sizes = sorted({int(x) for x in args.sizes.split(",")})
+    if problem := labkit.preflight("scale.py", ("haproxy", "ovs-vsctl")):
+        print(problem, file=sys.stderr)
+        return 1
+    labkit.stop_on_sigterm()
+    results = []
+    try:
+        for size in sizes:
+            result = run_size(size, args.rounds, detail=size == sizes[-1])
+            results.append(result)
+            print(
+                f"  {size:4d} load balancers: initial converge {result['initial']:.2f} s "
+                f"= {1000 * result['initial'] / size:.1f} ms per load balancer",
+                flush=True,
+            )
+    except labkit.BenchError as exc:
+        print(f"scale.py: {exc}", file=sys.stderr)
+        return 1
+    last = results[-1]
+    per_lb = [1000 * r["initial"] / r["size"] for r in results]
+    flat = per_lb[-1] / per_lb[0]
+    noop_ratio = last["noop"] / last["initial"]
+    only_one = last["scopes"] == {(last["expected_scope"],)}
+    print()
+    print(f"Converge cost per load balancer, {sizes[0]} -> {sizes[-1]}:")
+    print(
+        "  " + "  ".join(f"{r['size']}: {p:.1f} ms" for r, p in zip(results, per_lb, strict=True))
+    )
+    print(f"  ratio largest/smallest: {flat:.2f} (flat = 1.0)")
+    print()
+    print(f"With {last['size']} load balancers converged:")
+    rows = [
+        ("initial converge", f"{last['initial']:.3f} s", "", ""),
+        (
+            "no-op full pass",
+            f"{1000 * last['noop']:.1f} ms",
+            f"{100 * noop_ratio:.1f}% of initial",
+            "met" if noop_ratio < NOOP_TARGET else "MISSED",
+        ),
+        (
+            "add/remove one member (changes pass)",
+            f"{1000 * last['member']:.1f} ms (max {1000 * last['member_max']:.1f})",
+            f"target < {1000 * MEMBER_TARGET:.0f} ms",
+            "met" if last["member"] < MEMBER_TARGET else "MISSED",
+        ),
+        (
+            "units the changes pass covered",
+            ", ".join(f"{len(s)}" for s in sorted(last["scopes"])),
+            "that load balancer's only" if only_one else f"expected {last['expected_scope']}",
+            "met" if only_one else "MISSED",
+        ),
+        ("operations it ran", ", ".join(last["ops"]), f"HAProxy reloads: {last['reloads']}", ""),
+    ]
+    width = [max(len(r[i]) for r in rows) for i in range(4)]
+    for row in rows:
+        print("  " + "  ".join(c.ljust(w) for c, w in zip(row, width, strict=True)).rstrip())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""A minimal rtnetlink reader: dump a namespace's links, IPv4 addresses and default
+route in three requests on one raw socket.
+
+pyroute2 serves each request through an asyncio loop (about 2.5 ms a request here);
+observing 100 namespaces with it took most of a no-op reconcile pass. This module only
+reads, knows the few attributes netnode looks at, and parses the kernel's answers with
+``struct``: well under a millisecond per namespace. Changes still go through pyroute2.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from dataclasses import dataclass, field
+
+NETLINK_ROUTE = 0
+NLMSG_ERROR, NLMSG_DONE = 2, 3
+NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
+RTM_NEWLINK, RTM_GETLINK = 16, 18
+RTM_NEWADDR, RTM_GETADDR = 20, 22
+RTM_NEWROUTE, RTM_GETROUTE = 24, 26
+IFLA_ADDRESS, IFLA_IFNAME = 1, 3
+IFA_ADDRESS = 1
+RTA_DST, RTA_GATEWAY, RTA_TABLE = 1, 5, 15
+RT_TABLE_MAIN = 254
+
+NLMSGHDR = struct.Struct("=IHHII")
+IFINFOMSG = struct.Struct("=BxHiII")
+IFADDRMSG = struct.Struct("=BBBBI")
+RTMSG = struct.Struct("=BBBBBBBBI")
+RTATTR = struct.Struct("=HH")
+
+
+@dataclass
+class Link:
+    index: int
+    name: str
+    mac: str
+    flags: int
+    addresses: set[str] = field(default_factory=set)
+
+
+@dataclass
+class Dump:
+    links: dict[str, Link]
+    default_gateway: str | None
+
+
+def open_socket() -> socket.socket:
+    """A NETLINK_ROUTE socket in the calling thread's current namespace (it stays there)."""
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
+    sock.bind((0, 0))
+    return sock
+
+
+def dump(sock: socket.socket) -> Dump:
+    by_index: dict[int, Link] = {}
+    for payload in _request(sock, RTM_GETLINK, IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0)):
+        _family, _type, index, flags, _change = IFINFOMSG.unpack_from(payload)
+        attrs = _attrs(payload, IFINFOMSG.size)
+        name = attrs.get(IFLA_IFNAME, b"").rstrip(b"\0").decode()
+        mac = ":".join(f"{b:02x}" for b in attrs.get(IFLA_ADDRESS, b""))
+        by_index[index] = Link(index, name, mac, flags)
+    for payload in _request(sock, RTM_GETADDR, IFADDRMSG.pack(socket.AF_INET, 0, 0, 0, 0)):
+        _family, prefixlen, _flags, _scope, index = IFADDRMSG.unpack_from(payload)
+        address = _attrs(payload, IFADDRMSG.size).get(IFA_ADDRESS)
+        if index in by_index and address is not None and len(address) == 4:
+            by_index[index].addresses.add(f"{socket.inet_ntoa(address)}/{prefixlen}")
+    gateway = None
+    request = RTMSG.pack(socket.AF_INET, 0, 0, 0, 0, 0, 0, 0, 0)
+    for payload in _request(sock, RTM_GETROUTE, request):
+        _family, dst_len, _src, _tos, table, _proto, _scope, _type, _flags = RTMSG.unpack_from(
+            payload
+        )
+        attrs = _attrs(payload, RTMSG.size)
+        if RTA_TABLE in attrs:
+            table = struct.unpack("=I", attrs[RTA_TABLE][:4])[0]
+        if dst_len == 0 and table == RT_TABLE_MAIN and RTA_GATEWAY in attrs:
+            gateway = socket.inet_ntoa(attrs[RTA_GATEWAY][:4])
+    return Dump({link.name: link for link in by_index.values()}, gateway)
+
+
+def _request(sock: socket.socket, kind: int, body: bytes) -> list[bytes]:
+    """Send one dump request; the payloads of every answer until NLMSG_DONE."""
+    seq = _next_seq()
+    header = NLMSGHDR.pack(NLMSGHDR.size + len(body), kind, NLM_F_REQUEST | NLM_F_DUMP, seq, 0)
+    sock.send(header + body)
+    payloads: list[bytes] = []
+    while True:
+        data = sock.recv(1 << 16)
+        offset = 0
+        while offset + NLMSGHDR.size <= len(data):
+            length, msg_type, _flags, msg_seq, _pid = NLMSGHDR.unpack_from(data, offset)
+            if length < NLMSGHDR.size:
+                raise OSError(f"malformed netlink message (length {length})")
+            payload = data[offset + NLMSGHDR.size : offset + length]
+            offset += (length + 3) & ~3
+            if msg_seq != seq:
+                continue
+            if msg_type == NLMSG_DONE:
+                return payloads
+            if msg_type == NLMSG_ERROR:
+                error = struct.unpack_from("=i", payload)[0]
+                if error:
+                    raise OSError(-error, f"netlink dump {kind} failed")
+                continue
+            payloads.append(payload)
+
+
+def _attrs(payload: bytes, offset: int) -> dict[int, bytes]:
+    attrs: dict[int, bytes] = {}
+    while offset + RTATTR.size <= len(payload):
+        length, kind = RTATTR.unpack_from(payload, offset)
+        if length < RTATTR.size:
+            break
+        attrs[kind & 0x3FFF] = payload[offset + RTATTR.size : offset + length]
+        offset += (length + 3) & ~3
+    return attrs
+
+
+_seq = 0
+
+
+def _next_seq() -> int:
+    global _seq
+    _seq = (_seq + 1) & 0xFFFFFFFF
+    return _seq
