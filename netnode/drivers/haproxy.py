@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from netnode.errors import HostError, MissingTool
+from netnode.errors import HostError, MissingTool, Refused
 from netnode.plan.runtime import RemoveServer, ServerChange, parse_config
 
 CFG = "haproxy.cfg"
@@ -160,7 +160,7 @@ class HAProxyProcesses:
         if result.returncode != 0:
             os.replace(p.new_cfg, p.failed_cfg)
             message = (result.stderr or result.stdout).strip()
-            raise HostError(
+            raise Refused(
                 f"HAProxy refused the configuration for {name}, kept in {p.failed_cfg}:\n{message}",
                 hint=f"check it with 'haproxy -c -f {p.failed_cfg}'; the running configuration is unchanged",
             )
