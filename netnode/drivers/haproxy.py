@@ -206,6 +206,9 @@ class HAProxyProcesses:
                 return None
             try:
                 info = self.runtime(name, "show info")
+                # The master CLI too: a reload right after the start needs it, and it
+                # may answer a moment after the worker's stats socket.
+                self.master_state(name)
             except (OSError, HostError):
                 return None
             return pid if "Pid:" in info else None
