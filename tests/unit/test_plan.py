@@ -139,7 +139,9 @@ def test_a_listener_change_reloads(seed_data: dict) -> None:
     assert isinstance(only, op.EnsureProcess) and not only.start
 
 
-def test_a_port_recreated_by_ovs_in_the_host_namespace_is_moved_back(seed_data: dict) -> None:
+def test_a_port_whose_device_left_its_namespace_is_plugged_again(seed_data: dict) -> None:
+    """The namespace lost its device (deleted with the device inside, or ovs-vswitchd
+    restarted): unplug in a transaction of its own, plug, move in, configure."""
     spec = spec_of(seed_data)
     observed = as_observed(spec)
     lb_ns = next(n.name for n in spec.namespaces if n.kind == "loadbalancer")
@@ -156,7 +158,8 @@ def test_a_port_recreated_by_ovs_in_the_host_namespace_is_moved_back(seed_data: 
             observed.ledger,
         ),
     )
-    assert kinds(the_plan) == ["MoveLink", "ConfigureLink", "Announce"]
+    assert kinds(the_plan) == ["DeletePort", "AddPort", "MoveLink", "ConfigureLink", "Announce"]
+    assert the_plan.operations[0].barrier  # type: ignore[attr-defined]
 
 
 def test_removed_objects_are_deleted_but_foreign_ones_are_not(seed_data: dict) -> None:
