@@ -92,6 +92,13 @@ def plan(desired: HostSpec, observed: HostState, keep: HostSpec | None = None) -
 
     for port in desired.ports:
         ops.extend(_port_ops(port, port_owner(port), observed))
+    # A device moved in afresh took the namespace's routes with its predecessor: the
+    # default route goes back even where it was observed in place before.
+    routed = {o.namespace for o in ops if isinstance(o, op.SetDefaultRoute)}
+    moved = {o.namespace for o in ops if isinstance(o, op.MoveLink)}
+    for ns in desired.namespaces:
+        if ns.name in moved and ns.name not in routed and ns.default_gateway is not None:
+            ops.append(op.SetDefaultRoute(ns.name, ns.default_gateway))
 
     # NAT.
     for fw in desired.firewalls:

@@ -158,7 +158,14 @@ def test_a_port_whose_device_left_its_namespace_is_plugged_again(seed_data: dict
             observed.ledger,
         ),
     )
-    assert kinds(the_plan) == ["DeletePort", "AddPort", "MoveLink", "ConfigureLink", "Announce"]
+    assert kinds(the_plan) == [
+        "DeletePort",
+        "AddPort",
+        "MoveLink",
+        "ConfigureLink",
+        "SetDefaultRoute",
+        "Announce",
+    ]
     assert the_plan.operations[0].barrier  # type: ignore[attr-defined]
 
 
