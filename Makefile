@@ -3,6 +3,8 @@
 #   make demo    set up the host and a virtualenv, then build the seed scenario (netnode demo)
 #   make test    set up, then ruff and the whole test suite (functional tests included, as root)
 #   make bench   set up, then time the seed's shell commands against netnode apply
+#   make bench-live  set up, then the live-operations benchmarks: member changes under
+#                load, a member killed under load, 10..100 load balancers
 #   make lint    ruff only (needs no root)
 #   make clean   remove the virtualenv and its stamp
 #
@@ -22,7 +24,7 @@ NETNODE_REQUIRE_FUNCTIONAL ?= 1
 BENCH_ARGS ?=
 LINT_PATHS := netnode tests bench
 
-.PHONY: help setup host demo test lint bench clean
+.PHONY: help setup host demo test lint bench bench-live clean
 # In order: the host set-up installs python3-venv before the virtualenv is made.
 .NOTPARALLEL:
 
@@ -68,6 +70,11 @@ lint: $(STAMP)
 
 bench: setup
 	$(VPY) bench/apply_vs_seed.py $(BENCH_ARGS)
+
+bench-live: setup
+	$(VPY) bench/member_changes.py
+	$(VPY) bench/failover.py
+	$(VPY) bench/scale.py
 
 clean:
 	rm -rf $(VENV)
