@@ -130,7 +130,7 @@ class HAProxyProcesses:
         """Whether ``name``'s master runs in the named network namespace (False when it
         is not running, or runs in a namespace deleted and re-created since)."""
         pid = self.running_pid(name)
-        return pid is not None and _in_namespace(pid, namespace)
+        return pid is not None and in_namespace(pid, namespace)
 
     def installed_config(self, name: str) -> str | None:
         try:
@@ -287,7 +287,7 @@ class HAProxyProcesses:
         if pid is None:
             self.start(name, namespace, config)
             return "created"
-        if not _in_namespace(pid, namespace):
+        if not in_namespace(pid, namespace):
             self.stop(name)
             self.start(name, namespace, config)
             return "changed"
@@ -642,7 +642,7 @@ def _is_our_haproxy(pid: int, cfg: Path) -> bool:
     return bool(argv) and b"haproxy" in os.path.basename(argv[0]) and str(cfg).encode() in argv
 
 
-def _in_namespace(pid: int, namespace: str) -> bool:
+def in_namespace(pid: int, namespace: str) -> bool:
     """Whether ``pid`` runs in the named network namespace (same nsfs inode)."""
     try:
         ours = os.stat(f"/proc/{pid}/ns/net")

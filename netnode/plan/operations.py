@@ -326,6 +326,11 @@ class FlushConntrack(Operation):
 # --- phase 60: HAProxy ------------------------------------------------------------------
 
 
+def _process_phase(process: ProcessSpec) -> int:
+    # Load balancers after the lab's servers, so members answer the first check.
+    return 61 if process.kind == "loadbalancer" else 60
+
+
 @dataclass(frozen=True)
 class EnsureProcess(Operation):
     process: ProcessSpec
@@ -333,8 +338,7 @@ class EnsureProcess(Operation):
 
     @property
     def phase(self) -> int:  # type: ignore[override]
-        # Load balancers after the lab's servers, so members answer the first check.
-        return 61 if self.process.kind == "loadbalancer" else 60
+        return _process_phase(self.process)
 
     @property
     def action(self) -> str:  # type: ignore[override]
@@ -378,7 +382,7 @@ class ChangeServers(Operation):
 
     @property
     def phase(self) -> int:  # type: ignore[override]
-        return 61 if self.process.kind == "loadbalancer" else 60
+        return _process_phase(self.process)
 
     @property
     def subject(self) -> str:

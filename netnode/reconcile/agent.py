@@ -174,8 +174,9 @@ class Agent:
         for report in reports:
             if report.error is not None and report.kind != "load":
                 waits.append(BACKOFF_FIRST)
-            record = self.store.read(report.topology)
-            waits += [backoff(f.count) for f in record.failures.values() if not f.permanent]
+            if report.outcome is not None:
+                failures = report.outcome.unit_failures.values()
+                waits += [backoff(f.count) for f in failures if not f.permanent]
         self._retry_at = time.monotonic() + min(waits) if waits else None
 
     def _stamp(self, path: Path) -> int:

@@ -39,6 +39,8 @@ class Outcome:
     # The units the pass covered; None: all of them.
     scope: frozenset[str] | None = None
     status: dict[str, str] = field(default_factory=dict)
+    # Per failed unit, its failure and how many passes in a row failed (for back-off).
+    unit_failures: dict[str, UnitFailure] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -89,13 +91,11 @@ def apply(
         scope: frozenset[str] | None = None
         part = spec
         if changed_only:
-            stuck = {
-                objects[uid].unit
-                for uid, s in status.items()
-                if s != provisioning.ACTIVE and objects[uid].unit is not None
-            }
-            scope = units.changed(record.units, prints) | {u for u in stuck if u is not None}
+            # What changed, and what has not settled since (pending, or in ERROR).
+            unsettled = {objects[uid].unit for uid, s in status.items() if s != provisioning.ACTIVE}
+            scope = units.changed(record.units, prints) | (unsettled - {None})
             part = units.restrict(spec, scope)
+        covered = prints.keys() if scope is None else scope
         elsewhere = frozenset(p.name for p in spec.processes) - {p.name for p in part.processes}
         the_plan = plan(part, host.observe(part, record.ledger, elsewhere), keep=spec)
         fingerprints = {uid: o.fingerprint for uid, o in objects.items()}
@@ -111,23 +111,18 @@ def apply(
                     objects=fingerprints,
                     status=status,
                     units={
-                        u: d
-                        for u, d in record.units.items()
-                        if u in prints and u not in (prints if scope is None else scope)
+                        u: d for u, d in record.units.items() if u in prints and u not in covered
                     },
                 ),
             )
             failures = host.execute(the_plan, progress)
         unit_failures = _unit_failures(record.failures, failures, scope, prints)
-        failed_units = set(unit_failures)
-        if WHOLE_HOST in failed_units:
-            converged: dict[str, str] = {}
-        else:
-            converged = {u: d for u, d in prints.items() if u not in failed_units}
-            if scope is not None:
-                converged = {
-                    u: d for u, d in converged.items() if u in scope or record.units.get(u) == d
-                }
+        # Units outside the scope are unchanged since they converged: they stay so.
+        converged = (
+            {}
+            if WHOLE_HOST in unit_failures
+            else {u: d for u, d in prints.items() if u not in unit_failures}
+        )
         status = provisioning.settle(
             status, objects, scope, {u: (f.permanent, f.count) for u, f in unit_failures.items()}
         )
@@ -148,6 +143,7 @@ def apply(
         tuple(failures),
         scope,
         status,
+        unit_failures,
     )
 
 
@@ -203,8 +199,3 @@ def desired(host: Host) -> dict[str, Record]:
         if record.topology is not None:
             result[name] = record
     return result
-
-
-def applied(host: Host) -> dict[str, dict]:
-    """The topologies desired on this node, as they were given."""
-    return {name: r.topology for name, r in desired(host).items() if r.topology is not None}

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from netnode.drivers.haproxy import HAProxyProcesses
+from netnode.drivers.haproxy import HAProxyProcesses, in_namespace
 from netnode.drivers.iptables import Iptables
 from netnode.drivers.netlink import Netlink
 from netnode.drivers.ovs import OVS
@@ -85,12 +85,12 @@ class Host:
         namespace_of = {p.name: p.namespace for p in desired.processes}
         processes: dict[str, ProcessState] = {}
         for name in {*namespace_of, *ledger.processes} - elsewhere:
-            running = self.haproxy.running_pid(name) is not None
+            pid = self.haproxy.running_pid(name)
             config = self.haproxy.installed_config(name)
-            if running or config is not None:
+            if pid is not None or config is not None:
                 ns_name = namespace_of.get(name)
-                at_home = not running or ns_name is None or self.haproxy.runs_in(name, ns_name)
-                processes[name] = ProcessState(running, config, at_home)
+                at_home = pid is None or ns_name is None or in_namespace(pid, ns_name)
+                processes[name] = ProcessState(pid is not None, config, at_home)
         firewalls = {
             fw.namespace: fw.namespace in present
             and not any(self.iptables.differences(fw.namespace, fw.nat).values())
@@ -217,9 +217,9 @@ class Host:
             case op.FlushConntrack(namespace=ns, address=address):
                 self.iptables.flush_conntrack(ns, address)
             case op.EnsureProcess(process=proc, start=True):
-                if self.haproxy.running_pid(proc.name) is not None:
-                    self.haproxy.stop(proc.name)  # running in a namespace that is gone
-                self.haproxy.start(proc.name, proc.namespace, proc.config)
+                # Not running, or running in a namespace that is gone: ensure() starts
+                # it, stopping the stray one first.
+                self.haproxy.ensure(proc.name, proc.namespace, proc.config)
             case op.EnsureProcess(process=proc, start=False):
                 self.haproxy.reload(proc.name, proc.config)
             case op.ChangeServers(process=proc, changes=changes):

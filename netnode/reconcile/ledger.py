@@ -104,9 +104,6 @@ class LedgerStore:
         tmp.write_text(json.dumps(data, sort_keys=True, separators=(",", ":")))
         os.replace(tmp, self.path(topology))
 
-    def applied_topology(self, topology: str) -> dict | None:
-        return self.read(topology).topology
-
     def forget(self, topology: str) -> None:
         self.path(topology).unlink(missing_ok=True)
 

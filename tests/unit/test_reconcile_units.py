@@ -203,11 +203,11 @@ class FakeHAProxy:
     def running_pid(self, _name: str) -> None:
         return None
 
-    def start(self, name: str, _namespace: str, _config: str) -> int:
+    def ensure(self, name: str, _namespace: str, _config: str) -> str:
         if name in self.refuse:
             raise Refused(f"HAProxy refused the configuration for {name}")
         self.started.append(name)
-        return 1
+        return "created"
 
 
 def fake_host(
