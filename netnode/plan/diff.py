@@ -185,14 +185,13 @@ def _orphans(desired: HostSpec, observed: HostState) -> Iterable[op.Operation]:
         state = observed.processes.get(name)
         if name not in wanted_procs and state is not None:
             yield op.StopProcess(name)
+
+    def ours(ids: dict[str, str]) -> bool:
+        return ids.get(OWNER_NODE) == desired.node and ids.get(OWNER_TOPOLOGY) == desired.topology
+
     doomed_ports = set()
     for name, port in observed.ovs.ports.items():
-        ids = port.external_ids
-        if (
-            name not in wanted_ports
-            and ids.get(OWNER_NODE) == desired.node
-            and ids.get(OWNER_TOPOLOGY) == desired.topology
-        ):
+        if name not in wanted_ports and ours(port.external_ids):
             doomed_ports.add(name)
             yield op.DeletePort(name)
     for name in observed.ledger.namespaces:
@@ -200,11 +199,9 @@ def _orphans(desired: HostSpec, observed: HostState) -> Iterable[op.Operation]:
             yield op.DeleteNamespace(name)
     wanted_bridges = {b.name for b in desired.bridges}
     for name, bridge in observed.ovs.bridges.items():
-        ids = bridge.external_ids
         if (
             name not in wanted_bridges
-            and ids.get(OWNER_NODE) == desired.node
-            and ids.get(OWNER_TOPOLOGY) == desired.topology
+            and ours(bridge.external_ids)
             and not [p for p in bridge.ports if p != name and p not in doomed_ports]
         ):
             yield op.DeleteBridge(name)
