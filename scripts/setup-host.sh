@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Prepare this host for netnode: the Debian packages it drives and a running Open vSwitch.
+# Also PostgreSQL's server binaries: the tests start private clusters of their own
+# (tests/postgres.py).
 #
 # Idempotent, quiet when there is nothing to do, never reads stdin (CI runs it).
 # Needs root. Debian 12 (bookworm) or a close relative with apt.
@@ -11,11 +13,14 @@
 # Open vSwitch that cannot load its kernel module is started by a postinst; Open vSwitch
 # is then started below. A haproxy service started some other way (Debian's default
 # config listens on nothing) is not ours: it is left alone and netnode never looks at it.
+# The same goes for the postgresql service and the 'main' cluster its postinst creates:
+# not started here, never used; the tests run initdb and postgres in a temporary
+# directory of their own, on a unix socket only.
 set -euo pipefail
 
 PACKAGES=(
     haproxy openvswitch-switch iptables conntrack curl wrk
-    iputils-ping iputils-arping python3-venv make
+    iputils-ping iputils-arping python3-venv make postgresql
 )
 OVS_CTL=/usr/share/openvswitch/scripts/ovs-ctl
 

@@ -1,0 +1,206 @@
+"""A private PostgreSQL cluster for tests: started from scratch, thrown away afterwards.
+
+``private_cluster()`` runs Debian's server binaries (``apt-get install postgresql``, which
+``scripts/setup-host.sh`` does) straight from ``/usr/lib/postgresql/<version>/bin``, the
+highest version installed; it never touches Debian's own clusters or the postgresql
+service. Each cluster lives in a fresh directory under /tmp:
+
+    /tmp/nn-pg-XXXXXXXX/            0700, owned by the postgres user
+        data/                       initdb's data directory
+        .s.PGSQL.<port>             the only way in: listen_addresses='' (no TCP)
+        postgres.log                the server's output
+
+The server runs as the ``postgres`` system user (it refuses to run as root), so this
+needs root to switch to it; ``available()`` says why not when it cannot. The port only
+names the socket, but it is still one no process is listening on, so the cluster's
+socket name is unique on the host. fsync, synchronous_commit and full_page_writes are off:
+nothing here is meant to survive a crash.
+
+The yielded URL is for SQLAlchemy with psycopg 3::
+
+    postgresql+psycopg://postgres@/netnode?host=/tmp/nn-pg-XXXXXXXX&port=<port>
+
+(``port`` is needed too: libpq looks for ``<host>/.s.PGSQL.<port>``.) On exit the server
+is stopped by the pid this module started it with (SIGQUIT, PostgreSQL's immediate
+shutdown, which also ends open client sessions; SIGKILL if it has not exited within
+ten seconds) and the directory is removed, whether the body raised or not.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import quote
+
+PG_LIB = Path("/usr/lib/postgresql")
+SYSTEM_USER = "postgres"
+SUPERUSER = "postgres"
+SETUP_HINT = "run scripts/setup-host.sh as root (it installs Debian's postgresql package)"
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 10.0
+
+
+class ClusterUnavailable(RuntimeError):
+    """A private cluster cannot be started on this host (see ``available()``)."""
+
+
+def _version_key(path: Path) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", path.parent.name))
+
+
+def bin_dir() -> Path:
+    """The bin directory of the highest PostgreSQL version installed."""
+    candidates = [p.parent for p in PG_LIB.glob("*/bin/postgres") if (p.parent / "initdb").exists()]
+    if not candidates:
+        raise ClusterUnavailable(
+            f"PostgreSQL is not installed (no {PG_LIB}/*/bin/postgres and initdb): {SETUP_HINT}"
+        )
+    return max(candidates, key=_version_key)
+
+
+def available() -> str | None:
+    """None when ``private_cluster()`` can run here, else the reason it cannot."""
+    if os.geteuid() != 0:
+        return "a private PostgreSQL cluster needs root (to run the server as the postgres user)"
+    try:
+        bin_dir()
+    except ClusterUnavailable as exc:
+        return str(exc)
+    try:
+        pwd.getpwnam(SYSTEM_USER)
+    except KeyError:
+        return f"there is no '{SYSTEM_USER}' system user: {SETUP_HINT}"
+    return None
+
+
+def _free_port() -> int:
+    # Not needed for a socket in a private directory, but it keeps socket names (and
+    # the port in the URL and in ps) unique on the host.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _log_tail(log: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _ready(pidfile: Path) -> bool:
+    # The postmaster writes its status as the 8th line of postmaster.pid; "ready" once
+    # it accepts connections (this is what pg_ctl start --wait reads).
+    try:
+        lines = pidfile.read_text().splitlines()
+    except OSError:
+        return False
+    return len(lines) >= 8 and lines[7].strip() == "ready"
+
+
+def _stop(server: subprocess.Popen) -> None:
+    if server.poll() is not None:
+        return
+    # Popen.send_signal does nothing once the child is reaped, so this can only reach the
+    # postmaster started here, never a process that reused its pid.
+    server.send_signal(signal.SIGQUIT)
+    try:
+        server.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+@contextmanager
+def private_cluster(dbname: str = "netnode") -> Iterator[str]:
+    """Start a brand-new PostgreSQL cluster; yield a SQLAlchemy URL to database ``dbname``."""
+    reason = available()
+    if reason is not None:
+        raise ClusterUnavailable(reason)
+    bindir = bin_dir()
+    account = pwd.getpwnam(SYSTEM_USER)
+    as_postgres = {
+        "user": account.pw_uid,
+        "group": account.pw_gid,
+        "extra_groups": [],
+    }
+    top = Path(tempfile.mkdtemp(prefix="nn-pg-", dir="/tmp"))
+    server: subprocess.Popen | None = None
+    try:
+        os.chown(top, account.pw_uid, account.pw_gid)
+        data, log = top / "data", top / "postgres.log"
+        port = _free_port()
+        # A clean environment: no PG* variables, locale or HOME of the caller.
+        env = {"PATH": f"{bindir}:{os.defpath}", "LC_ALL": "C", "HOME": str(top)}
+
+        def run(*args: str) -> None:
+            done = subprocess.run(
+                args, cwd=top, env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                text=True, check=False, **as_postgres,
+            )
+            if done.returncode != 0:
+                raise ClusterUnavailable(
+                    f"{args[0]} failed (exit {done.returncode}):\n{done.stdout}{done.stderr}"
+                )
+
+        run(
+            str(bindir / "initdb"), "--pgdata", str(data), "--username", SUPERUSER,
+            "--auth", "trust", "--encoding", "UTF8", "--no-locale", "--no-sync",
+            "--no-instructions",
+        )
+        with log.open("wb") as log_file:
+            server = subprocess.Popen(
+                [
+                    str(bindir / "postgres"), "-D", str(data), "-p", str(port),
+                    "-k", str(top), "-c", "listen_addresses=",
+                    "-c", "fsync=off", "-c", "synchronous_commit=off",
+                    "-c", "full_page_writes=off", "-c", "logging_collector=off",
+                ],
+                cwd=top, env=env, stdin=subprocess.DEVNULL, stdout=log_file,
+                stderr=subprocess.STDOUT, **as_postgres,
+            )
+        deadline = time.monotonic() + START_TIMEOUT
+        while not _ready(data / "postmaster.pid"):
+            if server.poll() is not None:
+                raise ClusterUnavailable(
+                    f"postgres exited with status {server.returncode} while starting; "
+                    f"{log}:\n{_log_tail(log)}"
+                )
+            if time.monotonic() > deadline:
+                raise ClusterUnavailable(
+                    f"postgres not ready after {START_TIMEOUT:.0f}s; {log}:\n{_log_tail(log)}"
+                )
+            time.sleep(0.01)
+        run(
+            str(bindir / "createdb"), "--host", str(top), "--port", str(port),
+            "--username", SUPERUSER, dbname,
+        )
+        yield (
+            f"postgresql+psycopg://{SUPERUSER}@/{quote(dbname)}"
+            f"?host={quote(str(top))}&port={port}"
+        )
+    finally:
+        try:
+            if server is not None:
+                _stop(server)
+        finally:
+            shutil.rmtree(top, ignore_errors=True)
+
+
+def postmaster_pid(url: str) -> int:
+    """The pid of the server behind a ``private_cluster()`` URL, from its socket lock file."""
+    from sqlalchemy.engine import make_url
+
+    query = make_url(url).query
+    lock = Path(str(query["host"])) / f".s.PGSQL.{query['port']}.lock"
+    return int(lock.read_text().splitlines()[0])
