@@ -51,6 +51,13 @@ def _parser() -> argparse.ArgumentParser:
         default=Path(os.environ.get("NETNODE_STATE_DIR", DEFAULT_STATE_DIR)),
         help="where netnode keeps its ledger, configs and sockets (env NETNODE_STATE_DIR)",
     )
+    parser.add_argument(
+        "--db",
+        default=os.environ.get("NETNODE_DB"),
+        metavar="URL",
+        help="the store: a SQLAlchemy URL, e.g. postgresql+psycopg://netnode@/netnode "
+        "(env NETNODE_DB; default: SQLite in the state directory)",
+    )
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     def command(name: str, func, help: str, file: bool = True) -> argparse.ArgumentParser:
@@ -102,7 +109,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _host(args: argparse.Namespace) -> Host:
-    return Host(state_dir=args.state_dir, node=args.node)
+    return Host(state_dir=args.state_dir, node=args.node, db_url=args.db)
 
 
 def _require_root(what: str) -> None:

@@ -101,6 +101,9 @@ def resolve(topo: Topology, node: str) -> None:
             pool_id = give(pool, "pool", f"{lb_id}/")
             for member in pool.members:
                 give(member, "member", f"{pool_id}/")
+            hm = pool.healthmonitor
+            if hm is not None and hm.id is None:
+                hm.id = ids.stable_id(node, "healthmonitor", pool_id)
     for router in topo.routers:
         give(router, "router")
     externals = [n.name for n in topo.networks if n.external]

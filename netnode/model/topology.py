@@ -74,6 +74,8 @@ class Network(Named):
 
 
 class HealthMonitor(Base):
+    # Octavia gives a monitor an id of its own; left out, it is derived from the pool's.
+    id: ObjectId | None = None
     type: Literal["TCP", "HTTP"]
     delay: Annotated[int, Field(ge=1, le=3600)] = 5
     timeout: Annotated[int, Field(ge=1, le=3600)] = 5
@@ -83,6 +85,12 @@ class HealthMonitor(Base):
     url_path: UrlPath = "/"
     expected_codes: ExpectedCodes = "200"
     admin_state_up: bool = True
+
+    @property
+    def uid(self) -> str:
+        if self.id is None:
+            raise RuntimeError("health monitor has no id yet")
+        return self.id
 
 
 class Member(Named):
@@ -219,6 +227,29 @@ class Lab(Base):
     clients: list[Client] = []
 
 
+# --- what the API keeps beside an object ----------------------------------------------------
+
+# Free text as OpenStack allows it in names and descriptions, minus control characters.
+FreeText = Annotated[str, StringConstraints(max_length=255, pattern=r"^[^\x00-\x1f\x7f]*$")]
+ProjectId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+
+
+class ApiMeta(Base):
+    """What the REST API shows of an object that the host does not need: its
+    free-text name (the object's ``name`` is then its id), owner and timestamps."""
+
+    name: FreeText = ""
+    description: FreeText = ""
+    project_id: ProjectId
+    created_at: str
+    updated_at: str | None = None
+    tags: Annotated[list[FreeText], Field(max_length=50)] = []
+    # Networks: visible to every project (Neutron's "shared").
+    shared: bool = False
+    # Members: the subnet the client named (Octavia echoes it back).
+    subnet_id: ObjectId | None = None
+
+
 # --- the whole file ------------------------------------------------------------------------
 
 
@@ -230,6 +261,8 @@ class Topology(Base):
     routers: list[Router] = []
     floating_ips: list[FloatingIP] = []
     lab: Lab = Lab()
+    # Object id -> what the API keeps beside it (objects made through the API).
+    metadata: dict[ObjectId, ApiMeta] = {}
 
     def network(self, name: str) -> Network:
         for net in self.networks:

@@ -33,7 +33,6 @@ from netnode.model.topology import Topology
 from netnode.reconcile import converge
 from netnode.reconcile.converge import Outcome
 from netnode.reconcile.host import Host
-from netnode.reconcile.ledger import LedgerStore
 
 DEFAULT_PERIOD = 10.0
 WATCH_INTERVAL = 0.05
@@ -91,10 +90,11 @@ class Agent:
         self.files = [Path(f) for f in files]
         self.period = period
         self.log = log
-        self.store = LedgerStore(host.node_dir)
+        self.store = host.store
         self._wake = threading.Event()
         self._seen: dict[Path, int] = {}
-        self._store_seen: int | None = None
+        self._store_seen: dict[str, int] | None = None
+        self._file_topologies: set[str] = set()
         self._retry_at: float | None = None
 
     # --- what is desired ------------------------------------------------------------
@@ -104,6 +104,7 @@ class Agent:
         its last recorded state (if any) stays desired."""
         topologies: dict[str, Topology] = {}
         problems: list[Report] = []
+        self._file_topologies: set[str] = set()
         for name, record in converge.desired(self.host).items():
             assert record.topology is not None
             try:
@@ -117,6 +118,7 @@ class Agent:
                 problems.append(Report(str(path), "load", error=str(exc)))
                 continue
             topologies[topo.name or path.stem] = topo
+            self._file_topologies.add(topo.name or path.stem)
         return topologies, problems
 
     # --- passes -----------------------------------------------------------------------
@@ -125,9 +127,12 @@ class Agent:
         """One pass over every desired topology."""
         kind = "changes" if changed_only else "full"
         topologies, reports = self.desired()
+        from_files = self._file_topologies
         for name, topo in topologies.items():
             try:
-                outcome = converge.apply(self.host, topo, changed_only=changed_only)
+                outcome = converge.apply(
+                    self.host, topo, changed_only=changed_only, record_desired=name in from_files
+                )
             except (NetnodeError, OSError) as exc:
                 reports.append(Report(name, kind, error=str(exc)))
                 continue
@@ -194,10 +199,10 @@ class Agent:
         self._seen = stamps
         return changed
 
-    def _store_stamp(self) -> int:
-        return self._stamp(self.store.dir)
+    def _store_stamp(self) -> dict[str, int]:
+        return self.store.generations()
 
     def _store_changed(self) -> bool:
-        # The directory's mtime moves when a record is replaced (write + rename):
-        # netnode apply, or the API, recorded a new desired state.
+        # A topology's generation moves when its document is written: netnode apply,
+        # or the API, recorded a new desired state (a topology forgotten counts too).
         return self._store_seen is not None and self._store_stamp() != self._store_seen

@@ -24,7 +24,7 @@ from netnode.plan.observed import HostState
 from netnode.plan.spec import HostSpec
 from netnode.reconcile import provisioning
 from netnode.reconcile.host import Failure, Host, Progress
-from netnode.reconcile.ledger import LedgerStore, Record, UnitFailure, ledger_of, union
+from netnode.reconcile.ledger import Record, UnitFailure, ledger_of, union
 
 # The unit of a failure that belongs to no namespace (a bridge): it stops every unit.
 WHOLE_HOST = ""
@@ -66,7 +66,7 @@ def preview(host: Host, topo: Topology, *, read_host: bool = True) -> Plan:
     spec = desired_for(host, topo)
     if not read_host:
         return plan(spec, HostState.empty())
-    ledger = LedgerStore(host.node_dir).load(spec.topology)
+    ledger = host.store.load(spec.topology)
     return plan(spec, host.observe(spec, ledger))
 
 
@@ -76,16 +76,21 @@ def apply(
     progress: Progress | None = None,
     *,
     changed_only: bool = False,
+    record_desired: bool = True,
 ) -> Outcome:
-    """Converge the host to ``topo`` and record it as this topology's desired state."""
+    """Converge the host to ``topo``, recording it first as this topology's desired
+    state unless ``record_desired`` is False (the agent converging a topology it read
+    from the store: writing it back could undo a newer write, the API's)."""
     started = time.perf_counter()
     started_ovs = host.ovs.ensure_running()
     spec = desired_for(host, topo)
-    store = LedgerStore(host.node_dir)
-    source = topo.model_dump(mode="json")
+    store = host.store
+    source = topo.model_dump(mode="json", exclude_none=True)
     objects = provisioning.objects(topo, spec.floating)
     prints = units.fingerprints(spec)
     with node_lock(host):
+        if record_desired and store.document(spec.topology)[0] != source:
+            store.set_desired(spec.topology, source)
         record = store.read(spec.topology)
         status = provisioning.pending(record.objects, record.status, objects)
         scope: frozenset[str] | None = None
@@ -107,7 +112,6 @@ def apply(
                 spec.topology,
                 record.but(
                     ledger=union(record.ledger, ledger_of(spec)),
-                    topology=source,
                     objects=fingerprints,
                     status=status,
                     units={
@@ -128,7 +132,7 @@ def apply(
         )
         final = Record(
             ledger=union(record.ledger, ledger_of(spec)) if failures else ledger_of(spec),
-            topology=source,
+            topology=record.topology,
             units=converged,
             objects=fingerprints,
             status=status,
@@ -176,7 +180,7 @@ def destroy(host: Host, topo: Topology, progress: Progress | None = None) -> Out
     The record is forgotten only when everything went."""
     started = time.perf_counter()
     spec = desired_for(host, topo)
-    store = LedgerStore(host.node_dir)
+    store = host.store
     with node_lock(host):
         record = store.read(spec.topology)
         owned = union(record.ledger, ledger_of(spec))
@@ -192,7 +196,7 @@ def destroy(host: Host, topo: Topology, progress: Progress | None = None) -> Out
 
 def desired(host: Host) -> dict[str, Record]:
     """The topologies desired on this node (each with its record), by name."""
-    store = LedgerStore(host.node_dir)
+    store = host.store
     result = {}
     for name in store.topologies():
         record = store.read(name)

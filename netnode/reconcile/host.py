@@ -22,6 +22,8 @@ from netnode.plan import operations as op
 from netnode.plan.diff import Plan
 from netnode.plan.observed import HostState, Ledger, NamespaceState, ProcessState
 from netnode.plan.spec import HostSpec
+from netnode.reconcile.ledger import LedgerStore
+from netnode.store.database import default_url, engine_for
 
 Progress = Callable[[op.Operation], None]
 
@@ -53,10 +55,17 @@ class Host:
     ovs: OVS = field(default_factory=OVS)
     netlink: Netlink = field(default_factory=Netlink)
     iptables: Iptables = field(default_factory=Iptables)
+    # The store's URL; None: SQLite in the state directory.
+    db_url: str | None = None
     haproxy: HAProxyProcesses = field(init=False)
 
     def __post_init__(self) -> None:
         self.haproxy = HAProxyProcesses(self.run_dir)
+
+    @property
+    def store(self) -> LedgerStore:
+        """This node's topologies and records (the engine is shared per process)."""
+        return LedgerStore(engine_for(self.db_url or default_url(self.state_dir)), self.node)
 
     @property
     def node_dir(self) -> Path:

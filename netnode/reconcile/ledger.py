@@ -1,23 +1,26 @@
 """The per-topology record netnode keeps on this node: what it owns, what is desired,
 what has converged, and each object's provisioning status.
 
-The record is written before a pass executes anything (the union of what existed and
-what is about to be made, and the topology now desired) and again when it ends (what
-now exists, the units that converged, the statuses). A pass killed half-way therefore
-still leaves a record that covers everything it may have created, and the desired
-topology for the next pass (the agent's) to converge to.
+The desired topology is recorded by whoever sets it (``netnode apply``, the agent for a
+watched file, the API) before anything is executed. The record is written before a pass
+executes anything (the union of what existed and what is about to be made) and again
+when it ends (what now exists, the units that converged, the statuses). A pass killed
+half-way therefore still leaves a record that covers everything it may have created,
+and the desired topology for the next pass (the agent's) to converge to.
 """
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 
 from netnode.plan.observed import Ledger
 from netnode.plan.spec import HostSpec
+from netnode.store import schema
 
 
 @dataclass(frozen=True)
@@ -51,29 +54,44 @@ class Record:
 
 
 class LedgerStore:
-    def __init__(self, node_dir: Path) -> None:
-        self.dir = node_dir / "topologies"
+    """Each topology's document and record on one node, in the store's ``topologies``
+    table (see ``netnode.store.schema``)."""
 
-    def path(self, topology: str) -> Path:
-        return self.dir / f"{topology}.json"
+    def __init__(self, engine: Engine, node: str) -> None:
+        self.engine = engine
+        self.node = node
+
+    def _row(self, topology: str) -> Any:
+        t = schema.topologies
+        return (t.c.node == self.node) & (t.c.name == topology)
 
     def topologies(self) -> list[str]:
-        if not self.dir.is_dir():
-            return []
-        return sorted(p.stem for p in self.dir.glob("*.json"))
+        t = schema.topologies
+        with self.engine.connect() as db:
+            rows = db.execute(sa.select(t.c.name).where(t.c.node == self.node))
+            return sorted(r.name for r in rows)
+
+    def generations(self) -> dict[str, int]:
+        """Each topology's count of document writes: what the agent watches."""
+        t = schema.topologies
+        with self.engine.connect() as db:
+            rows = db.execute(sa.select(t.c.name, t.c.generation).where(t.c.node == self.node))
+            return {r.name: r.generation for r in rows}
 
     def read(self, topology: str) -> Record:
-        try:
-            data = json.loads(self.path(topology).read_text())
-        except FileNotFoundError:
+        t = schema.topologies
+        with self.engine.connect() as db:
+            row = db.execute(sa.select(t.c.document, t.c.record).where(self._row(topology))).first()
+        if row is None:
             return Record()
+        data = row.record or {}
         return Record(
             ledger=Ledger(
                 namespaces=tuple(data.get("namespaces", ())),
                 processes=tuple(data.get("processes", ())),
                 floating={k: tuple(v) for k, v in data.get("floating", {}).items()},
             ),
-            topology=data.get("topology"),
+            topology=row.document,
             units=dict(data.get("units", {})),
             objects=dict(data.get("objects", {})),
             status=dict(data.get("status", {})),
@@ -83,8 +101,17 @@ class LedgerStore:
     def load(self, topology: str) -> Ledger:
         return self.read(topology).ledger
 
+    def document(self, topology: str) -> tuple[dict[str, Any] | None, int]:
+        """The desired topology as last written, and its generation (0: never written)."""
+        t = schema.topologies
+        with self.engine.connect() as db:
+            row = db.execute(
+                sa.select(t.c.document, t.c.generation).where(self._row(topology))
+            ).first()
+        return (None, 0) if row is None else (row.document, row.generation)
+
     def write(self, topology: str, record: Record) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
+        """Keep a pass's record (never the document: that is the writer's)."""
         ledger = record.ledger
         data: dict[str, Any] = {
             "namespaces": sorted(ledger.namespaces),
@@ -98,14 +125,66 @@ class LedgerStore:
                 for k, v in record.failures.items()
             },
         }
-        if record.topology is not None:
-            data["topology"] = record.topology
-        tmp = self.path(topology).with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, sort_keys=True, separators=(",", ":")))
-        os.replace(tmp, self.path(topology))
+        self._upsert(topology, {"record": data})
+
+    def set_desired(self, topology: str, document: dict[str, Any]) -> None:
+        """Record the desired topology (``netnode apply``, a watched file)."""
+        t = schema.topologies
+        self._upsert(topology, {"document": document, "generation": t.c.generation + 1})
+
+    def replace_desired(
+        self, topology: str, document: dict[str, Any], generation: int
+    ) -> bool:
+        """Write ``document`` only if nobody wrote since ``generation`` was read (the
+        API's read-modify-write); False when someone did."""
+        t = schema.topologies
+        now = _now()
+        with self.engine.begin() as db:
+            if generation == 0:
+                try:
+                    with db.begin_nested():
+                        db.execute(
+                            t.insert().values(
+                                node=self.node,
+                                name=topology,
+                                document=document,
+                                generation=1,
+                                updated_at=now,
+                            )
+                        )
+                    return True
+                except sa.exc.IntegrityError:
+                    return False
+            result = db.execute(
+                t.update()
+                .where(self._row(topology) & (t.c.generation == generation))
+                .values(document=document, generation=generation + 1, updated_at=now)
+            )
+            return result.rowcount == 1
 
     def forget(self, topology: str) -> None:
-        self.path(topology).unlink(missing_ok=True)
+        with self.engine.begin() as db:
+            db.execute(schema.topologies.delete().where(self._row(topology)))
+
+    def _upsert(self, topology: str, values: dict[str, Any]) -> None:
+        t = schema.topologies
+        values = {**values, "updated_at": _now()}
+        for _ in range(3):
+            with self.engine.begin() as db:
+                if db.execute(t.update().where(self._row(topology)).values(**values)).rowcount:
+                    return
+                fresh = {k: (1 if k == "generation" else v) for k, v in values.items()}
+                try:
+                    with db.begin_nested():
+                        db.execute(t.insert().values(node=self.node, name=topology, **fresh))
+                    return
+                except sa.exc.IntegrityError:
+                    continue  # written meanwhile by another process: update it
+        raise RuntimeError(f"store: could not write topology {topology!r}")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 def ledger_of(spec: HostSpec) -> Ledger:

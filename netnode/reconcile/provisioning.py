@@ -38,11 +38,6 @@ class Object:
     parents: tuple[str, ...] = ()
 
 
-def healthmonitor_id(pool_id: str) -> str:
-    """A pool's health monitor has no id in the topology; it is known by its pool's."""
-    return f"{pool_id}/healthmonitor"
-
-
 def objects(topo: Topology, floating: dict[str, tuple[str, ...]]) -> dict[str, Object]:
     """Every object of ``topo`` by id. ``floating`` is the desired host's floating
     addresses per router namespace (where each floating IP is realised)."""
@@ -59,7 +54,7 @@ def objects(topo: Topology, floating: dict[str, tuple[str, ...]]) -> dict[str, O
                 "pool", unit, _digest(pool, "members", "healthmonitor"), parents
             )
             if pool.healthmonitor is not None:
-                found[healthmonitor_id(pool.uid)] = Object(
+                found[pool.healthmonitor.uid] = Object(
                     "healthmonitor", unit, _digest(pool.healthmonitor), (pool.uid, *parents)
                 )
             for member in pool.members:

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from netnode.model.topology import Listener, LoadBalancer, Member, Pool
-from netnode.reconcile.provisioning import healthmonitor_id
 
 OperatingStatus = Literal["ONLINE", "DEGRADED", "ERROR", "OFFLINE", "DRAINING", "NO_MONITOR"]
 ProvisioningStatus = Literal[
@@ -252,7 +251,7 @@ def _pool(
         provisioning_status=prov(pool.uid),
         members=members,
         health_monitor=pool.healthmonitor.type if pool.healthmonitor is not None else None,
-        health_monitor_provisioning_status=prov(healthmonitor_id(pool.uid)),
+        health_monitor_provisioning_status=prov(pool.healthmonitor.uid) if pool.healthmonitor else "ACTIVE",
     )
 
 
