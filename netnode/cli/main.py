@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from netnode.cli import serve as serve_cli
 from netnode.errors import NetnodeError, TopologyError
 from netnode.model.loading import DEFAULT_NODE, load_data, load_file
 from netnode.plan import operations as op
@@ -69,7 +70,16 @@ def _parser() -> argparse.ArgumentParser:
 
     command("apply", cmd_apply, "converge the host to the topology file")
     command("plan", cmd_plan, "print what apply would do, as shell commands; changes nothing")
-    command("destroy", cmd_destroy, "remove everything netnode owns for the topology file")
+    destroy = sub.add_parser(
+        "destroy",
+        help="remove everything netnode owns for a topology",
+        description="remove everything netnode owns for a topology: a file's, or one "
+        "recorded on this node by name (--topology api: everything the REST API made)",
+    )
+    what = destroy.add_mutually_exclusive_group(required=True)
+    what.add_argument("-f", "--file", type=Path, help="the topology (YAML)")
+    what.add_argument("--topology", metavar="NAME", help="a topology recorded on this node")
+    destroy.set_defaults(func=cmd_destroy)
     command("validate", cmd_validate, "check a topology file; touches nothing")
     status = command(
         "status", cmd_status, "load balancer and member status, from HAProxy", file=False
@@ -97,6 +107,13 @@ def _parser() -> argparse.ArgumentParser:
         default=10.0,
         help="seconds between full passes (default 10); changes are acted on at once",
     )
+    serve = command(
+        "serve",
+        cmd_serve,
+        "the REST API (Octavia v2, Neutron v2.0 subset) and the reconcile loop",
+        file=False,
+    )
+    serve_cli.add_arguments(serve)
     demo = command(
         "demo", cmd_demo, "build the seed scenario, show it working, clean up", file=False
     )
@@ -145,9 +162,19 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 
 def cmd_destroy(args: argparse.Namespace) -> int:
-    topo = load_file(args.file, args.node)
     _require_root("netnode destroy")
     host = _host(args)
+    if args.file is not None:
+        topo = load_file(args.file, args.node)
+    else:
+        record = host.store.read(args.topology)
+        if record.topology is None:
+            names = ", ".join(host.store.topologies()) or "none"
+            raise NetnodeError(
+                f"no topology {args.topology!r} is recorded on node {args.node!r} "
+                f"(recorded: {names})"
+            )
+        topo = load_data(record.topology, args.node, f"record {args.topology}")
     try:
         outcome = converge.destroy(host, topo, _Reporter())
     finally:
@@ -254,6 +281,12 @@ def _positive_seconds(text: str) -> float:
     if not 0.05 <= value <= 86400:
         raise argparse.ArgumentTypeError(f"between 0.05 and 86400 seconds, not {text}")
     return value
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    if not args.no_agent:
+        _require_root("netnode serve (its reconcile loop; --no-agent serves the API alone)")
+    return serve_cli.run(args, _host(args))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

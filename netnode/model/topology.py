@@ -67,7 +67,7 @@ class Network(Named):
     segmentation_id: Annotated[int, Field(ge=1, le=4094)] | None = None
     bridge: InterfaceName | None = None
     physical_interface: InterfaceName | None = None
-    subnets: Annotated[list[Subnet], Field(min_length=1)]
+    subnets: list[Subnet] = []
 
 
 # --- load balancers (Octavia v2 names) ------------------------------------------------

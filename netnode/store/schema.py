@@ -25,3 +25,13 @@ topologies = sa.Table(
     sa.Column("record", sa.JSON, nullable=True),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+# Octavia's quotas per project: one row per (project, kind); a kind with no row is
+# unlimited (-1), as Octavia's default.
+quotas = sa.Table(
+    "quotas",
+    metadata,
+    sa.Column("project_id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(32), primary_key=True),
+    sa.Column("quota", sa.Integer, nullable=False),
+)

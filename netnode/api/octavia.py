@@ -1,0 +1,887 @@
+"""Octavia v2 (``/v2/lbaas`` and ``/v2.0/lbaas``): load balancers, listeners, pools,
+members (with the batch update), health monitors, status tree, stats, quotas."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from netnode.api import schemas as s
+from netnode.api.auth import Context
+from netnode.api.common import Ctx, Svc, listing
+from netnode.api.errors import BadRequest, Conflict, Forbidden, NotFound
+from netnode.api.service import (
+    Doc,
+    Service,
+    may_write,
+    new_id,
+    not_pending,
+    visible,
+    writable,
+)
+from netnode.api.world import Source, World
+from netnode.model.topology import (
+    DEFAULT_TIMEOUT_CLIENT_DATA,
+    DEFAULT_TIMEOUT_MEMBER_CONNECT,
+    DEFAULT_TIMEOUT_MEMBER_DATA,
+    LoadBalancer,
+)
+from netnode.reconcile.status import loadbalancer_stats, to_octavia_json
+
+router = APIRouter()
+
+QUOTA_KINDS = ("load_balancer", "listener", "pool", "member", "health_monitor", "l7policy",
+               "l7rule")
+
+
+# --- views ---------------------------------------------------------------------------------
+
+
+class Views:
+    """Octavia's JSON for objects of a world, with live operating statuses."""
+
+    def __init__(self, world: World, operating: Any) -> None:
+        self.w = world
+        self.operating = operating  # (lb) -> status tree of that LB, cached per request
+        self._trees: dict[str, Any] = {}
+
+    def tree(self, src: Source, lb: LoadBalancer) -> Any:
+        if lb.uid not in self._trees:
+            self._trees[lb.uid] = self.operating(lb, src.status)
+        return self._trees[lb.uid]
+
+    def _common(self, src: Source, obj: Any) -> dict[str, Any]:
+        meta = src.topo.metadata.get(obj.uid)
+        project = self.w.project_of(src, obj.uid)
+        return {
+            "id": obj.uid,
+            "name": self.w.name_of(src, obj),
+            "description": meta.description if meta else "",
+            "project_id": project,
+            "tenant_id": project,
+            "provisioning_status": self.w.status(src, obj.uid),
+            "created_at": meta.created_at if meta else None,
+            "updated_at": meta.updated_at if meta else None,
+            "tags": list(meta.tags) if meta else [],
+        }
+
+    def loadbalancer(self, lb_id: str) -> dict[str, Any]:
+        src, lb = self.w.lbs[lb_id]
+        net_id = next(n.uid for n in src.topo.networks if n.name == lb.vip.network)
+        port = self.w.port_of_address(net_id, lb.vip.address)
+        return {
+            **self._common(src, lb),
+            "operating_status": self.tree(src, lb).operating_status,
+            "admin_state_up": lb.admin_state_up,
+            "vip_address": str(lb.vip.address),
+            "vip_port_id": port.id if port else None,
+            "vip_subnet_id": self.w.subnet_holding(net_id, lb.vip.address),
+            "vip_network_id": net_id,
+            "vip_qos_policy_id": None,
+            "listeners": [{"id": x.uid} for x in lb.listeners],
+            "pools": [{"id": p.uid} for p in lb.pools],
+            "provider": "netnode",
+            "flavor_id": None,
+            "availability_zone": None,
+        }
+
+    def listener(self, listener_id: str) -> dict[str, Any]:
+        src, lb, x = self.w.listeners[listener_id]
+        tree = self.tree(src, lb)
+        op = next((ls.operating_status for ls in tree.listeners if ls.id == x.uid), "OFFLINE")
+        pool_ids = {p.name: p.uid for p in lb.pools}
+        return {
+            **self._common(src, x),
+            "operating_status": op,
+            "admin_state_up": x.admin_state_up,
+            "protocol": x.protocol,
+            "protocol_port": x.protocol_port,
+            "connection_limit": x.connection_limit,
+            "default_pool_id": pool_ids.get(x.default_pool) if x.default_pool else None,
+            "loadbalancers": [{"id": lb.uid}],
+            "insert_headers": {k: str(v).lower() for k, v in x.insert_headers.items()},
+            "timeout_client_data": x.timeout_client_data,
+            "timeout_member_connect": x.timeout_member_connect,
+            "timeout_member_data": x.timeout_member_data,
+            "timeout_tcp_inspect": 0,
+            "default_tls_container_ref": None,
+            "sni_container_refs": [],
+            "l7policies": [],
+            "allowed_cidrs": None,
+            "client_ca_tls_container_ref": None,
+            "client_authentication": "NONE",
+            "client_crl_container_ref": None,
+            "tls_ciphers": None,
+            "tls_versions": None,
+            "alpn_protocols": None,
+        }
+
+    def pool(self, pool_id: str) -> dict[str, Any]:
+        src, lb, p = self.w.pools[pool_id]
+        status = self.tree(src, lb).pool(p.uid)
+        return {
+            **self._common(src, p),
+            "operating_status": status.operating_status if status else "OFFLINE",
+            "admin_state_up": p.admin_state_up,
+            "protocol": p.protocol,
+            "lb_algorithm": p.lb_algorithm,
+            "session_persistence": None,
+            "loadbalancers": [{"id": lb.uid}],
+            "listeners": [{"id": x.uid} for x in lb.listeners if x.default_pool == p.name],
+            "members": [{"id": m.uid} for m in p.members],
+            "healthmonitor_id": p.healthmonitor.uid if p.healthmonitor else None,
+            "tls_enabled": False,
+            "tls_container_ref": None,
+            "ca_tls_container_ref": None,
+            "crl_container_ref": None,
+            "tls_ciphers": None,
+            "tls_versions": None,
+            "alpn_protocols": None,
+        }
+
+    def member(self, member_id: str) -> dict[str, Any]:
+        src, lb, p, m = self.w.members[member_id]
+        status = self.tree(src, lb).pool(p.uid)
+        op = next((x.operating_status for x in status.members if x.id == m.uid), "OFFLINE") \
+            if status else "OFFLINE"
+        meta = src.topo.metadata.get(m.uid)
+        return {
+            **self._common(src, m),
+            "operating_status": op,
+            "admin_state_up": m.admin_state_up,
+            "address": str(m.address),
+            "protocol_port": m.protocol_port,
+            "weight": m.weight,
+            "backup": False,
+            "subnet_id": meta.subnet_id if meta else None,
+            "monitor_address": None,
+            "monitor_port": None,
+        }
+
+    def monitor(self, hm_id: str) -> dict[str, Any]:
+        src, _, p, hm = self.w.monitors[hm_id]
+        meta = src.topo.metadata.get(hm.uid)
+        project = self.w.project_of(src, hm.uid)
+        return {
+            "id": hm.uid,
+            "name": meta.name if meta else "",
+            "project_id": project,
+            "tenant_id": project,
+            "provisioning_status": self.w.status(src, hm.uid),
+            "operating_status": "ONLINE" if hm.admin_state_up else "OFFLINE",
+            "created_at": meta.created_at if meta else None,
+            "updated_at": meta.updated_at if meta else None,
+            "tags": list(meta.tags) if meta else [],
+            "type": hm.type,
+            "delay": hm.delay,
+            "timeout": hm.timeout,
+            "max_retries": hm.max_retries or hm.max_retries_down,
+            "max_retries_down": hm.max_retries_down,
+            "http_method": hm.http_method if hm.type == "HTTP" else None,
+            "url_path": hm.url_path if hm.type == "HTTP" else None,
+            "expected_codes": hm.expected_codes if hm.type == "HTTP" else None,
+            "admin_state_up": hm.admin_state_up,
+            "pools": [{"id": p.uid}],
+            "http_version": None,
+            "domain_name": None,
+        }
+
+
+def views(svc: Service, world: World) -> Views:
+    return Views(world, svc.operating)
+
+
+# --- lookups shared by the routes ----------------------------------------------------------
+
+
+def _lb(ctx: Context, w: World, lb_id: str) -> tuple[Source, LoadBalancer]:
+    if lb_id not in w.lbs:
+        raise NotFound.of("Load Balancer", lb_id)
+    src, lb = w.lbs[lb_id]
+    visible(ctx, w, src, lb_id, "Load Balancer")
+    return src, lb
+
+
+def _lb_for_change(ctx: Context, w: World, lb_id: str) -> Source:
+    may_write(ctx)
+    src, _ = _lb(ctx, w, lb_id)
+    writable(src, "load balancer", lb_id)
+    not_pending(w, src, lb_id)
+    return src
+
+
+def _quota(svc: Service, w: World, ctx: Context, project: str, kind: str, count: int) -> None:
+    limit = svc.quotas.get(project).get(kind, -1)
+    if limit >= 0 and count + 1 > limit:
+        raise Forbidden(f"Quota has been met for resources: {kind.replace('_', ' ').title()}")
+
+
+def _count(w: World, project: str, table: dict[str, Any]) -> int:
+    return sum(1 for key, entry in table.items() if w.project_of(entry[0], key) == project)
+
+
+# --- load balancers ------------------------------------------------------------------------
+
+
+@router.get("/loadbalancers", response_model=s.wrap_out("loadbalancers", s.LoadBalancerOut, True))
+def list_loadbalancers(request: Request, svc: Service = Svc, ctx: Context = Ctx) -> Any:
+    w = svc.world()
+    v = views(svc, w)
+    return {"loadbalancers": listing(request, ctx, [v.loadbalancer(i) for i in w.lbs]),
+            "loadbalancers_links": []}
+
+
+@router.post("/loadbalancers", status_code=201,
+             response_model=s.wrap_out("loadbalancer", s.LoadBalancerOut))
+def create_loadbalancer(body: s.wrap("loadbalancer", s.LoadBalancerCreate),  # type: ignore[valid-type]
+                        svc: Service = Svc, ctx: Context = Ctx) -> Any:
+    may_write(ctx)
+    req: s.LoadBalancerCreate = body.loadbalancer  # type: ignore[attr-defined]
+    data = req.model_dump(exclude_unset=True)
+
+    def mutate(doc: Doc, w: World) -> str:
+        subnet_id = _vip_subnet(ctx, w, req)
+        _, net, subnet = w.subnets[subnet_id]
+        if req.vip_address is not None:
+            if req.vip_address not in subnet.cidr:
+                raise BadRequest(
+                    f"Invalid input for field/attribute vip_address. Value: "
+                    f"'{req.vip_address}'. It is not in subnet {subnet_id} ({subnet.cidr})"
+                )
+            if req.vip_address in w.used.get(net.uid, set()):
+                raise Conflict(f"IP address {req.vip_address} is already allocated in subnet "
+                               f"{subnet_id}")
+            address = req.vip_address
+        else:
+            found = w.free_address(subnet_id)
+            if found is None:
+                raise Conflict(f"No more IP addresses available on subnet {subnet_id}")
+            address = found
+        project = doc.project_for(ctx, data.get("project_id") or data.get("tenant_id"))
+        _quota(svc, w, ctx, project, "load_balancer", _count(w, project, w.lbs))
+        lb_id = new_id()
+        doc.data["load_balancers"].append({
+            "id": lb_id, "name": lb_id,
+            "vip": {"network": doc.use_network(w, net.uid), "address": str(address)},
+            "admin_state_up": req.admin_state_up,
+        })
+        doc.set_meta(lb_id, ctx, data, project)
+        return lb_id
+
+    lb_id = svc.change(mutate)
+    return {"loadbalancer": views(svc, svc.world()).loadbalancer(lb_id)}
+
+
+def _vip_subnet(ctx: Context, w: World, req: s.LoadBalancerCreate) -> str:
+    if req.vip_subnet_id is not None:
+        entry = w.subnets.get(req.vip_subnet_id)
+        if entry is None or not ctx.may_see(w.project_of(entry[0], entry[1].uid),
+                                            w.shared(entry[0], entry[1])):
+            raise BadRequest(f"Invalid input for field/attribute vip_subnet_id. Value: "
+                             f"'{req.vip_subnet_id}'. Subnet not found")
+        if req.vip_network_id is not None and entry[1].uid != req.vip_network_id:
+            raise BadRequest("Invalid input for field/attribute vip_subnet_id: the subnet is "
+                             "not on vip_network_id")
+        if entry[1].external:
+            raise BadRequest("Invalid input for field/attribute vip_subnet_id: netnode puts a "
+                             "VIP on a tenant network; reach it from outside with a floating IP")
+        return req.vip_subnet_id
+    if req.vip_network_id is not None:
+        entry_n = w.networks.get(req.vip_network_id)
+        if entry_n is None or not ctx.may_see(w.project_of(*entry_n[:1], entry_n[1].uid),
+                                              w.shared(*entry_n)):
+            raise BadRequest(f"Invalid input for field/attribute vip_network_id. Value: "
+                             f"'{req.vip_network_id}'. Network not found")
+        net = entry_n[1]
+        if net.external:
+            raise BadRequest("Invalid input for field/attribute vip_network_id: netnode puts a "
+                             "VIP on a tenant network; reach it from outside with a floating IP")
+        for subnet in net.subnets:
+            if req.vip_address is None or req.vip_address in subnet.cidr:
+                return subnet.uid
+        raise BadRequest(f"Invalid input for field/attribute vip_network_id: network "
+                         f"{net.uid} has no subnet for the VIP")
+    raise BadRequest("Invalid input for field/attribute vip_subnet_id: give vip_subnet_id or "
+                     "vip_network_id")
+
+
+@router.get("/loadbalancers/{lb_id}", response_model=s.wrap_out("loadbalancer", s.LoadBalancerOut))
+def show_loadbalancer(lb_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Any:
+    w = svc.world()
+    _lb(ctx, w, lb_id)
+    return {"loadbalancer": views(svc, w).loadbalancer(lb_id)}
+
+
+@router.put("/loadbalancers/{lb_id}", response_model=s.wrap_out("loadbalancer", s.LoadBalancerOut))
+def update_loadbalancer(lb_id: str, body: s.wrap("loadbalancer", s.LoadBalancerUpdate),  # type: ignore[valid-type]
+                        svc: Service = Svc, ctx: Context = Ctx) -> Any:
+    req = body.loadbalancer.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
+
+    def mutate(doc: Doc, w: World) -> None:
+        _lb_for_change(ctx, w, lb_id)
+        item = doc.find("loadbalancer", lb_id)
+        if req.get("admin_state_up") is not None:
+            item["admin_state_up"] = req["admin_state_up"]
+        doc.update_meta(lb_id, req)
+
+    svc.change(mutate)
+    return {"loadbalancer": views(svc, svc.world()).loadbalancer(lb_id)}
+
+
+@router.delete("/loadbalancers/{lb_id}", status_code=204)
+def delete_loadbalancer(lb_id: str, cascade: bool = False, svc: Service = Svc,
+                        ctx: Context = Ctx) -> Response:
+    def mutate(doc: Doc, w: World) -> None:
+        _lb_for_change(ctx, w, lb_id)
+        _, lb = w.lbs[lb_id]
+        if (lb.listeners or lb.pools) and not cascade:
+            raise BadRequest(f"Cannot delete Load Balancer {lb_id} - it has children")
+        fips = [f for f in doc.data["floating_ips"]
+                if f.get("fixed_ip_address") == str(lb.vip.address)
+                and f.get("fixed_network") == lb.vip.network]
+        for fip in fips:  # Neutron disassociates a floating IP whose port goes away
+            fip.pop("fixed_ip_address", None)
+            fip.pop("fixed_network", None)
+        doc.remove("loadbalancer", lb_id)
+
+    svc.change(mutate)
+    return Response(status_code=204)
+
+
+@router.get("/loadbalancers/{lb_id}/status")
+def loadbalancer_status_tree(lb_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Any:
+    w = svc.world()
+    src, lb = _lb(ctx, w, lb_id)
+    tree = to_octavia_json(svc.operating(lb, src.status))
+    _rename(tree, w, src)
+    return tree
+
+
+def _rename(node: Any, w: World, src: Source) -> None:
+    """Status trees carry the topology's names; the API shows its own."""
+    if isinstance(node, dict):
+        if "id" in node and "name" in node:
+            meta = src.topo.metadata.get(node["id"])
+            if meta is not None:
+                node["name"] = meta.name
+        for value in node.values():
+            _rename(value, w, src)
+    elif isinstance(node, list):
+        for value in node:
+            _rename(value, w, src)
+
+
+@router.get("/loadbalancers/{lb_id}/stats")
+def loadbalancer_statistics(lb_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Any:
+    w = svc.world()
+    _, lb = _lb(ctx, w, lb_id)
+    return {"stats": loadbalancer_stats(lb, svc.stats_rows(lb))}
+
+
+# --- listeners ------------------------------------------------------------------------------
+
+
+@router.get("/listeners", response_model=s.wrap_out("listeners", s.ListenerOut, True))
+def list_listeners(request: Request, svc: Service = Svc, ctx: Context = Ctx) -> Any:
+    w = svc.world()
+    v = views(svc, w)
+    return {"listeners": listing(request, ctx, [v.listener(i) for i in w.listeners]),
+            "listeners_links": []}
+
+
+@router.post("/listeners", status_code=201, response_model=s.wrap_out("listener", s.ListenerOut))
+def create_listener(body: s.wrap("listener", s.ListenerCreate),  # type: ignore[valid-type]
+                    svc: Service = Svc, ctx: Context = Ctx) -> Any:
+    req: s.ListenerCreate = body.listener  # type: ignore[attr-defined]
+    data = req.model_dump(exclude_unset=True)
+
+    def mutate(doc: Doc, w: World) -> str:
+        if req.loadbalancer_id not in w.lbs:
+            raise NotFound.of("Load Balancer", req.loadbalancer_id)
+        src = _lb_for_change(ctx, w, req.loadbalancer_id)
+        project = w.project_of(src, req.loadbalancer_id)
+        _quota(svc, w, ctx, project, "listener", _count(w, project, w.listeners))
+        lb = doc.find("loadbalancer", req.loadbalancer_id)
+        if any(x["protocol_port"] == req.protocol_port for x in lb.get("listeners", [])):
+            raise Conflict(f"Another Listener on this Load Balancer is already using "
+                           f"protocol_port {req.protocol_port}")
+        listener_id = new_id()
+        item: dict[str, Any] = {
+            "id": listener_id, "name": listener_id, "protocol": req.protocol,
+            "protocol_port": req.protocol_port, "admin_state_up": req.admin_state_up,
+        }
+        _listener_fields(item, data, lb, req.protocol)
+        lb.setdefault("listeners", []).append(item)
+        doc.set_meta(listener_id, ctx, data, project)
+        return listener_id
+
+    listener_id = svc.change(mutate)
+    return {"listener": views(svc, svc.world()).listener(listener_id)}
+
+
+def _listener_fields(item: dict[str, Any], data: dict[str, Any], lb: dict[str, Any],
+                     protocol: str) -> None:
+    if data.get("connection_limit") is not None:
+        item["connection_limit"] = data["connection_limit"]
+    if data.get("insert_headers") is not None:
+        if protocol != "HTTP" and data["insert_headers"]:
+            raise BadRequest("Invalid input for field/attribute insert_headers: only HTTP "
+                             "listeners insert headers")
+        item["insert_headers"] = {k: str(v).lower() == "true"
+                                  for k, v in data["insert_headers"].items()}
+    defaults = {"timeout_client_data": DEFAULT_TIMEOUT_CLIENT_DATA,
+                "timeout_member_connect": DEFAULT_TIMEOUT_MEMBER_CONNECT,
+                "timeout_member_data": DEFAULT_TIMEOUT_MEMBER_DATA}
+    for key in defaults:
+        if data.get(key) is not None:
+            item[key] = data[key]
+    if "default_pool_id" in data:
+        pool_id = data["default_pool_id"]
+        if pool_id is None:
+            item.pop("default_pool", None)
+            return
+        pool = next((p for p in lb.get("pools", []) if p["id"] == pool_id), None)
+        if pool is None:
+            raise NotFound.of("Pool", pool_id)
+        if pool["protocol"] != protocol:
+            raise Conflict(f"Pool protocol {pool['protocol']} does not match listener "
+                           f"protocol {protocol}")
+        item["default_pool"] = pool["name"]
+
+
+@router.get("/listeners/{listener_id}", response_model=s.wrap_out("listener", s.ListenerOut))
+def show_listener(listener_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Any:
+    w = svc.world()
+    _child(ctx, w, w.listeners, listener_id, "Listener")
+    return {"listener": views(svc, w).listener(listener_id)}
+
+
+def _child(ctx: Context, w: World, table: dict[str, Any], object_id: str, kind: str) -> Any:
+    if object_id not in table:
+        raise NotFound.of(kind, object_id)
+    entry = table[object_id]
+    visible(ctx, w, entry[0], object_id, kind)
+    return entry
+
+
+def _child_for_change(ctx: Context, w: World, table: dict[str, Any], object_id: str,
+                      kind: str) -> Any:
+    may_write(ctx)
+    entry = _child(ctx, w, table, object_id, kind)
+    src, lb = entry[0], entry[1]
+    writable(src, kind.lower(), object_id)
+    not_pending(w, src, lb.uid)
+    return entry
+
+
+@router.put("/listeners/{listener_id}", response_model=s.wrap_out("listener", s.ListenerOut))
+def update_listener(listener_id: str, body: s.wrap("listener", s.ListenerUpdate),  # type: ignore[valid-type]
+                    svc: Service = Svc, ctx: Context = Ctx) -> Any:
+    data = body.listener.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
+
+    def mutate(doc: Doc, w: World) -> None:
+        _, lb, _ = _child_for_change(ctx, w, w.listeners, listener_id, "Listener")
+        item = doc.find("listener", listener_id)
+        if data.get("admin_state_up") is not None:
+            item["admin_state_up"] = data["admin_state_up"]
+        _listener_fields(item, data, doc.find("loadbalancer", lb.uid), item["protocol"])
+        doc.update_meta(listener_id, data)
+
+    svc.change(mutate)
+    return {"listener": views(svc, svc.world()).listener(listener_id)}
+
+
+@router.delete("/listeners/{listener_id}", status_code=204)
+def delete_listener(listener_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Response:
+    def mutate(doc: Doc, w: World) -> None:
+        _child_for_change(ctx, w, w.listeners, listener_id, "Listener")
+        doc.remove("listener", listener_id)
+
+    svc.change(mutate)
+    return Response(status_code=204)
+
+
+@router.get("/listeners/{listener_id}/stats")
+def listener_statistics(listener_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Any:
+    w = svc.world()
+    _, lb, x = _child(ctx, w, w.listeners, listener_id, "Listener")
+    only = lb.model_copy(update={"listeners": [x]})
+    return {"stats": loadbalancer_stats(only, svc.stats_rows(lb))}
+
+
+# --- pools -----------------------------------------------------------------------------------
+
+
+@router.get("/pools", response_model=s.wrap_out("pools", s.PoolOut, True))
+def list_pools(request: Request, svc: Service = Svc, ctx: Context = Ctx) -> Any:
+    w = svc.world()
+    v = views(svc, w)
+    return {"pools": listing(request, ctx, [v.pool(i) for i in w.pools]), "pools_links": []}
+
+
+@router.post("/pools", status_code=201, response_model=s.wrap_out("pool", s.PoolOut))
+def create_pool(body: s.wrap("pool", s.PoolCreate),  # type: ignore[valid-type]
+                svc: Service = Svc, ctx: Context = Ctx) -> Any:
+    req: s.PoolCreate = body.pool  # type: ignore[attr-defined]
+    data = req.model_dump(exclude_unset=True)
+
+    def mutate(doc: Doc, w: World) -> str:
+        listener = None
+        if req.listener_id is not None:
+            _, lb_obj, listener = _child(ctx, w, w.listeners, req.listener_id, "Listener")
+            if req.loadbalancer_id not in (None, lb_obj.uid):
+                raise BadRequest("Invalid input for field/attribute listener_id: the listener "
+                                 "is on another load balancer")
+            lb_id = lb_obj.uid
+        elif req.loadbalancer_id is not None:
+            lb_id = req.loadbalancer_id
+            if lb_id not in w.lbs:
+                raise NotFound.of("Load Balancer", lb_id)
+        else:
+            raise BadRequest("Invalid input for field/attribute loadbalancer_id: give "
+                             "loadbalancer_id or listener_id")
+        src = _lb_for_change(ctx, w, lb_id)
+        project = w.project_of(src, lb_id)
+        _quota(svc, w, ctx, project, "pool", _count(w, project, w.pools))
+        lb = doc.find("loadbalancer", lb_id)
+        pool_id = new_id()
+        lb.setdefault("pools", []).append({
+            "id": pool_id, "name": pool_id, "protocol": req.protocol,
+            "lb_algorithm": req.lb_algorithm, "admin_state_up": req.admin_state_up,
+        })
+        if listener is not None:
+            item = doc.find("listener", listener.uid)
+            if item.get("default_pool"):
+                raise Conflict(f"Listener {listener.uid} already has a default pool")
+            if item["protocol"] != req.protocol:
+                raise Conflict(f"Pool protocol {req.protocol} does not match listener "
+                               f"protocol {item['protocol']}")
+            item["default_pool"] = pool_id
+        doc.set_meta(pool_id, ctx, data, project)
+        return pool_id
+
+    pool_id = svc.change(mutate)
+    return {"pool": views(svc, svc.world()).pool(pool_id)}
+
+
+@router.get("/pools/{pool_id}", response_model=s.wrap_out("pool", s.PoolOut))
+def show_pool(pool_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Any:
+    w = svc.world()
+    _child(ctx, w, w.pools, pool_id, "Pool")
+    return {"pool": views(svc, w).pool(pool_id)}
+
+
+@router.put("/pools/{pool_id}", response_model=s.wrap_out("pool", s.PoolOut))
+def update_pool(pool_id: str, body: s.wrap("pool", s.PoolUpdate),  # type: ignore[valid-type]
+                svc: Service = Svc, ctx: Context = Ctx) -> Any:
+    data = body.pool.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
+
+    def mutate(doc: Doc, w: World) -> None:
+        _child_for_change(ctx, w, w.pools, pool_id, "Pool")
+        item = doc.find("pool", pool_id)
+        for key in ("admin_state_up", "lb_algorithm"):
+            if data.get(key) is not None:
+                item[key] = data[key]
+        doc.update_meta(pool_id, data)
+
+    svc.change(mutate)
+    return {"pool": views(svc, svc.world()).pool(pool_id)}
+
+
+@router.delete("/pools/{pool_id}", status_code=204)
+def delete_pool(pool_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Response:
+    def mutate(doc: Doc, w: World) -> None:
+        _child_for_change(ctx, w, w.pools, pool_id, "Pool")
+        doc.remove("pool", pool_id)
+
+    svc.change(mutate)
+    return Response(status_code=204)
+
+
+# --- members -------------------------------------------------------------------------------
+
+
+@router.get("/pools/{pool_id}/members", response_model=s.wrap_out("members", s.MemberOut, True))
+def list_members(pool_id: str, request: Request, svc: Service = Svc, ctx: Context = Ctx) -> Any:
+    w = svc.world()
+    _, _, pool = _child(ctx, w, w.pools, pool_id, "Pool")
+    v = views(svc, w)
+    return {"members": listing(request, ctx, [v.member(m.uid) for m in pool.members]),
+            "members_links": []}
+
+
+def _member_item(w: World, data: dict[str, Any], member_id: str) -> dict[str, Any]:
+    if data.get("subnet_id") is not None and data["subnet_id"] not in w.subnets:
+        raise BadRequest(f"Invalid input for field/attribute subnet_id. Value: "
+                         f"'{data['subnet_id']}'. Subnet not found")
+    item = {"id": member_id, "name": member_id, "address": str(data["address"]),
+            "protocol_port": data["protocol_port"],
+            "admin_state_up": data.get("admin_state_up", True)}
+    if data.get("weight") is not None:
+        item["weight"] = data["weight"]
+    return item
+
+
+@router.post("/pools/{pool_id}/members", status_code=201,
+             response_model=s.wrap_out("member", s.MemberOut))
+def create_member(pool_id: str, body: s.wrap("member", s.MemberCreate),  # type: ignore[valid-type]
+                  svc: Service = Svc, ctx: Context = Ctx) -> Any:
+    data = body.member.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
+
+    def mutate(doc: Doc, w: World) -> str:
+        src, _, _ = _child_for_change(ctx, w, w.pools, pool_id, "Pool")
+        project = w.project_of(src, pool_id)
+        _quota(svc, w, ctx, project, "member", _count(w, project, w.members))
+        pool = doc.find("pool", pool_id)
+        key = (str(data["address"]), data["protocol_port"])
+        if any((m["address"], m["protocol_port"]) == key for m in pool.get("members", [])):
+            raise Conflict(f"Another member on this pool is already using ip address "
+                           f"{key[0]} on protocol_port {key[1]}")
+        member_id = new_id()
+        pool.setdefault("members", []).append(_member_item(w, data, member_id))
+        doc.set_meta(member_id, ctx, data, project, subnet_id=data.get("subnet_id"))
+        return member_id
+
+    member_id = svc.change(mutate)
+    return {"member": views(svc, svc.world()).member(member_id)}
+
+
+@router.put("/pools/{pool_id}/members", status_code=202)
+def batch_update_members(pool_id: str, body: s.MemberBatch, svc: Service = Svc,
+                         ctx: Context = Ctx) -> Response:
+    """Octavia's batch update: the pool's members become exactly the list given, matched
+    by address and port (kept members keep their ids)."""
+    def mutate(doc: Doc, w: World) -> None:
+        src, _, _ = _child_for_change(ctx, w, w.pools, pool_id, "Pool")
+        project = w.project_of(src, pool_id)
+        pool = doc.find("pool", pool_id)
+        existing = {(m["address"], m["protocol_port"]): m for m in pool.get("members", [])}
+        members = []
+        seen = set()
+        for i, entry in enumerate(body.members):
+            data = entry.model_dump(exclude_unset=True)
+            key = (str(entry.address), entry.protocol_port)
+            if key in seen:
+                raise BadRequest(f"Invalid input for field/attribute members[{i}]: "
+                                 f"{key[0]}:{key[1]} appears twice")
+            seen.add(key)
+            old = existing.get(key)
+            member_id = old["id"] if old else new_id()
+            members.append(_member_item(w, data, member_id))
+            if old is None:
+                doc.set_meta(member_id, ctx, data, project, subnet_id=data.get("subnet_id"))
+            else:
+                doc.update_meta(member_id, data)
+        limit = svc.quotas.get(project).get("member", -1)
+        if limit >= 0 and _count(w, project, w.members) - len(existing) + len(members) > limit:
+            raise Forbidden("Quota has been met for resources: Member")
+        pool["members"] = members
+
+    svc.change(mutate)
+    return Response(status_code=202)
+
+
+@router.get("/pools/{pool_id}/members/{member_id}", response_model=s.wrap_out("member", s.MemberOut))
+def show_member(pool_id: str, member_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Any:
+    w = svc.world()
+    _, _, pool, _ = _child(ctx, w, w.members, member_id, "Member")
+    if pool.uid != pool_id:
+        raise NotFound.of("Member", member_id)
+    return {"member": views(svc, w).member(member_id)}
+
+
+@router.put("/pools/{pool_id}/members/{member_id}", response_model=s.wrap_out("member", s.MemberOut))
+def update_member(pool_id: str, member_id: str,
+                  body: s.wrap("member", s.MemberUpdate),  # type: ignore[valid-type]
+                  svc: Service = Svc, ctx: Context = Ctx) -> Any:
+    data = body.member.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
+
+    def mutate(doc: Doc, w: World) -> None:
+        _, _, pool, _ = _child_for_change(ctx, w, w.members, member_id, "Member")
+        if pool.uid != pool_id:
+            raise NotFound.of("Member", member_id)
+        item = doc.find("member", member_id)
+        for key in ("admin_state_up", "weight"):
+            if data.get(key) is not None:
+                item[key] = data[key]
+        doc.update_meta(member_id, data)
+
+    svc.change(mutate)
+    return {"member": views(svc, svc.world()).member(member_id)}
+
+
+@router.delete("/pools/{pool_id}/members/{member_id}", status_code=204)
+def delete_member(pool_id: str, member_id: str, svc: Service = Svc,
+                  ctx: Context = Ctx) -> Response:
+    def mutate(doc: Doc, w: World) -> None:
+        _, _, pool, _ = _child_for_change(ctx, w, w.members, member_id, "Member")
+        if pool.uid != pool_id:
+            raise NotFound.of("Member", member_id)
+        doc.remove("member", member_id)
+
+    svc.change(mutate)
+    return Response(status_code=204)
+
+
+# --- health monitors ---------------------------------------------------------------------
+
+
+@router.get("/healthmonitors", response_model=s.wrap_out("healthmonitors", s.HealthMonitorOut, True))
+def list_monitors(request: Request, svc: Service = Svc, ctx: Context = Ctx) -> Any:
+    w = svc.world()
+    v = views(svc, w)
+    return {"healthmonitors": listing(request, ctx, [v.monitor(i) for i in w.monitors]),
+            "healthmonitors_links": []}
+
+
+def _monitor_fields(item: dict[str, Any], data: dict[str, Any]) -> None:
+    for key in ("delay", "timeout", "max_retries", "max_retries_down", "admin_state_up"):
+        if data.get(key) is not None:
+            item[key] = data[key]
+    http = ("http_method", "url_path", "expected_codes")
+    if item["type"] != "HTTP" and any(data.get(k) is not None for k in http):
+        raise BadRequest("Invalid input for field/attribute http_method/url_path/"
+                         "expected_codes: only HTTP monitors take them")
+    for key in http:
+        if data.get(key) is not None:
+            item[key] = data[key]
+    if item["timeout"] > item["delay"]:
+        raise BadRequest("Invalid input for field/attribute timeout: it must not exceed delay")
+
+
+@router.post("/healthmonitors", status_code=201,
+             response_model=s.wrap_out("healthmonitor", s.HealthMonitorOut))
+def create_monitor(body: s.wrap("healthmonitor", s.HealthMonitorCreate),  # type: ignore[valid-type]
+                   svc: Service = Svc, ctx: Context = Ctx) -> Any:
+    req: s.HealthMonitorCreate = body.healthmonitor  # type: ignore[attr-defined]
+    data = req.model_dump(exclude_unset=True)
+
+    def mutate(doc: Doc, w: World) -> str:
+        src, _, _ = _child_for_change(ctx, w, w.pools, req.pool_id, "Pool")
+        project = w.project_of(src, req.pool_id)
+        _quota(svc, w, ctx, project, "health_monitor", _count(w, project, w.monitors))
+        pool = doc.find("pool", req.pool_id)
+        if pool.get("healthmonitor"):
+            raise Conflict(f"Pool {req.pool_id} already has a health monitor")
+        hm_id = new_id()
+        item: dict[str, Any] = {"id": hm_id, "type": req.type}
+        _monitor_fields(item, {**data, "max_retries_down": req.max_retries_down})
+        pool["healthmonitor"] = item
+        doc.set_meta(hm_id, ctx, data, project)
+        return hm_id
+
+    hm_id = svc.change(mutate)
+    return {"healthmonitor": views(svc, svc.world()).monitor(hm_id)}
+
+
+@router.get("/healthmonitors/{hm_id}", response_model=s.wrap_out("healthmonitor", s.HealthMonitorOut))
+def show_monitor(hm_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Any:
+    w = svc.world()
+    _child(ctx, w, w.monitors, hm_id, "Health Monitor")
+    return {"healthmonitor": views(svc, w).monitor(hm_id)}
+
+
+def _find_monitor(doc: Doc, pool_id: str) -> dict[str, Any]:
+    return doc.find("pool", pool_id)["healthmonitor"]
+
+
+@router.put("/healthmonitors/{hm_id}", response_model=s.wrap_out("healthmonitor", s.HealthMonitorOut))
+def update_monitor(hm_id: str, body: s.wrap("healthmonitor", s.HealthMonitorUpdate),  # type: ignore[valid-type]
+                   svc: Service = Svc, ctx: Context = Ctx) -> Any:
+    data = body.healthmonitor.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
+
+    def mutate(doc: Doc, w: World) -> None:
+        _, _, pool, _ = _child_for_change(ctx, w, w.monitors, hm_id, "Health Monitor")
+        _monitor_fields(_find_monitor(doc, pool.uid), data)
+        doc.update_meta(hm_id, data)
+
+    svc.change(mutate)
+    return {"healthmonitor": views(svc, svc.world()).monitor(hm_id)}
+
+
+@router.delete("/healthmonitors/{hm_id}", status_code=204)
+def delete_monitor(hm_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Response:
+    def mutate(doc: Doc, w: World) -> None:
+        _, _, pool, _ = _child_for_change(ctx, w, w.monitors, hm_id, "Health Monitor")
+        doc.find("pool", pool.uid).pop("healthmonitor")
+        doc.data["metadata"].pop(hm_id, None)
+
+    svc.change(mutate)
+    return Response(status_code=204)
+
+
+# --- quotas and providers --------------------------------------------------------------------
+
+
+def _quota_view(project: str, values: dict[str, int]) -> dict[str, Any]:
+    body: dict[str, Any] = {k: values.get(k, -1) for k in QUOTA_KINDS}
+    body["loadbalancer"] = body["load_balancer"]
+    body["healthmonitor"] = body["health_monitor"]
+    body["project_id"] = project
+    return body
+
+
+@router.get("/quotas")
+def list_quotas(svc: Service = Svc, ctx: Context = Ctx) -> Any:
+    rows = svc.quotas.all()
+    if not ctx.is_admin:
+        rows = {k: v for k, v in rows.items() if k == ctx.project_id}
+    return {"quotas": [_quota_view(p, v) for p, v in sorted(rows.items())], "quotas_links": []}
+
+
+@router.get("/quotas/defaults")
+def default_quotas(svc: Service = Svc, ctx: Context = Ctx) -> Any:
+    return {"quota": {k: v for k, v in _quota_view("", {}).items() if k != "project_id"}}
+
+
+@router.get("/quotas/{project_id}")
+def show_quota(project_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Any:
+    if not ctx.may_see(project_id):
+        raise Forbidden("a project may only read its own quota")
+    view = _quota_view(project_id, svc.quotas.get(project_id))
+    view.pop("project_id")
+    return {"quota": view}
+
+
+@router.put("/quotas/{project_id}", status_code=202)
+def update_quota(project_id: str, body: s.QuotaUpdate, svc: Service = Svc,
+                 ctx: Context = Ctx) -> Any:
+    if not ctx.is_admin:
+        raise Forbidden("only an admin may set quotas")
+    if not ids_ok(project_id):
+        raise BadRequest(f"Invalid input for field/attribute project_id. Value: '{project_id}'")
+    q = body.quota.model_dump(exclude_none=True)
+    if "loadbalancer" in q:
+        q.setdefault("load_balancer", q.pop("loadbalancer"))
+    if "healthmonitor" in q:
+        q.setdefault("health_monitor", q.pop("healthmonitor"))
+    svc.quotas.set(project_id, {k: v for k, v in q.items() if k in QUOTA_KINDS})
+    view = _quota_view(project_id, svc.quotas.get(project_id))
+    view.pop("project_id")
+    return {"quota": view}
+
+
+@router.delete("/quotas/{project_id}", status_code=204)
+def reset_quota(project_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Response:
+    if not ctx.is_admin:
+        raise Forbidden("only an admin may reset quotas")
+    svc.quotas.delete(project_id)
+    return Response(status_code=204)
+
+
+def ids_ok(project_id: str) -> bool:
+    return bool(project_id) and len(project_id) <= 64 and all(
+        c.isalnum() or c in "_.-" for c in project_id) and project_id.isascii()
+
+
+@router.get("/providers")
+def list_providers(ctx: Context = Ctx) -> Any:
+    return {"providers": [{"name": "netnode", "description": "HAProxy in a namespace on "
+                           "this node (netnode)"}]}
+
+
+@router.get("/amphorae")
+def list_amphorae(ctx: Context = Ctx) -> Any:
+    return {"amphorae": [], "amphorae_links": []}
+

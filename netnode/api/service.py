@@ -1,0 +1,285 @@
+"""The API's one way to change anything: read every topology, apply a change to the
+API's topology document, validate the whole of it, and write it only if nobody wrote
+since it was read (compare-and-set on the topology's generation); then wake the
+reconcile loop. A request either lands whole or changes nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from netnode.api.auth import Context
+from netnode.api.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound
+from netnode.api.world import API_TOPOLOGY, Source, TopologyCache, World, now
+from netnode.drivers.haproxy import HAProxyProcesses
+from netnode.errors import NetnodeError, TopologyError
+from netnode.model.loading import load_data
+from netnode.model.topology import LoadBalancer
+from netnode.plan.desired import process_name
+from netnode.reconcile.ledger import LedgerStore
+from netnode.reconcile.status import LoadBalancerStatus, loadbalancer_status
+from netnode.store.quotas import QuotaStore
+
+T = TypeVar("T")
+STATS_TTL = 0.5
+ATTEMPTS = 20
+PENDING = ("PENDING_CREATE", "PENDING_UPDATE", "PENDING_DELETE")
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class Doc:
+    """The API topology's document being changed (plain JSON data)."""
+
+    def __init__(self, data: dict[str, Any] | None) -> None:
+        self.data = copy.deepcopy(data) if data else {"name": API_TOPOLOGY}
+        for key in ("networks", "load_balancers", "routers", "floating_ips"):
+            self.data.setdefault(key, [])
+        self.data.setdefault("metadata", {})
+
+    # --- objects ---------------------------------------------------------------------
+
+    def find(self, kind: str, object_id: str) -> dict[str, Any]:
+        """An object of the API's topology by kind and id (the caller checked it exists)."""
+        for item in self._items(kind):
+            if item.get("id") == object_id:
+                return item
+        raise NotFound.of(kind, object_id)
+
+    def _items(self, kind: str) -> list[dict[str, Any]]:
+        d = self.data
+        if kind == "network":
+            return d["networks"]
+        if kind == "subnet":
+            return [s for n in d["networks"] for s in n["subnets"]]
+        if kind == "loadbalancer":
+            return d["load_balancers"]
+        if kind == "listener":
+            return [x for lb in d["load_balancers"] for x in lb.get("listeners", [])]
+        if kind == "pool":
+            return [x for lb in d["load_balancers"] for x in lb.get("pools", [])]
+        if kind == "member":
+            return [
+                m for lb in d["load_balancers"] for p in lb.get("pools", [])
+                for m in p.get("members", [])
+            ]
+        if kind == "router":
+            return d["routers"]
+        if kind == "floatingip":
+            return d["floating_ips"]
+        raise KeyError(kind)
+
+    def remove(self, kind: str, object_id: str) -> None:
+        d = self.data
+        if kind == "network":
+            d["networks"] = [n for n in d["networks"] if n["id"] != object_id]
+        elif kind == "subnet":
+            for n in d["networks"]:
+                n["subnets"] = [s for s in n["subnets"] if s["id"] != object_id]
+        elif kind == "loadbalancer":
+            d["load_balancers"] = [x for x in d["load_balancers"] if x["id"] != object_id]
+        elif kind == "listener":
+            for lb in d["load_balancers"]:
+                lb["listeners"] = [x for x in lb.get("listeners", []) if x["id"] != object_id]
+        elif kind == "pool":
+            for lb in d["load_balancers"]:
+                lb["pools"] = [x for x in lb.get("pools", []) if x["id"] != object_id]
+                for x in lb.get("listeners", []):
+                    if x.get("default_pool") == object_id:
+                        x.pop("default_pool")
+        elif kind == "member":
+            for lb in d["load_balancers"]:
+                for p in lb.get("pools", []):
+                    p["members"] = [m for m in p.get("members", []) if m["id"] != object_id]
+        elif kind == "router":
+            d["routers"] = [x for x in d["routers"] if x["id"] != object_id]
+        elif kind == "floatingip":
+            d["floating_ips"] = [x for x in d["floating_ips"] if x["id"] != object_id]
+        d["metadata"].pop(object_id, None)
+
+    def set_meta(self, object_id: str, ctx: Context, body: dict[str, Any],
+                 project_id: str | None = None, **extra: Any) -> None:
+        meta = {
+            "name": body.get("name") or "",
+            "description": body.get("description") or "",
+            "project_id": self.project_for(ctx, project_id or body.get("project_id")),
+            "created_at": now(),
+            "tags": list(body.get("tags") or []),
+            **{k: v for k, v in extra.items() if v is not None},
+        }
+        self.data["metadata"][object_id] = meta
+
+    def update_meta(self, object_id: str, body: dict[str, Any]) -> None:
+        meta = self.data["metadata"].setdefault(object_id, {})
+        for key in ("name", "description", "tags"):
+            if key in body and body[key] is not None:
+                meta[key] = body[key]
+        meta["updated_at"] = now()
+
+    @staticmethod
+    def project_for(ctx: Context, asked: str | None) -> str:
+        if asked and asked != ctx.project_id:
+            if not ctx.is_admin:
+                raise Forbidden("only an admin may create objects for another project")
+            return asked
+        return ctx.project_id
+
+    # --- networks of other topologies --------------------------------------------------
+
+    def use_network(self, world: World, network_id: str) -> str:
+        """The name (in this document) of network ``network_id``; a network of a
+        topology file is copied in, so the API's topology is complete on its own."""
+        for net in self.data["networks"]:
+            if net["id"] == network_id:
+                return net["name"]
+        _src, net = world.networks[network_id]
+        copied = net.model_dump(mode="json", exclude_none=True)
+        copied["name"] = net.uid
+        for subnet in copied["subnets"]:
+            subnet["name"] = subnet["id"]
+        self.data["networks"].append(copied)
+        return net.uid
+
+    def subnet_name(self, world: World, subnet_id: str) -> str:
+        _, net, _ = world.subnets[subnet_id]
+        self.use_network(world, net.uid)
+        for n in self.data["networks"]:
+            for s in n["subnets"]:
+                if s["id"] == subnet_id:
+                    return s["name"]
+        raise NotFound.of("subnet", subnet_id)
+
+    def prune(self, world: World) -> None:
+        """Drop copies of other topologies' networks that nothing here uses any more,
+        and metadata of objects that are gone."""
+        used: set[str] = set()
+        subnet_net = {s["name"]: n["name"] for n in self.data["networks"] for s in n["subnets"]}
+        for lb in self.data["load_balancers"]:
+            used.add(lb["vip"]["network"])
+        for r in self.data["routers"]:
+            if r.get("external_gateway"):
+                used.add(r["external_gateway"]["network"])
+            used.update(subnet_net.get(s, "") for s in r.get("interfaces", []))
+        for f in self.data["floating_ips"]:
+            used.update(x for x in (f.get("network"), f.get("fixed_network")) if x)
+        copies = {
+            uid for uid, (src, _) in world.networks.items() if not src.is_api
+        }
+        self.data["networks"] = [
+            n for n in self.data["networks"] if n["id"] not in copies or n["name"] in used
+        ]
+        present = {x["id"] for kind in ("network", "subnet", "loadbalancer", "listener", "pool",
+                                         "member", "router", "floatingip")
+                   for x in self._items(kind)}
+        present |= {
+            p["healthmonitor"]["id"] for lb in self.data["load_balancers"]
+            for p in lb.get("pools", []) if p.get("healthmonitor")
+        }
+        self.data["metadata"] = {k: v for k, v in self.data["metadata"].items() if k in present}
+
+
+class Service:
+    def __init__(
+        self,
+        store: LedgerStore,
+        node: str,
+        *,
+        quotas: QuotaStore,
+        haproxy: HAProxyProcesses | None = None,
+        operator_project: str = "admin",
+        on_change: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.store = store
+        self.node = node
+        self.quotas = quotas
+        self.haproxy = haproxy
+        self.operator_project = operator_project
+        self.on_change = on_change
+        self.cache = TopologyCache()
+        self._lock = threading.Lock()
+        self._stats: dict[str, tuple[float, list[dict[str, str]] | None]] = {}
+
+    def stats_rows(self, lb: LoadBalancer) -> list[dict[str, str]] | None:
+        """The load balancer's HAProxy ``show stat`` rows (None: not running), at most
+        ``STATS_TTL`` seconds old, so a listing of many load balancers stays cheap."""
+        if self.haproxy is None:
+            return None
+        cached = self._stats.get(lb.uid)
+        if cached is not None and time.monotonic() - cached[0] < STATS_TTL:
+            return cached[1]
+        name = process_name("lb", lb.uid)
+        try:
+            rows = self.haproxy.stats(name) if self.haproxy.running_pid(name) else None
+        except (NetnodeError, OSError):
+            rows = None
+        self._stats[lb.uid] = (time.monotonic(), rows)
+        return rows
+
+    def operating(self, lb: LoadBalancer, status: dict[str, str]) -> LoadBalancerStatus:
+        return loadbalancer_status(lb, self.stats_rows(lb), status)
+
+    def world(self) -> World:
+        return World.read(self.store, self.node, self.operator_project, self.cache)
+
+    def change(self, mutate: Callable[[Doc, World], T]) -> T:
+        """Apply ``mutate`` to the API's topology and write it, all or nothing."""
+        with self._lock:
+            for _ in range(ATTEMPTS):
+                world = self.world()
+                document, generation = self.store.document(API_TOPOLOGY)
+                doc = Doc(document)
+                result = mutate(doc, world)
+                doc.prune(world)
+                try:
+                    topo = load_data(doc.data, self.node, "api")
+                except TopologyError as exc:
+                    raise _refusal(exc) from exc
+                data = topo.model_dump(mode="json", exclude_none=True)
+                if self.store.replace_desired(API_TOPOLOGY, data, generation):
+                    self.cache.put(API_TOPOLOGY, generation + 1, topo)
+                    self.on_change()
+                    return result
+        raise Conflict("the store kept changing under this request; try again")
+
+
+def _refusal(exc: TopologyError) -> ApiError:
+    """A change the topology's own rules refuse: 409 when it collides with something
+    that exists, 400 otherwise."""
+    text = "; ".join(f"{p.path}: {p.message}" if p.path else p.message for p in exc.problems)
+    if any(("already" in p.message or "duplicate" in p.message) for p in exc.problems):
+        return Conflict(text)
+    return BadRequest(text)
+
+
+# --- checks every route shares ------------------------------------------------------------
+
+
+def visible(ctx: Context, world: World, src: Source, object_id: str, kind: str) -> None:
+    if not ctx.may_see(world.project_of(src, object_id)):
+        raise NotFound.of(kind, object_id)
+
+
+def writable(src: Source, kind: str, object_id: str) -> None:
+    if not src.is_api:
+        raise Conflict(
+            f"{kind} {object_id} belongs to topology file {src.name!r}; "
+            "change it with netnode apply"
+        )
+
+
+def not_pending(world: World, src: Source, lb_id: str) -> None:
+    status = world.status(src, lb_id)
+    if status in PENDING:
+        raise Conflict(f"Invalid state {status} of loadbalancer resource {lb_id}")
+
+
+def may_write(ctx: Context) -> None:
+    if ctx.role == "reader":
+        raise Forbidden("this token may only read")

@@ -1,0 +1,122 @@
+"""``netnode serve``: the REST API and, beside it, the reconcile loop that makes what
+the API records real. The API writes the desired state and wakes the loop; the loop's
+passes move each object from PENDING_* to ACTIVE (or ERROR)."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import signal
+import threading
+from typing import Any
+
+from netnode.errors import NetnodeError
+from netnode.reconcile.host import Host
+
+DEFAULT_PORT = 9876
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1, loopback only)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT,
+                   help=f"TCP port (default {DEFAULT_PORT}, Octavia's)")
+    auth = p.add_mutually_exclusive_group(required=True)
+    auth.add_argument("--tokens", metavar="FILE",
+                      help="YAML file of tokens, each with project_id and role (see README)")
+    auth.add_argument("--noauth", action="store_true",
+                      help="no authentication: every caller is an admin (loopback only "
+                      "unless --noauth-anywhere)")
+    p.add_argument("--noauth-anywhere", action="store_true",
+                   help="with --noauth, allow listening on a non-loopback address")
+    p.add_argument("--project", default="admin",
+                   help="the project that owns what topology files define, and that "
+                   "--noauth callers act as (default admin)")
+    p.add_argument("--period", type=float, default=10.0,
+                   help="seconds between the loop's full passes (default 10)")
+    p.add_argument("--no-agent", action="store_true",
+                   help="serve the API only; another process (netnode agent) converges")
+
+
+def run(args: argparse.Namespace, host: Host) -> int:
+    import uvicorn
+
+    from netnode.api.app import create_app
+    from netnode.api.auth import Tokens
+    from netnode.api.service import Service
+    from netnode.drivers.haproxy import HAProxyProcesses
+    from netnode.reconcile.agent import Agent
+    from netnode.store.quotas import QuotaStore
+
+    if args.noauth and not args.noauth_anywhere and not _loopback(args.host):
+        raise NetnodeError(
+            f"--noauth on {args.host} would let anyone who reaches it change this node; "
+            "listen on 127.0.0.1, use --tokens, or add --noauth-anywhere if you mean it"
+        )
+    tokens = None if args.noauth else Tokens.load(_path(args.tokens))
+    store = host.store  # opens the store and migrates its schema before serving
+    stop = threading.Event()
+    agent_box: dict[str, Any] = {}
+    ready = threading.Event()
+
+    def loop() -> None:
+        # The agent's host lives in the agent's thread (netlink sockets are per thread).
+        own = Host(state_dir=host.state_dir, node=host.node, db_url=host.db_url)
+        agent = Agent(own, period=args.period, log=lambda s: print(s, flush=True))
+        agent_box["agent"] = agent
+        ready.set()
+        try:
+            agent.run(stop)
+        finally:
+            own.close()
+
+    def wake() -> None:
+        agent = agent_box.get("agent")
+        if agent is not None:
+            agent.trigger()
+
+    svc = Service(store, host.node, quotas=QuotaStore(store.engine),
+                  haproxy=HAProxyProcesses(host.run_dir), operator_project=args.project,
+                  on_change=wake)
+    app = create_app(svc, tokens, noauth_project=args.project)
+    worker = None
+    if not args.no_agent:
+        worker = threading.Thread(target=loop, name="netnode-agent", daemon=True)
+        worker.start()
+        ready.wait(10)
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning",
+                            access_log=False)
+    server = uvicorn.Server(config)
+
+    def stopping(signum: int, _frame: object) -> None:
+        print(f"netnode serve: {signal.Signals(signum).name}: stopping", flush=True)
+        stop.set()
+        wake()
+        server.should_exit = True
+
+    signal.signal(signal.SIGTERM, stopping)
+    signal.signal(signal.SIGINT, stopping)
+    mode = "no authentication" if tokens is None else f"tokens from {args.tokens}"
+    print(f"netnode serve: http://{args.host}:{args.port}/ ({mode}), node {host.node!r}"
+          + ("" if worker else ", no reconcile loop"), flush=True)
+    try:
+        server.run()
+    finally:
+        stop.set()
+        wake()
+        if worker is not None:
+            worker.join(timeout=60)
+    return 0
+
+
+def _loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return address == "localhost"
+
+
+def _path(text: str) -> Any:
+    from pathlib import Path
+
+    return Path(text)
