@@ -18,6 +18,11 @@ PYTHON ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.netnode-installed
+# The real OpenStack clients the API tests drive, in a virtualenv of their own (their
+# pins are theirs, not netnode's).
+CLIENTS := .venv-clients
+CLIENTS_STAMP := $(CLIENTS)/.installed
+CLIENT_PACKAGES := python-openstackclient python-octaviaclient openstacksdk
 SKIP_HOST_SETUP ?=
 # Tells the test suite that skipping the functional tests is a failure, not a shrug.
 NETNODE_REQUIRE_FUNCTIONAL ?= 1
@@ -58,10 +63,17 @@ $(STAMP): pyproject.toml | $(VPY)
 	@$(VPY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $@
 
+$(CLIENTS_STAMP): | $(VPY)
+	@echo "make: installing the OpenStack clients (openstack CLI, octavia plugin, openstacksdk) into $(CLIENTS)"
+	@rm -rf $(CLIENTS)
+	@$(PYTHON) -m venv $(CLIENTS)
+	@$(CLIENTS)/bin/pip install --quiet --disable-pip-version-check $(CLIENT_PACKAGES)
+	@touch $@
+
 demo: setup
 	$(VENV)/bin/netnode demo
 
-test: setup
+test: setup $(CLIENTS_STAMP)
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	NETNODE_REQUIRE_FUNCTIONAL=$(NETNODE_REQUIRE_FUNCTIONAL) $(VENV)/bin/pytest -q -p no:cacheprovider
 
@@ -77,4 +89,4 @@ bench-live: setup
 	$(VPY) bench/scale.py
 
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(CLIENTS)

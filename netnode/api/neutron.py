@@ -126,8 +126,10 @@ def fip_view(w: World, fip_id: str) -> dict[str, Any]:
         port = w.port_of_address(fixed_net, f.fixed_ip_address)
         subnet_id = w.subnet_holding(fixed_net, f.fixed_ip_address)
         router_id = w.served.get(subnet_id or "")
+    common = _common(w, src, f.uid, f.name)
+    del common["name"]  # Neutron's floating IPs have none (openstacksdk reads the address)
     return {
-        **_common(w, src, f.uid, f.name),
+        **common,
         "floating_ip_address": str(f.floating_ip_address),
         "floating_network_id": net_id,
         "fixed_ip_address": str(f.fixed_ip_address) if f.fixed_ip_address else None,
@@ -735,3 +737,34 @@ def show_port(port_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Any:
     if port is None or not ctx.may_see(port.project_id):
         raise NotFound.of("Port", port_id)
     return {"port": port_view(port)}
+
+
+# --- extensions ------------------------------------------------------------------------------
+
+# What clients look up before using a feature (the openstack CLI asks for
+# external-gateway-multihoming before it sets a router's gateway, for example).
+EXTENSIONS = {
+    "router": ("Neutron L3 Router", "Router abstraction for layer 3 forwarding"),
+    "external-net": ("Neutron external network", "Networks marked router:external"),
+    "ext-gw-mode": ("Neutron L3 Configurable external gateway mode", "enable_snat"),
+    "provider": ("Provider Network", "provider:network_type and provider:segmentation_id"),
+    "l3-ha": ("HA Router extension", "reported as false: one node"),
+}
+
+
+def _extension(alias: str) -> dict[str, Any]:
+    name, description = EXTENSIONS[alias]
+    return {"alias": alias, "name": name, "description": description, "links": [],
+            "updated": "2026-11-26T00:00:00-00:00"}
+
+
+@router.get("/extensions")
+def list_extensions(ctx: Context = Ctx) -> Any:
+    return {"extensions": [_extension(a) for a in EXTENSIONS]}
+
+
+@router.get("/extensions/{alias}")
+def show_extension(alias: str, ctx: Context = Ctx) -> Any:
+    if alias not in EXTENSIONS:
+        raise NotFound(f"Extension with alias {alias} does not exist")
+    return {"extension": _extension(alias)}

@@ -38,8 +38,9 @@ def new_id() -> str:
 class Doc:
     """The API topology's document being changed (plain JSON data)."""
 
-    def __init__(self, data: dict[str, Any] | None) -> None:
+    def __init__(self, data: dict[str, Any] | None, integration_bridge: str = "br-int") -> None:
         self.data = copy.deepcopy(data) if data else {"name": API_TOPOLOGY}
+        self.data["integration_bridge"] = integration_bridge
         for key in ("networks", "load_balancers", "routers", "floating_ips"):
             self.data.setdefault(key, [])
         self.data.setdefault("metadata", {})
@@ -139,7 +140,13 @@ class Doc:
         for net in self.data["networks"]:
             if net["id"] == network_id:
                 return net["name"]
-        _src, net = world.networks[network_id]
+        src, net = world.networks[network_id]
+        if not net.external and src.topo.integration_bridge != self.data["integration_bridge"]:
+            raise Conflict(
+                f"network {network_id} of topology {src.name!r} is on integration bridge "
+                f"{src.topo.integration_bridge!r}, the API's networks on "
+                f"{self.data['integration_bridge']!r} (netnode serve --integration-bridge)"
+            )
         copied = net.model_dump(mode="json", exclude_none=True)
         copied["name"] = net.uid
         for subnet in copied["subnets"]:
@@ -194,8 +201,10 @@ class Service:
         quotas: QuotaStore,
         haproxy: HAProxyProcesses | None = None,
         operator_project: str = "admin",
+        integration_bridge: str = "br-int",
         on_change: Callable[[], None] = lambda: None,
     ) -> None:
+        self.integration_bridge = integration_bridge
         self.store = store
         self.node = node
         self.quotas = quotas
@@ -234,7 +243,7 @@ class Service:
             for _ in range(ATTEMPTS):
                 world = self.world()
                 document, generation = self.store.document(API_TOPOLOGY)
-                doc = Doc(document)
+                doc = Doc(document, self.integration_bridge)
                 result = mutate(doc, world)
                 doc.prune(world)
                 try:

@@ -32,6 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--project", default="admin",
                    help="the project that owns what topology files define, and that "
                    "--noauth callers act as (default admin)")
+    p.add_argument("--integration-bridge", default="br-int",
+                   help="the OVS bridge of the API's tenant networks (default br-int)")
     p.add_argument("--period", type=float, default=10.0,
                    help="seconds between the loop's full passes (default 10)")
     p.add_argument("--no-agent", action="store_true",
@@ -77,6 +79,7 @@ def run(args: argparse.Namespace, host: Host) -> int:
 
     svc = Service(store, host.node, quotas=QuotaStore(store.engine),
                   haproxy=HAProxyProcesses(host.run_dir), operator_project=args.project,
+                  integration_bridge=args.integration_bridge,
                   on_change=wake)
     app = create_app(svc, tokens, noauth_project=args.project)
     worker = None

@@ -84,19 +84,14 @@ class LedgerStore:
             row = db.execute(sa.select(t.c.document, t.c.record).where(self._row(topology))).first()
         if row is None:
             return Record()
-        data = row.record or {}
-        return Record(
-            ledger=Ledger(
-                namespaces=tuple(data.get("namespaces", ())),
-                processes=tuple(data.get("processes", ())),
-                floating={k: tuple(v) for k, v in data.get("floating", {}).items()},
-            ),
-            topology=row.document,
-            units=dict(data.get("units", {})),
-            objects=dict(data.get("objects", {})),
-            status=dict(data.get("status", {})),
-            failures={k: UnitFailure(**v) for k, v in data.get("failures", {}).items()},
-        )
+        return _record(row.record, row.document)
+
+    def read_record(self, topology: str) -> Record:
+        """The record alone (``topology`` left None): what the API reads per request."""
+        t = schema.topologies
+        with self.engine.connect() as db:
+            row = db.execute(sa.select(t.c.record).where(self._row(topology))).first()
+        return _record(None if row is None else row.record, None)
 
     def load(self, topology: str) -> Ledger:
         return self.read(topology).ledger
@@ -181,6 +176,22 @@ class LedgerStore:
                 except sa.exc.IntegrityError:
                     continue  # written meanwhile by another process: update it
         raise RuntimeError(f"store: could not write topology {topology!r}")
+
+
+def _record(data: dict[str, Any] | None, document: dict[str, Any] | None) -> Record:
+    data = data or {}
+    return Record(
+        ledger=Ledger(
+            namespaces=tuple(data.get("namespaces", ())),
+            processes=tuple(data.get("processes", ())),
+            floating={k: tuple(v) for k, v in data.get("floating", {}).items()},
+        ),
+        topology=document,
+        units=dict(data.get("units", {})),
+        objects=dict(data.get("objects", {})),
+        status=dict(data.get("status", {})),
+        failures={k: UnitFailure(**v) for k, v in data.get("failures", {}).items()},
+    )
 
 
 def _now() -> datetime:

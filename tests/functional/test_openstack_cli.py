@@ -1,0 +1,210 @@
+"""The real OpenStack clients drive netnode end to end (issue 5).
+
+``netnode serve`` runs with its reconcile loop on this test's node. The lab (two
+instances on a tenant network, an outside client on the external network) comes from a
+topology file, as an operator would describe what Nova and the provider network give;
+everything else is made with the ``openstack`` CLI (python-openstackclient with the
+octavia plugin, from PyPI, in ``.venv-clients``): a router with its gateway and
+interface, a load balancer with a listener, a pool, two members and a health monitor,
+and a floating IP bound to the VIP's port. Then the outside client reaches both
+instances through the floating IP. The CLI runs both with a token (``--os-token``) and
+with no authentication (``--os-auth-type none``, a second server on the same store).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from netnode.model.loading import load_data
+from netnode.reconcile import converge
+from tests.functional.conftest import Lab, eventually, seed_data
+
+ROOT = Path(__file__).resolve().parents[2]
+OPENSTACK = ROOT / ".venv-clients" / "bin" / "openstack"
+TOKEN = "t0ken-for-the-openstack-cli-test"
+
+
+def lab_only() -> dict:
+    """The seed's networks and lab hosts: what the operator describes in a file."""
+    data = seed_data()
+    for key in ("load_balancers", "routers", "floating_ips"):
+        data.pop(key)
+    data["name"] = "lab"
+    return data
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, lab: Lab, *extra: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = lab.tmp / f"serve-{self.port}.log"
+        args = [
+            sys.executable, "-m", "netnode.cli.main", *lab.cli_args(), "serve",
+            "--port", str(self.port), "--integration-bridge", f"nn{lab.suffix}i",
+            "--period", "2", *extra,
+        ]
+        with open(self.log, "w") as out:
+            self.proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, cwd=ROOT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"netnode serve exited: {self.log.read_text()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise AssertionError(f"netnode serve did not listen: {self.log.read_text()}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class Openstack:
+    def __init__(self, *auth: str) -> None:
+        self.auth = list(auth)
+
+    def __call__(self, *args: str, parse: bool = True) -> object:
+        command = [str(OPENSTACK), *self.auth, *args]
+        if parse:
+            command += ["-f", "json"]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=180,
+                              stdin=subprocess.DEVNULL)
+        assert done.returncode == 0, (
+            f"openstack {' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
+        )
+        return json.loads(done.stdout) if parse and done.stdout.strip() else done.stdout
+
+
+@pytest.fixture
+def tokens(lab: Lab) -> Path:
+    path = lab.tmp / "tokens.yaml"
+    path.write_text(f"tokens:\n  - token: {TOKEN}\n    project_id: demo\n    role: admin\n")
+    return path
+
+
+@pytest.fixture
+def served(lab: Lab, tokens: Path) -> Iterator[Server]:
+    if not OPENSTACK.exists():
+        pytest.fail(f"{OPENSTACK} is missing: `make test` installs the OpenStack clients")
+    lab.apply(lab_only())
+    server = Server(lab, "--tokens", str(tokens))
+    try:
+        yield server
+    finally:
+        server.stop()
+        record = lab.host.store.read("api")
+        if record.topology is not None:
+            converge.destroy(lab.host, load_data(record.topology, node=lab.host.node))
+
+
+def test_openstack_cli_builds_a_load_balancer_reachable_on_a_floating_ip(
+    lab: Lab, served: Server
+) -> None:
+    os_ = Openstack("--os-token", TOKEN, "--os-endpoint", served.url)
+
+    # Neutron: the operator's networks are visible; a router joins them.
+    names = {n["Name"] for n in os_("network", "list")}  # type: ignore[union-attr]
+    assert {"tenant1", "public"} <= names
+    router = os_("router", "create", "r1")
+    os_("router", "set", "--external-gateway", "public", "r1", parse=False)
+    os_("router", "add", "subnet", "r1", "tenant1-subnet", parse=False)
+    shown = os_("router", "show", "r1")
+    assert shown["external_gateway_info"]["network_id"]  # type: ignore[index]
+
+    # Octavia: the load balancer, step by step, each waited for until ACTIVE.
+    lb = os_("loadbalancer", "create", "--name", "lb1", "--vip-subnet-id", "tenant1-subnet",
+             "--wait")
+    assert lb["provisioning_status"] == "ACTIVE", lb  # type: ignore[index]
+    os_("loadbalancer", "listener", "create", "--name", "l1", "--protocol", "HTTP",
+        "--protocol-port", "80", "lb1", "--wait")
+    os_("loadbalancer", "pool", "create", "--name", "p1", "--lb-algorithm", "ROUND_ROBIN",
+        "--listener", "l1", "--protocol", "HTTP", "--wait")
+    for name, address in (("vm1", "10.0.0.81"), ("vm2", "10.0.0.82")):
+        os_("loadbalancer", "member", "create", "--name", name, "--subnet-id",
+            "tenant1-subnet", "--address", address, "--protocol-port", "80", "p1", "--wait")
+    os_("loadbalancer", "healthmonitor", "create", "--name", "hm1", "--delay", "2",
+        "--timeout", "1", "--max-retries", "2", "--type", "HTTP", "--url-path", "/", "p1",
+        "--wait")
+
+    # The status tree: every member ONLINE once the checks have passed.
+    def tree_online() -> object:
+        # status show prints the tree as JSON itself (it takes no -f).
+        tree = json.loads(str(os_("loadbalancer", "status", "show", "lb1", parse=False)))
+        lbs = tree["loadbalancer"]  # type: ignore[index]
+        members = lbs["listeners"][0]["pools"][0]["members"]
+        ok = lbs["operating_status"] == "ONLINE" and all(
+            m["operating_status"] == "ONLINE" for m in members
+        )
+        return tree if ok and len(members) == 2 else None
+
+    tree = eventually(tree_online, timeout=60, interval=1)
+    assert tree["loadbalancer"]["provisioning_status"] == "ACTIVE"  # type: ignore[index]
+
+    # Neutron: a floating IP on the external network, bound to the VIP's port.
+    vip = os_("loadbalancer", "show", "lb1")
+    fip = os_("floating", "ip", "create", "public")
+    address = fip["floating_ip_address"]  # type: ignore[index]
+    os_("floating", "ip", "set", "--port", vip["vip_port_id"], address,  # type: ignore[index]
+        parse=False)
+    bound = os_("floating", "ip", "show", address)
+    assert bound["fixed_ip_address"] == vip["vip_address"]  # type: ignore[index]
+
+    # Traffic: from the outside client to the floating IP, answered by both members.
+    outside = lab.ns_of("client", "outside")
+
+    def both() -> object:
+        try:
+            seen = set(lab.bodies(outside, address, 6))
+        except OSError:
+            return None
+        return seen if seen == {"server_81", "server_82"} else None
+
+    assert eventually(both, timeout=30, interval=0.5)
+
+    # No authentication: a second server on the same store, loopback only, sees it all.
+    anonymous = Server(lab, "--noauth", "--no-agent")
+    try:
+        os_none = Openstack("--os-auth-type", "none", "--os-endpoint", anonymous.url)
+        listed = os_none("loadbalancer", "list")
+        assert [x["name"] for x in listed] == ["lb1"]  # type: ignore[union-attr]
+        assert os_none("floating", "ip", "list")[0]["Floating IP Address"] == address  # type: ignore[index]
+    finally:
+        anonymous.stop()
+
+    # Taking it down through the API leaves the host as the lab file made it.
+    os_("floating", "ip", "delete", address, parse=False)
+    os_("loadbalancer", "delete", "--cascade", "--wait", "lb1", parse=False)
+    os_("router", "remove", "subnet", "r1", "tenant1-subnet", parse=False)
+    os_("router", "delete", "r1", parse=False)
+    gone = {f"qlbaas-{lb['id']}", f"qrouter-{router['id']}"}  # type: ignore[index]
+    assert eventually(lambda: not gone & _namespaces(), timeout=30, interval=0.5)
+
+
+def _namespaces() -> set[str]:
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    return {line.split()[0] for line in out.splitlines() if line.strip()}
+
