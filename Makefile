@@ -5,6 +5,8 @@
 #   make bench   set up, then time the seed's shell commands against netnode apply
 #   make bench-live  set up, then the live-operations benchmarks: member changes under
 #                load, a member killed under load, 10..100 load balancers
+#   make bench-api   set up, then the REST API: requests/s, and 100 load balancers to
+#                ACTIVE through the API beside netnode apply (BENCH_API_ARGS=--profile)
 #   make lint    ruff only (needs no root)
 #   make clean   remove the virtualenv and its stamp
 #
@@ -27,9 +29,10 @@ SKIP_HOST_SETUP ?=
 # Tells the test suite that skipping the functional tests is a failure, not a shrug.
 NETNODE_REQUIRE_FUNCTIONAL ?= 1
 BENCH_ARGS ?=
+BENCH_API_ARGS ?=
 LINT_PATHS := netnode tests bench
 
-.PHONY: help setup host demo test lint bench bench-live clean
+.PHONY: help setup host demo test lint bench bench-live bench-api clean
 # In order: the host set-up installs python3-venv before the virtualenv is made.
 .NOTPARALLEL:
 
@@ -87,6 +90,9 @@ bench-live: setup
 	$(VPY) bench/member_changes.py
 	$(VPY) bench/failover.py
 	$(VPY) bench/scale.py
+
+bench-api: setup
+	$(VPY) bench/api.py $(BENCH_API_ARGS)
 
 clean:
 	rm -rf $(VENV) $(CLIENTS)
