@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request, Response
 from netnode.api import schemas as s
 from netnode.api.auth import Context
 from netnode.api.common import Ctx, Svc, listing
-from netnode.api.errors import BadRequest, Conflict, NotFound
+from netnode.api.errors import BadRequest, Conflict, Forbidden, NotFound
 from netnode.api.service import Doc, Service, may_write, new_id, writable
 from netnode.api.world import Port, Source, World
 from netnode.model.topology import Network
@@ -64,7 +64,11 @@ def network_view(w: World, net_id: str) -> dict[str, Any]:
 
 def subnet_view(w: World, subnet_id: str) -> dict[str, Any]:
     src, net, subnet = w.subnets[subnet_id]
-    hosts = list(_ends(subnet.cidr))
+    first, last = _ends(subnet.cidr)
+    if subnet.gateway_ip == first:
+        first += 1  # Neutron leaves the gateway out of the pool
+    elif subnet.gateway_ip == last:
+        last -= 1
     return {
         **_common(w, src, subnet.uid, subnet.name),
         "network_id": net.uid,
@@ -72,7 +76,7 @@ def subnet_view(w: World, subnet_id: str) -> dict[str, Any]:
         "gateway_ip": str(subnet.gateway_ip) if subnet.gateway_ip else None,
         "ip_version": 4,
         "enable_dhcp": False,
-        "allocation_pools": [{"start": str(hosts[0]), "end": str(hosts[1])}],
+        "allocation_pools": [{"start": str(first), "end": str(last)}],
         "dns_nameservers": [],
         "host_routes": [],
         "service_types": [],
@@ -220,7 +224,7 @@ def create_network(body: s.wrap("network", s.NetworkCreate),  # type: ignore[val
         item: dict[str, Any] = {"id": net_id, "name": net_id, "subnets": []}
         if req.router_external:
             if not ctx.is_admin:
-                raise Conflict("only an admin may create an external network") from None
+                raise Forbidden("only an admin may create an external network")
             if req.provider_segmentation_id is not None or req.provider_network_type == "vlan":
                 raise BadRequest("Invalid input for field/attribute provider:segmentation_id: "
                                  "an external network is flat")

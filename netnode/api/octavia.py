@@ -647,7 +647,7 @@ def create_member(pool_id: str, body: s.wrap("member", s.MemberCreate),  # type:
     return {"member": views(svc, svc.world()).member(member_id)}
 
 
-@router.put("/pools/{pool_id}/members", status_code=202)
+@router.put("/pools/{pool_id}/members", status_code=202, response_class=Response)
 def batch_update_members(pool_id: str, body: s.MemberBatch, svc: Service = Svc,
                          ctx: Context = Ctx) -> Response:
     """Octavia's batch update: the pool's members become exactly the list given, matched

@@ -286,7 +286,9 @@ def writable(src: Source, kind: str, object_id: str) -> None:
 def not_pending(world: World, src: Source, lb_id: str) -> None:
     status = world.status(src, lb_id)
     if status in PENDING:
-        raise Conflict(f"Invalid state {status} of loadbalancer resource {lb_id}")
+        raise Conflict(
+            f"Load Balancer {lb_id} is immutable and cannot be updated: it is {status}"
+        )
 
 
 def may_write(ctx: Context) -> None:

@@ -93,6 +93,7 @@ class World:
         self.used: dict[str, set[IPv4Address]] = {}
         # subnet id -> the router serving it.
         self.served: dict[str, str] = {}
+        self._port_at: dict[tuple[str, IPv4Address], Port] = {}
         # Files first: a network a file defines is the file's, even when the API's
         # topology carries a copy of it.
         for source in sorted(sources.values(), key=lambda s: s.is_api):
@@ -105,13 +106,12 @@ class World:
              ) -> World:
         sources = {}
         for name, generation in store.generations().items():
-            topo = cache.get(store, name, generation, node)
-            if topo is None:
+            parsed = cache.get(store, name, generation, node)
+            if parsed is None:
                 continue
+            topo, objects = parsed
             record = store.read_record(name)
-            status = provisioning.pending(
-                record.objects, record.status, provisioning.objects(topo, {})
-            )
+            status = provisioning.pending(record.objects, record.status, objects)
             sources[name] = Source(name, topo, generation, record, status)
         return cls(sources, node, operator_project)
 
@@ -170,8 +170,10 @@ class World:
               device: str, mac: str | None = None, name: str = "") -> None:
         port_id = ids.stable_id(self.node, "port", key)
         subnet_id = self.subnet_holding(network_id, address)
-        self.ports[port_id] = Port(port_id, network_id, subnet_id, address, owner, device,
-                                   self.project_of(src, device), mac, name)
+        port = Port(port_id, network_id, subnet_id, address, owner, device,
+                    self.project_of(src, device), mac, name)
+        self.ports[port_id] = port
+        self._port_at.setdefault((network_id, address), port)
         self.used.setdefault(network_id, set()).add(address)
 
     # --- questions -----------------------------------------------------------------
@@ -204,10 +206,7 @@ class World:
         return None
 
     def port_of_address(self, network_id: str, address: IPv4Address) -> Port | None:
-        for port in self.ports.values():
-            if port.network_id == network_id and port.address == address:
-                return port
-        return None
+        return self._port_at.get((network_id, address))
 
     def free_address(self, subnet_id: str) -> IPv4Address | None:
         _, net, subnet = self.subnets[subnet_id]
@@ -225,29 +224,34 @@ def _hosts(subnet: Subnet) -> Iterator[IPv4Address]:
     return subnet.cidr.hosts()
 
 
+Parsed = tuple[Topology, dict[str, provisioning.Object]]
+
+
 class TopologyCache:
-    """Parsed topologies by (name, generation): a document is validated once."""
+    """Parsed topologies and their objects' fingerprints by (name, generation): a
+    document is validated and hashed once, not per request."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._topologies: dict[str, tuple[int, Topology | None]] = {}
+        self._topologies: dict[str, tuple[int, Parsed | None]] = {}
 
-    def get(self, store: LedgerStore, name: str, generation: int, node: str) -> Topology | None:
+    def get(self, store: LedgerStore, name: str, generation: int, node: str) -> Parsed | None:
         with self._lock:
             cached = self._topologies.get(name)
         if cached is not None and cached[0] == generation:
             return cached[1]
         document, generation = store.document(name)
-        topo = None
+        parsed = None
         if document is not None:
             try:
                 topo = load_data(document, node, f"topology {name}")
+                parsed = (topo, provisioning.objects(topo, {}))
             except NetnodeError:
-                topo = None  # the agent reports it; the API shows what it can
+                parsed = None  # the agent reports it; the API shows what it can
         with self._lock:
-            self._topologies[name] = (generation, topo)
-        return topo
+            self._topologies[name] = (generation, parsed)
+        return parsed
 
     def put(self, name: str, generation: int, topo: Topology) -> None:
         with self._lock:
-            self._topologies[name] = (generation, topo)
+            self._topologies[name] = (generation, (topo, provisioning.objects(topo, {})))

@@ -126,6 +126,9 @@ class Agent:
     def run_once(self, *, changed_only: bool = False) -> list[Report]:
         """One pass over every desired topology."""
         kind = "changes" if changed_only else "full"
+        # Stamped before reading: a document written during the pass is a change the
+        # next round sees, not one this pass already covered.
+        stamp = self._store_stamp()
         topologies, reports = self.desired()
         from_files = self._file_topologies
         for name, topo in topologies.items():
@@ -138,7 +141,7 @@ class Agent:
                 continue
             reports.append(Report(name, kind, outcome))
         self._plan_retry(reports)
-        self._store_seen = self._store_stamp()
+        self._store_seen = stamp
         return reports
 
     def trigger(self) -> None:
