@@ -9,10 +9,12 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from netnode.api import neutron, octavia
+from netnode.api import schemas as s
 from netnode.api.auth import Context, Tokens
 from netnode.api.errors import (
     ApiError,
@@ -28,6 +30,23 @@ log = logging.getLogger("netnode.api")
 
 # Paths that answer without a token: version discovery and the API's own description.
 OPEN_PATHS = {"/", "/v2", "/v2/", "/v2.0", "/v2.0/", "/openapi.json", "/docs"}
+
+# What any route of either API may answer besides its success, declared once for the
+# OpenAPI document (in the API's own error shape). Bad input is 400, never 422.
+ERRORS = {
+    400: "Bad input: the message names the field",
+    401: "No token, or one the tokens file does not know",
+    403: "The token's role or the project's quota forbids it",
+    404: "No such object, or one of another project",
+    409: "It conflicts with what exists, or the load balancer is PENDING_*",
+    500: "netnode failed to answer",
+}
+TOKEN_SCHEME = "token"
+UNION_TAGS = {"bool", "int", "str", "float", "none", "dict", "list"}
+
+
+def error_responses(model: type[Any]) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": model, "description": text} for code, text in ERRORS.items()}
 
 
 def create_app(svc: Service, tokens: Tokens | None, noauth_project: str = "admin") -> FastAPI:
@@ -97,9 +116,38 @@ def create_app(svc: Service, tokens: Tokens | None, noauth_project: str = "admin
         return {"version": _version(request, "v2", "/v2/", "CURRENT")}
 
     for prefix in ("/v2/lbaas", "/v2.0/lbaas"):
-        app.include_router(octavia.router, prefix=prefix, tags=["octavia"])
-    app.include_router(neutron.router, prefix="/v2.0", tags=["neutron"])
+        app.include_router(octavia.router, prefix=prefix, tags=["octavia"],
+                           responses=error_responses(s.OctaviaFault))
+    app.include_router(neutron.router, prefix="/v2.0", tags=["neutron"],
+                       responses=error_responses(s.NeutronFault))
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = _described(get_openapi(
+                title=app.title, version=app.version, description=app.description,
+                routes=app.routes))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _described(document: dict[str, Any]) -> dict[str, Any]:
+    """FastAPI's document, told the truth: no route answers 422 (bad input is 400, see
+    ``ERRORS``), and every route outside ``OPEN_PATHS`` wants an X-Auth-Token."""
+    for path, item in document.get("paths", {}).items():
+        for operation in item.values():
+            operation.get("responses", {}).pop("422", None)
+            if path not in OPEN_PATHS:
+                operation["security"] = [{TOKEN_SCHEME: []}]
+    components = document.setdefault("components", {})
+    schemas = components.get("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    components["securitySchemes"] = {
+        TOKEN_SCHEME: {"type": "apiKey", "in": "header", "name": "X-Auth-Token",
+                       "description": "A token of the tokens file (netnode serve --tokens)"}}
+    return document
 
 
 def _version(request: Request, version: str, path: str, status: str) -> dict[str, Any]:
@@ -123,7 +171,11 @@ def _validation_message(exc: RequestValidationError) -> str:
     if not errors:
         return "Invalid input"
     err = errors[0]
-    loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
+    if err.get("type") == "json_invalid":
+        position = err["loc"][-1] if err.get("loc") else "?"
+        why = (err.get("ctx") or {}).get("error", "not JSON")
+        return f"Invalid input: the body is not valid JSON ({why} at character {position})"
+    loc = _where(err.get("loc", ()))
     field = loc[-1] if loc else "body"
     if err.get("type") == "extra_forbidden":
         return f"Invalid input for field/attribute {field}. Value: " \
@@ -132,6 +184,20 @@ def _validation_message(exc: RequestValidationError) -> str:
         return f"Invalid input for field/attribute {field}. Value: 'None'. Mandatory field missing."
     return f"Invalid input for field/attribute {field}. Value: '{_short(err.get('input'))}'. " \
            f"{err.get('msg', 'invalid')}"
+
+
+def _where(loc: Any) -> list[str]:
+    """The field path of a validation error: without where FastAPI found it (body,
+    query, path) nor the tags pydantic adds for a union's members ("bool",
+    "literal['true','false']", "GatewayInfo"), which name a type, not a field (the
+    APIs' fields are lower case)."""
+    return [str(p) for i, p in enumerate(loc)
+            if not (i == 0 and p in ("body", "query", "path")) and not _type_tag(p)]
+
+
+def _type_tag(part: Any) -> bool:
+    return isinstance(part, str) and (
+        part in UNION_TAGS or "[" in part or (part.isidentifier() and part[0].isupper()))
 
 
 def _short(value: Any) -> str:

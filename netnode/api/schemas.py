@@ -6,7 +6,8 @@ from __future__ import annotations
 from ipaddress import IPv4Address
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
+from pydantic_core import PydanticCustomError
 
 from netnode.model.topology import (
     ExpectedCodes,
@@ -18,8 +19,29 @@ from netnode.model.topology import (
     UrlPath,
 )
 
+
+def _integer(value: Any) -> Any:
+    """JSON's integers only: pydantic alone would take ``true`` for 1 and "80" for 80."""
+    if isinstance(value, bool | str):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+def _boolean(value: Any) -> Any:
+    if not isinstance(value, bool):
+        raise PydanticCustomError("bool_type", "Input should be a valid boolean")
+    return value
+
+
+# What request bodies take: JSON's own types, no coercion from strings or booleans (a
+# quota of ``false`` must not become 0). Responses use plain int and bool.
+Int = Annotated[int, BeforeValidator(_integer)]
+Bool = StrictBool
+Off = Annotated[Literal[False], BeforeValidator(_boolean)]  # a feature netnode lacks
+PortNumber = Annotated[Port, BeforeValidator(_integer)]
+Timeout = Annotated[TimeoutMs, BeforeValidator(_integer)]
 Tags = Annotated[list[FreeText], Field(max_length=50)]
-Weight = Annotated[int, Field(ge=0, le=256)]
+Weight = Annotated[Int, Field(ge=0, le=256)]
 IdRef = dict[str, str]
 
 
@@ -52,37 +74,37 @@ class LoadBalancerCreate(Owned):
     vip_subnet_id: ObjectId | None = None
     vip_network_id: ObjectId | None = None
     vip_address: IPv4Address | None = None
-    admin_state_up: bool = True
+    admin_state_up: Bool = True
     provider: Literal["netnode", "amphora"] | None = None
     flavor_id: None = None
     availability_zone: None = None
 
 
 class LoadBalancerUpdate(Common):
-    admin_state_up: bool | None = None
+    admin_state_up: Bool | None = None
 
 
 class ListenerCreate(Owned):
     loadbalancer_id: ObjectId
     protocol: Protocol
-    protocol_port: Port
-    admin_state_up: bool = True
-    connection_limit: Annotated[int, Field(ge=-1, le=1_000_000)] | None = None
+    protocol_port: PortNumber
+    admin_state_up: Bool = True
+    connection_limit: Annotated[Int, Field(ge=-1, le=1_000_000)] | None = None
     default_pool_id: ObjectId | None = None
-    insert_headers: dict[Literal["X-Forwarded-For"], Literal["true", "false", True, False]] | None = None
-    timeout_client_data: TimeoutMs | None = None
-    timeout_member_connect: TimeoutMs | None = None
-    timeout_member_data: TimeoutMs | None = None
+    insert_headers: dict[Literal["X-Forwarded-For"], Literal["true", "false"] | Bool] | None = None
+    timeout_client_data: Timeout | None = None
+    timeout_member_connect: Timeout | None = None
+    timeout_member_data: Timeout | None = None
 
 
 class ListenerUpdate(Common):
-    admin_state_up: bool | None = None
-    connection_limit: Annotated[int, Field(ge=-1, le=1_000_000)] | None = None
+    admin_state_up: Bool | None = None
+    connection_limit: Annotated[Int, Field(ge=-1, le=1_000_000)] | None = None
     default_pool_id: ObjectId | None = None
-    insert_headers: dict[Literal["X-Forwarded-For"], Literal["true", "false", True, False]] | None = None
-    timeout_client_data: TimeoutMs | None = None
-    timeout_member_connect: TimeoutMs | None = None
-    timeout_member_data: TimeoutMs | None = None
+    insert_headers: dict[Literal["X-Forwarded-For"], Literal["true", "false"] | Bool] | None = None
+    timeout_client_data: Timeout | None = None
+    timeout_member_connect: Timeout | None = None
+    timeout_member_data: Timeout | None = None
 
 
 class PoolCreate(Owned):
@@ -90,32 +112,32 @@ class PoolCreate(Owned):
     listener_id: ObjectId | None = None
     protocol: Protocol
     lb_algorithm: Algorithm
-    admin_state_up: bool = True
+    admin_state_up: Bool = True
     session_persistence: None = None
-    tls_enabled: Literal[False] = False
+    tls_enabled: Off = False
 
 
 class PoolUpdate(Common):
-    admin_state_up: bool | None = None
+    admin_state_up: Bool | None = None
     lb_algorithm: Algorithm | None = None
     session_persistence: None = None
 
 
 class MemberCreate(Owned):
     address: IPv4Address
-    protocol_port: Port
+    protocol_port: PortNumber
     weight: Weight | None = None
     subnet_id: ObjectId | None = None
-    admin_state_up: bool = True
-    backup: Literal[False] = False
+    admin_state_up: Bool = True
+    backup: Off = False
     monitor_address: None = None
     monitor_port: None = None
 
 
 class MemberUpdate(Common):
-    admin_state_up: bool | None = None
+    admin_state_up: Bool | None = None
     weight: Weight | None = None
-    backup: Literal[False] | None = None
+    backup: Off | None = None
     monitor_address: None = None
     monitor_port: None = None
 
@@ -123,27 +145,27 @@ class MemberUpdate(Common):
 class HealthMonitorCreate(Owned):
     pool_id: ObjectId
     type: Literal["HTTP", "TCP"]
-    delay: Annotated[int, Field(ge=1, le=3600)]
-    timeout: Annotated[int, Field(ge=1, le=3600)]
-    max_retries: Annotated[int, Field(ge=1, le=10)]
-    max_retries_down: Annotated[int, Field(ge=1, le=10)] = 3
+    delay: Annotated[Int, Field(ge=1, le=3600)]
+    timeout: Annotated[Int, Field(ge=1, le=3600)]
+    max_retries: Annotated[Int, Field(ge=1, le=10)]
+    max_retries_down: Annotated[Int, Field(ge=1, le=10)] = 3
     http_method: Literal["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"] | None = None
     url_path: UrlPath | None = None
     expected_codes: ExpectedCodes | None = None
-    admin_state_up: bool = True
+    admin_state_up: Bool = True
     http_version: Literal[1.0, 1.1] | None = None
     domain_name: None = None
 
 
 class HealthMonitorUpdate(Common):
-    delay: Annotated[int, Field(ge=1, le=3600)] | None = None
-    timeout: Annotated[int, Field(ge=1, le=3600)] | None = None
-    max_retries: Annotated[int, Field(ge=1, le=10)] | None = None
-    max_retries_down: Annotated[int, Field(ge=1, le=10)] | None = None
+    delay: Annotated[Int, Field(ge=1, le=3600)] | None = None
+    timeout: Annotated[Int, Field(ge=1, le=3600)] | None = None
+    max_retries: Annotated[Int, Field(ge=1, le=10)] | None = None
+    max_retries_down: Annotated[Int, Field(ge=1, le=10)] | None = None
     http_method: Literal["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"] | None = None
     url_path: UrlPath | None = None
     expected_codes: ExpectedCodes | None = None
-    admin_state_up: bool | None = None
+    admin_state_up: Bool | None = None
 
 
 class Wrapped(Body):
@@ -168,12 +190,12 @@ def wrap_out(kind: str, inner: type[BaseModel], many: bool = False) -> type[Base
 
 class MemberBatchItem(Body):
     address: IPv4Address
-    protocol_port: Port
+    protocol_port: PortNumber
     name: FreeText | None = None
     weight: Weight | None = None
     subnet_id: ObjectId | None = None
-    admin_state_up: bool = True
-    backup: Literal[False] = False
+    admin_state_up: Bool = True
+    backup: Off = False
     monitor_address: None = None
     monitor_port: None = None
     tags: Tags | None = None
@@ -252,15 +274,15 @@ class HealthMonitorOut(Out):
 
 
 class QuotaBody(Body):
-    load_balancer: Annotated[int, Field(ge=-1, le=1_000_000)] | None = None
-    loadbalancer: Annotated[int, Field(ge=-1, le=1_000_000)] | None = None
-    listener: Annotated[int, Field(ge=-1, le=1_000_000)] | None = None
-    member: Annotated[int, Field(ge=-1, le=1_000_000)] | None = None
-    pool: Annotated[int, Field(ge=-1, le=1_000_000)] | None = None
-    health_monitor: Annotated[int, Field(ge=-1, le=1_000_000)] | None = None
-    healthmonitor: Annotated[int, Field(ge=-1, le=1_000_000)] | None = None
-    l7policy: Annotated[int, Field(ge=-1, le=1_000_000)] | None = None
-    l7rule: Annotated[int, Field(ge=-1, le=1_000_000)] | None = None
+    load_balancer: Annotated[Int, Field(ge=-1, le=1_000_000)] | None = None
+    loadbalancer: Annotated[Int, Field(ge=-1, le=1_000_000)] | None = None
+    listener: Annotated[Int, Field(ge=-1, le=1_000_000)] | None = None
+    member: Annotated[Int, Field(ge=-1, le=1_000_000)] | None = None
+    pool: Annotated[Int, Field(ge=-1, le=1_000_000)] | None = None
+    health_monitor: Annotated[Int, Field(ge=-1, le=1_000_000)] | None = None
+    healthmonitor: Annotated[Int, Field(ge=-1, le=1_000_000)] | None = None
+    l7policy: Annotated[Int, Field(ge=-1, le=1_000_000)] | None = None
+    l7rule: Annotated[Int, Field(ge=-1, le=1_000_000)] | None = None
 
 
 class QuotaUpdate(Body):
@@ -271,22 +293,22 @@ class QuotaUpdate(Body):
 
 
 class NetworkCreate(Owned):
-    admin_state_up: bool = True
-    shared: bool = False
-    router_external: bool = Field(False, alias="router:external")
+    admin_state_up: Bool = True
+    shared: Bool = False
+    router_external: Bool = Field(False, alias="router:external")
     provider_network_type: Literal["vlan", "flat"] | None = Field(None, alias="provider:network_type")
     provider_physical_network: FreeText | None = Field(None, alias="provider:physical_network")
-    provider_segmentation_id: Annotated[int, Field(ge=1, le=4094)] | None = Field(
+    provider_segmentation_id: Annotated[Int, Field(ge=1, le=4094)] | None = Field(
         None, alias="provider:segmentation_id"
     )
-    mtu: Annotated[int, Field(ge=68, le=9000)] | None = None
-    port_security_enabled: bool | None = None
+    mtu: Annotated[Int, Field(ge=68, le=9000)] | None = None
+    port_security_enabled: Bool | None = None
     availability_zone_hints: list[FreeText] | None = None
 
 
 class NetworkUpdate(Common):
-    admin_state_up: bool | None = None
-    shared: bool | None = None
+    admin_state_up: Bool | None = None
+    shared: Bool | None = None
 
 
 class AllocationPool(Body):
@@ -299,7 +321,7 @@ class SubnetCreate(Owned):
     cidr: Annotated[str, Field(max_length=18, pattern=r"^[0-9./]+$")]
     ip_version: Literal[4] = 4
     gateway_ip: IPv4Address | None = None
-    enable_dhcp: bool | None = None
+    enable_dhcp: Bool | None = None
     allocation_pools: list[AllocationPool] | None = None
     dns_nameservers: list[IPv4Address] | None = None
     host_routes: Annotated[list[Any], Field(max_length=0)] | None = None
@@ -309,7 +331,7 @@ class SubnetCreate(Owned):
 
 
 class SubnetUpdate(Common):
-    enable_dhcp: bool | None = None
+    enable_dhcp: Bool | None = None
     dns_nameservers: list[IPv4Address] | None = None
 
 
@@ -320,20 +342,20 @@ class FixedIp(Body):
 
 class GatewayInfo(Body):
     network_id: ObjectId
-    enable_snat: bool | None = None
+    enable_snat: Bool | None = None
     external_fixed_ips: Annotated[list[FixedIp], Field(max_length=1)] | None = None
 
 
 class RouterCreate(Owned):
-    admin_state_up: bool = True
+    admin_state_up: Bool = True
     external_gateway_info: GatewayInfo | None = None
-    distributed: Literal[False] | None = None
-    ha: Literal[False] | None = None
+    distributed: Off | None = None
+    ha: Off | None = None
     availability_zone_hints: list[FreeText] | None = None
 
 
 class RouterUpdate(Common):
-    admin_state_up: bool | None = None
+    admin_state_up: Bool | None = None
     external_gateway_info: GatewayInfo | dict[str, Any] | None = None
     routes: Annotated[list[Any], Field(max_length=0)] | None = None
 
@@ -405,3 +427,26 @@ class PortOut(Out):
     device_owner: str
     device_id: str
     project_id: str
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+
+class OctaviaFault(BaseModel):
+    """Octavia's error body."""
+
+    faultcode: Literal["Client", "Server"]
+    faultstring: str
+    debuginfo: None
+
+
+class NeutronErrorDetail(BaseModel):
+    type: str
+    message: str
+    detail: str
+
+
+class NeutronFault(BaseModel):
+    """Neutron's error body."""
+
+    NeutronError: NeutronErrorDetail
