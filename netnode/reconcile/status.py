@@ -251,7 +251,9 @@ def _pool(
         provisioning_status=prov(pool.uid),
         members=members,
         health_monitor=pool.healthmonitor.type if pool.healthmonitor is not None else None,
-        health_monitor_provisioning_status=prov(pool.healthmonitor.uid) if pool.healthmonitor else "ACTIVE",
+        health_monitor_provisioning_status=(
+            prov(pool.healthmonitor.id) if pool.healthmonitor and pool.healthmonitor.id else "ACTIVE"
+        ),
     )
 
 
