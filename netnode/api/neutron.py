@@ -199,6 +199,15 @@ def _owned(ctx: Context, w: World, table: dict[str, Any], object_id: str, kind: 
     return entry
 
 
+def _owned_for_change(ctx: Context, w: World, table: dict[str, Any], object_id: str,
+                      kind: str) -> Any:
+    """``_owned``, for a caller that may write, of an object the API made."""
+    may_write(ctx)
+    entry = _owned(ctx, w, table, object_id, kind)
+    writable(entry[0], kind.lower(), object_id)
+    return entry
+
+
 def _shared_subnets(w: World) -> frozenset[str]:
     return frozenset(sid for sid, (src, net, _) in w.subnets.items() if w.shared(src, net))
 
@@ -248,7 +257,7 @@ def create_network(body: s.wrap("network", s.NetworkCreate),  # type: ignore[val
                                "network physnet-int is in use.")
             item["segmentation_id"] = tag
         doc.data["networks"].append(item)
-        doc.set_meta(net_id, ctx, data, data.get("project_id") or data.get("tenant_id"),
+        doc.set_meta(net_id, ctx, data,
                      shared=req.shared)
         return net_id
 
@@ -455,7 +464,7 @@ def create_router(body: s.wrap("router", s.RouterCreate),  # type: ignore[valid-
         if req.external_gateway_info is not None:
             item["external_gateway"] = _gateway(ctx, doc, w, req.external_gateway_info, None)
         doc.data["routers"].append(item)
-        doc.set_meta(router_id, ctx, data, data.get("project_id") or data.get("tenant_id"))
+        doc.set_meta(router_id, ctx, data)
         return router_id
 
     router_id = svc.change(mutate)
@@ -476,9 +485,7 @@ def update_router(router_id: str, body: s.wrap("router", s.RouterUpdate),  # typ
     data = req.model_dump(exclude_unset=True)
 
     def mutate(doc: Doc, w: World) -> None:
-        may_write(ctx)
-        src, r = _owned(ctx, w, w.routers, router_id, "Router")
-        writable(src, "router", router_id)
+        _, r = _owned_for_change(ctx, w, w.routers, router_id, "Router")
         item = doc.find("router", router_id)
         if "external_gateway_info" in data:
             info = req.external_gateway_info
@@ -515,9 +522,7 @@ def _via(doc: Doc, fip: dict[str, Any], interfaces: list[str]) -> bool:
 @router.delete("/routers/{router_id}", status_code=204)
 def delete_router(router_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Response:
     def mutate(doc: Doc, w: World) -> None:
-        may_write(ctx)
-        src, r = _owned(ctx, w, w.routers, router_id, "Router")
-        writable(src, "router", router_id)
+        _, r = _owned_for_change(ctx, w, w.routers, router_id, "Router")
         if r.interfaces:
             raise Conflict(f"Router {router_id} still has ports")
         doc.remove("router", router_id)
@@ -543,9 +548,7 @@ def _interface_subnet(w: World, req: s.RouterInterface) -> str:
 def add_router_interface(router_id: str, body: s.RouterInterface, svc: Service = Svc,
                          ctx: Context = Ctx) -> Any:
     def mutate(doc: Doc, w: World) -> str:
-        may_write(ctx)
-        src, _ = _owned(ctx, w, w.routers, router_id, "Router")
-        writable(src, "router", router_id)
+        _, _ = _owned_for_change(ctx, w, w.routers, router_id, "Router")
         subnet_id = _interface_subnet(w, body)
         _, net, subnet = _subnet(ctx, w, subnet_id)
         if net.external:
@@ -583,9 +586,7 @@ def remove_router_interface(router_id: str, body: s.RouterInterface, svc: Servic
     answer: dict[str, Any] = {}
 
     def mutate(doc: Doc, w: World) -> None:
-        may_write(ctx)
-        src, _ = _owned(ctx, w, w.routers, router_id, "Router")
-        writable(src, "router", router_id)
+        _, _ = _owned_for_change(ctx, w, w.routers, router_id, "Router")
         subnet_id = _interface_subnet(w, body)
         if w.served.get(subnet_id) != router_id:
             raise NotFound(f"Router {router_id} does not have an interface with subnet "
@@ -676,7 +677,7 @@ def create_floatingip(body: s.wrap("floatingip", s.FloatingIPCreate),  # type: i
         if req.port_id is not None:
             _associate(ctx, doc, w, item, req.port_id, req.fixed_ip_address)
         doc.data["floating_ips"].append(item)
-        doc.set_meta(fip_id, ctx, data, data.get("project_id") or data.get("tenant_id"))
+        doc.set_meta(fip_id, ctx, data)
         return fip_id
 
     fip_id = svc.change(mutate)
@@ -697,9 +698,7 @@ def update_floatingip(fip_id: str, body: s.wrap("floatingip", s.FloatingIPUpdate
     data = req.model_dump(exclude_unset=True)
 
     def mutate(doc: Doc, w: World) -> None:
-        may_write(ctx)
-        src, _ = _owned(ctx, w, w.fips, fip_id, "Floating IP")
-        writable(src, "floating IP", fip_id)
+        _, _ = _owned_for_change(ctx, w, w.fips, fip_id, "Floating IP")
         item = doc.find("floatingip", fip_id)
         if "port_id" in data:
             if req.port_id is None:
@@ -716,9 +715,7 @@ def update_floatingip(fip_id: str, body: s.wrap("floatingip", s.FloatingIPUpdate
 @router.delete("/floatingips/{fip_id}", status_code=204)
 def delete_floatingip(fip_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Response:
     def mutate(doc: Doc, w: World) -> None:
-        may_write(ctx)
-        src, _ = _owned(ctx, w, w.fips, fip_id, "Floating IP")
-        writable(src, "floating IP", fip_id)
+        _, _ = _owned_for_change(ctx, w, w.fips, fip_id, "Floating IP")
         doc.remove("floatingip", fip_id)
 
     svc.change(mutate)

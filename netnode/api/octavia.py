@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from pydantic import TypeAdapter, ValidationError
 
 from netnode.api import schemas as s
 from netnode.api.auth import Context
@@ -14,6 +15,7 @@ from netnode.api.errors import BadRequest, Conflict, Forbidden, NotFound
 from netnode.api.service import (
     Doc,
     Service,
+    asked_project,
     may_write,
     new_id,
     not_pending,
@@ -26,10 +28,12 @@ from netnode.model.topology import (
     DEFAULT_TIMEOUT_MEMBER_CONNECT,
     DEFAULT_TIMEOUT_MEMBER_DATA,
     LoadBalancer,
+    ProjectId,
 )
 from netnode.reconcile.status import loadbalancer_stats, to_octavia_json
 
 router = APIRouter()
+PROJECT_ID = TypeAdapter(ProjectId)
 
 QUOTA_KINDS = ("load_balancer", "listener", "pool", "member", "health_monitor", "l7policy",
                "l7rule")
@@ -211,7 +215,7 @@ def _lb_for_change(ctx: Context, w: World, lb_id: str) -> Source:
     return src
 
 
-def _quota(svc: Service, w: World, ctx: Context, project: str, kind: str, count: int) -> None:
+def _quota(svc: Service, project: str, kind: str, count: int) -> None:
     limit = svc.quotas.get(project).get(kind, -1)
     if limit >= 0 and count + 1 > limit:
         raise Forbidden(f"Quota has been met for resources: {kind.replace('_', ' ').title()}")
@@ -258,8 +262,8 @@ def create_loadbalancer(body: s.wrap("loadbalancer", s.LoadBalancerCreate),  # t
             if found is None:
                 raise Conflict(f"No more IP addresses available on subnet {subnet_id}")
             address = found
-        project = doc.project_for(ctx, data.get("project_id") or data.get("tenant_id"))
-        _quota(svc, w, ctx, project, "load_balancer", _count(w, project, w.lbs))
+        project = doc.project_for(ctx, asked_project(data))
+        _quota(svc, project, "load_balancer", _count(w, project, w.lbs))
         lb_id = new_id()
         doc.data["load_balancers"].append({
             "id": lb_id, "name": lb_id,
@@ -401,7 +405,7 @@ def create_listener(body: s.wrap("listener", s.ListenerCreate),  # type: ignore[
             raise NotFound.of("Load Balancer", req.loadbalancer_id)
         src = _lb_for_change(ctx, w, req.loadbalancer_id)
         project = w.project_of(src, req.loadbalancer_id)
-        _quota(svc, w, ctx, project, "listener", _count(w, project, w.listeners))
+        _quota(svc, project, "listener", _count(w, project, w.listeners))
         lb = doc.find("loadbalancer", req.loadbalancer_id)
         if any(x["protocol_port"] == req.protocol_port for x in lb.get("listeners", [])):
             raise Conflict(f"Another Listener on this Load Balancer is already using "
@@ -543,7 +547,7 @@ def create_pool(body: s.wrap("pool", s.PoolCreate),  # type: ignore[valid-type]
                              "loadbalancer_id or listener_id")
         src = _lb_for_change(ctx, w, lb_id)
         project = w.project_of(src, lb_id)
-        _quota(svc, w, ctx, project, "pool", _count(w, project, w.pools))
+        _quota(svc, project, "pool", _count(w, project, w.pools))
         lb = doc.find("loadbalancer", lb_id)
         pool_id = new_id()
         lb.setdefault("pools", []).append({
@@ -632,7 +636,7 @@ def create_member(pool_id: str, body: s.wrap("member", s.MemberCreate),  # type:
     def mutate(doc: Doc, w: World) -> str:
         src, _, _ = _child_for_change(ctx, w, w.pools, pool_id, "Pool")
         project = w.project_of(src, pool_id)
-        _quota(svc, w, ctx, project, "member", _count(w, project, w.members))
+        _quota(svc, project, "member", _count(w, project, w.members))
         pool = doc.find("pool", pool_id)
         key = (str(data["address"]), data["protocol_port"])
         if any((m["address"], m["protocol_port"]) == key for m in pool.get("members", [])):
@@ -760,7 +764,7 @@ def create_monitor(body: s.wrap("healthmonitor", s.HealthMonitorCreate),  # type
     def mutate(doc: Doc, w: World) -> str:
         src, _, _ = _child_for_change(ctx, w, w.pools, req.pool_id, "Pool")
         project = w.project_of(src, req.pool_id)
-        _quota(svc, w, ctx, project, "health_monitor", _count(w, project, w.monitors))
+        _quota(svc, project, "health_monitor", _count(w, project, w.monitors))
         pool = doc.find("pool", req.pool_id)
         if pool.get("healthmonitor"):
             raise Conflict(f"Pool {req.pool_id} already has a health monitor")
@@ -849,8 +853,12 @@ def update_quota(project_id: str, body: s.QuotaUpdate, svc: Service = Svc,
                  ctx: Context = Ctx) -> Any:
     if not ctx.is_admin:
         raise Forbidden("only an admin may set quotas")
-    if not ids_ok(project_id):
-        raise BadRequest(f"Invalid input for field/attribute project_id. Value: '{project_id}'")
+    try:
+        PROJECT_ID.validate_python(project_id)
+    except ValidationError:
+        raise BadRequest(
+            f"Invalid input for field/attribute project_id. Value: '{project_id}'"
+        ) from None
     q = body.quota.model_dump(exclude_none=True)
     if "loadbalancer" in q:
         q.setdefault("load_balancer", q.pop("loadbalancer"))
@@ -868,11 +876,6 @@ def reset_quota(project_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Resp
         raise Forbidden("only an admin may reset quotas")
     svc.quotas.delete(project_id)
     return Response(status_code=204)
-
-
-def ids_ok(project_id: str) -> bool:
-    return bool(project_id) and len(project_id) <= 64 and all(
-        c.isalnum() or c in "_.-" for c in project_id) and project_id.isascii()
 
 
 @router.get("/providers")

@@ -35,6 +35,11 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+def asked_project(body: dict[str, Any]) -> str | None:
+    """The project a create names (Neutron also takes its old name, tenant_id)."""
+    return body.get("project_id") or body.get("tenant_id")
+
+
 class Doc:
     """The API topology's document being changed (plain JSON data)."""
 
@@ -110,7 +115,7 @@ class Doc:
         meta = {
             "name": body.get("name") or "",
             "description": body.get("description") or "",
-            "project_id": self.project_for(ctx, project_id or body.get("project_id")),
+            "project_id": self.project_for(ctx, project_id or asked_project(body)),
             "created_at": now(),
             "tags": list(body.get("tags") or []),
             **{k: v for k, v in extra.items() if v is not None},

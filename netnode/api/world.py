@@ -12,7 +12,6 @@ a router on the lab's networks.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from ipaddress import IPv4Address
@@ -22,7 +21,6 @@ from netnode.errors import NetnodeError
 from netnode.model import ids
 from netnode.model.loading import load_data
 from netnode.model.topology import (
-    ApiMeta,
     FloatingIP,
     HealthMonitor,
     Listener,
@@ -178,9 +176,6 @@ class World:
 
     # --- questions -----------------------------------------------------------------
 
-    def meta(self, src: Source, object_id: str) -> ApiMeta | None:
-        return src.topo.metadata.get(object_id)
-
     def project_of(self, src: Source, object_id: str) -> str:
         meta = src.topo.metadata.get(object_id)
         return meta.project_id if meta is not None else self.operator_project
@@ -211,17 +206,13 @@ class World:
     def free_address(self, subnet_id: str) -> IPv4Address | None:
         _, net, subnet = self.subnets[subnet_id]
         used = self.used.get(net.uid, set())
-        for address in _hosts(subnet):
+        for address in subnet.cidr.hosts():
             if address not in used:
                 return address
         return None
 
     def used_tags(self) -> set[int]:
         return {n.segmentation_id for _, n in self.networks.values() if n.segmentation_id}
-
-
-def _hosts(subnet: Subnet) -> Iterator[IPv4Address]:
-    return subnet.cidr.hosts()
 
 
 Parsed = tuple[Topology, dict[str, provisioning.Object]]

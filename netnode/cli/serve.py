@@ -8,6 +8,7 @@ import argparse
 import ipaddress
 import signal
 import threading
+from pathlib import Path
 from typing import Any
 
 from netnode.errors import NetnodeError
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace, host: Host) -> int:
             f"--noauth on {args.host} would let anyone who reaches it change this node; "
             "listen on 127.0.0.1, use --tokens, or add --noauth-anywhere if you mean it"
         )
-    tokens = None if args.noauth else Tokens.load(_path(args.tokens))
+    tokens = None if args.noauth else Tokens.load(Path(args.tokens))
     store = host.store  # opens the store and migrates its schema before serving
     stop = threading.Event()
     agent_box: dict[str, Any] = {}
@@ -118,8 +119,3 @@ def _loopback(address: str) -> bool:
     except ValueError:
         return address == "localhost"
 
-
-def _path(text: str) -> Any:
-    from pathlib import Path
-
-    return Path(text)

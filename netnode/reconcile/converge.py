@@ -89,9 +89,10 @@ def apply(
     objects = provisioning.objects(topo, spec.floating)
     prints = units.fingerprints(spec)
     with node_lock(host):
-        if record_desired and store.document(spec.topology)[0] != source:
-            store.set_desired(spec.topology, source)
         record = store.read(spec.topology)
+        if record_desired and record.topology != source:
+            store.set_desired(spec.topology, source)
+            record = record.but(topology=source)
         status = provisioning.pending(record.objects, record.status, objects)
         scope: frozenset[str] | None = None
         part = spec
