@@ -96,7 +96,12 @@ def resolve(topo: Topology, node: str) -> None:
     for lb in topo.load_balancers:
         lb_id = give(lb, "loadbalancer")
         for listener in lb.listeners:
-            give(listener, "listener", f"{lb_id}/")
+            listener_id = give(listener, "listener", f"{lb_id}/")
+            for policy in listener.l7policies:
+                policy_id = give(policy, "l7policy", f"{listener_id}/")
+                for k, rule in enumerate(policy.rules):
+                    if rule.id is None:
+                        rule.id = ids.stable_id(node, "l7rule", f"{policy_id}/{k}")
         for pool in lb.pools:
             pool_id = give(pool, "pool", f"{lb_id}/")
             for member in pool.members:
@@ -113,6 +118,12 @@ def resolve(topo: Topology, node: str) -> None:
             fip.network = externals[0]
         if fip.fixed_ip_address is not None and fip.fixed_network is None:
             fip.fixed_network = _holder_network(topo, fip.fixed_ip_address)
+        for pf in fip.port_forwardings:
+            if pf.id is None:
+                key = f"{fip.id}/{pf.protocol}/{pf.external_port}"
+                pf.id = ids.stable_id(node, "portforwarding", key)
+            if pf.internal_network is None:
+                pf.internal_network = _holder_network(topo, pf.internal_ip_address)
     for inst in topo.lab.instances:
         give(inst, "instance")
     for client in topo.lab.clients:

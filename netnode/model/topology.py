@@ -72,18 +72,41 @@ class Network(Named):
 
 # --- load balancers (Octavia v2 names) ------------------------------------------------
 
+# A file on this node (a PEM certificate bundle, a CA, a CRL): an absolute path in a
+# conservative alphabet, since it is written into haproxy.cfg.
+FilePath = Annotated[str, StringConstraints(pattern=r"^/[A-Za-z0-9._/+@=-]{1,4095}$")]
+# OpenSSL cipher strings ("ECDHE+AESGCM:!aNULL"), as Octavia validates them.
+TlsCiphers = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_+!@=.:-]{1,2048}$")]
+TlsVersion = Literal["SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
+AlpnProtocol = Literal["http/1.0", "http/1.1", "h2"]
+# An RFC 1123 host name (a monitor's Host header, an L7 HOST_NAME value stays free).
+DomainName = Annotated[
+    str,
+    StringConstraints(
+        max_length=253,
+        pattern=r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+        r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$",
+    ),
+]
+HealthMonitorType = Literal["HTTP", "HTTPS", "TCP", "PING", "TLS-HELLO", "UDP-CONNECT"]
+HttpMethod = Literal["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE"]
+
 
 class HealthMonitor(Base):
     # Octavia gives a monitor an id of its own; left out, it is derived from the pool's.
     id: ObjectId | None = None
-    type: Literal["TCP", "HTTP"]
+    type: HealthMonitorType
     delay: Annotated[int, Field(ge=1, le=3600)] = 5
     timeout: Annotated[int, Field(ge=1, le=3600)] = 5
     max_retries: Annotated[int, Field(ge=1, le=10)] | None = None
     max_retries_down: Annotated[int, Field(ge=1, le=10)] = 3
-    http_method: Literal["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"] = "GET"
+    # HTTP and HTTPS monitors only (validation refuses them on other types).
+    http_method: HttpMethod = "GET"
     url_path: UrlPath = "/"
     expected_codes: ExpectedCodes = "200"
+    http_version: Literal[1.0, 1.1] = 1.0
+    # The Host header of an HTTP/1.1 check (Octavia: domain_name, needs http_version 1.1).
+    domain_name: DomainName | None = None
     admin_state_up: bool = True
 
     @property
@@ -96,7 +119,13 @@ class HealthMonitor(Base):
 class Member(Named):
     address: IPv4Address
     protocol_port: Port
+    # 0: no new connections (existing ones and persistence still reach it).
     weight: Annotated[int, Field(ge=0, le=256)] = 1
+    # Used only while every non-backup member of the pool is down.
+    backup: bool = False
+    # Where health checks go instead of address:protocol_port.
+    monitor_address: IPv4Address | None = None
+    monitor_port: Port | None = None
     admin_state_up: bool = True
 
 
@@ -118,13 +147,45 @@ class Failover(Base):
     error_limit: Annotated[int, Field(ge=1, le=100)] = 1
 
 
+# A cookie's name (RFC 6265 token): no space, quote, separator or control character.
+CookieName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,255}$")]
+
+
+class SessionPersistence(Base):
+    """Octavia's session_persistence: which member a returning client gets."""
+
+    type: Literal["SOURCE_IP", "HTTP_COOKIE", "APP_COOKIE"]
+    # APP_COOKIE: the application's cookie to follow (required). HTTP_COOKIE: the name
+    # of the cookie HAProxy inserts (Octavia ignores it; netnode uses it, default SRV).
+    cookie_name: CookieName | None = None
+    # UDP pools (Octavia): seconds a source keeps its member, and the mask of sources
+    # that share it.
+    persistence_timeout: Annotated[int, Field(ge=1, le=86400)] | None = None
+    persistence_granularity: IPv4Address | None = None
+
+
+PoolProtocol = Literal["HTTP", "HTTPS", "TCP", "PROXY", "PROXYV2", "UDP"]
+
+
 class Pool(Named):
-    protocol: Literal["HTTP", "TCP"] = "HTTP"
-    lb_algorithm: Literal["ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP"] = "ROUND_ROBIN"
+    protocol: PoolProtocol = "HTTP"
+    lb_algorithm: Literal["ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP", "SOURCE_IP_PORT"] = (
+        "ROUND_ROBIN"
+    )
     members: list[Member] = []
     healthmonitor: HealthMonitor | None = None
+    session_persistence: SessionPersistence | None = None
     admin_state_up: bool = True
     failover: Failover = Failover()
+    # TLS towards the members (re-encryption): verify them against ca_tls_container_ref
+    # when given, present tls_container_ref as a client certificate when given.
+    tls_enabled: bool = False
+    tls_container_ref: FilePath | None = None
+    ca_tls_container_ref: FilePath | None = None
+    crl_container_ref: FilePath | None = None
+    tls_ciphers: TlsCiphers | None = None
+    tls_versions: list[TlsVersion] | None = None
+    alpn_protocols: list[AlpnProtocol] | None = None
 
 
 # Milliseconds, 1 ms up to HAProxy's largest timeout (2^31 - 1 ms, about 24.8 days).
@@ -138,13 +199,98 @@ DEFAULT_TIMEOUT_CLIENT_DATA = 50_000
 DEFAULT_TIMEOUT_MEMBER_CONNECT = 1_000
 DEFAULT_TIMEOUT_MEMBER_DATA = 50_000
 
+# Octavia's insert_headers keys. The X-SSL-Client-* set needs a TERMINATED_HTTPS listener.
+HTTP_HEADERS = ("X-Forwarded-For", "X-Forwarded-Port", "X-Forwarded-Proto")
+SSL_CLIENT_HEADERS = (
+    "X-SSL-Client-Verify",
+    "X-SSL-Client-Has-Cert",
+    "X-SSL-Client-DN",
+    "X-SSL-Client-CN",
+    "X-SSL-Issuer",
+    "X-SSL-Client-SHA1",
+    "X-SSL-Client-Not-Before",
+    "X-SSL-Client-Not-After",
+)
+InsertHeader = Literal[
+    "X-Forwarded-For",
+    "X-Forwarded-Port",
+    "X-Forwarded-Proto",
+    "X-SSL-Client-Verify",
+    "X-SSL-Client-Has-Cert",
+    "X-SSL-Client-DN",
+    "X-SSL-Client-CN",
+    "X-SSL-Issuer",
+    "X-SSL-Client-SHA1",
+    "X-SSL-Client-Not-Before",
+    "X-SSL-Client-Not-After",
+]
+
+# --- L7 (Octavia's l7policies and l7rules) -----------------------------------------------
+
+L7RuleType = Literal[
+    "HOST_NAME",
+    "PATH",
+    "FILE_TYPE",
+    "HEADER",
+    "COOKIE",
+    "SSL_CONN_HAS_CERT",
+    "SSL_VERIFY_RESULT",
+    "SSL_DN_FIELD",
+]
+L7CompareType = Literal["REGEX", "STARTS_WITH", "ENDS_WITH", "CONTAINS", "EQUAL_TO"]
+# A rule's value and key are written into haproxy.cfg: printable ASCII without space,
+# quotes, '#' or backslash... except in a REGEX, where a backslash is needed (validation
+# checks the regex compiles; rendering escapes it).
+L7Value = Annotated[str, StringConstraints(pattern=r"^[!$-&(-\[\]-~\\]{1,255}$")]
+# HEADER: a header name (RFC 7230 token); COOKIE: a cookie name; SSL_DN_FIELD: a DN field.
+L7Key = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,255}$")]
+# Redirect targets: an absolute http(s) URL without space, quote, '#'-fragment or
+# backslash (Octavia: validate.url).
+RedirectUrl = Annotated[
+    str, StringConstraints(pattern=r"^https?://[A-Za-z0-9._~:/?\[\]@!$&()*+,;=%-]{1,2040}$")
+]
+
+
+class L7Rule(Base):
+    # Octavia gives a rule an id; left out, it is derived from the policy's and its index.
+    id: ObjectId | None = None
+    type: L7RuleType
+    compare_type: L7CompareType
+    key: L7Key | None = None
+    value: L7Value
+    invert: bool = False
+    admin_state_up: bool = True
+
+    @property
+    def uid(self) -> str:
+        if self.id is None:
+            raise RuntimeError("L7 rule has no id yet")
+        return self.id
+
+
+class L7Policy(Named):
+    """Applied in list order (Octavia's position, 1-based); the first whose rules all
+    match wins. A policy without rules (or whose rules are all disabled) never matches."""
+
+    action: Literal["REJECT", "REDIRECT_TO_URL", "REDIRECT_TO_POOL", "REDIRECT_PREFIX"]
+    redirect_pool: Name | None = None
+    redirect_url: RedirectUrl | None = None
+    redirect_prefix: RedirectUrl | None = None
+    # Octavia's default is 302 for the redirect actions.
+    redirect_http_code: Literal[301, 302, 303, 307, 308] | None = None
+    rules: Annotated[list[L7Rule], Field(max_length=50)] = []
+    admin_state_up: bool = True
+
+
+ListenerProtocol = Literal["HTTP", "HTTPS", "TCP", "TERMINATED_HTTPS", "UDP"]
+
 
 class Listener(Named):
-    protocol: Literal["HTTP", "TCP"] = "HTTP"
+    protocol: ListenerProtocol = "HTTP"
     protocol_port: Port
     # Octavia: -1 means unlimited.
     connection_limit: Annotated[int, Field(ge=-1, le=1_000_000)] = -1
-    insert_headers: dict[Literal["X-Forwarded-For"], bool] = {}
+    insert_headers: dict[InsertHeader, bool] = {}
     default_pool: Name | None = None
     admin_state_up: bool = True
     # Client inactivity (the frontend's "timeout client").
@@ -153,6 +299,28 @@ class Listener(Named):
     # "timeout connect", "timeout server"); listeners sharing a pool must agree.
     timeout_member_connect: TimeoutMs = DEFAULT_TIMEOUT_MEMBER_CONNECT
     timeout_member_data: TimeoutMs = DEFAULT_TIMEOUT_MEMBER_DATA
+    # How long a TCP listener waits for content to inspect (ms); 0: not at all.
+    timeout_tcp_inspect: Annotated[int, Field(ge=0, le=2_147_483_647)] = 0
+    # Source networks allowed to connect; empty: everyone.
+    allowed_cidrs: list[IPv4Network] = []
+    l7policies: list[L7Policy] = []
+    # TERMINATED_HTTPS: the default certificate (a PEM file with the certificate, its
+    # chain and the private key), more for SNI (chosen by the name the client asks).
+    default_tls_container_ref: FilePath | None = None
+    sni_container_refs: list[FilePath] = []
+    client_authentication: Literal["NONE", "OPTIONAL", "MANDATORY"] = "NONE"
+    client_ca_tls_container_ref: FilePath | None = None
+    client_crl_container_ref: FilePath | None = None
+    tls_ciphers: TlsCiphers | None = None
+    tls_versions: list[TlsVersion] | None = None
+    alpn_protocols: list[AlpnProtocol] | None = None
+    # HTTP listeners (netnode's): answer every request with a redirect to https://
+    # on the same host (Octavia users build this from a REDIRECT_PREFIX policy).
+    redirect_https: bool = False
+    # TERMINATED_HTTPS (Octavia's HSTS): Strict-Transport-Security on every answer.
+    hsts_max_age: Annotated[int, Field(ge=0, le=2_147_483_647)] | None = None
+    hsts_include_subdomains: bool = False
+    hsts_preload: bool = False
 
     @field_validator("connection_limit")
     @classmethod
@@ -190,6 +358,27 @@ class Router(Named):
     interfaces: list[Name] = []
 
 
+class PortForwarding(Base):
+    """Neutron's floating IP port forwarding: ``floating_ip_address:external_port`` goes
+    to ``internal_ip_address:internal_port`` (a floating IP with port forwardings is not
+    bound to a fixed address as a whole)."""
+
+    # Neutron gives one an id; left out, it is derived from the floating IP's.
+    id: ObjectId | None = None
+    protocol: Literal["tcp", "udp"]
+    external_port: Port
+    internal_ip_address: IPv4Address
+    internal_port: Port
+    # The internal address's network; may be left out when only one network holds it.
+    internal_network: Name | None = None
+
+    @property
+    def uid(self) -> str:
+        if self.id is None:
+            raise RuntimeError("port forwarding has no id yet")
+        return self.id
+
+
 class FloatingIP(Named):
     floating_ip_address: IPv4Address
     # The external network; may be left out when there is only one.
@@ -198,6 +387,7 @@ class FloatingIP(Named):
     fixed_ip_address: IPv4Address | None = None
     # The fixed address's network; may be left out when only one network holds it.
     fixed_network: Name | None = None
+    port_forwardings: list[PortForwarding] = []
 
 
 # --- lab ---------------------------------------------------------------------------------
@@ -211,6 +401,14 @@ class Instance(Named):
     mac: MacAddress | None = None
     body: Body
     protocol_port: Port = 80
+    # More services of the same instance, each answering the same body: HTTPS with a
+    # certificate (a PEM file with certificate and key), HTTP behind the PROXY protocol
+    # (v1 or v2; the answer's X-Client-Addr is then the address the header carried),
+    # and UDP (every datagram is answered with the body).
+    https_port: Port | None = None
+    tls_container_ref: FilePath | None = None
+    proxy_port: Port | None = None
+    udp_port: Port | None = None
 
 
 class Client(Named):

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator
 from ipaddress import IPv4Address
 
 from netnode.errors import Problem
+from netnode.model import combinations
 from netnode.model.topology import Listener, Network, Topology
 
 
@@ -179,34 +180,18 @@ def _load_balancers(topo: Topology) -> Iterator[Problem]:
     for i, lb in enumerate(topo.load_balancers):
         path = f"load_balancers[{i}]"
         yield from _placed(topo, lb.vip.network, lb.vip.address, f"{path}.vip", tenant=True)
-        pools = {p.name: p for p in lb.pools}
+        # A UDP and a TCP listener may share a port number.
         yield from _duplicates(
             (
-                (f"{path}.listeners[{j}].protocol_port", str(x.protocol_port))
+                (
+                    f"{path}.listeners[{j}].protocol_port",
+                    f"{x.protocol_port}{'/udp' if x.protocol == 'UDP' else ''}",
+                )
                 for j, x in enumerate(lb.listeners)
             ),
             "listener port",
         )
-        for j, listener in enumerate(lb.listeners):
-            lpath = f"{path}.listeners[{j}]"
-            if listener.default_pool is None:
-                continue
-            pool = pools.get(listener.default_pool)
-            if pool is None:
-                known = ", ".join(repr(p) for p in pools) or "none defined"
-                yield Problem(
-                    f"{lpath}.default_pool",
-                    f"unknown pool {listener.default_pool!r} (pools: {known})",
-                )
-            elif pool.protocol != listener.protocol:
-                yield Problem(
-                    f"{lpath}.default_pool",
-                    f"a {listener.protocol} listener cannot use {pool.protocol} pool {pool.name!r}",
-                )
-            if listener.insert_headers and listener.protocol != "HTTP":
-                yield Problem(
-                    f"{lpath}.insert_headers", "headers can only be inserted on HTTP listeners"
-                )
+        yield from combinations.check_load_balancer(lb, path)
         yield from _member_timeouts(lb.listeners, path)
 
 
