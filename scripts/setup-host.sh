@@ -20,7 +20,7 @@ set -euo pipefail
 
 PACKAGES=(
     haproxy openvswitch-switch iptables conntrack curl wrk
-    iputils-ping iputils-arping python3-venv make postgresql
+    iputils-ping iputils-arping python3-venv make postgresql nftables openssl
 )
 OVS_CTL=/usr/share/openvswitch/scripts/ovs-ctl
 
