@@ -176,7 +176,7 @@ def _validation_message(exc: RequestValidationError) -> str:
         why = (err.get("ctx") or {}).get("error", "not JSON")
         return f"Invalid input: the body is not valid JSON ({why} at character {position})"
     loc = _where(err.get("loc", ()))
-    field = loc[-1] if loc else "body"
+    field = _field(loc)
     if err.get("type") == "extra_forbidden":
         return f"Invalid input for field/attribute {field}. Value: " \
                f"'{_short(err.get('input'))}'. Unknown attribute for argument {'.'.join(loc[:-1]) or 'body'}"
@@ -184,6 +184,16 @@ def _validation_message(exc: RequestValidationError) -> str:
         return f"Invalid input for field/attribute {field}. Value: 'None'. Mandatory field missing."
     return f"Invalid input for field/attribute {field}. Value: '{_short(err.get('input'))}'. " \
            f"{err.get('msg', 'invalid')}"
+
+
+def _field(loc: list[str]) -> str:
+    """The field a path ends in, with the list indexes after it: ``allowed_cidrs[0]``."""
+    indexes = ""
+    for part in reversed(loc):
+        if not part.isdigit():
+            return part + indexes
+        indexes = f"[{part}]" + indexes
+    return "body" + indexes
 
 
 def _where(loc: Any) -> list[str]:

@@ -3,6 +3,7 @@ members (with the batch update), health monitors, status tree, stats, quotas."""
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -23,10 +24,8 @@ from netnode.api.service import (
     writable,
 )
 from netnode.api.world import Source, World
+from netnode.model.combinations import LISTENER_POOLS
 from netnode.model.topology import (
-    DEFAULT_TIMEOUT_CLIENT_DATA,
-    DEFAULT_TIMEOUT_MEMBER_CONNECT,
-    DEFAULT_TIMEOUT_MEMBER_DATA,
     LoadBalancer,
     ProjectId,
 )
@@ -108,17 +107,20 @@ class Views:
             "timeout_client_data": x.timeout_client_data,
             "timeout_member_connect": x.timeout_member_connect,
             "timeout_member_data": x.timeout_member_data,
-            "timeout_tcp_inspect": 0,
-            "default_tls_container_ref": None,
-            "sni_container_refs": [],
-            "l7policies": [],
-            "allowed_cidrs": None,
-            "client_ca_tls_container_ref": None,
-            "client_authentication": "NONE",
-            "client_crl_container_ref": None,
-            "tls_ciphers": None,
-            "tls_versions": None,
-            "alpn_protocols": None,
+            "timeout_tcp_inspect": x.timeout_tcp_inspect,
+            "default_tls_container_ref": x.default_tls_container_ref,
+            "sni_container_refs": list(x.sni_container_refs),
+            "l7policies": [{"id": p.uid} for p in x.l7policies],
+            "allowed_cidrs": [str(c) for c in x.allowed_cidrs] or None,
+            "client_ca_tls_container_ref": x.client_ca_tls_container_ref,
+            "client_authentication": x.client_authentication,
+            "client_crl_container_ref": x.client_crl_container_ref,
+            "tls_ciphers": x.tls_ciphers,
+            "tls_versions": x.tls_versions,
+            "alpn_protocols": x.alpn_protocols,
+            "hsts_max_age": x.hsts_max_age,
+            "hsts_include_subdomains": x.hsts_include_subdomains,
+            "hsts_preload": x.hsts_preload,
         }
 
     def pool(self, pool_id: str) -> dict[str, Any]:
@@ -130,18 +132,21 @@ class Views:
             "admin_state_up": p.admin_state_up,
             "protocol": p.protocol,
             "lb_algorithm": p.lb_algorithm,
-            "session_persistence": None,
+            "session_persistence": (
+                p.session_persistence.model_dump(mode="json")
+                if p.session_persistence else None
+            ),
             "loadbalancers": [{"id": lb.uid}],
             "listeners": [{"id": x.uid} for x in lb.listeners if x.default_pool == p.name],
             "members": [{"id": m.uid} for m in p.members],
             "healthmonitor_id": p.healthmonitor.uid if p.healthmonitor else None,
-            "tls_enabled": False,
-            "tls_container_ref": None,
-            "ca_tls_container_ref": None,
-            "crl_container_ref": None,
-            "tls_ciphers": None,
-            "tls_versions": None,
-            "alpn_protocols": None,
+            "tls_enabled": p.tls_enabled,
+            "tls_container_ref": p.tls_container_ref,
+            "ca_tls_container_ref": p.ca_tls_container_ref,
+            "crl_container_ref": p.crl_container_ref,
+            "tls_ciphers": p.tls_ciphers,
+            "tls_versions": p.tls_versions,
+            "alpn_protocols": p.alpn_protocols,
         }
 
     def member(self, member_id: str) -> dict[str, Any]:
@@ -157,14 +162,15 @@ class Views:
             "address": str(m.address),
             "protocol_port": m.protocol_port,
             "weight": m.weight,
-            "backup": False,
+            "backup": m.backup,
             "subnet_id": meta.subnet_id if meta else None,
-            "monitor_address": None,
-            "monitor_port": None,
+            "monitor_address": str(m.monitor_address) if m.monitor_address else None,
+            "monitor_port": m.monitor_port,
         }
 
     def monitor(self, hm_id: str) -> dict[str, Any]:
         src, _, p, hm = self.w.monitors[hm_id]
+        http = hm.type in ("HTTP", "HTTPS")
         meta = src.topo.metadata.get(hm.uid)
         project = self.w.project_of(src, hm.uid)
         return {
@@ -182,13 +188,52 @@ class Views:
             "timeout": hm.timeout,
             "max_retries": hm.max_retries or hm.max_retries_down,
             "max_retries_down": hm.max_retries_down,
-            "http_method": hm.http_method if hm.type == "HTTP" else None,
-            "url_path": hm.url_path if hm.type == "HTTP" else None,
-            "expected_codes": hm.expected_codes if hm.type == "HTTP" else None,
+            "http_method": hm.http_method if http else None,
+            "url_path": hm.url_path if http else None,
+            "expected_codes": hm.expected_codes if http else None,
             "admin_state_up": hm.admin_state_up,
             "pools": [{"id": p.uid}],
-            "http_version": None,
-            "domain_name": None,
+            "http_version": hm.http_version if http else None,
+            "domain_name": hm.domain_name if http else None,
+        }
+
+    def l7policy(self, policy_id: str) -> dict[str, Any]:
+        src, lb, x, policy = self.w.l7policies[policy_id]
+        pool_ids = {p.name: p.uid for p in lb.pools}
+        redirect = policy.action in ("REDIRECT_TO_URL", "REDIRECT_PREFIX")
+        return {
+            **self._common(src, policy),
+            "operating_status": "ONLINE" if policy.admin_state_up else "OFFLINE",
+            "admin_state_up": policy.admin_state_up,
+            "listener_id": x.uid,
+            "action": policy.action,
+            "position": x.l7policies.index(policy) + 1,
+            "redirect_pool_id": pool_ids.get(policy.redirect_pool or ""),
+            "redirect_url": policy.redirect_url,
+            "redirect_prefix": policy.redirect_prefix,
+            "redirect_http_code": (policy.redirect_http_code or 302) if redirect else None,
+            "rules": [{"id": r.uid} for r in policy.rules],
+        }
+
+    def l7rule(self, rule_id: str) -> dict[str, Any]:
+        src, _, _, _, rule = self.w.l7rules[rule_id]
+        meta = src.topo.metadata.get(rule.uid)
+        project = self.w.project_of(src, rule.uid)
+        return {
+            "id": rule.uid,
+            "project_id": project,
+            "tenant_id": project,
+            "provisioning_status": self.w.status(src, rule.uid),
+            "operating_status": "ONLINE" if rule.admin_state_up else "OFFLINE",
+            "created_at": meta.created_at if meta else None,
+            "updated_at": meta.updated_at if meta else None,
+            "tags": list(meta.tags) if meta else [],
+            "type": rule.type,
+            "compare_type": rule.compare_type,
+            "key": rule.key,
+            "value": rule.value,
+            "invert": rule.invert,
+            "admin_state_up": rule.admin_state_up,
         }
 
 
@@ -407,7 +452,9 @@ def create_listener(body: s.wrap("listener", s.ListenerCreate),  # type: ignore[
         project = w.project_of(src, req.loadbalancer_id)
         _quota(svc, project, "listener", _count(w, project, w.listeners))
         lb = doc.find("loadbalancer", req.loadbalancer_id)
-        if any(x["protocol_port"] == req.protocol_port for x in lb.get("listeners", [])):
+        udp = req.protocol == "UDP"
+        if any(x["protocol_port"] == req.protocol_port and (x["protocol"] == "UDP") == udp
+               for x in lb.get("listeners", [])):
             raise Conflict(f"Another Listener on this Load Balancer is already using "
                            f"protocol_port {req.protocol_port}")
         listener_id = new_id()
@@ -415,7 +462,7 @@ def create_listener(body: s.wrap("listener", s.ListenerCreate),  # type: ignore[
             "id": listener_id, "name": listener_id, "protocol": req.protocol,
             "protocol_port": req.protocol_port, "admin_state_up": req.admin_state_up,
         }
-        _listener_fields(item, data, lb, req.protocol)
+        _listener_fields(svc, ctx, project, item, data, lb)
         lb.setdefault("listeners", []).append(item)
         doc.set_meta(listener_id, ctx, data, project)
         return listener_id
@@ -424,22 +471,35 @@ def create_listener(body: s.wrap("listener", s.ListenerCreate),  # type: ignore[
     return {"listener": views(svc, svc.world()).listener(listener_id)}
 
 
-def _listener_fields(item: dict[str, Any], data: dict[str, Any], lb: dict[str, Any],
-                     protocol: str) -> None:
-    if data.get("connection_limit") is not None:
-        item["connection_limit"] = data["connection_limit"]
+LISTENER_FIELDS = (
+    "connection_limit", "timeout_client_data", "timeout_member_connect", "timeout_member_data",
+    "timeout_tcp_inspect", "client_authentication", "tls_ciphers", "tls_versions",
+    "alpn_protocols", "hsts_max_age", "hsts_include_subdomains", "hsts_preload",
+)
+CONTAINER_FIELDS = ("default_tls_container_ref", "client_ca_tls_container_ref",
+                    "client_crl_container_ref")
+
+
+def _listener_fields(svc: Service, ctx: Context, project: str, item: dict[str, Any],
+                     data: dict[str, Any], lb: dict[str, Any]) -> None:
+    """A listener's settings from a create or update body onto its document item; the
+    topology's rules (netnode.model.combinations) then refuse what does not go together."""
+    for key in LISTENER_FIELDS:
+        if key in data:
+            _put(item, key, data[key])
     if data.get("insert_headers") is not None:
-        if protocol != "HTTP" and data["insert_headers"]:
-            raise BadRequest("Invalid input for field/attribute insert_headers: only HTTP "
-                             "listeners insert headers")
         item["insert_headers"] = {k: str(v).lower() == "true"
                                   for k, v in data["insert_headers"].items()}
-    defaults = {"timeout_client_data": DEFAULT_TIMEOUT_CLIENT_DATA,
-                "timeout_member_connect": DEFAULT_TIMEOUT_MEMBER_CONNECT,
-                "timeout_member_data": DEFAULT_TIMEOUT_MEMBER_DATA}
-    for key in defaults:
-        if data.get(key) is not None:
-            item[key] = data[key]
+    if "allowed_cidrs" in data:
+        item["allowed_cidrs"] = [str(c) for c in data["allowed_cidrs"] or []]
+    for key in CONTAINER_FIELDS:
+        if key in data:
+            _put(item, key, _container(svc, ctx, project, key, data[key]))
+    if "sni_container_refs" in data:
+        item["sni_container_refs"] = [
+            _container(svc, ctx, project, "sni_container_refs", ref)
+            for ref in data["sni_container_refs"] or []
+        ]
     if "default_pool_id" in data:
         pool_id = data["default_pool_id"]
         if pool_id is None:
@@ -448,10 +508,42 @@ def _listener_fields(item: dict[str, Any], data: dict[str, Any], lb: dict[str, A
         pool = next((p for p in lb.get("pools", []) if p["id"] == pool_id), None)
         if pool is None:
             raise NotFound.of("Pool", pool_id)
-        if pool["protocol"] != protocol:
-            raise Conflict(f"Pool protocol {pool['protocol']} does not match listener "
-                           f"protocol {protocol}")
+        _check_pool_protocol(item["protocol"], pool["protocol"])
         item["default_pool"] = pool["name"]
+
+
+def _put(item: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``key``, or drop it (back to its default) when the request says null."""
+    if value is None:
+        item.pop(key, None)
+    else:
+        item[key] = value
+
+
+def _check_pool_protocol(listener_protocol: str, pool_protocol: str) -> None:
+    allowed = LISTENER_POOLS[listener_protocol]
+    if pool_protocol not in allowed:
+        raise Conflict(f"Pool protocol {pool_protocol} is not compatible with listener "
+                       f"protocol {listener_protocol} (it takes {', '.join(allowed)} pools)")
+
+
+def _container(svc: Service, ctx: Context, project: str, field: str,
+               ref: str | None) -> str | None:
+    """A TLS container reference: netnode has no Barbican, a reference is a PEM file on
+    this node under the API's certificates directory, in the owning project's folder
+    (an admin may name any file there)."""
+    if ref is None:
+        return None
+    root = svc.certificates_dir
+    if root is None:
+        raise BadRequest(f"Invalid input for field/attribute {field}: this API takes no TLS "
+                         "containers (start 'netnode serve' with --certificates-dir)")
+    base = root if ctx.is_admin else root / project
+    path = PurePosixPath(ref)
+    if ".." in path.parts or not path.is_relative_to(base):
+        raise BadRequest(f"Invalid input for field/attribute {field}. Value: '{ref}'. A "
+                         f"container is a PEM file under {base}/")
+    return ref
 
 
 @router.get("/listeners/{listener_id}", response_model=s.wrap_out("listener", s.ListenerOut))
@@ -485,11 +577,12 @@ def update_listener(listener_id: str, body: s.wrap("listener", s.ListenerUpdate)
     data = body.listener.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
 
     def mutate(doc: Doc, w: World) -> None:
-        _, lb, _ = _child_for_change(ctx, w, w.listeners, listener_id, "Listener")
+        src, lb, _ = _child_for_change(ctx, w, w.listeners, listener_id, "Listener")
         item = doc.find("listener", listener_id)
         if data.get("admin_state_up") is not None:
             item["admin_state_up"] = data["admin_state_up"]
-        _listener_fields(item, data, doc.find("loadbalancer", lb.uid), item["protocol"])
+        _listener_fields(svc, ctx, w.project_of(src, listener_id), item, data,
+                         doc.find("loadbalancer", lb.uid))
         doc.update_meta(listener_id, data)
 
     svc.change(mutate)
@@ -550,23 +643,42 @@ def create_pool(body: s.wrap("pool", s.PoolCreate),  # type: ignore[valid-type]
         _quota(svc, project, "pool", _count(w, project, w.pools))
         lb = doc.find("loadbalancer", lb_id)
         pool_id = new_id()
-        lb.setdefault("pools", []).append({
+        pool: dict[str, Any] = {
             "id": pool_id, "name": pool_id, "protocol": req.protocol,
             "lb_algorithm": req.lb_algorithm, "admin_state_up": req.admin_state_up,
-        })
+        }
+        _pool_fields(svc, ctx, project, pool, data)
+        lb.setdefault("pools", []).append(pool)
         if listener is not None:
             item = doc.find("listener", listener.uid)
             if item.get("default_pool"):
                 raise Conflict(f"Listener {listener.uid} already has a default pool")
-            if item["protocol"] != req.protocol:
-                raise Conflict(f"Pool protocol {req.protocol} does not match listener "
-                               f"protocol {item['protocol']}")
+            _check_pool_protocol(item["protocol"], req.protocol)
             item["default_pool"] = pool_id
         doc.set_meta(pool_id, ctx, data, project)
         return pool_id
 
     pool_id = svc.change(mutate)
     return {"pool": views(svc, svc.world()).pool(pool_id)}
+
+
+POOL_FIELDS = ("tls_enabled", "tls_ciphers", "tls_versions", "alpn_protocols")
+POOL_CONTAINERS = ("tls_container_ref", "ca_tls_container_ref", "crl_container_ref")
+
+
+def _pool_fields(svc: Service, ctx: Context, project: str, item: dict[str, Any],
+                 data: dict[str, Any]) -> None:
+    for key in POOL_FIELDS:
+        if key in data:
+            _put(item, key, data[key])
+    for key in POOL_CONTAINERS:
+        if key in data:
+            _put(item, key, _container(svc, ctx, project, key, data[key]))
+    if "session_persistence" in data:
+        sp = data["session_persistence"]
+        _put(item, "session_persistence",
+             None if sp is None else {k: str(v) if k == "persistence_granularity" else v
+                                      for k, v in sp.items() if v is not None})
 
 
 @router.get("/pools/{pool_id}", response_model=s.wrap_out("pool", s.PoolOut))
@@ -582,11 +694,12 @@ def update_pool(pool_id: str, body: s.wrap("pool", s.PoolUpdate),  # type: ignor
     data = body.pool.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
 
     def mutate(doc: Doc, w: World) -> None:
-        _child_for_change(ctx, w, w.pools, pool_id, "Pool")
+        src, _, _ = _child_for_change(ctx, w, w.pools, pool_id, "Pool")
         item = doc.find("pool", pool_id)
         for key in ("admin_state_up", "lb_algorithm"):
             if data.get(key) is not None:
                 item[key] = data[key]
+        _pool_fields(svc, ctx, w.project_of(src, pool_id), item, data)
         doc.update_meta(pool_id, data)
 
     svc.change(mutate)
@@ -597,6 +710,10 @@ def update_pool(pool_id: str, body: s.wrap("pool", s.PoolUpdate),  # type: ignor
 def delete_pool(pool_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Response:
     def mutate(doc: Doc, w: World) -> None:
         _child_for_change(ctx, w, w.pools, pool_id, "Pool")
+        for policy in doc.l7policies():
+            if policy.get("redirect_pool") == pool_id:  # Octavia turns them into REJECT
+                policy["action"] = "REJECT"
+                policy.pop("redirect_pool")
         doc.remove("pool", pool_id)
 
     svc.change(mutate)
@@ -622,9 +739,18 @@ def _member_item(w: World, data: dict[str, Any], member_id: str) -> dict[str, An
     item = {"id": member_id, "name": member_id, "address": str(data["address"]),
             "protocol_port": data["protocol_port"],
             "admin_state_up": data.get("admin_state_up", True)}
-    if data.get("weight") is not None:
-        item["weight"] = data["weight"]
+    _member_fields(item, data)
     return item
+
+
+def _member_fields(item: dict[str, Any], data: dict[str, Any]) -> None:
+    for key in ("admin_state_up", "weight", "backup"):
+        if data.get(key) is not None:
+            item[key] = data[key]
+    for key in ("monitor_address", "monitor_port"):
+        if key in data:
+            _put(item, key, None if data[key] is None else
+                 str(data[key]) if key == "monitor_address" else data[key])
 
 
 @router.post("/pools/{pool_id}/members", status_code=201,
@@ -705,10 +831,7 @@ def update_member(pool_id: str, member_id: str,
         _, _, pool, _ = _child_for_change(ctx, w, w.members, member_id, "Member")
         if pool.uid != pool_id:
             raise NotFound.of("Member", member_id)
-        item = doc.find("member", member_id)
-        for key in ("admin_state_up", "weight"):
-            if data.get(key) is not None:
-                item[key] = data[key]
+        _member_fields(doc.find("member", member_id), data)
         doc.update_meta(member_id, data)
 
     svc.change(mutate)
@@ -739,17 +862,17 @@ def list_monitors(request: Request, svc: Service = Svc, ctx: Context = Ctx) -> A
             "healthmonitors_links": []}
 
 
+MONITOR_FIELDS = ("delay", "timeout", "max_retries", "max_retries_down", "admin_state_up",
+                  "http_method", "url_path", "expected_codes", "http_version", "domain_name")
+
+
 def _monitor_fields(item: dict[str, Any], data: dict[str, Any]) -> None:
-    for key in ("delay", "timeout", "max_retries", "max_retries_down", "admin_state_up"):
-        if data.get(key) is not None:
-            item[key] = data[key]
-    http = ("http_method", "url_path", "expected_codes")
-    if item["type"] != "HTTP" and any(data.get(k) is not None for k in http):
-        raise BadRequest("Invalid input for field/attribute http_method/url_path/"
-                         "expected_codes: only HTTP monitors take them")
-    for key in http:
-        if data.get(key) is not None:
-            item[key] = data[key]
+    for key in MONITOR_FIELDS:
+        if key in data:
+            if data[key] is None and key in ("delay", "timeout", "max_retries",
+                                             "max_retries_down", "admin_state_up"):
+                continue
+            _put(item, key, data[key])
     if item["timeout"] > item["delay"]:
         raise BadRequest("Invalid input for field/attribute timeout: it must not exceed delay")
 
@@ -810,6 +933,207 @@ def delete_monitor(hm_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Respon
         _, _, pool, _ = _child_for_change(ctx, w, w.monitors, hm_id, "Health Monitor")
         doc.find("pool", pool.uid).pop("healthmonitor")
         doc.data["metadata"].pop(hm_id, None)
+
+    svc.change(mutate)
+    return Response(status_code=204)
+
+
+# --- L7 policies and rules ------------------------------------------------------------------
+
+
+@router.get("/l7policies", response_model=s.wrap_out("l7policies", s.L7PolicyOut, True))
+def list_l7policies(request: Request, svc: Service = Svc, ctx: Context = Ctx) -> Any:
+    w = svc.world()
+    v = views(svc, w)
+    return {"l7policies": listing(request, ctx, [v.l7policy(i) for i in w.l7policies]),
+            "l7policies_links": []}
+
+
+def _policy_fields(item: dict[str, Any], data: dict[str, Any], lb: dict[str, Any]) -> None:
+    for key in ("action", "admin_state_up"):
+        if data.get(key) is not None:
+            item[key] = data[key]
+    for key in ("redirect_url", "redirect_prefix", "redirect_http_code"):
+        if key in data:
+            _put(item, key, data[key])
+    if "redirect_pool_id" in data:
+        pool_id = data["redirect_pool_id"]
+        if pool_id is not None and not any(p["id"] == pool_id for p in lb.get("pools", [])):
+            raise NotFound.of("Pool", pool_id)
+        _put(item, "redirect_pool", pool_id)
+    # Octavia clears what the new action does not use.
+    keep = {"REDIRECT_TO_POOL": "redirect_pool", "REDIRECT_TO_URL": "redirect_url",
+            "REDIRECT_PREFIX": "redirect_prefix"}.get(item["action"])
+    for key in ("redirect_pool", "redirect_url", "redirect_prefix"):
+        if key != keep and key not in data:
+            item.pop(key, None)
+    redirect = item["action"] in ("REDIRECT_TO_URL", "REDIRECT_PREFIX")
+    if not redirect and "redirect_http_code" not in data:
+        item.pop("redirect_http_code", None)
+
+
+def _place(items: list[dict[str, Any]], item: dict[str, Any], position: int | None) -> None:
+    """Put ``item`` at Octavia's 1-based ``position`` (None or past the end: last)."""
+    if item in items:
+        items.remove(item)
+    index = len(items) if position is None else min(position - 1, len(items))
+    items.insert(index, item)
+
+
+def _rule_item(rule_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    item = {"id": rule_id}
+    for key in ("type", "compare_type", "key", "value", "invert", "admin_state_up"):
+        if data.get(key) is not None:
+            item[key] = data[key]
+    return item
+
+
+@router.post("/l7policies", status_code=201, response_model=s.wrap_out("l7policy", s.L7PolicyOut))
+def create_l7policy(body: s.wrap("l7policy", s.L7PolicyCreate),  # type: ignore[valid-type]
+                    svc: Service = Svc, ctx: Context = Ctx) -> Any:
+    req: s.L7PolicyCreate = body.l7policy  # type: ignore[attr-defined]
+    data = req.model_dump(exclude_unset=True)
+
+    def mutate(doc: Doc, w: World) -> str:
+        src, lb, _ = _child_for_change(ctx, w, w.listeners, req.listener_id, "Listener")
+        project = w.project_of(src, req.listener_id)
+        _quota(svc, project, "l7policy", _count(w, project, w.l7policies))
+        listener = doc.find("listener", req.listener_id)
+        policy_id = new_id()
+        item: dict[str, Any] = {"id": policy_id, "name": policy_id, "action": req.action}
+        _policy_fields(item, data, doc.find("loadbalancer", lb.uid))
+        rules = data.get("rules") or []
+        if rules:
+            _quota_many(svc, project, "l7rule", _count(w, project, w.l7rules), len(rules))
+        item["rules"] = []
+        for rule in rules:
+            rule_id = new_id()
+            item["rules"].append(_rule_item(rule_id, rule))
+            doc.set_meta(rule_id, ctx, rule, project)
+        _place(listener.setdefault("l7policies", []), item, req.position)
+        doc.set_meta(policy_id, ctx, data, project)
+        return policy_id
+
+    policy_id = svc.change(mutate)
+    return {"l7policy": views(svc, svc.world()).l7policy(policy_id)}
+
+
+def _quota_many(svc: Service, project: str, kind: str, count: int, more: int) -> None:
+    limit = svc.quotas.get(project).get(kind, -1)
+    if limit >= 0 and count + more > limit:
+        raise Forbidden(f"Quota has been met for resources: {kind.replace('_', ' ').title()}")
+
+
+@router.get("/l7policies/{policy_id}", response_model=s.wrap_out("l7policy", s.L7PolicyOut))
+def show_l7policy(policy_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Any:
+    w = svc.world()
+    _child(ctx, w, w.l7policies, policy_id, "L7 Policy")
+    return {"l7policy": views(svc, w).l7policy(policy_id)}
+
+
+@router.put("/l7policies/{policy_id}", response_model=s.wrap_out("l7policy", s.L7PolicyOut))
+def update_l7policy(policy_id: str, body: s.wrap("l7policy", s.L7PolicyUpdate),  # type: ignore[valid-type]
+                    svc: Service = Svc, ctx: Context = Ctx) -> Any:
+    data = body.l7policy.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
+
+    def mutate(doc: Doc, w: World) -> None:
+        _, lb, x, _ = _child_for_change(ctx, w, w.l7policies, policy_id, "L7 Policy")
+        item = doc.find("l7policy", policy_id)
+        _policy_fields(item, data, doc.find("loadbalancer", lb.uid))
+        if data.get("position") is not None:
+            _place(doc.find("listener", x.uid)["l7policies"], item, data["position"])
+        doc.update_meta(policy_id, data)
+
+    svc.change(mutate)
+    return {"l7policy": views(svc, svc.world()).l7policy(policy_id)}
+
+
+@router.delete("/l7policies/{policy_id}", status_code=204)
+def delete_l7policy(policy_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Response:
+    def mutate(doc: Doc, w: World) -> None:
+        _, _, _, policy = _child_for_change(ctx, w, w.l7policies, policy_id, "L7 Policy")
+        for rule in policy.rules:
+            doc.data["metadata"].pop(rule.uid, None)
+        doc.remove("l7policy", policy_id)
+
+    svc.change(mutate)
+    return Response(status_code=204)
+
+
+def _rule_of(ctx: Context, w: World, policy_id: str, rule_id: str, change: bool) -> Any:
+    get = _child_for_change if change else _child
+    entry = get(ctx, w, w.l7rules, rule_id, "L7 Rule")
+    if entry[3].uid != policy_id:
+        raise NotFound.of("L7 Rule", rule_id)
+    return entry
+
+
+@router.get("/l7policies/{policy_id}/rules",
+            response_model=s.wrap_out("rules", s.L7RuleOut, True))
+def list_l7rules(policy_id: str, request: Request, svc: Service = Svc,
+                 ctx: Context = Ctx) -> Any:
+    w = svc.world()
+    _, _, _, policy = _child(ctx, w, w.l7policies, policy_id, "L7 Policy")
+    v = views(svc, w)
+    return {"rules": listing(request, ctx, [v.l7rule(r.uid) for r in policy.rules]),
+            "rules_links": []}
+
+
+@router.post("/l7policies/{policy_id}/rules", status_code=201,
+             response_model=s.wrap_out("rule", s.L7RuleOut))
+def create_l7rule(policy_id: str, body: s.wrap("rule", s.L7RuleCreate),  # type: ignore[valid-type]
+                  svc: Service = Svc, ctx: Context = Ctx) -> Any:
+    data = body.rule.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
+
+    def mutate(doc: Doc, w: World) -> str:
+        src, _, _, _ = _child_for_change(ctx, w, w.l7policies, policy_id, "L7 Policy")
+        project = w.project_of(src, policy_id)
+        _quota(svc, project, "l7rule", _count(w, project, w.l7rules))
+        rule_id = new_id()
+        doc.find("l7policy", policy_id).setdefault("rules", []).append(
+            _rule_item(rule_id, data))
+        doc.set_meta(rule_id, ctx, data, project)
+        return rule_id
+
+    rule_id = svc.change(mutate)
+    return {"rule": views(svc, svc.world()).l7rule(rule_id)}
+
+
+@router.get("/l7policies/{policy_id}/rules/{rule_id}",
+            response_model=s.wrap_out("rule", s.L7RuleOut))
+def show_l7rule(policy_id: str, rule_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Any:
+    w = svc.world()
+    _rule_of(ctx, w, policy_id, rule_id, change=False)
+    return {"rule": views(svc, w).l7rule(rule_id)}
+
+
+@router.put("/l7policies/{policy_id}/rules/{rule_id}",
+            response_model=s.wrap_out("rule", s.L7RuleOut))
+def update_l7rule(policy_id: str, rule_id: str,
+                  body: s.wrap("rule", s.L7RuleUpdate),  # type: ignore[valid-type]
+                  svc: Service = Svc, ctx: Context = Ctx) -> Any:
+    data = body.rule.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
+
+    def mutate(doc: Doc, w: World) -> None:
+        _rule_of(ctx, w, policy_id, rule_id, change=True)
+        item = doc.find("l7rule", rule_id)
+        for key in ("type", "compare_type", "value", "invert", "admin_state_up"):
+            if data.get(key) is not None:
+                item[key] = data[key]
+        if "key" in data:
+            _put(item, "key", data["key"])
+        doc.update_meta(rule_id, data)
+
+    svc.change(mutate)
+    return {"rule": views(svc, svc.world()).l7rule(rule_id)}
+
+
+@router.delete("/l7policies/{policy_id}/rules/{rule_id}", status_code=204)
+def delete_l7rule(policy_id: str, rule_id: str, svc: Service = Svc,
+                  ctx: Context = Ctx) -> Response:
+    def mutate(doc: Doc, w: World) -> None:
+        _rule_of(ctx, w, policy_id, rule_id, change=True)
+        doc.remove("l7rule", rule_id)
 
     svc.change(mutate)
     return Response(status_code=204)

@@ -3,19 +3,35 @@ and what the served OpenAPI document describes."""
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 from pydantic_core import PydanticCustomError
 
 from netnode.model.topology import (
+    AlpnProtocol,
+    CookieName,
+    DomainName,
     ExpectedCodes,
+    FilePath,
     FreeText,
+    HealthMonitorType,
+    HttpMethod,
+    InsertHeader,
+    L7CompareType,
+    L7Key,
+    L7RuleType,
+    L7Value,
+    ListenerProtocol,
     ObjectId,
+    PoolProtocol,
     Port,
     ProjectId,
+    RedirectUrl,
     TimeoutMs,
+    TlsCiphers,
+    TlsVersion,
     UrlPath,
 )
 
@@ -66,8 +82,15 @@ class Owned(Common):
 
 # --- Octavia ------------------------------------------------------------------------------
 
-Algorithm = Literal["ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP"]
-Protocol = Literal["HTTP", "TCP"]
+Algorithm = Literal["ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP", "SOURCE_IP_PORT"]
+InsertHeaders = dict[InsertHeader, Literal["true", "false", "True", "False"] | Bool]
+TlsVersions = Annotated[list[TlsVersion], Field(max_length=5)]
+AlpnProtocols = Annotated[list[AlpnProtocol], Field(max_length=3)]
+Cidrs = Annotated[list[IPv4Network], Field(max_length=100)]
+TcpInspect = Annotated[Int, Field(ge=0, le=2_147_483_647)]
+RedirectCode = Literal[301, 302, 303, 307, 308]
+# Octavia's position: 1-based; a position past the end appends.
+Position = Annotated[Int, Field(ge=1, le=2_147_483_647)]
 
 
 class LoadBalancerCreate(Owned):
@@ -84,88 +107,165 @@ class LoadBalancerUpdate(Common):
     admin_state_up: Bool | None = None
 
 
-class ListenerCreate(Owned):
-    loadbalancer_id: ObjectId
-    protocol: Protocol
-    protocol_port: PortNumber
-    admin_state_up: Bool = True
-    connection_limit: Annotated[Int, Field(ge=-1, le=1_000_000)] | None = None
-    default_pool_id: ObjectId | None = None
-    insert_headers: dict[Literal["X-Forwarded-For"], Literal["true", "false"] | Bool] | None = None
-    timeout_client_data: Timeout | None = None
-    timeout_member_connect: Timeout | None = None
-    timeout_member_data: Timeout | None = None
+class ListenerSettings(Common):
+    """What a listener create and update both take."""
 
-
-class ListenerUpdate(Common):
     admin_state_up: Bool | None = None
     connection_limit: Annotated[Int, Field(ge=-1, le=1_000_000)] | None = None
     default_pool_id: ObjectId | None = None
-    insert_headers: dict[Literal["X-Forwarded-For"], Literal["true", "false"] | Bool] | None = None
+    insert_headers: InsertHeaders | None = None
     timeout_client_data: Timeout | None = None
     timeout_member_connect: Timeout | None = None
     timeout_member_data: Timeout | None = None
+    timeout_tcp_inspect: TcpInspect | None = None
+    allowed_cidrs: Cidrs | None = None
+    default_tls_container_ref: FilePath | None = None
+    sni_container_refs: Annotated[list[FilePath], Field(max_length=100)] | None = None
+    client_authentication: Literal["NONE", "OPTIONAL", "MANDATORY"] | None = None
+    client_ca_tls_container_ref: FilePath | None = None
+    client_crl_container_ref: FilePath | None = None
+    tls_ciphers: TlsCiphers | None = None
+    tls_versions: TlsVersions | None = None
+    alpn_protocols: AlpnProtocols | None = None
+    hsts_max_age: TcpInspect | None = None
+    hsts_include_subdomains: Bool | None = None
+    hsts_preload: Bool | None = None
 
 
-class PoolCreate(Owned):
+class ListenerCreate(ListenerSettings, Owned):
+    loadbalancer_id: ObjectId
+    protocol: ListenerProtocol
+    protocol_port: PortNumber
+    admin_state_up: Bool = True
+
+
+class ListenerUpdate(ListenerSettings):
+    pass
+
+
+class SessionPersistenceBody(Body):
+    type: Literal["SOURCE_IP", "HTTP_COOKIE", "APP_COOKIE"]
+    cookie_name: CookieName | None = None
+    persistence_timeout: Annotated[Int, Field(ge=1, le=86400)] | None = None
+    persistence_granularity: IPv4Address | None = None
+
+
+class PoolSettings(Common):
+    admin_state_up: Bool | None = None
+    session_persistence: SessionPersistenceBody | None = None
+    tls_enabled: Bool | None = None
+    tls_container_ref: FilePath | None = None
+    ca_tls_container_ref: FilePath | None = None
+    crl_container_ref: FilePath | None = None
+    tls_ciphers: TlsCiphers | None = None
+    tls_versions: TlsVersions | None = None
+    alpn_protocols: AlpnProtocols | None = None
+
+
+class PoolCreate(PoolSettings, Owned):
     loadbalancer_id: ObjectId | None = None
     listener_id: ObjectId | None = None
-    protocol: Protocol
+    protocol: PoolProtocol
     lb_algorithm: Algorithm
     admin_state_up: Bool = True
-    session_persistence: None = None
-    tls_enabled: Off = False
 
 
-class PoolUpdate(Common):
-    admin_state_up: Bool | None = None
+class PoolUpdate(PoolSettings):
     lb_algorithm: Algorithm | None = None
-    session_persistence: None = None
 
 
-class MemberCreate(Owned):
+class MemberSettings(Common):
+    admin_state_up: Bool | None = None
+    weight: Weight | None = None
+    backup: Bool | None = None
+    monitor_address: IPv4Address | None = None
+    monitor_port: PortNumber | None = None
+
+
+class MemberCreate(MemberSettings, Owned):
     address: IPv4Address
     protocol_port: PortNumber
-    weight: Weight | None = None
     subnet_id: ObjectId | None = None
     admin_state_up: Bool = True
-    backup: Off = False
-    monitor_address: None = None
-    monitor_port: None = None
 
 
-class MemberUpdate(Common):
-    admin_state_up: Bool | None = None
-    weight: Weight | None = None
-    backup: Off | None = None
-    monitor_address: None = None
-    monitor_port: None = None
+class MemberUpdate(MemberSettings):
+    pass
 
 
-class HealthMonitorCreate(Owned):
-    pool_id: ObjectId
-    type: Literal["HTTP", "TCP"]
-    delay: Annotated[Int, Field(ge=1, le=3600)]
-    timeout: Annotated[Int, Field(ge=1, le=3600)]
-    max_retries: Annotated[Int, Field(ge=1, le=10)]
-    max_retries_down: Annotated[Int, Field(ge=1, le=10)] = 3
-    http_method: Literal["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"] | None = None
+Retries = Annotated[Int, Field(ge=1, le=10)]
+Seconds = Annotated[Int, Field(ge=1, le=3600)]
+
+
+class HealthMonitorSettings(Common):
+    delay: Seconds | None = None
+    timeout: Seconds | None = None
+    max_retries: Retries | None = None
+    max_retries_down: Retries | None = None
+    http_method: HttpMethod | None = None
     url_path: UrlPath | None = None
     expected_codes: ExpectedCodes | None = None
-    admin_state_up: Bool = True
+    admin_state_up: Bool | None = None
     http_version: Literal[1.0, 1.1] | None = None
-    domain_name: None = None
+    domain_name: DomainName | None = None
 
 
-class HealthMonitorUpdate(Common):
-    delay: Annotated[Int, Field(ge=1, le=3600)] | None = None
-    timeout: Annotated[Int, Field(ge=1, le=3600)] | None = None
-    max_retries: Annotated[Int, Field(ge=1, le=10)] | None = None
-    max_retries_down: Annotated[Int, Field(ge=1, le=10)] | None = None
-    http_method: Literal["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"] | None = None
-    url_path: UrlPath | None = None
-    expected_codes: ExpectedCodes | None = None
+class HealthMonitorCreate(HealthMonitorSettings, Owned):
+    pool_id: ObjectId
+    type: HealthMonitorType
+    delay: Seconds
+    timeout: Seconds
+    max_retries: Retries
+    max_retries_down: Retries = 3
+    admin_state_up: Bool = True
+
+
+class HealthMonitorUpdate(HealthMonitorSettings):
+    pass
+
+
+class L7RuleSettings(Common):
+    type: L7RuleType | None = None
+    compare_type: L7CompareType | None = None
+    key: L7Key | None = None
+    value: L7Value | None = None
+    invert: Bool | None = None
     admin_state_up: Bool | None = None
+
+
+class L7RuleCreate(L7RuleSettings, Owned):
+    type: L7RuleType
+    compare_type: L7CompareType
+    value: L7Value
+    invert: Bool = False
+    admin_state_up: Bool = True
+
+
+class L7RuleUpdate(L7RuleSettings):
+    pass
+
+
+class L7PolicySettings(Common):
+    action: Literal["REJECT", "REDIRECT_TO_URL", "REDIRECT_TO_POOL", "REDIRECT_PREFIX"] | None = (
+        None
+    )
+    position: Position | None = None
+    redirect_pool_id: ObjectId | None = None
+    redirect_url: RedirectUrl | None = None
+    redirect_prefix: RedirectUrl | None = None
+    redirect_http_code: RedirectCode | None = None
+    admin_state_up: Bool | None = None
+
+
+class L7PolicyCreate(L7PolicySettings, Owned):
+    listener_id: ObjectId
+    action: Literal["REJECT", "REDIRECT_TO_URL", "REDIRECT_TO_POOL", "REDIRECT_PREFIX"]
+    admin_state_up: Bool = True
+    rules: Annotated[list[L7RuleCreate], Field(max_length=50)] | None = None
+
+
+class L7PolicyUpdate(L7PolicySettings):
+    pass
 
 
 class Wrapped(Body):
@@ -195,9 +295,9 @@ class MemberBatchItem(Body):
     weight: Weight | None = None
     subnet_id: ObjectId | None = None
     admin_state_up: Bool = True
-    backup: Off = False
-    monitor_address: None = None
-    monitor_port: None = None
+    backup: Bool = False
+    monitor_address: IPv4Address | None = None
+    monitor_port: PortNumber | None = None
     tags: Tags | None = None
     project_id: ProjectId | None = None
 
@@ -269,6 +369,26 @@ class HealthMonitorOut(Out):
     max_retries: int
     max_retries_down: int
     pools: list[IdRef]
+    provisioning_status: str
+    operating_status: str
+
+
+class L7PolicyOut(Out):
+    id: str
+    name: str
+    listener_id: str
+    action: str
+    position: int
+    rules: list[IdRef]
+    provisioning_status: str
+    operating_status: str
+
+
+class L7RuleOut(Out):
+    id: str
+    type: str
+    compare_type: str
+    value: str
     provisioning_status: str
     operating_status: str
 

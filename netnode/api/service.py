@@ -11,6 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from netnode.api.auth import Context
@@ -76,11 +77,21 @@ class Doc:
                 m for lb in d["load_balancers"] for p in lb.get("pools", [])
                 for m in p.get("members", [])
             ]
+        if kind == "l7policy":
+            return self.l7policies()
+        if kind == "l7rule":
+            return [r for p in self.l7policies() for r in p.get("rules", [])]
         if kind == "router":
             return d["routers"]
         if kind == "floatingip":
             return d["floating_ips"]
         raise KeyError(kind)
+
+    def l7policies(self) -> list[dict[str, Any]]:
+        return [
+            p for lb in self.data["load_balancers"] for x in lb.get("listeners", [])
+            for p in x.get("l7policies", [])
+        ]
 
     def remove(self, kind: str, object_id: str) -> None:
         d = self.data
@@ -104,6 +115,13 @@ class Doc:
             for lb in d["load_balancers"]:
                 for p in lb.get("pools", []):
                     p["members"] = [m for m in p.get("members", []) if m["id"] != object_id]
+        elif kind == "l7policy":
+            for lb in d["load_balancers"]:
+                for x in lb.get("listeners", []):
+                    x["l7policies"] = [p for p in x.get("l7policies", []) if p["id"] != object_id]
+        elif kind == "l7rule":
+            for p in self.l7policies():
+                p["rules"] = [r for r in p.get("rules", []) if r["id"] != object_id]
         elif kind == "router":
             d["routers"] = [x for x in d["routers"] if x["id"] != object_id]
         elif kind == "floatingip":
@@ -208,7 +226,10 @@ class Service:
         operator_project: str = "admin",
         integration_bridge: str = "br-int",
         on_change: Callable[[], None] = lambda: None,
+        certificates_dir: Path | None = None,
     ) -> None:
+        # Where TLS containers (PEM files) referenced through the API must live.
+        self.certificates_dir = certificates_dir
         self.integration_bridge = integration_bridge
         self.store = store
         self.node = node

@@ -23,6 +23,8 @@ from netnode.model.loading import load_data
 from netnode.model.topology import (
     FloatingIP,
     HealthMonitor,
+    L7Policy,
+    L7Rule,
     Listener,
     LoadBalancer,
     Member,
@@ -84,6 +86,8 @@ class World:
         self.pools: dict[str, tuple[Source, LoadBalancer, Pool]] = {}
         self.members: dict[str, tuple[Source, LoadBalancer, Pool, Member]] = {}
         self.monitors: dict[str, tuple[Source, LoadBalancer, Pool, HealthMonitor]] = {}
+        self.l7policies: dict[str, tuple[Source, LoadBalancer, Listener, L7Policy]] = {}
+        self.l7rules: dict[str, tuple[Source, LoadBalancer, Listener, L7Policy, L7Rule]] = {}
         self.routers: dict[str, tuple[Source, Router]] = {}
         self.fips: dict[str, tuple[Source, FloatingIP]] = {}
         self.ports: dict[str, Port] = {}
@@ -129,6 +133,10 @@ class World:
                        lb.vip.mac, f"octavia-lb-{lb.uid}")
             for listener in lb.listeners:
                 self.listeners[listener.uid] = (src, lb, listener)
+                for policy in listener.l7policies:
+                    self.l7policies[policy.uid] = (src, lb, listener, policy)
+                    for rule in policy.rules:
+                        self.l7rules[rule.uid] = (src, lb, listener, policy, rule)
             for pool in lb.pools:
                 self.pools[pool.uid] = (src, lb, pool)
                 for member in pool.members:

@@ -35,6 +35,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "--noauth callers act as (default admin)")
     p.add_argument("--integration-bridge", default="br-int",
                    help="the OVS bridge of the API's tenant networks (default br-int)")
+    p.add_argument("--certificates-dir", metavar="DIR", type=Path, default=None,
+                   help="where TLS containers named through the API live: PEM files under "
+                        "DIR/<project id>/ (default: <state dir>/certificates)")
     p.add_argument("--period", type=float, default=10.0,
                    help="seconds between the loop's full passes (default 10)")
     p.add_argument("--no-agent", action="store_true",
@@ -81,7 +84,8 @@ def run(args: argparse.Namespace, host: Host) -> int:
     svc = Service(store, host.node, quotas=QuotaStore(store.engine),
                   haproxy=HAProxyProcesses(host.run_dir), operator_project=args.project,
                   integration_bridge=args.integration_bridge,
-                  on_change=wake)
+                  on_change=wake,
+                  certificates_dir=args.certificates_dir or host.state_dir / "certificates")
     app = create_app(svc, tokens, noauth_project=args.project)
     worker = None
     if not args.no_agent:

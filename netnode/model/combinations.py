@@ -236,8 +236,8 @@ def _pool(pool: Pool, path: str) -> Iterator[Problem]:
         if pool.lb_algorithm == "SOURCE_IP_PORT":
             yield Problem(
                 spath,
-                "SOURCE_IP_PORT already pins each connection by its source address and "
-                "port; it takes no session persistence",
+                "SOURCE_IP_PORT keeps each connection of a source address and port on one "
+                "member by itself; it takes no session persistence",
             )
         if sp.type == "APP_COOKIE" and sp.cookie_name is None:
             yield Problem(f"{spath}.cookie_name", "APP_COOKIE persistence needs cookie_name")

@@ -43,6 +43,10 @@ NODE = "api-test"
 OPERATOR = "ops"
 
 # Who calls: a token each (the tokens file maps them to a project and a role).
+# Where TLS containers named through the API must live (nothing is read from it here: the
+# API checks where a reference points; the host layer reads the files).
+CERTIFICATES = Path("/etc/netnode-test/certificates")
+
 TOKENS = {
     "admin": ("admin-token-000000000000", "admin", "admin"),
     "alpha": ("alpha-token-000000000000", "alpha", "member"),
@@ -244,7 +248,8 @@ def serve(engine: Engine, tmp: Path) -> Iterator[Api]:
     """The app on ``engine``'s store, seeded with the operator's topology."""
     store = LedgerStore(engine, NODE)
     store.set_desired(OPERATOR, operator_document(OPERATOR_TOPOLOGY))
-    svc = Service(store, NODE, quotas=QuotaStore(engine), haproxy=None)
+    svc = Service(store, NODE, quotas=QuotaStore(engine), haproxy=None,
+                  certificates_dir=CERTIFICATES)
     app = create_app(svc, Tokens.load(write_tokens(tmp / "tokens.yaml")))
     with TestClient(app, raise_server_exceptions=False) as client:
         yield Api(client, store, svc, load_data(OPERATOR_TOPOLOGY, NODE))

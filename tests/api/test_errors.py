@@ -55,7 +55,7 @@ def test_bad_loadbalancer_field(api: Api, fields: dict[str, Any], named: str, wh
 @pytest.mark.parametrize(("fields", "named", "why"), [
     ({"protocol_port": 0}, "protocol_port", "greater than or equal to 1"),
     ({"protocol_port": 65536}, "protocol_port", "less than or equal to 65535"),
-    ({"protocol": "UDP"}, "protocol", "'HTTP' or 'TCP'"),
+    ({"protocol": "SCTP"}, "protocol", "'TERMINATED_HTTPS' or 'UDP'"),
     ({"protocol_port": None}, "protocol_port", "valid integer"),
 ])
 def test_bad_listener_field(api: Api, fields: dict[str, Any], named: str, why: str) -> None:
@@ -107,7 +107,7 @@ def test_body_not_json(api: Api) -> None:
      "protocol_port", "valid integer"),
     ("/v2/lbaas/listeners", {"listener": {
         "loadbalancer_id": UNKNOWN, "protocol": "HTTP", "protocol_port": 80,
-        "insert_headers": {"X-Forwarded-For": 1}}}, "X-Forwarded-For", "'true' or 'false'"),
+        "insert_headers": {"X-Forwarded-For": 1}}}, "X-Forwarded-For", "'true', 'false'"),
     ("/v2.0/routers", {"router": {"ha": 0}}, "ha", "valid boolean"),
 ])
 def test_values_of_the_wrong_json_type(api: Api, path: str, body: dict[str, Any], named: str,
@@ -262,10 +262,10 @@ def test_children_wait_while_the_load_balancer_is_pending(api: Api) -> None:
 
 def test_pool_protocol_must_match_its_listener(api: Api) -> None:
     lb = api.loadbalancer()
-    listener = api.listener(lb["id"], protocol="TCP", protocol_port=5432)
+    listener = api.listener(lb["id"], protocol="HTTP", protocol_port=80)
     r = api.post("/v2/lbaas/pools", {"pool": {
-        "listener_id": listener["id"], "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"}})
-    assert "does not match" in fault(r, 409)
+        "listener_id": listener["id"], "protocol": "TCP", "lb_algorithm": "ROUND_ROBIN"}})
+    assert "is not compatible with listener protocol HTTP" in fault(r, 409)
 
 
 def test_neutron_conflicts(api: Api) -> None:
