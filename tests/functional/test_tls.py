@@ -334,3 +334,18 @@ def test_a_wrong_key_is_refused_and_the_running_certificate_stays(
     assert lab.host.haproxy.installed_config(process_name("lb", lb.uid)) == before
     answer = https_get(lab.ns_of("instance", "tester"), VIP, ca=certs.ca.cert)
     assert answer.peer_cn == "default.example"
+
+
+def test_a_tls_member_is_added_without_a_reload(lab: Lab, certs: Certs) -> None:
+    pool = tls_members(certs, certs.ca.cert)
+    one = {**pool, "members": pool["members"][:1]}
+    lab.apply(topology(certs, terminated(certs), one))
+    tester = lab.ns_of("instance", "tester")
+    assert https_get(tester, VIP, ca=certs.ca.cert).body.strip() == "server_81"
+    outcome = lab.apply(topology(certs, terminated(certs), pool))
+    assert [type(o).__name__ for o in outcome.plan.operations] == ["ChangeServers"]
+    assert outcome.ok, outcome.failures
+    lb = lab.topology(lab.applied or {}).load_balancers[0]
+    assert lab.host.haproxy.master_state(process_name("lb", lb.uid)).reloads == 0
+    bodies = {https_get(tester, VIP, ca=certs.ca.cert).body.strip() for _ in range(4)}
+    assert bodies == {"server_81", "server_82"}
