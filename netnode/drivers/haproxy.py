@@ -11,6 +11,8 @@ directory ``<run_dir>/<name>/`` holding its files::
     master.sock         the master CLI (-S)
     server-state        "show servers state", saved before every reload and after
                         every change over the runtime API
+    tls/<sha256>.pem    certificates, CAs and CRLs the config names (0600), copies of
+                        the topology's files (``install_files``)
 
 Processes are found through their pid file only, and a pid is trusted only when the
 process is alive and its command line names HAProxy and this directory's config: a
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import os
 import re
 import shutil
@@ -31,11 +34,12 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Literal, TypeVar
 
 from netnode.errors import HostError, MissingTool, Refused
 from netnode.plan.runtime import RemoveServer, ServerChange, parse_config
+from netnode.plan.spec import ProcessFile
 
 CFG = "haproxy.cfg"
 NEW_CFG = "haproxy.cfg.new"
@@ -165,12 +169,59 @@ class HAProxyProcesses:
                 hint=f"check it with 'haproxy -c -f {p.failed_cfg}'; the running configuration is unchanged",
             )
 
+    # --- files ------------------------------------------------------------------------
+
+    def install_files(self, name: str, files: tuple[ProcessFile, ...]) -> None:
+        """Copy each file into ``name``'s directory (0600; the directory is 0700), unless
+        its copy is there already. HAProxy reads them as root when it starts or reloads;
+        its workers (user haproxy) never do. A source whose content is no longer the
+        one that was checked is not installed: the next pass checks it again."""
+        if not files:
+            return
+        p = self.paths(name)
+        self._prepare_dir(p)
+        for f in files:
+            target = p.dir / f.name
+            if target.parent != p.dir / "tls" or target.name != f"{f.sha256}.pem":
+                raise ValueError(f"not a netnode TLS file name: {f.name!r}")
+            if target.is_file():
+                continue
+            try:
+                data = Path(f.source).read_bytes()
+            except OSError as exc:
+                raise HostError(
+                    f"cannot read {f.source} for HAProxy {name}: {exc.strerror or exc}",
+                    hint="the file was readable when the topology was checked; put it back",
+                ) from exc
+            if hashlib.sha256(data).hexdigest() != f.sha256:
+                raise HostError(
+                    f"{f.source} changed while HAProxy {name} was being configured",
+                    hint="the next pass (netnode apply, or the agent) checks and installs it",
+                )
+            target.parent.mkdir(mode=0o700, exist_ok=True)
+            _write_private(target, data)
+
+    def prune_files(self, name: str, files: tuple[ProcessFile, ...]) -> None:
+        """Remove the TLS files ``name``'s running config no longer names (after a start
+        or reload succeeded: until then, the previous config may be put back)."""
+        tls_dir = self.paths(name).dir / "tls"
+        if not tls_dir.is_dir():
+            return
+        wanted = {PurePath(f.name).name for f in files}
+        for path in tls_dir.iterdir():
+            if path.name not in wanted:
+                path.unlink(missing_ok=True)
+
     # --- lifecycle ----------------------------------------------------------------------
 
-    def start(self, name: str, namespace: str, config: str) -> int:
+    def start(
+        self, name: str, namespace: str, config: str, files: tuple[ProcessFile, ...] = ()
+    ) -> int:
         """Validate, install and start HAProxy (master-worker, daemon) in ``namespace``;
-        return the master's pid once the stats socket answers."""
+        return the master's pid once the stats socket answers. ``files`` (certificates)
+        are installed first."""
         p = self.paths(name)
+        self.install_files(name, files)
         self.validate(name, config)
         os.replace(p.new_cfg, p.cfg)
         for stale in (p.pid, p.stats_socket, p.master_socket):
@@ -224,9 +275,10 @@ class HAProxyProcesses:
                 f"within {START_TIMEOUT:.0f}s",
                 hint=output or f"its configuration is {p.cfg}",
             )
+        self.prune_files(name, files)
         return pid
 
-    def reload(self, name: str, config: str) -> None:
+    def reload(self, name: str, config: str, files: tuple[ProcessFile, ...] = ()) -> None:
         """Validate and install ``config``, then reload the master without dropping a
         connection (listening sockets pass to the new worker). Returns when a new
         worker answers on the stats socket.
@@ -234,11 +286,15 @@ class HAProxyProcesses:
         If the master cannot load the new config (a VIP that is not there to bind, say),
         it keeps the old workers serving; the candidate is kept as haproxy.cfg-failed,
         the previous haproxy.cfg is put back and HostError is raised.
+
+        ``files`` (certificates) are installed first; those the previous config alone
+        named are removed once the new one runs.
         """
         p = self.paths(name)
         pid = self.running_pid(name)
         if pid is None:
             raise HostError(f"HAProxy for {name} is not running; nothing to reload")
+        self.install_files(name, files)
         self.validate(name, config)
         before = self.master_state(name)
         previous = self.installed_config(name)
@@ -269,6 +325,7 @@ class HAProxyProcesses:
 
         outcome = _wait(settled, RELOAD_TIMEOUT)
         if outcome is not None and outcome[0] == "ok":
+            self.prune_files(name, files)
             return
         os.replace(p.cfg, p.failed_cfg)
         if previous is not None:
@@ -281,19 +338,25 @@ class HAProxyProcesses:
             f"'haproxy -c -f {p.failed_cfg}' cannot catch a VIP that is not there to bind",
         )
 
-    def ensure(self, name: str, namespace: str, config: str) -> Outcome:
-        """Make ``name`` run ``config`` in ``namespace``: start it, reload it, or leave it."""
+    def ensure(
+        self, name: str, namespace: str, config: str, files: tuple[ProcessFile, ...] = ()
+    ) -> Outcome:
+        """Make ``name`` run ``config`` (with ``files``) in ``namespace``: start it,
+        reload it, or leave it."""
         pid = self.running_pid(name)
         if pid is None:
-            self.start(name, namespace, config)
+            self.start(name, namespace, config, files)
             return "created"
         if not in_namespace(pid, namespace):
             self.stop(name)
-            self.start(name, namespace, config)
+            self.start(name, namespace, config, files)
             return "changed"
         if self.installed_config(name) == config:
+            # Its certificates are loaded; copies lost since are put back for the next
+            # reload.
+            self.install_files(name, files)
             return "unchanged"
-        self.reload(name, config)
+        self.reload(name, config, files)
         return "changed"
 
     def stop(self, name: str) -> bool:
@@ -612,12 +675,12 @@ def _master_reload(path: Path) -> bool:
     return True
 
 
-def _write_private(path: Path, text: str) -> None:
+def _write_private(path: Path, text: str | bytes) -> None:
     """Write ``text`` to ``path`` with mode 0600 from the first byte, atomically."""
     tmp = path.with_name(path.name + ".tmp")
     tmp.unlink(missing_ok=True)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
+    with os.fdopen(fd, "wb" if isinstance(text, bytes) else "w") as f:
         f.write(text)
     os.replace(tmp, path)
 

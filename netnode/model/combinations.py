@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import get_args
 
 from netnode.errors import Problem
 from netnode.model.topology import (
@@ -20,6 +21,7 @@ from netnode.model.topology import (
     Listener,
     LoadBalancer,
     Pool,
+    TlsVersion,
 )
 
 # Octavia's VALID_LISTENER_POOL_PROTOCOL_MAP: which pools a listener may send to.
@@ -125,6 +127,7 @@ def _listener(x: Listener, pools: dict[str, Pool], path: str) -> Iterator[Proble
             )
         if (x.hsts_include_subdomains or x.hsts_preload) and x.hsts_max_age is None:
             yield Problem(f"{path}.hsts_max_age", "HSTS options need hsts_max_age (seconds)")
+        yield from _tls_versions(x.tls_versions, f"{path}.tls_versions")
     else:
         for field in (*TLS_FIELDS, "client_authentication"):
             if _set(x, field):
@@ -270,6 +273,8 @@ def _pool(pool: Pool, path: str) -> Iterator[Problem]:
                 yield Problem(f"{path}.{field}", f"{field} needs tls_enabled: true")
     elif pool.crl_container_ref is not None and pool.ca_tls_container_ref is None:
         yield Problem(f"{path}.crl_container_ref", "a CRL needs ca_tls_container_ref")
+    if pool.tls_enabled:
+        yield from _tls_versions(pool.tls_versions, f"{path}.tls_versions")
     if pool.healthmonitor is not None:
         yield from _monitor(pool.healthmonitor, pool, f"{path}.healthmonitor")
     for k, member in enumerate(pool.members):
@@ -279,6 +284,25 @@ def _pool(pool: Pool, path: str) -> Iterator[Problem]:
             yield Problem(
                 f"{path}.members[{k}].{field}", "the pool has no health monitor to use it"
             )
+
+
+def _tls_versions(versions: list[str] | None, path: str) -> Iterator[Problem]:
+    """HAProxy takes a range of versions (ssl-min-ver, ssl-max-ver): a list with a hole
+    ("TLSv1", "TLSv1.2") would quietly allow the version left out."""
+    if versions is None:
+        return
+    order = list(get_args(TlsVersion))
+    if not versions:
+        yield Problem(path, "give at least one version, or leave tls_versions out")
+        return
+    positions = sorted({order.index(v) for v in versions})
+    if positions != list(range(positions[0], positions[-1] + 1)):
+        missing = [order[k] for k in range(positions[0], positions[-1]) if k not in positions]
+        yield Problem(
+            path,
+            f"versions must follow each other (add {', '.join(missing)} or drop the "
+            "versions on one side of it)",
+        )
 
 
 def _monitor(hm: HealthMonitor, pool: Pool, path: str) -> Iterator[Problem]:

@@ -16,7 +16,15 @@ from netnode.model.topology import Listener, Network, Topology
 
 def check(topo: Topology) -> list[Problem]:
     problems: list[Problem] = []
-    for rule in (_names, _networks, _load_balancers, _routers, _addresses, _floating_ips):
+    for rule in (
+        _names,
+        _networks,
+        _load_balancers,
+        _routers,
+        _addresses,
+        _floating_ips,
+        _lab_tls,
+    ):
         problems.extend(rule(topo))
     return problems
 
@@ -386,3 +394,18 @@ def _floating_ips(topo: Topology) -> Iterator[Problem]:
                 f"{path}.fixed_ip_address",
                 f"router {router[0]!r} of network {key[0]!r} has no gateway on external network {ext.name!r}",
             )
+
+
+def _lab_tls(topo: Topology) -> Iterator[Problem]:
+    """A lab instance serves HTTPS on https_port with tls_container_ref: both or neither."""
+    for i, inst in enumerate(topo.lab.instances):
+        path = f"lab.instances[{i}]"
+        if inst.https_port is not None and inst.tls_container_ref is None:
+            yield Problem(
+                f"{path}.tls_container_ref",
+                "https_port needs a certificate (a PEM file with certificate and key)",
+            )
+        if inst.tls_container_ref is not None and inst.https_port is None:
+            yield Problem(f"{path}.https_port", "tls_container_ref is only used with https_port")
+        if inst.https_port is not None and inst.https_port == inst.protocol_port:
+            yield Problem(f"{path}.https_port", "must differ from protocol_port")

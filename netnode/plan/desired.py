@@ -7,11 +7,13 @@ the sysctls a router namespace needs, HAProxy configs and the router's NAT rules
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from ipaddress import IPv4Address
 from pathlib import PurePath
 
 from netnode.model import ids
 from netnode.model.topology import Network, Topology
+from netnode.plan import tls_files
 from netnode.plan.spec import (
     BridgeSpec,
     FirewallSpec,
@@ -46,8 +48,15 @@ def state_file(run_dir: PurePath, name: str) -> str:
     return str(run_dir / name / "server-state")
 
 
-def build(topo: Topology, node: str, run_dir: PurePath) -> HostSpec:
-    """The desired host for ``topo``. ``run_dir`` is where HAProxy's files live."""
+def build(
+    topo: Topology, node: str, run_dir: PurePath, digests: Mapping[str, str] | None = None
+) -> HostSpec:
+    """The desired host for ``topo``. ``run_dir`` is where HAProxy's files live.
+
+    ``digests`` (file -> sha256) are those of the certificate files the topology names,
+    as ``netnode.reconcile.certificates`` read and checked them: each is copied into
+    its process's directory under a name made of its digest (``tls_files``)."""
+    digests = digests or {}
     bridges: dict[str, BridgeSpec] = {}
     namespaces: list[NamespaceSpec] = []
     ports: list[PortSpec] = []
@@ -93,7 +102,7 @@ def build(topo: Topology, node: str, run_dir: PurePath) -> HostSpec:
             owner=owner,
         )
 
-    for inst in topo.lab.instances:
+    for i, inst in enumerate(topo.lab.instances):
         net = topo.network(inst.network)
         ns = ids.lab_namespace(inst.uid)
         namespaces.append(
@@ -101,14 +110,13 @@ def build(topo: Topology, node: str, run_dir: PurePath) -> HostSpec:
         )
         ports.append(port("tap", inst.uid, net, ns, (cidr(net, inst.address),), inst.mac))
         name = process_name("lab", inst.uid)
-        processes.append(
-            ProcessSpec(
-                name,
-                ns,
-                "instance",
-                render_lab_instance(inst, stats_socket=stats_socket(run_dir, name)),
-            )
+        paths, files = tls_files.installed(
+            tls_files.instance_references(inst, f"lab.instances[{i}]"), digests, run_dir / name
         )
+        config = render_lab_instance(
+            inst, stats_socket=stats_socket(run_dir, name), tls_files=paths
+        )
+        processes.append(ProcessSpec(name, ns, "instance", config, files))
 
     for client in topo.lab.clients:
         net = topo.network(client.network)
@@ -126,7 +134,7 @@ def build(topo: Topology, node: str, run_dir: PurePath) -> HostSpec:
         )
 
     # Load balancers after the lab's servers: members answer their first health check.
-    for lb in topo.load_balancers:
+    for i, lb in enumerate(topo.load_balancers):
         net = topo.network(lb.vip.network)
         ns = ids.lb_namespace(lb.uid)
         namespaces.append(
@@ -134,10 +142,16 @@ def build(topo: Topology, node: str, run_dir: PurePath) -> HostSpec:
         )
         ports.append(port("tap", lb.uid, net, ns, (cidr(net, lb.vip.address),), lb.vip.mac))
         name = process_name("lb", lb.uid)
-        config = render_loadbalancer(
-            lb, stats_socket=stats_socket(run_dir, name), state_file=state_file(run_dir, name)
+        paths, files = tls_files.installed(
+            tls_files.lb_references(lb, f"load_balancers[{i}]"), digests, run_dir / name
         )
-        processes.append(ProcessSpec(name, ns, "loadbalancer", config))
+        config = render_loadbalancer(
+            lb,
+            stats_socket=stats_socket(run_dir, name),
+            state_file=state_file(run_dir, name),
+            tls_files=paths,
+        )
+        processes.append(ProcessSpec(name, ns, "loadbalancer", config, files))
 
     subnets = {s.name: (n, s) for n in topo.networks for s in n.subnets}
     for router in topo.routers:

@@ -15,7 +15,10 @@ What HAProxy 2.6 allows, and so what this module lets through:
   answers "Backend must use a dynamic load balancing");
 - a member's address or port cannot change in place, nor its check options: reload;
 - ``del server`` needs the server in maintenance and without connections, so a
-  removal drains first (the driver does the waiting).
+  removal drains first (the driver does the waiting);
+- a dynamic server's TLS files (``ca-file``, ``crl-file``, ``crt``) must be loaded
+  already: an added member whose files no server of the running config names yet (a
+  TLS pool's first member, a changed certificate) needs a reload.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 DYNAMIC_BALANCE = frozenset({"roundrobin", "leastconn", "first", "random"})
+# Server options naming a file that HAProxy loads once, when it reads its config.
+FILE_OPTIONS = frozenset({"ca-file", "crl-file", "crt"})
 
 
 # --- the changes ---------------------------------------------------------------------------
@@ -213,6 +218,7 @@ def server_changes(old_cfg: str, new_cfg: str) -> tuple[ServerChange, ...] | Non
     adds: list[ServerChange] = []
     updates: list[ServerChange] = []
     removals: list[ServerChange] = []
+    loaded = {f for section in old for server in section.servers for f in _files(server.args)}
     for before, after in zip(old, new, strict=True):
         if before.header != after.header or before.lines != after.lines:
             return None
@@ -227,6 +233,8 @@ def server_changes(old_cfg: str, new_cfg: str) -> tuple[ServerChange, ...] | Non
         for server in after.servers:
             previous = was.get(server.name)
             if previous is None:
+                if not _files(server.args) <= loaded:
+                    return None
                 adds.append(
                     AddServer(
                         backend,
@@ -261,6 +269,11 @@ def server_changes(old_cfg: str, new_cfg: str) -> tuple[ServerChange, ...] | Non
         if changed and not after.dynamic:
             return None
     return (*adds, *updates, *removals)
+
+
+def _files(args: tuple[str, ...]) -> set[str]:
+    """The files a server line's options name."""
+    return {args[i + 1] for i, word in enumerate(args[:-1]) if word in FILE_OPTIONS}
 
 
 def commands(changes: tuple[ServerChange, ...]) -> list[str]:

@@ -53,6 +53,16 @@ class NamespaceSpec:
 
 
 @dataclass(frozen=True)
+class ProcessFile:
+    """A file a process reads (a certificate, a CA, a CRL): the topology's file, copied
+    into the process's directory (see ``netnode.plan.tls_files``)."""
+
+    name: str  # relative to the process's directory: "tls/<sha256>.pem"
+    source: str  # the file the topology names
+    sha256: str  # of the content that was checked; another content is not installed
+
+
+@dataclass(frozen=True)
 class ProcessSpec:
     """A HAProxy process (a load balancer or a lab HTTP server) in a namespace."""
 
@@ -60,6 +70,8 @@ class ProcessSpec:
     namespace: str
     kind: str  # "loadbalancer" | "instance" | "client"
     config: str
+    # Installed in its directory before the config is validated and loaded.
+    files: tuple[ProcessFile, ...] = ()
 
 
 @dataclass(frozen=True)

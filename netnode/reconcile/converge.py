@@ -22,7 +22,7 @@ from netnode.plan import units
 from netnode.plan.diff import Plan, plan
 from netnode.plan.observed import HostState
 from netnode.plan.spec import HostSpec
-from netnode.reconcile import provisioning
+from netnode.reconcile import certificates, provisioning
 from netnode.reconcile.host import Failure, Host, Progress
 from netnode.reconcile.ledger import Record, UnitFailure, ledger_of, union
 
@@ -56,8 +56,12 @@ def node_lock(host: Host) -> Iterator[None]:
         yield
 
 
-def desired_for(host: Host, topo: Topology) -> HostSpec:
-    return desired_state.build(topo, host.node, host.run_dir)
+def desired_for(host: Host, topo: Topology, *, check_files: bool = True) -> HostSpec:
+    """The desired host. The certificate files the topology names are read and checked
+    first (a TopologyError if one is wrong); ``check_files=False`` takes those that can
+    be read as they are (a destroy, which must work when they are gone)."""
+    digests = certificates.check(topo) if check_files else certificates.readable(topo)
+    return desired_state.build(topo, host.node, host.run_dir, digests)
 
 
 def preview(host: Host, topo: Topology, *, read_host: bool = True) -> Plan:
@@ -82,8 +86,9 @@ def apply(
     state unless ``record_desired`` is False (the agent converging a topology it read
     from the store: writing it back could undo a newer write, the API's)."""
     started = time.perf_counter()
-    started_ovs = host.ovs.ensure_running()
+    # First: a certificate file that is wrong stops the pass before anything changes.
     spec = desired_for(host, topo)
+    started_ovs = host.ovs.ensure_running()
     store = host.store
     source = topo.model_dump(mode="json", exclude_none=True)
     objects = provisioning.objects(topo, spec.floating)
@@ -180,7 +185,7 @@ def destroy(host: Host, topo: Topology, progress: Progress | None = None) -> Out
     """Remove what netnode owns for this topology: its record and what the file names.
     The record is forgotten only when everything went."""
     started = time.perf_counter()
-    spec = desired_for(host, topo)
+    spec = desired_for(host, topo, check_files=False)
     store = host.store
     with node_lock(host):
         record = store.read(spec.topology)

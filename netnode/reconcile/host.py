@@ -228,15 +228,15 @@ class Host:
             case op.EnsureProcess(process=proc, start=True):
                 # Not running, or running in a namespace that is gone: ensure() starts
                 # it, stopping the stray one first.
-                self.haproxy.ensure(proc.name, proc.namespace, proc.config)
+                self.haproxy.ensure(proc.name, proc.namespace, proc.config, proc.files)
             case op.EnsureProcess(process=proc, start=False):
-                self.haproxy.reload(proc.name, proc.config)
+                self.haproxy.reload(proc.name, proc.config, proc.files)
             case op.ChangeServers(process=proc, changes=changes):
                 try:
                     self.haproxy.change_servers(proc.name, changes, proc.config)
                 except HostError:
                     # Half-way or not, a reload with the whole config gets the same end.
-                    self.haproxy.reload(proc.name, proc.config)
+                    self.haproxy.reload(proc.name, proc.config, proc.files)
             case op.Announce(namespace=ns, ifname=ifname, address=address, mac=mac):
                 nl.announce(ns, ifname, address, mac or nl.link_mac(ns, ifname))
             case op.DeleteNamespace(name=name):

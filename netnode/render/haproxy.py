@@ -30,7 +30,7 @@ server = member id. Output is deterministic and ends with a newline.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from netnode.model.topology import (
     DEFAULT_TIMEOUT_MEMBER_CONNECT,
@@ -44,6 +44,7 @@ from netnode.model.topology import (
     Member,
     Pool,
 )
+from netnode.render import tls
 
 INDENT = "    "
 
@@ -73,12 +74,16 @@ def render_loadbalancer(
     user: str = "haproxy",
     group: str = "haproxy",
     log_target: str | None = None,
+    tls_files: Mapping[str, str] | None = None,
 ) -> str:
     """The haproxy.cfg of one load balancer.
 
     ``log_target`` (for example ``/dev/log``) adds ``log <target> local0`` and the
     seed's ``local1 notice``; None (the default) renders no logging at all.
+    ``tls_files`` maps the certificate files the topology names to the copies HAProxy
+    reads (see ``netnode.render.tls``).
     """
+    files = tls_files or {}
     for word in (state_file, user, group, *([log_target] if log_target is not None else [])):
         _check_path(word)
     glob = [f"user {user}", f"group {group}"]
@@ -104,11 +109,12 @@ def render_loadbalancer(
                 vip=str(lb.vip.address),
                 lb_enabled=lb.admin_state_up,
                 logging=log_target is not None,
+                files=files,
             )
         )
     for pool in lb.pools:
         users = [x for x in lb.listeners if x.default_pool == pool.name]
-        sections.append(_backend(pool, users))
+        sections.append(_backend(pool, users, files))
     return "".join(sections)
 
 
@@ -130,14 +136,22 @@ def _section(header: str, lines: Iterable[str]) -> str:
 
 
 def _frontend(
-    listener: Listener, pool: Pool | None, *, vip: str, lb_enabled: bool, logging: bool
+    listener: Listener,
+    pool: Pool | None,
+    *,
+    vip: str,
+    lb_enabled: bool,
+    logging: bool,
+    files: Mapping[str, str],
 ) -> str:
-    http = listener.protocol == "HTTP"
+    http = listener.protocol in ("HTTP", "TERMINATED_HTTPS")
     lines = []
     # A log format without a log target only earns a warning from "haproxy -c".
     if logging:
         lines.append("option httplog" if http else "option tcplog")
-    lines.append(f"bind {vip}:{listener.protocol_port}")
+    lines.append(
+        " ".join([f"bind {vip}:{listener.protocol_port}", *tls.bind_options(listener, files)])
+    )
     lines.append(f"mode {'http' if http else 'tcp'}")
     lines.append(f"timeout client {listener.timeout_client_data}")
     if http:
@@ -150,12 +164,14 @@ def _frontend(
         lines.append(f"maxconn {listener.connection_limit}")
     if http and listener.insert_headers.get("X-Forwarded-For"):
         lines.append("option forwardfor")
+    # TLS: X-Forwarded-Proto https, X-SSL-* headers, HSTS (TERMINATED_HTTPS only).
+    lines += tls.frontend_lines(listener)
     if not (listener.admin_state_up and lb_enabled):
         lines.append("disabled")
     return _section(f"frontend {listener.uid}", lines)
 
 
-def _backend(pool: Pool, listeners: list[Listener]) -> str:
+def _backend(pool: Pool, listeners: list[Listener], files: Mapping[str, str]) -> str:
     http = pool.protocol == "HTTP"
     lines = [f"mode {'http' if http else 'tcp'}", *ALGORITHMS[pool.lb_algorithm]]
     # The seed repeats "option forwardfor" in the backend. HAProxy adds the header once
@@ -176,11 +192,14 @@ def _backend(pool: Pool, listeners: list[Listener]) -> str:
     checking = monitor is not None and monitor.admin_state_up
     if monitor is not None and checking:
         lines.append(f"timeout check {monitor.timeout}s")
-        if monitor.type == "HTTP":
+        if monitor.type in ("HTTP", "HTTPS"):
             lines.append(f"option httpchk {monitor.http_method} {monitor.url_path}")
             lines.append(f"http-check expect {expect_status(monitor.expected_codes)}")
+    # TLS-HELLO checks (a TLS pool's own TLS options go on its server lines).
+    lines += tls.check_lines(pool, monitor if checking else None)
+    tls_words = tls.server_options(pool, monitor if checking else None, files)
     for member in pool.members:
-        lines.append(_server(member, monitor if checking else None, pool.failover))
+        lines.append(_server(member, monitor if checking else None, pool.failover, tls_words))
     if not pool.admin_state_up:
         lines.append("disabled")
     return _section(f"backend {pool.uid}", lines)
@@ -199,8 +218,12 @@ def _retries(failover: Failover, http: bool) -> list[str]:
     return lines
 
 
-def _server(member: Member, monitor: HealthMonitor | None, failover: Failover) -> str:
+def _server(
+    member: Member, monitor: HealthMonitor | None, failover: Failover, tls_words: list[str]
+) -> str:
     line = f"server {member.uid} {member.address}:{member.protocol_port} weight {member.weight}"
+    # TLS towards the member (re-encryption) or only for its checks.
+    line += "".join(f" {word}" for word in tls_words)
     if monitor is not None:
         line += f" check inter {monitor.delay}s fall {monitor.max_retries_down}"
         if monitor.max_retries is not None:
@@ -277,16 +300,30 @@ def quoted(text: str) -> str:
 
 
 def render_lab_instance(
-    inst: Instance, *, stats_socket: str, user: str = "haproxy", group: str = "haproxy"
+    inst: Instance,
+    *,
+    stats_socket: str,
+    user: str = "haproxy",
+    group: str = "haproxy",
+    tls_files: Mapping[str, str] | None = None,
 ) -> str:
     """A simulated VM's HTTP server: answers ``<body>\\n`` (the seed's ``nc`` loop) with
-    the caller's address in ``X-Client-Addr``, on ``<address>:<protocol_port>``."""
+    the caller's address in ``X-Client-Addr``, on ``<address>:<protocol_port>``.
+
+    With ``https_port``, the same over TLS there with the instance's certificate
+    (``tls_files`` maps it to the copy HAProxy reads). The TLS headers a load balancer
+    inserts come back as ``Echo-<header>`` (``netnode.render.tls.ECHOED``)."""
+    binds = [f"bind {inst.address}:{inst.protocol_port}"]
+    if inst.https_port is not None and inst.tls_container_ref is not None:
+        crt = tls.path_of(inst.tls_container_ref, tls_files or {})
+        binds.append(f"bind {inst.address}:{inst.https_port} ssl crt {crt}")
     frontend = _section(
         f"frontend {inst.uid}",
         [
-            f"bind {inst.address}:{inst.protocol_port}",
+            *binds,
             "http-request return status 200 content-type text/plain"
-            f" string {quoted(inst.body)} hdr X-Client-Addr %[src]",
+            f" string {quoted(inst.body)} hdr X-Client-Addr %[src] "
+            + " ".join(tls.lab_echo_words()),
         ],
     )
     return _lab(stats_socket, user, group, frontend)

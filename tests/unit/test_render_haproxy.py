@@ -29,6 +29,7 @@ from netnode.render.haproxy import (
     render_lab_instance,
     render_loadbalancer,
 )
+from netnode.render.tls import lab_echo_words
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden" / "seed-haproxy.cfg"
@@ -396,7 +397,7 @@ def test_lab_instance() -> None:
     assert section(text, f"frontend {instance().uid}") == [
         "bind 10.0.0.81:80",
         'http-request return status 200 content-type text/plain string "server_81\\n"'
-        " hdr X-Client-Addr %[src]",
+        " hdr X-Client-Addr %[src] " + " ".join(lab_echo_words()),
     ]
     assert "mode http" in section(text, "defaults")
 

@@ -1,0 +1,161 @@
+"""Read and check the certificate files a topology names, before the host is touched.
+
+Each file is read once; what is checked is what gets installed (its SHA-256 goes into
+the desired host, and the driver installs only that content):
+
+- a certificate (``keypair``): PEM with a certificate, optionally its chain, and one
+  unencrypted private key that belongs to the first certificate;
+- a CA (``ca``): PEM certificates that OpenSSL can load;
+- a CRL (``crl``): a PEM certificate revocation list that OpenSSL can read.
+
+Anything wrong is a ``TopologyError`` naming the field that points at the file (for
+example ``load_balancers[0].listeners[1].default_tls_container_ref``): nothing on the
+host has changed then.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import ssl
+import subprocess
+
+from netnode.errors import MissingTool, Problem, TopologyError
+from netnode.model.topology import Topology
+from netnode.plan.tls_files import Kind, references
+
+# A PEM bundle is a few KiB; anything much larger is not one.
+MAX_SIZE = 1024 * 1024
+PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n.*?-----END \1-----", re.S)
+KEY_LABELS = (b"PRIVATE KEY", b"RSA PRIVATE KEY", b"EC PRIVATE KEY")
+
+
+def check(topo: Topology) -> dict[str, str]:
+    """file -> sha256 of every certificate file ``topo`` uses; raises TopologyError with
+    one problem per field whose file is missing, unreadable or not what it must be."""
+    digests: dict[str, str] = {}
+    verdicts: dict[tuple[str, Kind], str | None] = {}
+    problems: list[Problem] = []
+    for ref in references(topo):
+        key = (ref.file, ref.kind)
+        if key not in verdicts:
+            verdicts[key] = _check_file(ref.file, ref.kind, digests)
+        if verdicts[key] is not None:
+            problems.append(Problem(ref.field, f"{ref.file}: {verdicts[key]}"))
+    if problems:
+        raise TopologyError(problems)
+    return digests
+
+
+def readable(topo: Topology) -> dict[str, str]:
+    """file -> sha256 of the certificate files that can be read now, unchecked (for a
+    destroy, which must work when they are gone)."""
+    digests: dict[str, str] = {}
+    for ref in references(topo):
+        try:
+            digests.setdefault(ref.file, hashlib.sha256(_read(ref.file)).hexdigest())
+        except (OSError, ValueError):
+            continue
+    return digests
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        data = f.read(MAX_SIZE + 1)
+    if len(data) > MAX_SIZE:
+        raise ValueError(f"larger than {MAX_SIZE // 1024} KiB: not a PEM certificate file")
+    return data
+
+
+def _check_file(path: str, kind: Kind, digests: dict[str, str]) -> str | None:
+    """What is wrong with the file, or None (and its digest recorded)."""
+    try:
+        data = _read(path)
+    except ValueError as exc:
+        return str(exc)
+    except OSError as exc:
+        return f"cannot read it: {exc.strerror or exc}"
+    problem = {"keypair": _keypair, "ca": _ca, "crl": _crl}[kind](data)
+    if problem is None:
+        digests[path] = hashlib.sha256(data).hexdigest()
+    return problem
+
+
+def _blocks(data: bytes) -> list[tuple[bytes, bytes]]:
+    return [(m[1], m[0]) for m in PEM_BLOCK.finditer(data)]
+
+
+def _keypair(data: bytes) -> str | None:
+    blocks = _blocks(data)
+    certs = [b for label, b in blocks if label == b"CERTIFICATE"]
+    keys = [b for label, b in blocks if label in KEY_LABELS]
+    if (
+        any(label == b"ENCRYPTED PRIVATE KEY" for label, _ in blocks)
+        or b"Proc-Type: 4,ENCRYPTED" in data
+    ):
+        return (
+            "its private key is encrypted and HAProxy cannot ask for the passphrase: "
+            "store it unencrypted ('openssl pkey -in <file>' prints it decrypted)"
+        )
+    if not certs:
+        return "no PEM certificate in it (expected the certificate, its chain and its private key)"
+    if not keys:
+        return (
+            "no private key in it: a listener's or member's certificate file holds the "
+            "certificate, its chain and the private key, in PEM"
+        )
+    if len(keys) > 1:
+        return "more than one private key in it: keep only the certificate's"
+    problem = _ca(data)
+    if problem is not None:
+        return problem
+    cert_key = _openssl(["x509", "-noout", "-pubkey"], certs[0])
+    if isinstance(cert_key, str):
+        return f"its first certificate cannot be read: {cert_key}"
+    private_key = _openssl(["pkey", "-pubout"], keys[0])
+    if isinstance(private_key, str):
+        return f"its private key cannot be read: {private_key}"
+    if cert_key.strip() != private_key.strip():
+        return (
+            "its private key does not belong to its first certificate (put the "
+            "certificate first, then its chain, then its key)"
+        )
+    return None
+
+
+def _ca(data: bytes) -> str | None:
+    certs = [b for label, b in _blocks(data) if label == b"CERTIFICATE"]
+    if not certs:
+        return "no PEM certificate in it"
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        context.load_verify_locations(cadata=b"\n".join(certs).decode("ascii"))
+    except (ssl.SSLError, UnicodeDecodeError, ValueError) as exc:
+        return f"its certificates cannot be read: {exc}"
+    return None
+
+
+def _crl(data: bytes) -> str | None:
+    crls = [b for label, b in _blocks(data) if label == b"X509 CRL"]
+    if not crls:
+        return "no PEM certificate revocation list (X509 CRL) in it"
+    for crl in crls:
+        result = _openssl(["crl", "-noout"], crl)
+        if isinstance(result, str):
+            return f"its revocation list cannot be read: {result}"
+    return None
+
+
+def _openssl(args: list[str], pem: bytes) -> bytes | str:
+    """``openssl <args>`` reading ``pem`` on stdin: its output, or its error as text."""
+    binary = shutil.which("openssl")
+    if binary is None:
+        raise MissingTool("openssl", "openssl")
+    result = subprocess.run(
+        [binary, *args], input=pem, capture_output=True, timeout=30, check=False
+    )
+    if result.returncode != 0:
+        lines = result.stderr.decode(errors="replace").strip().splitlines()
+        return lines[0] if lines else f"openssl {args[0]} failed"
+    return result.stdout
