@@ -113,6 +113,15 @@ def stop_responder(lab: Lab, vm: str) -> None:
     assert lab.host.helpers.stop(process_name("udplab", inst.uid))
 
 
+def alive(pid: int) -> bool:
+    """Running (a zombie, not yet reaped by init, is not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
+
+
 def member_statuses(lab: Lab) -> dict[str, str]:
     lb = lab.topology(lab.applied or {}).load_balancers[0]
     rows = lab.host.haproxy.stats(process_name("lb", lb.uid))
@@ -222,7 +231,7 @@ def test_destroy_removes_tables_checkers_and_responders(lab: Lab) -> None:
     pids = [helpers.running_pid(n) for n in names]
     assert all(pids), pids
     lab.destroy()
-    assert not [p for p in pids if p is not None and Path(f"/proc/{p}").exists()]
+    assert not [p for p in pids if p is not None and alive(p)]
     assert not lab.host.udp.recorded()
     uids = [topo.load_balancers[0].uid, *(i.uid for i in topo.lab.instances)]
     assert not [ns for ns in lab.host.netlink.namespaces() if any(u in ns for u in uids)]
