@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 import subprocess
+import sys
 from pathlib import Path
 
 from netnode.drivers.helpers import HelperProcesses
 from netnode.lab.udp import udp_request
 from netnode.plan.desired import process_name
-from netnode.reconcile.status import loadbalancer_status, udp_rows
 from tests.functional.conftest import Lab, eventually
 
 VIP = "10.0.0.100"
@@ -123,11 +124,16 @@ def alive(pid: int) -> bool:
 
 
 def member_statuses(lab: Lab) -> dict[str, str]:
-    lb = lab.topology(lab.applied or {}).load_balancers[0]
-    rows = lab.host.haproxy.stats(process_name("lb", lb.uid))
-    rows += udp_rows(lb, lab.host.udp.health(lab.ns_of("lb", "lb")))
-    status = loadbalancer_status(lb, rows)
-    return {m.name: m.operating_status for m in status.pools[0].members}
+    """What ``netnode status`` says of the members (HAProxy knows nothing of them)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "netnode.cli.main", *lab.cli_args(), "status", "-o", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    doc = json.loads(out.stdout)[0]["statuses"]["loadbalancer"]
+    members = doc["listeners"][0]["pools"][0]["members"]
+    return {m["name"]: m["operating_status"] for m in members}
 
 
 def test_round_robin_alternates_between_two_members(lab: Lab) -> None:
@@ -170,6 +176,8 @@ def test_udp_connect_takes_a_silent_member_out_and_brings_it_back(lab: Lab) -> N
     assert not lab.apply(data).plan.empty
     eventually(lambda: answered(lab, 6) == {"vm1", "vm2"})
     assert member_statuses(lab) == {"vm1": "ONLINE", "vm2": "ONLINE"}
+    # The table the checker wrote is the one apply wants: nothing to do.
+    assert lab.apply(data).plan.empty
 
 
 def test_a_backup_member_serves_only_while_the_others_are_down(lab: Lab) -> None:
@@ -235,3 +243,42 @@ def test_destroy_removes_tables_checkers_and_responders(lab: Lab) -> None:
     assert not lab.host.udp.recorded()
     uids = [topo.load_balancers[0].uid, *(i.uid for i in topo.lab.instances)]
     assert not [ns for ns in lab.host.netlink.namespaces() if any(u in ns for u in uids)]
+
+
+def test_tcp_and_http_monitors_check_the_monitor_port(lab: Lab) -> None:
+    # vm1 is checked over TCP, vm2 over HTTP, both on their HTTP port (80): stopping
+    # vm2's HTTP server takes it out though its UDP service still answers.
+    for monitor in ("TCP", "HTTP"):
+        checked = copy.deepcopy(CHECKED)
+        checked["healthmonitor"]["type"] = monitor
+        data = topology([{"vm": 1, "monitor_port": 80}, {"vm": 2, "monitor_port": 80}], **checked)
+        lab.apply(data)
+        eventually(lambda: member_statuses(lab) == {"vm1": "ONLINE", "vm2": "ONLINE"})
+        assert answered(lab, 4) == {"vm1", "vm2"}
+        vm2 = next(i for i in lab.topology(data).lab.instances if i.name == "vm2")
+        assert lab.host.haproxy.stop(process_name("lab", vm2.uid))
+        eventually(lambda: answered(lab, 6) == {"vm1"})
+        assert member_statuses(lab) == {"vm1": "ONLINE", "vm2": "ERROR"}
+        lab.apply(data)
+        eventually(lambda: answered(lab, 6) == {"vm1", "vm2"})
+
+
+def test_ping_monitors_take_out_a_member_that_stops_answering_pings(lab: Lab) -> None:
+    checked = copy.deepcopy(CHECKED)
+    checked["healthmonitor"]["type"] = "PING"
+    lab.apply(topology([{"vm": 1}, {"vm": 2}], **checked))
+    assert answered(lab, 4) == {"vm1", "vm2"}
+    vm2_ns = lab.ns_of("instance", "vm2")
+    mute = (
+        "table ip mute {\n"
+        "  chain in { type filter hook input priority 0; policy accept; }\n"
+        "}\n"
+        "add rule ip mute in icmp type echo-request drop\n"
+    )
+    nft = ["ip", "netns", "exec", vm2_ns, "nft"]
+    subprocess.run([*nft, "-f", "-"], input=mute, text=True, check=True)
+    eventually(lambda: answered(lab, 6) == {"vm1"})
+    assert member_statuses(lab) == {"vm1": "ONLINE", "vm2": "ERROR"}
+    subprocess.run([*nft, "delete", "table", "ip", "mute"], check=True)
+    eventually(lambda: answered(lab, 6) == {"vm1", "vm2"})
+    assert member_statuses(lab) == {"vm1": "ONLINE", "vm2": "ONLINE"}
