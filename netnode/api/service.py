@@ -18,12 +18,14 @@ from netnode.api.auth import Context
 from netnode.api.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound
 from netnode.api.world import API_TOPOLOGY, Source, TopologyCache, World, now
 from netnode.drivers.haproxy import HAProxyProcesses
+from netnode.drivers.nftables import UdpTables
 from netnode.errors import NetnodeError, TopologyError
+from netnode.model.ids import lb_namespace
 from netnode.model.loading import load_data
 from netnode.model.topology import LoadBalancer
-from netnode.plan.desired import process_name
+from netnode.plan.desired import process_name, udp_root
 from netnode.reconcile.ledger import LedgerStore
-from netnode.reconcile.status import LoadBalancerStatus, loadbalancer_status
+from netnode.reconcile.status import LoadBalancerStatus, loadbalancer_status, udp_rows
 from netnode.store.quotas import QuotaStore
 
 T = TypeVar("T")
@@ -254,6 +256,10 @@ class Service:
             rows = self.haproxy.stats(name) if self.haproxy.running_pid(name) else None
         except (NetnodeError, OSError):
             rows = None
+        if rows is not None:
+            # UDP listeners and pools: the UDP checker's health, beside HAProxy's run dir.
+            udp = UdpTables(Path(udp_root(self.haproxy.run_dir)))
+            rows += udp_rows(lb, udp.health(lb_namespace(lb.uid)))
         self._stats[lb.uid] = (time.monotonic(), rows)
         return rows
 

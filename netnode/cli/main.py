@@ -199,7 +199,13 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from netnode.cli.tables import stats_table, status_table
-    from netnode.reconcile.status import loadbalancer_stats, loadbalancer_status, to_octavia_json
+    from netnode.model.ids import lb_namespace
+    from netnode.reconcile.status import (
+        loadbalancer_stats,
+        loadbalancer_status,
+        to_octavia_json,
+        udp_rows,
+    )
 
     host = _host(args)
     docs = []
@@ -214,6 +220,8 @@ def cmd_status(args: argparse.Namespace) -> int:
                 rows = host.haproxy.stats(proc) if host.haproxy.running_pid(proc) else None
             except NetnodeError:
                 rows = None
+            if rows is not None:
+                rows += udp_rows(lb, host.udp.health(lb_namespace(lb.uid)))
             status = loadbalancer_status(lb, rows, record.status)
             numbers = loadbalancer_stats(lb, rows)
             docs.append({**to_octavia_json(status), "stats": numbers})

@@ -7,6 +7,7 @@ the sysctls a router namespace needs, HAProxy configs and the router's NAT rules
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from ipaddress import IPv4Address
 from pathlib import PurePath
@@ -21,9 +22,12 @@ from netnode.plan.spec import (
     NamespaceSpec,
     PortSpec,
     ProcessSpec,
+    UdpSpec,
 )
 from netnode.render.haproxy import render_lab_client, render_lab_instance, render_loadbalancer
 from netnode.render.iptables import FloatingIPNat, RouterNat
+from netnode.render.nftables import udp_balancer
+from netnode.udpcheck.config import CheckerConfig, monitors
 
 # Every namespace: the seed's promote_secondaries (an address removal keeps the others).
 BASE_SYSCTLS = (("net.ipv4.conf.all.promote_secondaries", "1"),)
@@ -34,6 +38,9 @@ ROUTER_SYSCTLS = (
     ("net.ipv4.conf.all.arp_announce", "2"),
     *BASE_SYSCTLS,
 )
+# A load balancer namespace forwards only when the kernel balances UDP listeners there
+# (DNAT to the members; netnode's nftables table forwards nothing else).
+UDP_LB_SYSCTLS = (("net.ipv4.ip_forward", "1"), *BASE_SYSCTLS)
 
 
 def process_name(kind: str, object_id: str) -> str:
@@ -46,6 +53,11 @@ def stats_socket(run_dir: PurePath, name: str) -> str:
 
 def state_file(run_dir: PurePath, name: str) -> str:
     return str(run_dir / name / "server-state")
+
+
+def udp_root(run_dir: PurePath) -> PurePath:
+    """Where the UDP tables' records and health live (beside HAProxy's run directory)."""
+    return run_dir.parent / "udp"
 
 
 def build(
@@ -62,6 +74,7 @@ def build(
     ports: list[PortSpec] = []
     processes: list[ProcessSpec] = []
     firewalls: list[FirewallSpec] = []
+    udp: list[UdpSpec] = []
     floating: dict[str, tuple[str, ...]] = {}
 
     def bridge_for(net: Network) -> str:
@@ -117,6 +130,18 @@ def build(
             inst, stats_socket=stats_socket(run_dir, name), tls_files=paths
         )
         processes.append(ProcessSpec(name, ns, "instance", config, files))
+        if inst.udp_port is not None:
+            processes.append(
+                ProcessSpec(
+                    process_name("udplab", inst.uid),
+                    ns,
+                    "instance",
+                    json.dumps(
+                        {"address": str(inst.address), "port": inst.udp_port, "body": inst.body}
+                    ),
+                    program="netnode.lab.udp_server",
+                )
+            )
 
     for client in topo.lab.clients:
         net = topo.network(client.network)
@@ -137,8 +162,10 @@ def build(
     for i, lb in enumerate(topo.load_balancers):
         net = topo.network(lb.vip.network)
         ns = ids.lb_namespace(lb.uid)
+        balancer = udp_balancer(lb)
+        sysctls = BASE_SYSCTLS if balancer is None else UDP_LB_SYSCTLS
         namespaces.append(
-            NamespaceSpec(ns, "loadbalancer", lb.uid, BASE_SYSCTLS, gateway_of(net, lb.vip.address))
+            NamespaceSpec(ns, "loadbalancer", lb.uid, sysctls, gateway_of(net, lb.vip.address))
         )
         ports.append(port("tap", lb.uid, net, ns, (cidr(net, lb.vip.address),), lb.vip.mac))
         name = process_name("lb", lb.uid)
@@ -152,6 +179,20 @@ def build(
             tls_files=paths,
         )
         processes.append(ProcessSpec(name, ns, "loadbalancer", config, files))
+        if balancer is not None:
+            udp.append(UdpSpec(ns, balancer))
+            checks = monitors(lb, balancer)
+            if checks:
+                checker = CheckerConfig(ns, str(udp_root(run_dir)), balancer, checks)
+                processes.append(
+                    ProcessSpec(
+                        process_name("udpcheck", lb.uid),
+                        ns,
+                        "loadbalancer",
+                        checker.dumps(),
+                        program="netnode.udpcheck",
+                    )
+                )
 
     subnets = {s.name: (n, s) for n in topo.networks for s in n.subnets}
     for router in topo.routers:
@@ -211,6 +252,7 @@ def build(
         ports=tuple(ports),
         processes=tuple(processes),
         firewalls=tuple(firewalls),
+        udp=tuple(udp),
         floating=floating,
     )
 

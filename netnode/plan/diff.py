@@ -104,6 +104,9 @@ def plan(desired: HostSpec, observed: HostState, keep: HostSpec | None = None) -
     for fw in desired.firewalls:
         if not observed.firewalls_in_sync.get(fw.namespace, False):
             ops.append(op.ApplyFirewall(fw))
+    for udp in desired.udp:
+        if not observed.udp_in_sync.get(udp.namespace, False):
+            ops.append(op.ApplyUdp(udp))
     for ns, addresses in observed.ledger.floating.items():
         still = set(desired.floating.get(ns, ()))
         if ns in observed.namespaces and ns in wanted_ns:
@@ -116,7 +119,9 @@ def plan(desired: HostSpec, observed: HostState, keep: HostSpec | None = None) -
             ops.append(op.EnsureProcess(proc, start=True))
         elif state.config != proc.config:
             # Member changes alone go through the runtime API, without a reload.
-            changes = server_changes(state.config, proc.config) if state.config else None
+            changes = (
+                server_changes(state.config, proc.config) if state.config and proc.haproxy else None
+            )
             if changes is not None:
                 ops.append(op.ChangeServers(proc, changes))
             else:
@@ -189,6 +194,10 @@ def _orphans(desired: HostSpec, observed: HostState) -> Iterable[op.Operation]:
     def ours(ids: dict[str, str]) -> bool:
         return ids.get(OWNER_NODE) == desired.node and ids.get(OWNER_TOPOLOGY) == desired.topology
 
+    wanted_udp = {u.namespace for u in desired.udp}
+    for name in sorted(observed.udp_records - wanted_udp):
+        yield op.RemoveUdp(name, exists=name in observed.namespaces)
+
     doomed_ports = set()
     for name, port in observed.ovs.ports.items():
         if name not in wanted_ports and ours(port.external_ids):
@@ -212,5 +221,6 @@ def _subjects(desired: HostSpec) -> list[str]:
     subjects += [f"namespace {n.name}" for n in desired.namespaces]
     subjects += [f"port {p.name}" for p in desired.ports]
     subjects += [f"iptables {f.namespace}" for f in desired.firewalls]
-    subjects += [f"haproxy {p.name}" for p in desired.processes]
+    subjects += [f"nftables {u.namespace}" for u in desired.udp]
+    subjects += [p.subject for p in desired.processes]
     return subjects

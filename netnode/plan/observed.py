@@ -75,6 +75,11 @@ class HostState:
     # Per router namespace: does iptables already hold exactly netnode's rules?
     firewalls_in_sync: dict[str, bool]
     ledger: Ledger = Ledger()
+    # Per load balancer namespace with UDP listeners: does nftables hold netnode's table
+    # as last applied, for the topology and the members' health as they are now?
+    udp_in_sync: dict[str, bool] = field(default_factory=dict)
+    # Namespaces (wanted or in the ledger) for which netnode keeps a UDP table record.
+    udp_records: frozenset[str] = frozenset()
 
     @classmethod
     def empty(cls) -> HostState:

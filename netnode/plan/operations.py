@@ -14,7 +14,7 @@ from typing import ClassVar
 
 from netnode.plan.runtime import ServerChange
 from netnode.plan.runtime import commands as runtime_commands
-from netnode.plan.spec import BridgeSpec, FirewallSpec, PortSpec, ProcessSpec
+from netnode.plan.spec import BridgeSpec, FirewallSpec, PortSpec, ProcessSpec, UdpSpec
 
 Argv = list[str]
 
@@ -65,6 +65,29 @@ class StopProcess(Operation):
 
     def shell(self) -> list[Argv]:
         return [["kill", "-TERM", f"$(cat {self.name}/haproxy.pid)"]]
+
+
+@dataclass(frozen=True)
+class RemoveUdp(Operation):
+    """Delete netnode's nftables table (UDP balancing) from a namespace that keeps no
+    UDP listener, stop it forwarding, and forget the table's record."""
+
+    phase = 11
+    action = "delete"
+    namespace: str
+    exists: bool  # False: the namespace is gone (with its table); only the record is left
+
+    @property
+    def subject(self) -> str:
+        return f"nftables {self.namespace}"
+
+    def shell(self) -> list[Argv]:
+        if not self.exists:
+            return [["rm", "-r", f"udp/{self.namespace}"]]
+        return [
+            netns_exec(self.namespace, "nft", "delete", "table", "ip", "netnode"),
+            netns_exec(self.namespace, "sysctl", "-w", "net.ipv4.ip_forward=0"),
+        ]
 
 
 # --- phase 20: namespaces ---------------------------------------------------------------
@@ -323,6 +346,29 @@ class FlushConntrack(Operation):
         return [netns_exec(self.namespace, "conntrack", "-D", "--orig-dst", self.address)]
 
 
+@dataclass(frozen=True)
+class ApplyUdp(Operation):
+    """Replace netnode's nftables table in a load balancer namespace (rendered with the
+    members' health as the checker last recorded it), then delete the conntrack flows
+    of members out of rotation."""
+
+    phase = 52
+    action = "change"
+    udp: UdpSpec
+
+    @property
+    def subject(self) -> str:
+        return f"nftables {self.udp.namespace}"
+
+    def shell(self) -> list[Argv]:
+        ns = self.udp.namespace
+        return [
+            netns_exec(ns, "nft", "-f", "<netnode-table>"),
+            netns_exec(ns, "conntrack", "-D", "-p", "udp", "--orig-dst", self.udp.balancer.vip,
+                       "--reply-src", "<member out of rotation>"),
+        ]  # fmt: skip
+
+
 # --- phase 60: HAProxy ------------------------------------------------------------------
 
 
@@ -346,9 +392,20 @@ class EnsureProcess(Operation):
 
     @property
     def subject(self) -> str:
-        return f"haproxy {self.process.name}"
+        return self.process.subject
 
     def shell(self) -> list[Argv]:
+        if not self.process.haproxy:
+            # A helper is (re)started with its config, never reloaded.
+            return [
+                netns_exec(
+                    self.process.namespace,
+                    "python3",
+                    "-m",
+                    self.process.program,
+                    f"{self.process.name}/config.json",
+                )
+            ]
         cfg = f"{self.process.name}/haproxy.cfg"
         if self.start:
             return [
@@ -463,7 +520,7 @@ def unit_of(operation: Operation) -> str | None:
         return operation.name
     if isinstance(operation, StopProcess):
         return f"haproxy {operation.name}"
-    for attribute in ("namespace", "process", "port", "firewall"):
+    for attribute in ("namespace", "process", "port", "firewall", "udp"):
         value = getattr(operation, attribute, None)
         if isinstance(value, str):
             return value

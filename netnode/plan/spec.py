@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from netnode.render.iptables import RouterNat
+from netnode.render.nftables import UdpBalancer
 
 # OVS external_ids keys that mark what netnode owns.
 OWNER_NODE = "netnode-node"
@@ -64,7 +65,9 @@ class ProcessFile:
 
 @dataclass(frozen=True)
 class ProcessSpec:
-    """A HAProxy process (a load balancer or a lab HTTP server) in a namespace."""
+    """A HAProxy process (a load balancer or a lab HTTP server) in a namespace, or one
+    of netnode's helpers (``program`` names its module: the UDP health checker, the lab's
+    UDP responder; see ``drivers/helpers.py``)."""
 
     name: str
     namespace: str
@@ -72,12 +75,30 @@ class ProcessSpec:
     config: str
     # Installed in its directory before the config is validated and loaded.
     files: tuple[ProcessFile, ...] = ()
+    program: str = "haproxy"
+
+    @property
+    def haproxy(self) -> bool:
+        return self.program == "haproxy"
+
+    @property
+    def subject(self) -> str:
+        return f"haproxy {self.name}" if self.haproxy else f"process {self.name}"
 
 
 @dataclass(frozen=True)
 class FirewallSpec:
     namespace: str
     nat: RouterNat
+
+
+@dataclass(frozen=True)
+class UdpSpec:
+    """A load balancer namespace's nftables table: its UDP listeners (see
+    ``render/nftables.py``)."""
+
+    namespace: str
+    balancer: UdpBalancer
 
 
 @dataclass(frozen=True)
@@ -89,5 +110,6 @@ class HostSpec:
     ports: tuple[PortSpec, ...] = ()
     processes: tuple[ProcessSpec, ...] = ()
     firewalls: tuple[FirewallSpec, ...] = ()
+    udp: tuple[UdpSpec, ...] = ()
     # Floating addresses per namespace (for conntrack flushes when they go away).
     floating: dict[str, tuple[str, ...]] = field(default_factory=dict)

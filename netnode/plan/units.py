@@ -23,6 +23,8 @@ def fingerprints(spec: HostSpec) -> dict[str, str]:
         parts.setdefault(proc.namespace, []).append(proc)
     for fw in spec.firewalls:
         parts.setdefault(fw.namespace, []).append(fw)
+    for udp in spec.udp:
+        parts.setdefault(udp.namespace, []).append(udp)
     for ns, addresses in spec.floating.items():
         parts.setdefault(ns, []).append(("floating", tuple(sorted(addresses))))
     return {
@@ -45,5 +47,6 @@ def restrict(spec: HostSpec, scope: frozenset[str]) -> HostSpec:
         ports=tuple(p for p in spec.ports if p.namespace in scope),
         processes=tuple(p for p in spec.processes if p.namespace in scope),
         firewalls=tuple(f for f in spec.firewalls if f.namespace in scope),
+        udp=tuple(u for u in spec.udp if u.namespace in scope),
         floating={k: v for k, v in spec.floating.items() if k in scope},
     )

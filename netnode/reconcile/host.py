@@ -14,11 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from netnode.drivers.haproxy import HAProxyProcesses, in_namespace
+from netnode.drivers.helpers import HelperProcesses
 from netnode.drivers.iptables import Iptables
 from netnode.drivers.netlink import Netlink
+from netnode.drivers.nftables import UdpTables
 from netnode.drivers.ovs import OVS
 from netnode.errors import HostError, NetnodeError, Refused
 from netnode.plan import operations as op
+from netnode.plan.desired import udp_root
 from netnode.plan.diff import Plan
 from netnode.plan.observed import HostState, Ledger, NamespaceState, ProcessState
 from netnode.plan.spec import HostSpec
@@ -58,9 +61,13 @@ class Host:
     # The store's URL; None: SQLite in the state directory.
     db_url: str | None = None
     haproxy: HAProxyProcesses = field(init=False)
+    helpers: HelperProcesses = field(init=False)
+    udp: UdpTables = field(init=False)
 
     def __post_init__(self) -> None:
         self.haproxy = HAProxyProcesses(self.run_dir)
+        self.helpers = HelperProcesses(self.node_dir / "helpers")
+        self.udp = UdpTables(Path(udp_root(self.run_dir)))
 
     @property
     def store(self) -> LedgerStore:
@@ -92,10 +99,14 @@ class Host:
             if ns.name in present:
                 inside[ns.name] = self.netlink.observe(ns.name, tuple(k for k, _ in ns.sysctls))
         namespace_of = {p.name: p.namespace for p in desired.processes}
+        helpers = {p.name for p in desired.processes if not p.haproxy}
         processes: dict[str, ProcessState] = {}
         for name in {*namespace_of, *ledger.processes} - elsewhere:
             pid = self.haproxy.running_pid(name)
             config = self.haproxy.installed_config(name)
+            if name in helpers or (pid is None and config is None):
+                pid = self.helpers.running_pid(name)
+                config = self.helpers.installed_config(name)
             if pid is not None or config is not None:
                 ns_name = namespace_of.get(name)
                 at_home = pid is None or ns_name is None or in_namespace(pid, ns_name)
@@ -105,7 +116,17 @@ class Host:
             and not any(self.iptables.differences(fw.namespace, fw.nat).values())
             for fw in desired.firewalls
         }
-        return HostState(ovs, present, inside, processes, firewalls, ledger)
+        udp_in_sync = {
+            u.namespace: u.namespace in present and self.udp.in_sync(u.namespace, u.balancer)
+            for u in desired.udp
+        }
+        udp_records = self.udp.recorded() & {
+            *ledger.namespaces,
+            *(n.name for n in desired.namespaces),
+        }
+        return HostState(
+            ovs, present, inside, processes, firewalls, ledger, udp_in_sync, udp_records
+        )
 
     # --- execute ----------------------------------------------------------------------
 
@@ -207,6 +228,15 @@ class Host:
         match operation:
             case op.StopProcess(name=name):
                 self.haproxy.stop(name)
+                self.helpers.stop(name)
+            case op.RemoveUdp(namespace=ns, exists=exists):
+                self.udp.remove(ns, exists)
+                if exists:
+                    nl.write_sysctls(ns, {"net.ipv4.ip_forward": "0"})
+            case op.ApplyUdp(udp=udp):
+                self.udp.converge(udp.namespace, udp.balancer)
+            case op.EnsureProcess(process=proc) if not proc.haproxy:
+                self.helpers.start(proc.name, proc.namespace, proc.program, proc.config)
             case op.CreateNamespace(name=name):
                 nl.create_namespace(name)
             case op.DeleteLink(namespace=ns, ifname=ifname):

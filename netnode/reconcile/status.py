@@ -15,6 +15,11 @@ health manager:
 
 Objects disabled by the operator (admin_state_up false) are OFFLINE; objects HAProxy
 does not report (config not applied yet) are OFFLINE too.
+
+UDP listeners and pools are balanced by the kernel and checked by netnode's UDP
+checker, not HAProxy: ``udp_rows`` turns the checker's health file into rows shaped
+like HAProxy's (``UP``/``DOWN`` per checked member, ``no check`` without a monitor), to
+be added to HAProxy's before calling ``loadbalancer_status``.
 """
 
 from __future__ import annotations
@@ -171,6 +176,30 @@ def loadbalancer_status(
         listeners=listeners,
         pools=pools,
     )
+
+
+def udp_rows(lb: LoadBalancer, health: Mapping[str, str]) -> list[dict[str, str]]:
+    """``show stat``-shaped rows for ``lb``'s UDP listeners and pools, from the UDP
+    checker's ``health`` (member id -> UP or DOWN; a member not checked yet is UP, as
+    it is in rotation)."""
+    rows = [
+        {"pxname": x.uid, "svname": "FRONTEND", "status": "OPEN"}
+        for x in lb.listeners
+        if x.protocol == "UDP"
+    ]
+    for pool in lb.pools:
+        if pool.protocol != "UDP":
+            continue
+        checked = pool.healthmonitor is not None and pool.healthmonitor.admin_state_up
+        members = [
+            (m, health.get(m.uid, "UP") if checked else "no check")
+            for m in pool.members
+            if m.admin_state_up
+        ]
+        rows += [{"pxname": pool.uid, "svname": m.uid, "status": s} for m, s in members]
+        usable = any(s != "DOWN" for _, s in members)
+        rows.append({"pxname": pool.uid, "svname": "BACKEND", "status": "UP" if usable else "DOWN"})
+    return rows
 
 
 def _index(rows: list[dict[str, str]]) -> dict[tuple[str, str], dict[str, str]]:

@@ -100,7 +100,10 @@ def render_loadbalancer(
     ]
     sections = [_section("global", glob), _section("defaults", defaults)]
     pools = {pool.name: pool for pool in lb.pools}
+    # UDP listeners and pools are the kernel's (render/nftables.py), not HAProxy's.
     for listener in lb.listeners:
+        if listener.protocol == "UDP":
+            continue
         pool = pools.get(listener.default_pool) if listener.default_pool else None
         sections.append(
             _frontend(
@@ -113,6 +116,8 @@ def render_loadbalancer(
             )
         )
     for pool in lb.pools:
+        if pool.protocol == "UDP":
+            continue
         users = [x for x in lb.listeners if x.default_pool == pool.name]
         sections.append(_backend(pool, users, files))
     return "".join(sections)

@@ -44,6 +44,7 @@ def _missing() -> str | None:
         ("ovs-vsctl", "openvswitch-switch"),
         ("iptables-restore", "iptables"),
         ("conntrack", "conntrack"),
+        ("nft", "nftables"),
     ):
         if shutil.which(tool) is None:
             return f"{tool} is not installed (apt-get install {package})"

@@ -1,0 +1,163 @@
+"""netnode's own helper processes: Python modules run inside a namespace, by pid.
+
+HAProxy does what it can (``drivers/haproxy.py``); what it cannot is done by small
+Python programs of netnode's: the UDP health checker of a load balancer
+(``netnode.udpcheck``) and a lab instance's UDP responder (``netnode.lab.udp_server``).
+Each runs as ``ip netns exec NS <this python> -m MODULE <dir>/config.json`` with a
+directory ``<run_dir>/<name>/``::
+
+    config.json   what it runs with (0600); a change restarts it
+    pid           its pid, written by the helper once it serves (``announce_ready``)
+    log           its stdout and stderr
+
+A pid is trusted only when that process is alive and its command line names the
+module and this directory's config: a recycled pid is never signalled, and nothing is
+ever killed by name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from netnode.errors import HostError, MissingTool
+
+CONFIG = "config.json"
+PID = "pid"
+START_TIMEOUT = 10.0
+STOP_TIMEOUT = 5.0
+
+
+class HelperProcesses:
+    def __init__(self, run_dir: Path, python: str = sys.executable) -> None:
+        self.run_dir = Path(run_dir).absolute()
+        self.python = python
+
+    def dir(self, name: str) -> Path:
+        if not name or "/" in name or name.startswith("."):
+            raise ValueError(f"not a usable process name: {name!r}")
+        return self.run_dir / name
+
+    def installed_config(self, name: str) -> str | None:
+        try:
+            return (self.dir(name) / CONFIG).read_text()
+        except FileNotFoundError:
+            return None
+
+    def running_pid(self, name: str) -> int | None:
+        d = self.dir(name)
+        try:
+            pid = int((d / PID).read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        return pid if _is_ours(pid, d / CONFIG) else None
+
+    def start(self, name: str, namespace: str, module: str, config: str) -> int:
+        """Write the config and start ``module`` in ``namespace``, detached (it outlives
+        this process); return its pid once it says it is ready. A helper already
+        running under ``name`` is stopped first."""
+        self.stop(name, keep_dir=True)
+        d = self.dir(name)
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _write_private(d / CONFIG, config)
+        (d / PID).unlink(missing_ok=True)
+        for program, package in (("ip", "iproute2"), ("setsid", "util-linux")):
+            if shutil.which(program) is None:
+                raise MissingTool(program, package)
+        # setsid --fork: a session of its own, and not this process's child (nobody here
+        # waits for it); "ip netns exec" execs the module, which writes its own pid.
+        argv = [
+            "setsid", "--fork",
+            "ip", "netns", "exec", namespace,
+            self.python, "-m", module, str(d / CONFIG),
+        ]  # fmt: skip
+        with open(d / "log", "ab") as log:
+            subprocess.run(
+                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, timeout=30, check=True
+            )
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            pid = self.running_pid(name)
+            if pid is not None:
+                return pid
+            time.sleep(0.02)
+        raise HostError(
+            f"{module} for {name} did not become ready in namespace {namespace} within "
+            f"{START_TIMEOUT:.0f}s: {_tail(d / 'log')}",
+            hint=f"its configuration is {d / CONFIG}, its log {d / 'log'}",
+        )
+
+    def stop(self, name: str, *, keep_dir: bool = False) -> bool:
+        """Stop the helper (SIGTERM, then SIGKILL) and remove its directory. True if a
+        process was stopped."""
+        d = self.dir(name)
+        pid = self.running_pid(name)
+        if pid is not None:
+            _terminate(pid, d / CONFIG)
+        if not keep_dir and d.is_dir():
+            shutil.rmtree(d)
+        return pid is not None
+
+
+def announce_ready(config: Path) -> None:
+    """Called by a helper once it serves: its pid beside its config."""
+    _write_private(config.parent / PID, f"{os.getpid()}\n")
+
+
+def _write_private(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
+
+
+def _is_ours(pid: int, config: Path) -> bool:
+    if pid <= 1 or not _alive(pid):
+        return False
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return str(config).encode() in argv
+
+
+def _terminate(pid: int, config: Path) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    if not _wait_gone(pid) and _is_ours(pid, config):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        _wait_gone(pid)
+
+
+def _wait_gone(pid: int) -> bool:
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _tail(path: Path, lines: int = 5) -> str:
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "(no log)"
+    return " | ".join(text[-lines:]) or "(empty log)"
