@@ -24,6 +24,23 @@ Octavia-style load balancer, with deliberate differences:
   ``observe layer4`` + ``on-error mark-down`` on checked servers, and Octavia's listener
   timeouts, with a 1 s member connect timeout.
 
+Octavia's feature set beyond the seed:
+
+- a frontend's mode follows its listener (``combinations.LISTENER_MODE``: HTTP and
+  TERMINATED_HTTPS are http, TCP and HTTPS, TLS passed through, are tcp) and a
+  backend's mode follows the listeners that send to it, as default pool or through an
+  L7 policy; PROXY and PROXYV2 pools add ``send-proxy``/``send-proxy-v2``;
+- session persistence as Octavia's amphora renders it (a stick table on the source,
+  HAProxy's ``SRV`` cookie, or the application's cookie learned from its answers);
+- HTTP monitors in HTTP/1.1 with the domain as Host, PING monitors through an external
+  check shipped with netnode (``netnode/checks/ping-check``);
+- backup members, monitor address and port, Octavia's inserted headers, a redirect to
+  HTTPS, and L7 policies and rules (``netnode.render.l7``).
+
+Every value of the topology written here goes through ``netnode.render.quoting``
+unless its alphabet cannot inject (ids, addresses, integers, the model's names).
+UDP listeners and pools are the kernel's, not HAProxy's: they are left out.
+
 Section names are the Octavia ids: frontend = listener id, backend = pool id,
 server = member id. Output is deterministic and ends with a newline.
 """
