@@ -279,10 +279,17 @@ def _pool(pool: Pool, path: str) -> Iterator[Problem]:
         yield from _monitor(pool.healthmonitor, pool, f"{path}.healthmonitor")
     for k, member in enumerate(pool.members):
         watched = member.monitor_address is not None or member.monitor_port is not None
+        field = "monitor_address" if member.monitor_address else "monitor_port"
         if watched and pool.healthmonitor is None:
-            field = "monitor_address" if member.monitor_address else "monitor_port"
             yield Problem(
                 f"{path}.members[{k}].{field}", "the pool has no health monitor to use it"
+            )
+        elif watched and pool.healthmonitor is not None and pool.healthmonitor.type == "PING":
+            # HAProxy hands an external check the member's own address only.
+            yield Problem(
+                f"{path}.members[{k}].{field}",
+                "a PING monitor pings the member's own address; it takes no "
+                "monitor_address or monitor_port (use a TCP or HTTP monitor)",
             )
 
 
@@ -345,3 +352,15 @@ def _shared_pools(lb: LoadBalancer, path: str) -> Iterator[Problem]:
                     f"a {x.protocol} listener uses it in {mode} mode (give it a pool of its own)",
                 )
             modes.setdefault(pool, (mode, where))
+    # Cookies are HTTP: a pool reached only from TCP or HTTPS listeners (tcp mode) has
+    # no cookie to insert or to learn.
+    for j, pool in enumerate(lb.pools):
+        sp = pool.session_persistence
+        used = modes.get(pool.name)
+        if sp is None or sp.type == "SOURCE_IP" or used is None or used[0] == "http":
+            continue
+        yield Problem(
+            f"{path}.pools[{j}].session_persistence.type",
+            f"{sp.type} persistence needs HTTP, but {path}.{used[1]} sends to this pool "
+            "in tcp mode (use SOURCE_IP, or an HTTP listener)",
+        )

@@ -28,8 +28,10 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 # What a lab instance answers: printable text on one line, no double quote or backslash
 # (it is written into HAProxy's config as a quoted string).
 Body = Annotated[str, StringConstraints(pattern=r"^[ -!#-\[\]-~]{1,200}$")]
-# RFC 3986 path characters minus the single quote (HAProxy's config quotes with it).
-UrlPath = Annotated[str, StringConstraints(pattern=r"^/[A-Za-z0-9._~!$&()*+,;=:@%/?-]{0,1000}$")]
+# RFC 3986 path characters (a query too); rendered as one escaped word (render/quoting.py).
+UrlPath = Annotated[
+    str, StringConstraints(pattern=r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]{0,1000}$")
+]
 ExpectedCodes = Annotated[str, StringConstraints(pattern=r"^[1-5][0-9]{2}([-,][1-5][0-9]{2})*$")]
 
 IPv4Address = ipaddress.IPv4Address
@@ -148,9 +150,9 @@ class Failover(Base):
     error_limit: Annotated[int, Field(ge=1, le=100)] = 1
 
 
-# A cookie's name (an RFC 6265 token without '#' and the single quote, which
-# HAProxy's config reads as a comment and a quote).
-CookieName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9!$%&*+.^_`|~-]{1,255}$")]
+# A cookie's name (an RFC 6265 token: no space, double quote, separator or control
+# character); the single quote, '#' and '$' it may hold are escaped when rendered.
+CookieName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,255}$")]
 
 
 class SessionPersistence(Base):
@@ -245,7 +247,7 @@ L7CompareType = Literal["REGEX", "STARTS_WITH", "ENDS_WITH", "CONTAINS", "EQUAL_
 # checks the regex compiles; rendering escapes it).
 L7Value = Annotated[str, StringConstraints(pattern=r"^[!$-&(-\[\]-~\\]{1,255}$")]
 # HEADER: a header name (RFC 7230 token); COOKIE: a cookie name; SSL_DN_FIELD: a DN field.
-L7Key = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9!$%&*+.^_`|~-]{1,255}$")]
+L7Key = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,255}$")]
 # Redirect targets: an absolute http(s) URL without space, quote, '#'-fragment or
 # backslash (Octavia: validate.url).
 RedirectUrl = Annotated[

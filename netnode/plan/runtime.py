@@ -14,6 +14,10 @@ What HAProxy 2.6 allows, and so what this module lets through:
   first, random, or consistent hashing); a disabled backend refuses it too (it
   answers "Backend must use a dynamic load balancing");
 - a member's address or port cannot change in place, nor its check options: reload;
+- ``add server`` refuses some server keywords ("'cookie' option is not accepted for
+  dynamic server"): a new member whose line has one (``RUNTIME_REFUSED``, the
+  HTTP_COOKIE persistence's ``cookie <id>``) is added by a reload. ``backup``,
+  ``send-proxy``, ``send-proxy-v2``, ``addr`` and ``port`` are accepted;
 - ``del server`` needs the server in maintenance and without connections, so a
   removal drains first (the driver does the waiting);
 - a dynamic server's TLS files (``ca-file``, ``crl-file``, ``crt``) must be loaded
@@ -29,6 +33,8 @@ from typing import Literal
 DYNAMIC_BALANCE = frozenset({"roundrobin", "leastconn", "first", "random"})
 # Server options naming a file that HAProxy loads once, when it reads its config.
 FILE_OPTIONS = frozenset({"ca-file", "crl-file", "crt"})
+# Server keywords HAProxy 2.6 does not take in "add server".
+RUNTIME_REFUSED = frozenset({"cookie"})
 
 
 # --- the changes ---------------------------------------------------------------------------
@@ -233,7 +239,7 @@ def server_changes(old_cfg: str, new_cfg: str) -> tuple[ServerChange, ...] | Non
         for server in after.servers:
             previous = was.get(server.name)
             if previous is None:
-                if not _files(server.args) <= loaded:
+                if RUNTIME_REFUSED.intersection(server.args) or not _files(server.args) <= loaded:
                     return None
                 adds.append(
                     AddServer(

@@ -24,6 +24,23 @@ Octavia-style load balancer, with deliberate differences:
   ``observe layer4`` + ``on-error mark-down`` on checked servers, and Octavia's listener
   timeouts, with a 1 s member connect timeout.
 
+Octavia's feature set beyond the seed:
+
+- a frontend's mode follows its listener (``combinations.LISTENER_MODE``: HTTP and
+  TERMINATED_HTTPS are http, TCP and HTTPS, TLS passed through, are tcp) and a
+  backend's mode follows the listeners that send to it, as default pool or through an
+  L7 policy; PROXY and PROXYV2 pools add ``send-proxy``/``send-proxy-v2``;
+- session persistence as Octavia's amphora renders it (a stick table on the source,
+  HAProxy's ``SRV`` cookie, or the application's cookie learned from its answers);
+- HTTP monitors in HTTP/1.1 with the domain as Host, PING monitors through an external
+  check shipped with netnode (``netnode/checks/ping-check``);
+- backup members, monitor address and port, Octavia's inserted headers, a redirect to
+  HTTPS, and L7 policies and rules (``netnode.render.l7``).
+
+Every value of the topology written here goes through ``netnode.render.quoting``
+unless its alphabet cannot inject (ids, addresses, integers, the model's names).
+UDP listeners and pools are the kernel's, not HAProxy's: they are left out.
+
 Section names are the Octavia ids: frontend = listener id, backend = pool id,
 server = member id. Output is deterministic and ends with a newline.
 """
@@ -31,7 +48,9 @@ server = member id. Output is deterministic and ends with a newline.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
+from netnode.model.combinations import LISTENER_MODE
 from netnode.model.topology import (
     DEFAULT_TIMEOUT_MEMBER_CONNECT,
     DEFAULT_TIMEOUT_MEMBER_DATA,
@@ -43,8 +62,10 @@ from netnode.model.topology import (
     LoadBalancer,
     Member,
     Pool,
+    SessionPersistence,
 )
-from netnode.render import tls
+from netnode.render import l7, tls
+from netnode.render.quoting import fetch_arg, word
 
 INDENT = "    "
 
@@ -55,7 +76,24 @@ ALGORITHMS = {
     "ROUND_ROBIN": ("balance roundrobin",),
     "LEAST_CONNECTIONS": ("balance leastconn",),
     "SOURCE_IP": ("balance source", "hash-type consistent"),
+    # The client's address and port, hashed consistently too: every connection keeps
+    # its member, a client's connections spread over the pool. HAProxy's "hash" takes
+    # one sample expression; the port joins the address through a variable, set in
+    # the backend before the member is chosen (see _balance).
+    "SOURCE_IP_PORT": ("balance hash src,concat(:,txn.src_port)", "hash-type consistent"),
 }
+SOURCE_PORT_VAR = "set-var(txn.src_port) src_port"
+
+# Octavia's stick table size, and its key length for APP_COOKIE values.
+STICK_TABLE_SIZE = "10k"
+STICK_COOKIE_LEN = 64
+# The cookie HAProxy inserts for HTTP_COOKIE persistence (Octavia's name).
+HTTP_COOKIE_NAME = "SRV"
+
+# The external check a PING monitor runs (shipped with netnode, see the script). It
+# pings the member's address once; HAProxy runs it as its own user, with no PATH.
+PING_CHECK = str(Path(__file__).parent.parent / "checks" / "ping-check")
+PING_CHECK_PATH = "/usr/bin:/bin"
 
 # How long the workers a reload replaced may finish their connections: a client that
 # keeps a connection open forever cannot keep an old worker (and its old config) alive.
@@ -74,18 +112,25 @@ def render_loadbalancer(
     user: str = "haproxy",
     group: str = "haproxy",
     log_target: str | None = None,
+    ping_check: str = PING_CHECK,
     tls_files: Mapping[str, str] | None = None,
 ) -> str:
     """The haproxy.cfg of one load balancer.
 
     ``log_target`` (for example ``/dev/log``) adds ``log <target> local0`` and the
     seed's ``local1 notice``; None (the default) renders no logging at all.
-    ``tls_files`` maps the certificate files the topology names to the copies HAProxy
-    reads (see ``netnode.render.tls``).
+    ``ping_check`` is the command PING health monitors run. ``tls_files`` maps the
+    certificate files the topology names to the copies HAProxy reads (see
+    ``netnode.render.tls``).
+
+    UDP listeners and pools are not HAProxy's (the kernel balances them) and are left
+    out.
     """
+    for path in (state_file, user, group, ping_check, *([log_target] if log_target else [])):
+        _check_path(path)
     files = tls_files or {}
-    for word in (state_file, user, group, *([log_target] if log_target is not None else [])):
-        _check_path(word)
+    listeners = [x for x in lb.listeners if x.protocol in LISTENER_MODE]
+    pools = {pool.name: pool for pool in lb.pools if pool.protocol != "UDP"}
     glob = [f"user {user}", f"group {group}"]
     if log_target is not None:
         glob += [f"log {log_target} local0", f"log {log_target} local1 notice"]
@@ -94,33 +139,50 @@ def render_loadbalancer(
         f"server-state-file {state_file}",
         f"hard-stop-after {HARD_STOP_AFTER}",
     ]
+    if any((m := _checking(pool)) is not None and m.type == "PING" for pool in pools.values()):
+        # External checks fork a process (HAProxy refuses to unless told), and ping
+        # needs its file capability (cap_net_raw), which HAProxy's no_new_privs lock
+        # would otherwise strip from it.
+        glob += ["external-check", "insecure-fork-wanted", "insecure-setuid-wanted"]
     # The seed's retries, redispatch and timeouts are per pool and per listener now.
     defaults = (["log global"] if log_target is not None else []) + [
         "load-server-state-from-file global",
     ]
     sections = [_section("global", glob), _section("defaults", defaults)]
-    pools = {pool.name: pool for pool in lb.pools}
-    # UDP listeners and pools are the kernel's (render/nftables.py), not HAProxy's.
-    for listener in lb.listeners:
-        if listener.protocol == "UDP":
-            continue
+    for listener in listeners:
         pool = pools.get(listener.default_pool) if listener.default_pool else None
         sections.append(
             _frontend(
                 listener,
                 pool,
+                pools,
                 vip=str(lb.vip.address),
                 lb_enabled=lb.admin_state_up,
                 logging=log_target is not None,
                 files=files,
             )
         )
-    for pool in lb.pools:
-        if pool.protocol == "UDP":
-            continue
-        users = [x for x in lb.listeners if x.default_pool == pool.name]
-        sections.append(_backend(pool, users, files))
+    for pool in pools.values():
+        sections.append(_backend(pool, _users(pool, listeners), files, ping_check))
     return "".join(sections)
+
+
+def _users(pool: Pool, listeners: list[Listener]) -> list[Listener]:
+    """The listeners that send to ``pool``: those whose default pool it is first (their
+    member timeouts are the pool's), then those that reach it through an L7 policy."""
+    default = [x for x in listeners if x.default_pool == pool.name]
+    redirected = [
+        x
+        for x in listeners
+        if x not in default and any(p.redirect_pool == pool.name for p in x.l7policies)
+    ]
+    return default + redirected
+
+
+def _checking(pool: Pool) -> HealthMonitor | None:
+    """The pool's health monitor when it is enabled."""
+    monitor = pool.healthmonitor
+    return monitor if monitor is not None and monitor.admin_state_up else None
 
 
 def _stats_socket(path: str) -> str:
@@ -143,22 +205,25 @@ def _section(header: str, lines: Iterable[str]) -> str:
 def _frontend(
     listener: Listener,
     pool: Pool | None,
+    pools: dict[str, Pool],
     *,
     vip: str,
     lb_enabled: bool,
     logging: bool,
     files: Mapping[str, str],
 ) -> str:
-    http = listener.protocol in ("HTTP", "TERMINATED_HTTPS")
+    mode = LISTENER_MODE[listener.protocol]
+    http = mode == "http"
     lines = []
     # A log format without a log target only earns a warning from "haproxy -c".
     if logging:
         lines.append("option httplog" if http else "option tcplog")
-    lines.append(
-        " ".join([f"bind {vip}:{listener.protocol_port}", *tls.bind_options(listener, files)])
-    )
-    lines.append(f"mode {'http' if http else 'tcp'}")
+    bind = f"bind {vip}:{listener.protocol_port}"
+    lines.append(" ".join([bind, *tls.bind_options(listener, files)]))
+    lines.append(f"mode {mode}")
     lines.append(f"timeout client {listener.timeout_client_data}")
+    if listener.timeout_tcp_inspect:
+        lines.append(f"tcp-request inspect-delay {listener.timeout_tcp_inspect}")
     if http:
         # When a reload replaces this worker, idle keep-alive clients are told to
         # close ("Connection: close" on the last response) instead of being cut.
@@ -167,23 +232,51 @@ def _frontend(
         lines.append(f"default_backend {pool.uid}")
     if listener.connection_limit != -1:
         lines.append(f"maxconn {listener.connection_limit}")
-    if http and listener.insert_headers.get("X-Forwarded-For"):
-        lines.append("option forwardfor")
-    # TLS: X-Forwarded-Proto https, X-SSL-* headers, HSTS (TERMINATED_HTTPS only).
-    lines += tls.frontend_lines(listener)
+    if http:
+        lines += _http_requests(listener, pools)
     if not (listener.admin_state_up and lb_enabled):
         lines.append("disabled")
     return _section(f"frontend {listener.uid}", lines)
 
 
-def _backend(pool: Pool, listeners: list[Listener], files: Mapping[str, str]) -> str:
-    http = pool.protocol == "HTTP"
-    lines = [f"mode {'http' if http else 'tcp'}", *ALGORITHMS[pool.lb_algorithm]]
+def _http_requests(listener: Listener, pools: dict[str, Pool]) -> list[str]:
+    """What an HTTP frontend does to requests: Octavia's inserted headers, the
+    redirect to HTTPS, then the L7 policies (``netnode.render.l7``)."""
+    headers = listener.insert_headers
+    lines = []
+    if headers.get("X-Forwarded-For"):
+        lines.append("option forwardfor")
+    if headers.get("X-Forwarded-Port"):
+        lines.append("http-request set-header X-Forwarded-Port %[dst_port]")
+    if headers.get("X-Forwarded-Proto") and not tls.terminates(listener):
+        lines.append("http-request set-header X-Forwarded-Proto http")
+    # TERMINATED_HTTPS: X-Forwarded-Proto https, the X-SSL-* headers, HSTS.
+    lines += tls.frontend_lines(listener)
+    if listener.redirect_https:
+        lines.append("http-request redirect scheme https")
+    return lines + l7.frontend_lines(listener.l7policies, pools)
+
+
+def _backend(
+    pool: Pool,
+    listeners: list[Listener],
+    files: Mapping[str, str] | None = None,
+    ping_check: str = PING_CHECK,
+) -> str:
+    # A pool has the mode of the listeners that send to it (validation keeps them
+    # agreeing): a PROXY or HTTPS pool behind a TCP listener is plain TCP.
+    if listeners:
+        mode = LISTENER_MODE[listeners[0].protocol]
+    else:
+        mode = "http" if pool.protocol == "HTTP" else "tcp"
+    http = mode == "http"
+    lines = [f"mode {mode}", *_balance(pool.lb_algorithm, mode)]
     # The seed repeats "option forwardfor" in the backend. HAProxy adds the header once
     # when either side asks, so it is only repeated here when every listener using this
     # pool wants it (a listener that does not must not get it through the backend).
     if http and listeners and all(x.insert_headers.get("X-Forwarded-For") for x in listeners):
         lines.append("option forwardfor")
+    lines += _persistence(pool.session_persistence, mode)
     # Octavia's member timeouts belong to the listener; listeners sharing a pool agree
     # on them (validation), a pool no listener uses gets the defaults.
     connect, data = (
@@ -193,21 +286,84 @@ def _backend(pool: Pool, listeners: list[Listener], files: Mapping[str, str]) ->
     )
     lines += [f"timeout connect {connect}", f"timeout server {data}"]
     lines += _retries(pool.failover, http)
-    monitor = pool.healthmonitor
-    checking = monitor is not None and monitor.admin_state_up
-    if monitor is not None and checking:
-        lines.append(f"timeout check {monitor.timeout}s")
-        if monitor.type in ("HTTP", "HTTPS"):
-            lines.append(f"option httpchk {monitor.http_method} {monitor.url_path}")
-            lines.append(f"http-check expect {expect_status(monitor.expected_codes)}")
-    # TLS-HELLO checks (a TLS pool's own TLS options go on its server lines).
-    lines += tls.check_lines(pool, monitor if checking else None)
-    tls_words = tls.server_options(pool, monitor if checking else None, files)
+    monitor = _checking(pool)
+    if monitor is not None:
+        lines += _monitor(monitor, ping_check)
+    # TLS-HELLO checks; a TLS pool's own TLS options go on its server lines.
+    lines += tls.check_lines(pool, monitor)
+    tls_words = tls.server_options(pool, monitor, files or {})
+    cookies = http and _cookie_persistence(pool.session_persistence)
     for member in pool.members:
-        lines.append(_server(member, monitor if checking else None, pool.failover, tls_words))
+        lines.append(
+            _server(
+                member,
+                monitor,
+                pool.failover,
+                proxy=pool.protocol,
+                cookie=member.uid if cookies else None,
+                tls_words=tls_words,
+            )
+        )
     if not pool.admin_state_up:
         lines.append("disabled")
     return _section(f"backend {pool.uid}", lines)
+
+
+def _balance(algorithm: str, mode: str) -> list[str]:
+    lines = list(ALGORITHMS[algorithm])
+    if algorithm == "SOURCE_IP_PORT":
+        rules = "http-request" if mode == "http" else "tcp-request content"
+        lines.insert(0, f"{rules} {SOURCE_PORT_VAR}")
+    return lines
+
+
+def _cookie_persistence(sp: SessionPersistence | None) -> bool:
+    return sp is not None and sp.type == "HTTP_COOKIE"
+
+
+def _persistence(sp: SessionPersistence | None, mode: str) -> list[str]:
+    """Octavia's session persistence. The cookie kinds need HTTP (validation allows
+    them on HTTP, PROXY and PROXYV2 pools, which an HTTP listener runs in http mode)."""
+    if sp is None:
+        return []
+    if sp.type == "SOURCE_IP":
+        return [f"stick-table type ip size {STICK_TABLE_SIZE}", "stick on src"]
+    if mode != "http":
+        return []
+    if sp.type == "HTTP_COOKIE":
+        # The cookie names the member (its id); "indirect": the member never sees it,
+        # "nocache": no shared cache keeps one client's cookie for everyone.
+        return [f"cookie {HTTP_COOKIE_NAME} insert indirect nocache"]
+    # APP_COOKIE: learn which member set the application's cookie, send the requests
+    # that carry it there.
+    name = fetch_arg(sp.cookie_name or "")
+    return [
+        f"stick-table type string len {STICK_COOKIE_LEN} size {STICK_TABLE_SIZE}",
+        f"stick store-response {word(f'res.cook({name})')}",
+        f"stick match {word(f'req.cook({name})')}",
+    ]
+
+
+def _monitor(monitor: HealthMonitor, ping_check: str) -> list[str]:
+    lines = [f"timeout check {monitor.timeout}s"]
+    if monitor.type in ("HTTP", "HTTPS"):
+        request = f"option httpchk {monitor.http_method} {word(monitor.url_path)}"
+        if monitor.http_version == 1.1:
+            lines.append(f"{request} HTTP/1.1")
+            if monitor.domain_name is not None:
+                lines.append(f"http-check send hdr Host {word(monitor.domain_name)}")
+        else:
+            lines.append(request)
+        lines.append(f"http-check expect {expect_status(monitor.expected_codes)}")
+    elif monitor.type == "PING":
+        lines += [
+            "option external-check",
+            f'external-check path "{PING_CHECK_PATH}"',
+            f"external-check command {ping_check}",
+        ]
+    # TCP: the connection is the check. HTTPS checks over TLS and TLS-HELLO sends a
+    # hello (netnode.render.tls: check_lines, server_options).
+    return lines
 
 
 def _retries(failover: Failover, http: bool) -> list[str]:
@@ -224,15 +380,35 @@ def _retries(failover: Failover, http: bool) -> list[str]:
 
 
 def _server(
-    member: Member, monitor: HealthMonitor | None, failover: Failover, tls_words: list[str]
+    member: Member,
+    monitor: HealthMonitor | None,
+    failover: Failover,
+    *,
+    proxy: str = "HTTP",
+    cookie: str | None = None,
+    tls_words: list[str] | None = None,
 ) -> str:
     line = f"server {member.uid} {member.address}:{member.protocol_port} weight {member.weight}"
+    if member.backup:
+        line += " backup"
+    if cookie is not None:
+        line += f" cookie {cookie}"
+    if proxy == "PROXY":
+        line += " send-proxy"
+    elif proxy == "PROXYV2":
+        line += " send-proxy-v2"
     # TLS towards the member (re-encryption) or only for its checks.
-    line += "".join(f" {word}" for word in tls_words)
+    line += "".join(f" {word}" for word in tls_words or [])
     if monitor is not None:
         line += f" check inter {monitor.delay}s fall {monitor.max_retries_down}"
         if monitor.max_retries is not None:
             line += f" rise {monitor.max_retries}"
+        # Checks go to monitor_address/monitor_port when given (and then without the
+        # PROXY header, which HAProxy sends to checks of the member's own port only).
+        if member.monitor_address is not None:
+            line += f" addr {member.monitor_address}"
+        if member.monitor_port is not None:
+            line += f" port {member.monitor_port}"
         # Layer 4 (connection refused, reset or timed out), for HTTP pools too: layer 7
         # would also count every 500/502-504 the application answers, and with
         # error-limit 1 a single error page would take a healthy member out of the
@@ -304,6 +480,14 @@ def quoted(text: str) -> str:
     return f'"{out}\\n"'
 
 
+# The cookie a lab instance sets on every answer (its id as the value), as an
+# application would set its session cookie: APP_COOKIE persistence learns it.
+LAB_COOKIE = "lab_session"
+# A request for /expect-host/<name> is answered 200 only when its Host header is <name>
+# (404 otherwise): an HTTP health monitor's Host header can be seen working.
+LAB_EXPECT_HOST = "/expect-host/"
+
+
 def render_lab_instance(
     inst: Instance,
     *,
@@ -312,13 +496,24 @@ def render_lab_instance(
     group: str = "haproxy",
     tls_files: Mapping[str, str] | None = None,
 ) -> str:
-    """A simulated VM's HTTP server: answers ``<body>\\n`` (the seed's ``nc`` loop) with
-    the caller's address in ``X-Client-Addr``, on ``<address>:<protocol_port>``.
+    """A simulated VM's HTTP server: answers ``<body>\\n`` (the seed's ``nc`` loop) on
+    ``<address>:<protocol_port>``, and on ``proxy_port`` behind the PROXY protocol (v1
+    or v2), with what a test wants to see of the request:
+
+    - ``X-Client-Addr``: the caller's address (behind PROXY: the one the header
+      carried);
+    - ``X-Request-Headers``: the request's header block as it arrived, base64
+      (``netnode.lab.client.Response.request_headers`` decodes it);
+    - ``Set-Cookie: lab_session=<instance id>``;
+    - the TLS headers a load balancer inserts, back as ``Echo-<header>``
+      (``netnode.render.tls.ECHOED``).
 
     With ``https_port``, the same over TLS there with the instance's certificate
-    (``tls_files`` maps it to the copy HAProxy reads). The TLS headers a load balancer
-    inserts come back as ``Echo-<header>`` (``netnode.render.tls.ECHOED``)."""
+    (``tls_files`` maps it to the copy HAProxy reads).
+    """
     binds = [f"bind {inst.address}:{inst.protocol_port}"]
+    if inst.proxy_port is not None:
+        binds.append(f"bind {inst.address}:{inst.proxy_port} accept-proxy")
     if inst.https_port is not None and inst.tls_container_ref is not None:
         crt = tls.path_of(inst.tls_container_ref, tls_files or {})
         binds.append(f"bind {inst.address}:{inst.https_port} ssl crt {crt}")
@@ -326,9 +521,14 @@ def render_lab_instance(
         f"frontend {inst.uid}",
         [
             *binds,
+            "http-request set-var(txn.host) req.hdr(host)",
+            "acl expected_host path,field(3,/),strcmp(txn.host) eq 0",
+            "http-request return status 404 content-type text/plain"
+            f' string "unexpected host\\n" if {{ path_beg {LAB_EXPECT_HOST} }} !expected_host',
             "http-request return status 200 content-type text/plain"
-            f" string {quoted(inst.body)} hdr X-Client-Addr %[src] "
-            + " ".join(tls.lab_echo_words()),
+            f" string {quoted(inst.body)} hdr X-Client-Addr %[src]"
+            " hdr X-Request-Headers %[req.hdrs,base64]"
+            f" hdr Set-Cookie {LAB_COOKIE}={inst.uid} " + " ".join(tls.lab_echo_words()),
         ],
     )
     return _lab(stats_socket, user, group, frontend)

@@ -161,6 +161,47 @@ def test_source_ip_hashes_consistently_so_members_change_live() -> None:
     assert changes is not None and len(changes) == 1
 
 
+def test_source_ip_port_hashes_consistently_so_members_change_live() -> None:
+    pool = {"lb_algorithm": "SOURCE_IP_PORT"}
+    changes = server_changes(cfg([member(1)], pool=pool), cfg([member(1), member(2)], pool=pool))
+    assert changes is not None and len(changes) == 1
+
+
+def test_new_member_options_travel_with_add_server() -> None:
+    # backup, send-proxy(-v2), addr and port are what "add server" takes in 2.6.
+    pool = {"protocol": "PROXYV2", **CHECKED}
+    new = member(2, backup=True, monitor_address="10.0.0.99", monitor_port=9000)
+    changes = server_changes(cfg([member(1)], pool=pool), cfg([member(1), new], pool=pool))
+    assert changes is not None
+    (add,) = changes
+    assert isinstance(add, AddServer)
+    assert add.commands()[0] == (
+        f"add server {POOL}/{sid(2)} 10.0.0.12:8080 weight 1 backup send-proxy-v2"
+        " check inter 2s fall 3 addr 10.0.0.99 port 9000"
+        " observe layer4 error-limit 1 on-error mark-down"
+    )
+    proxy = {"protocol": "PROXY"}
+    changes = server_changes(cfg([member(1)], pool=proxy), cfg([member(1), member(2)], pool=proxy))
+    assert changes is not None and " send-proxy" in changes[0].commands()[0]
+
+
+def test_a_member_with_a_persistence_cookie_is_added_by_a_reload() -> None:
+    # HAProxy 2.6: "'cookie' option is not accepted for dynamic server".
+    pool = {"session_persistence": {"type": "HTTP_COOKIE"}}
+    assert (
+        server_changes(cfg([member(1)], pool=pool), cfg([member(1), member(2)], pool=pool)) is None
+    )
+    # Removing one or changing a weight still goes live.
+    changes = server_changes(cfg([member(1), member(2)], pool=pool), cfg([member(1)], pool=pool))
+    assert changes == (RemoveServer(POOL, sid(2)),)
+
+
+def test_backup_and_monitor_address_changes_reload() -> None:
+    assert server_changes(cfg([member(1)]), cfg([member(1, backup=True)])) is None
+    before = cfg([member(1)], pool=CHECKED)
+    assert server_changes(before, cfg([member(1, monitor_port=81)], pool=CHECKED)) is None
+
+
 def test_a_static_algorithm_reloads() -> None:
     before = cfg([member(1)]).replace("balance roundrobin", "balance source")
     after = cfg([member(1), member(2)]).replace("balance roundrobin", "balance source")

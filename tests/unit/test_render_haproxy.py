@@ -22,6 +22,7 @@ from netnode.model.topology import (
     Vip,
 )
 from netnode.render.haproxy import (
+    PING_CHECK,
     expect_status,
     expected_codes,
     quoted,
@@ -379,6 +380,230 @@ def test_paths_with_spaces_are_refused() -> None:
         render_loadbalancer(make_lb(), stats_socket="/tmp/a b", state_file=STATE)
 
 
+# --- pools: algorithms, persistence, PROXY, members -----------------------------------------
+
+
+def test_source_ip_port_hashes_address_and_port_consistently() -> None:
+    backend = section(
+        render(make_lb(pool={"lb_algorithm": "SOURCE_IP_PORT"})), f"backend {POOL_ID}"
+    )
+    assert backend[1:4] == [
+        "http-request set-var(txn.src_port) src_port",
+        "balance hash src,concat(:,txn.src_port)",
+        "hash-type consistent",
+    ]
+    tcp = render(
+        make_lb(
+            pool={"lb_algorithm": "SOURCE_IP_PORT", "protocol": "TCP"},
+            listener={"protocol": "TCP"},
+        )
+    )
+    assert (
+        section(tcp, f"backend {POOL_ID}")[1]
+        == "tcp-request content set-var(txn.src_port) src_port"
+    )
+
+
+def test_source_ip_persistence_sticks_on_the_address() -> None:
+    pool = {"session_persistence": {"type": "SOURCE_IP"}}
+    backend = section(render(make_lb(pool=pool)), f"backend {POOL_ID}")
+    assert [x for x in backend if x.startswith("stick")] == [
+        "stick-table type ip size 10k",
+        "stick on src",
+    ]
+    assert not any(" cookie " in x for x in backend)
+
+
+def test_http_cookie_persistence_inserts_srv_naming_the_member() -> None:
+    pool = {"session_persistence": {"type": "HTTP_COOKIE"}}
+    backend = section(render(make_lb(pool=pool)), f"backend {POOL_ID}")
+    assert "cookie SRV insert indirect nocache" in backend
+    assert f"server {member(1).uid} 10.0.0.11:8080 weight 1 cookie {member(1).uid}" in backend
+
+
+def test_app_cookie_persistence_learns_the_application_cookie() -> None:
+    pool = {"session_persistence": {"type": "APP_COOKIE", "cookie_name": "JSESSIONID"}}
+    backend = section(render(make_lb(pool=pool)), f"backend {POOL_ID}")
+    assert [x for x in backend if x.startswith("stick")] == [
+        "stick-table type string len 64 size 10k",
+        "stick store-response res.cook(JSESSIONID)",
+        "stick match req.cook(JSESSIONID)",
+    ]
+
+
+def test_app_cookie_name_cannot_inject() -> None:
+    # RFC 6265 token characters that mean something to HAProxy: quotes, '#', '$', '%'.
+    name = "a'b#c$d%e`f"
+    pool = {"session_persistence": {"type": "APP_COOKIE", "cookie_name": name}}
+    backend = section(render(make_lb(pool=pool)), f"backend {POOL_ID}")
+    assert 'stick match "req.cook(a\\x5c\\x27b\\x23c\\x24d%e\\x60f)"' in backend, backend
+
+
+@pytest.mark.parametrize(
+    ("protocol", "keyword"), [("PROXY", "send-proxy"), ("PROXYV2", "send-proxy-v2")]
+)
+def test_proxy_protocol_pools(protocol: str, keyword: str) -> None:
+    text = render(make_lb(pool={"protocol": protocol}))
+    backend = section(text, f"backend {POOL_ID}")
+    # Behind an HTTP listener the pool is HTTP (the PROXY header, then the request).
+    assert backend[0] == "mode http"
+    assert f"server {member(1).uid} 10.0.0.11:8080 weight 1 {keyword}" in backend
+    tcp = render(make_lb(pool={"protocol": protocol}, listener={"protocol": "TCP"}))
+    assert section(tcp, f"backend {POOL_ID}")[0] == "mode tcp"
+
+
+def test_https_listener_passes_tls_through() -> None:
+    text = render(make_lb(pool={"protocol": "HTTPS"}, listener={"protocol": "HTTPS"}))
+    frontend = section(text, f"frontend {LISTENER_ID}")
+    assert frontend[:2] == ["bind 10.0.0.5:80", "mode tcp"]
+    assert "option idle-close-on-response" not in frontend
+    backend = section(text, f"backend {POOL_ID}")
+    assert backend[0] == "mode tcp"
+    assert not any(x.startswith(("retry-on", "http-request", "option forwardfor")) for x in backend)
+    assert "ssl" not in text
+
+
+def test_backup_member_and_weight_zero() -> None:
+    members = [member(1, weight=0), member(2, backup=True)]
+    backend = section(render(make_lb(members=members)), f"backend {POOL_ID}")
+    assert f"server {member(1).uid} 10.0.0.11:8080 weight 0" in backend
+    assert f"server {member(2).uid} 10.0.0.12:8080 weight 1 backup" in backend
+
+
+def test_monitor_address_and_port() -> None:
+    monitor = HealthMonitor(type="TCP", delay=1)
+    members = [
+        member(1, monitor_address="10.0.0.99", monitor_port=9000),
+        member(2, monitor_port=81),
+    ]
+    backend = section(
+        render(make_lb(pool={"healthmonitor": monitor}, members=members)), f"backend {POOL_ID}"
+    )
+    tail = " observe layer4 error-limit 1 on-error mark-down"
+    assert (
+        f"server {member(1).uid} 10.0.0.11:8080 weight 1 check inter 1s fall 3"
+        f" addr 10.0.0.99 port 9000{tail}"
+    ) in backend
+    assert (
+        f"server {member(2).uid} 10.0.0.12:8080 weight 1 check inter 1s fall 3 port 81{tail}"
+        in backend
+    )
+
+
+# --- health monitors ------------------------------------------------------------------------
+
+
+def test_http_11_monitor_sends_the_domain_as_host() -> None:
+    monitor = HealthMonitor(
+        type="HTTP",
+        url_path="/expect-host/www.example.com",
+        http_version=1.1,
+        domain_name="www.example.com",
+    )
+    backend = section(render(make_lb(pool={"healthmonitor": monitor})), f"backend {POOL_ID}")
+    i = backend.index("timeout check 5s")
+    assert backend[i + 1 : i + 4] == [
+        "option httpchk GET /expect-host/www.example.com HTTP/1.1",
+        "http-check send hdr Host www.example.com",
+        "http-check expect status 200",
+    ]
+
+
+def test_http_monitor_path_cannot_inject() -> None:
+    # The model's URL path alphabet holds a quote and a dollar sign.
+    monitor = HealthMonitor(type="HTTP", url_path="/it's/$HOME")
+    backend = section(render(make_lb(pool={"healthmonitor": monitor})), f"backend {POOL_ID}")
+    assert 'option httpchk GET "/it\\x27s/\\x24HOME"' in backend
+
+
+def test_ping_monitor_runs_the_shipped_external_check() -> None:
+    monitor = HealthMonitor(type="PING", delay=2, timeout=1)
+    text = render(make_lb(pool={"healthmonitor": monitor}))
+    for line in ("external-check", "insecure-fork-wanted", "insecure-setuid-wanted"):
+        assert line in section(text, "global")
+    backend = section(text, f"backend {POOL_ID}")
+    assert backend[backend.index("timeout check 1s") + 1 :][:3] == [
+        "option external-check",
+        'external-check path "/usr/bin:/bin"',
+        f"external-check command {PING_CHECK}",
+    ]
+    assert os.access(PING_CHECK, os.X_OK), f"{PING_CHECK} must be executable"
+    # Without a PING monitor HAProxy keeps its fork and setuid locks.
+    assert "insecure" not in render(make_lb(pool={"healthmonitor": HealthMonitor(type="TCP")}))
+    off = HealthMonitor(type="PING", admin_state_up=False)
+    assert "external-check" not in render(make_lb(pool={"healthmonitor": off}))
+
+
+# --- listeners ---------------------------------------------------------------------------------
+
+
+def test_inserted_headers() -> None:
+    headers = {"X-Forwarded-For": True, "X-Forwarded-Port": True, "X-Forwarded-Proto": True}
+    frontend = section(
+        render(make_lb(listener={"insert_headers": headers})), f"frontend {LISTENER_ID}"
+    )
+    assert frontend[-3:] == [
+        "option forwardfor",
+        "http-request set-header X-Forwarded-Port %[dst_port]",
+        "http-request set-header X-Forwarded-Proto http",
+    ]
+    off = {"X-Forwarded-Port": False, "X-Forwarded-Proto": False}
+    assert "set-header" not in render(make_lb(listener={"insert_headers": off}))
+
+
+def test_redirect_https_and_tcp_inspect_delay() -> None:
+    frontend = section(
+        render(make_lb(listener={"redirect_https": True, "timeout_tcp_inspect": 3000})),
+        f"frontend {LISTENER_ID}",
+    )
+    assert "http-request redirect scheme https" in frontend
+    assert frontend[3] == "tcp-request inspect-delay 3000"
+    assert "inspect-delay" not in render(make_lb())
+
+
+def test_udp_listeners_and_pools_are_not_haproxys() -> None:
+    lb = make_lb()
+    lb.listeners.append(
+        Listener(
+            name="u",
+            id="55555555-5555-4555-8555-555555555555",
+            protocol="UDP",
+            protocol_port=53,
+            default_pool="up",
+        )
+    )
+    lb.pools.append(Pool(name="up", id="66666666-6666-4666-8666-666666666661", protocol="UDP"))
+    text = render(lb)
+    assert "55555555-5555-4555-8555-555555555555" not in text
+    assert "66666666-6666-4666-8666-666666666661" not in text
+
+
+def test_a_pool_reached_only_through_l7_is_a_backend_with_its_listeners_mode() -> None:
+    lb = make_lb(
+        listener={
+            "insert_headers": {"X-Forwarded-For": True},
+            "l7policies": [
+                {
+                    "name": "to-p2",
+                    "action": "REDIRECT_TO_POOL",
+                    "redirect_pool": "p2",
+                    "rules": [{"type": "PATH", "compare_type": "STARTS_WITH", "value": "/x"}],
+                }
+            ],
+        }
+    )
+    lb.pools.append(Pool(name="p2", id="66666666-6666-4666-8666-666666666662", protocol="PROXY"))
+    lb.listeners[0].l7policies[0].id = "77777777-7777-4777-8777-777777777771"
+    lb.listeners[0].l7policies[0].rules[0].id = "77777777-7777-4777-8777-777777777772"
+    text = render(lb)
+    backend = section(text, "backend 66666666-6666-4666-8666-666666666662")
+    assert backend[0] == "mode http" and "option forwardfor" in backend
+    frontend = section(text, f"frontend {LISTENER_ID}")
+    assert frontend[-1] == (
+        "use_backend 66666666-6666-4666-8666-666666666662 if { var(txn.l7_policy) -m int 1 }"
+    )
+
+
 # --- lab ---------------------------------------------------------------------------------------
 
 
@@ -394,12 +619,23 @@ def instance(body: str = "server_81") -> Instance:
 
 def test_lab_instance() -> None:
     text = render_lab_instance(instance(), stats_socket=STATS)
-    assert section(text, f"frontend {instance().uid}") == [
-        "bind 10.0.0.81:80",
+    frontend = section(text, f"frontend {instance().uid}")
+    assert frontend[0] == "bind 10.0.0.81:80"
+    # The body first and unchanged; what the test wants to see of the request after.
+    assert frontend[-1] == (
         'http-request return status 200 content-type text/plain string "server_81\\n"'
-        " hdr X-Client-Addr %[src] " + " ".join(lab_echo_words()),
-    ]
+        " hdr X-Client-Addr %[src] hdr X-Request-Headers %[req.hdrs,base64]"
+        f" hdr Set-Cookie lab_session={instance().uid} " + " ".join(lab_echo_words())
+    )
     assert "mode http" in section(text, "defaults")
+    assert "accept-proxy" not in text
+
+
+def test_lab_instance_behind_the_proxy_protocol() -> None:
+    inst = instance()
+    inst.proxy_port = 8081
+    frontend = section(render_lab_instance(inst, stats_socket=STATS), f"frontend {inst.uid}")
+    assert frontend[:2] == ["bind 10.0.0.81:80", "bind 10.0.0.81:8081 accept-proxy"]
 
 
 def test_lab_client() -> None:
@@ -461,7 +697,47 @@ def all_configs(tmp: Path) -> dict[str, str]:
             )
         ),
         "no-pool": lb_cfg(make_lb(listener={"default_pool": None})),
+        "source-ip-port-http": lb_cfg(
+            make_lb(
+                pool={
+                    "lb_algorithm": "SOURCE_IP_PORT",
+                    "protocol": "PROXYV2",
+                    "healthmonitor": HealthMonitor(
+                        type="HTTP", http_version=1.1, domain_name="a.example", url_path="/it's"
+                    ),
+                },
+                members=[member(1, backup=True, monitor_port=81), member(2, weight=0)],
+                listener={
+                    "insert_headers": {"X-Forwarded-Port": True, "X-Forwarded-Proto": True},
+                    "redirect_https": True,
+                    "timeout_tcp_inspect": 500,
+                },
+            )
+        ),
+        "source-ip-port-tcp-ping": lb_cfg(
+            make_lb(
+                pool={
+                    "lb_algorithm": "SOURCE_IP_PORT",
+                    "protocol": "PROXY",
+                    "healthmonitor": HealthMonitor(type="PING"),
+                },
+                listener={"protocol": "TCP", "timeout_tcp_inspect": 500},
+            )
+        ),
+        "source-ip-persistence": lb_cfg(
+            make_lb(
+                pool={"session_persistence": {"type": "SOURCE_IP"}, "protocol": "HTTPS"},
+                listener={"protocol": "HTTPS"},
+            )
+        ),
+        "http-cookie": lb_cfg(make_lb(pool={"session_persistence": {"type": "HTTP_COOKIE"}})),
+        "app-cookie": lb_cfg(
+            make_lb(pool={"session_persistence": {"type": "APP_COOKIE", "cookie_name": "a'b#$%`"}})
+        ),
         "instance": render_lab_instance(instance("it's $HOME #1 %[src] ok!"), stats_socket=stats),
+        "instance-proxy": render_lab_instance(
+            Instance(**{**instance().model_dump(), "proxy_port": 8081}), stats_socket=stats
+        ),
         "client": render_lab_client(
             Client(
                 name="c",
