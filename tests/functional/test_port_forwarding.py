@@ -11,7 +11,7 @@ import copy
 import socket
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from pyroute2 import netns
@@ -78,7 +78,7 @@ def udp_socket(namespace: str) -> socket.socket:
 
 
 @pytest.fixture
-def udp_echo() -> Iterator[callable]:
+def udp_echo() -> Iterator[Callable[[str, str, int], None]]:
     """Start a UDP echo (``b"echo " + datagram``) in a namespace; stopped after the test."""
     started: list[tuple[socket.socket, threading.Thread]] = []
 
