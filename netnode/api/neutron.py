@@ -141,7 +141,10 @@ def fip_view(w: World, fip_id: str) -> dict[str, Any]:
         "router_id": router_id,
         "status": "ACTIVE" if port else "DOWN",
         "port_details": None,
-        "port_forwardings": [],
+        "port_forwardings": [{"protocol": pf.protocol, "external_port": pf.external_port,
+                              "internal_ip_address": str(pf.internal_ip_address),
+                              "internal_port": pf.internal_port}
+                             for pf in f.port_forwardings],
         "dns_domain": "",
         "dns_name": "",
         "qos_policy_id": None,
@@ -750,6 +753,8 @@ EXTENSIONS = {
     "ext-gw-mode": ("Neutron L3 Configurable external gateway mode", "enable_snat"),
     "provider": ("Provider Network", "provider:network_type and provider:segmentation_id"),
     "l3-ha": ("HA Router extension", "reported as false: one node"),
+    "floating-ip-port-forwarding": ("Floating IP Port Forwarding",
+                                    "port_forwardings of a floating IP (api/port_forwardings.py)"),
 }
 
 

@@ -214,6 +214,8 @@ class Doc:
             p["healthmonitor"]["id"] for lb in self.data["load_balancers"]
             for p in lb.get("pools", []) if p.get("healthmonitor")
         }
+        present |= {pf["id"] for f in self.data["floating_ips"]
+                    for pf in f.get("port_forwardings", [])}
         self.data["metadata"] = {k: v for k, v in self.data["metadata"].items() if k in present}
 
 

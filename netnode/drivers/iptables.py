@@ -1,4 +1,5 @@
-"""A router namespace's iptables rules and conntrack entries.
+"""netnode's iptables rules in a namespace (a router's NAT, a load balancer's filter) and
+a router's conntrack entries.
 
 Neutron's way (``neutron.agent.linux.iptables_manager``): read the table with
 ``iptables-save``, compare netnode's part with the desired rules, and when they differ
@@ -20,8 +21,10 @@ import subprocess
 
 from netnode.errors import HostError, MissingTool
 from netnode.render.iptables import (
-    TABLES,
-    RouterNat,
+    PROTOCOLS,
+    ROUTER_LAYOUT,
+    Layout,
+    Ruleset,
     desired_rules,
     diff_rules,
     owned_rules,
@@ -90,34 +93,37 @@ class Iptables:
                 "'ip netns exec NS iptables-save' shows the rules as they are",
             )
 
-    # -- router rules --------------------------------------------------------------------
+    # -- netnode's rules -----------------------------------------------------------------
 
-    def differences(self, namespace: str, nat: RouterNat) -> dict[str, list[str]]:
+    def differences(self, namespace: str, rules: Ruleset) -> dict[str, list[str]]:
         """Per table, a unified diff from the rules in place to the desired ones (empty
         lists when nothing would change)."""
+        layout = rules.layout
         return {
             table: diff_rules(
-                desired_rules(nat, table), owned_rules(self.save(namespace, table), table)
+                desired_rules(rules, table),
+                owned_rules(self.save(namespace, table), table, layout),
             )
-            for table in TABLES
+            for table in layout.tables
         }
 
-    def apply(self, namespace: str, nat: RouterNat) -> bool:
-        """Converge netnode's chains and jumps in ``namespace`` to ``nat``.
+    def apply(self, namespace: str, rules: Ruleset) -> bool:
+        """Converge netnode's chains and jumps in ``namespace`` to ``rules``.
 
         Returns False when ``iptables-save`` already showed exactly the desired rules (no
         restore was run), True when a table was rewritten. Raises HostError if a table
         still differs after its restore.
         """
         changed = False
-        for table in TABLES:
-            desired = desired_rules(nat, table)
+        layout = rules.layout
+        for table in layout.tables:
+            desired = desired_rules(rules, table)
             saved = self.save(namespace, table)
-            if owned_rules(saved, table) == desired:
+            if owned_rules(saved, table, layout) == desired:
                 continue
-            self.restore(namespace, restore_input(nat, table, saved))
+            self.restore(namespace, restore_input(rules, table, saved))
             changed = True
-            diff = diff_rules(desired, owned_rules(self.save(namespace, table), table))
+            diff = diff_rules(desired, owned_rules(self.save(namespace, table), table, layout))
             if diff:
                 raise HostError(
                     f"the {table} table in namespace {namespace} still differs after "
@@ -127,19 +133,19 @@ class Iptables:
                 )
         return changed
 
-    def remove(self, namespace: str) -> bool:
+    def remove(self, namespace: str, layout: Layout = ROUTER_LAYOUT) -> bool:
         """Delete netnode's jumps and chains, one restore per table; others' rules stay.
 
         Returns False when there was nothing to delete.
         """
         changed = False
-        for table in TABLES:
-            text = render_removal(self.save(namespace, table), table)
+        for table in layout.tables:
+            text = render_removal(self.save(namespace, table), table, layout)
             if text is None:
                 continue
             self.restore(namespace, text)
             changed = True
-            left = owned_rules(self.save(namespace, table), table)
+            left = owned_rules(self.save(namespace, table), table, layout)
             if left:
                 raise HostError(
                     f"netnode's {table} rules in namespace {namespace} are still there after "
@@ -168,6 +174,23 @@ class Iptables:
                     f"{proc.stderr.strip() or proc.stdout.strip()}",
                     hint="is the nf_conntrack module loaded? 'conntrack -L' should answer",
                 )
+
+    def flush_port_conntrack(self, namespace: str, address: str, protocol: str, port: int) -> None:
+        """Forget the connections to one forwarded port, ``address:port/protocol`` (the
+        original destination, before DNAT), as Neutron's port forwarding extension does
+        when a forwarding goes away or changes. The floating address's other flows stay.
+        """
+        ip = str(ipaddress.IPv4Address(address))
+        if protocol not in PROTOCOLS or isinstance(port, bool) or not 0 < port < 65536:
+            raise ValueError(f"not a forwarded port: {protocol!r} {port!r}")
+        argv = ["conntrack", "-D", "-p", protocol, "--orig-dst", ip, "--orig-port-dst", str(port)]
+        proc = self._run(namespace, argv)
+        if proc.returncode not in (0, 1):
+            raise HostError(
+                f"{' '.join(argv)} failed in namespace {namespace}: "
+                f"{proc.stderr.strip() or proc.stdout.strip()}",
+                hint="is the nf_conntrack module loaded? 'conntrack -L' should answer",
+            )
 
 
 def _failed_line(message: str, text: str) -> str:

@@ -335,7 +335,40 @@ def _floating_ips(topo: Topology) -> Iterator[Problem]:
                 if any(s.name == subnet_name for s in net.subnets):
                     router_of_network[net.name] = (router.name, ext)
 
+    def held(
+        address: IPv4Address, network: str | None, path: str, network_path: str
+    ) -> tuple[str, IPv4Address] | Problem:
+        """The (network, address) of the instance or VIP holding ``address``."""
+        candidates = [k for k in held_fixed if k[1] == address and network in (None, k[0])]
+        if not candidates:
+            return Problem(
+                path,
+                f"nothing holds {address}"
+                + (f" on network {network!r}" if network else "")
+                + " (it must be an instance's address or a load balancer's VIP)",
+            )
+        if len(candidates) > 1:
+            nets = ", ".join(repr(k[0]) for k in candidates)
+            return Problem(
+                network_path, f"{address} is held on several networks ({nets}); name one"
+            )
+        return candidates[0]
+
+    def unrouted(key: tuple[str, IPv4Address], ext: Network | None, path: str) -> Problem | None:
+        router = router_of_network.get(key[0])
+        if router is None:
+            return Problem(
+                path, f"network {key[0]!r} has no router; the floating IP cannot reach it"
+            )
+        if ext is not None and router[1] != ext.name:
+            return Problem(
+                path,
+                f"router {router[0]!r} of network {key[0]!r} has no gateway on external network {ext.name!r}",
+            )
+        return None
+
     bound: dict[tuple[str, IPv4Address], str] = {}
+    forwarding: list[tuple[int, Network | None]] = []
     for i, fip in enumerate(topo.floating_ips):
         path = f"floating_ips[{i}]"
         ext, problem = _external_network_of(topo, f"{path}.network", fip.network)
@@ -354,46 +387,86 @@ def _floating_ips(topo: Topology) -> Iterator[Problem]:
                     f"{path}.floating_ip_address",
                     f"{fip.floating_ip_address} is the external gateway",
                 )
+        if fip.port_forwardings:
+            forwarding.append((i, ext))
         if fip.fixed_ip_address is None:
             continue
-        candidates = [
-            key
-            for key in held_fixed
-            if key[1] == fip.fixed_ip_address and fip.fixed_network in (None, key[0])
-        ]
-        if not candidates:
-            yield Problem(
-                f"{path}.fixed_ip_address",
-                f"nothing holds {fip.fixed_ip_address}"
-                + (f" on network {fip.fixed_network!r}" if fip.fixed_network else "")
-                + " (it must be an instance's address or a load balancer's VIP)",
-            )
+        key = held(
+            fip.fixed_ip_address,
+            fip.fixed_network,
+            f"{path}.fixed_ip_address",
+            f"{path}.fixed_network",
+        )
+        if isinstance(key, Problem):
+            yield key
             continue
-        if len(candidates) > 1:
-            nets = ", ".join(repr(k[0]) for k in candidates)
-            yield Problem(
-                f"{path}.fixed_network",
-                f"{fip.fixed_ip_address} is held on several networks ({nets}); name one",
-            )
-            continue
-        key = candidates[0]
         if key in bound:
             yield Problem(
                 f"{path}.fixed_ip_address",
                 f"{key[1]} on {key[0]!r} is already bound by {bound[key]}",
             )
         bound[key] = path
-        router = router_of_network.get(key[0])
-        if router is None:
+        if problem := unrouted(key, ext, f"{path}.fixed_ip_address"):
+            yield problem
+
+    # Port forwardings, once every floating IP bound as a whole is known.
+    targets: dict[tuple[str, IPv4Address, str, int], str] = {}
+    for i, ext in forwarding:
+        fip = topo.floating_ips[i]
+        path = f"floating_ips[{i}]"
+        if fip.fixed_ip_address is not None:
             yield Problem(
-                f"{path}.fixed_ip_address",
-                f"network {key[0]!r} has no router; the floating IP cannot reach it",
+                f"{path}.port_forwardings",
+                "a floating IP with port forwardings cannot also have a fixed_ip_address "
+                "(Neutron refuses it): remove fixed_ip_address or the port forwardings",
             )
-        elif ext is not None and router[1] != ext.name:
-            yield Problem(
-                f"{path}.fixed_ip_address",
-                f"router {router[0]!r} of network {key[0]!r} has no gateway on external network {ext.name!r}",
+            continue
+        yield from _duplicates(
+            (
+                (f"{path}.port_forwardings[{j}].external_port", f"{pf.external_port}/{pf.protocol}")
+                for j, pf in enumerate(fip.port_forwardings)
+            ),
+            "external port",
+        )
+        first_router: tuple[str, str] | None = None
+        for j, pf in enumerate(fip.port_forwardings):
+            pf_path = f"{path}.port_forwardings[{j}]"
+            key = held(
+                pf.internal_ip_address,
+                pf.internal_network,
+                f"{pf_path}.internal_ip_address",
+                f"{pf_path}.internal_network",
             )
+            if isinstance(key, Problem):
+                yield key
+                continue
+            if key in bound:
+                yield Problem(
+                    f"{pf_path}.internal_ip_address",
+                    f"{key[1]} on {key[0]!r} has a floating IP of its own ({bound[key]}); "
+                    "Neutron forwards no port to an address bound to a floating IP",
+                )
+            socket = (key[0], key[1], pf.protocol, pf.internal_port)
+            if socket in targets:
+                yield Problem(
+                    f"{pf_path}.internal_port",
+                    f"{key[1]}:{pf.internal_port}/{pf.protocol} is already the target of "
+                    f"{targets[socket]}",
+                )
+            targets.setdefault(socket, pf_path)
+            if problem := unrouted(key, ext, f"{pf_path}.internal_ip_address"):
+                yield problem
+                continue
+            router = router_of_network[key[0]][0]
+            if first_router is None:
+                first_router = (router, pf_path)
+            elif router != first_router[0]:
+                yield Problem(
+                    f"{pf_path}.internal_ip_address",
+                    f"{key[1]} is reached through router {router!r}, {first_router[1]} through "
+                    f"router {first_router[0]!r}: the port forwardings of one floating IP "
+                    "must all go through one router",
+                )
 
 
 def _lab_tls(topo: Topology) -> Iterator[Problem]:

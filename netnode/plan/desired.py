@@ -2,7 +2,8 @@
 
 This is where Neutron's and Octavia's conventions become host objects: ``qlbaas-``,
 ``qrouter-`` and ``qlab-`` namespaces, ``tap``/``qr-``/``qg-`` ports named from ids,
-the sysctls a router namespace needs, HAProxy configs and the router's NAT rules.
+the sysctls a router namespace needs, HAProxy configs, the router's NAT rules and the
+load balancer's ``allowed_cidrs`` filter.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from ipaddress import IPv4Address
 from pathlib import PurePath
 
 from netnode.model import ids
-from netnode.model.topology import Network, Topology
+from netnode.model.topology import FloatingIP, LoadBalancer, Network, Router, Topology
 from netnode.plan import tls_files
 from netnode.plan.spec import (
     BridgeSpec,
     FirewallSpec,
+    Forwarded,
     HostSpec,
     NamespaceSpec,
     PortSpec,
@@ -25,7 +27,8 @@ from netnode.plan.spec import (
     UdpSpec,
 )
 from netnode.render.haproxy import render_lab_client, render_lab_instance, render_loadbalancer
-from netnode.render.iptables import FloatingIPNat, RouterNat
+from netnode.render.iptables import FloatingIPNat, PortForwardingNat, RouterNat
+from netnode.render.lb_filter import ListenerFilter, LoadBalancerFilter
 from netnode.render.nftables import udp_balancer
 from netnode.udpcheck.config import CheckerConfig, monitors
 
@@ -193,6 +196,7 @@ def build(
                         program="netnode.udpcheck",
                     )
                 )
+        firewalls.append(FirewallSpec(ns, _lb_filter(lb)))
 
     subnets = {s.name: (n, s) for n in topo.networks for s in n.subnets}
     for router in topo.routers:
@@ -215,9 +219,7 @@ def build(
             fips = [
                 f
                 for f in topo.floating_ips
-                if f.fixed_ip_address is not None
-                and f.network == ext.name
-                and _served_by(topo, router.interfaces, f.fixed_network)
+                if f.network == ext.name and _fip_of_router(topo, router, f)
             ]
             addresses = (cidr(ext, gw.ip_address), *(f"{f.floating_ip_address}/32" for f in fips))
             qg = port("qg-", router.uid, ext, ns, addresses)
@@ -225,7 +227,29 @@ def build(
             ext_subnet = topo.subnet_of(ext, gw.ip_address)
             if ext_subnet is not None and ext_subnet.gateway_ip is not None:
                 default_gateway = str(ext_subnet.gateway_ip)
-            floating[ns] = tuple(str(f.floating_ip_address) for f in fips)
+            forwardings = [
+                PortForwardingNat(
+                    str(f.floating_ip_address),
+                    pf.protocol,
+                    pf.external_port,
+                    str(pf.internal_ip_address),
+                    pf.internal_port,
+                )
+                for f in fips
+                for pf in f.port_forwardings
+            ]
+            floating[ns] = (
+                *(str(f.floating_ip_address) for f in fips),
+                *(
+                    Forwarded(
+                        pf.floating_ip,
+                        pf.protocol,
+                        pf.external_port,
+                        f"{pf.internal_ip}:{pf.internal_port}",
+                    ).key()
+                    for pf in forwardings
+                ),
+            )
             firewalls.append(
                 FirewallSpec(
                     ns,
@@ -238,7 +262,9 @@ def build(
                         floating_ips=tuple(
                             FloatingIPNat(str(f.floating_ip_address), str(f.fixed_ip_address))
                             for f in fips
+                            if f.fixed_ip_address is not None
                         ),
+                        port_forwardings=tuple(forwardings),
                     ),
                 )
             )
@@ -254,6 +280,33 @@ def build(
         firewalls=tuple(firewalls),
         udp=tuple(udp),
         floating=floating,
+    )
+
+
+def _fip_of_router(topo: Topology, router: Router, fip: FloatingIP) -> bool:
+    """Does ``fip`` live on ``router`` (its fixed address, or the internal address of one
+    of its port forwardings, is on a network the router serves)? Validation holds a
+    floating IP to one router."""
+    if fip.fixed_ip_address is not None:
+        return _served_by(topo, router.interfaces, fip.fixed_network)
+    return any(
+        _served_by(topo, router.interfaces, pf.internal_network) for pf in fip.port_forwardings
+    )
+
+
+def _lb_filter(lb: LoadBalancer) -> LoadBalancerFilter:
+    """Who may reach each listener (only those with ``allowed_cidrs`` are listed)."""
+    return LoadBalancerFilter(
+        str(lb.vip.address),
+        tuple(
+            ListenerFilter(
+                "udp" if listener.protocol == "UDP" else "tcp",
+                listener.protocol_port,
+                tuple(str(c) for c in listener.allowed_cidrs),
+            )
+            for listener in lb.listeners
+            if listener.allowed_cidrs
+        ),
     )
 
 

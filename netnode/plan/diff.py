@@ -13,7 +13,14 @@ from dataclasses import dataclass
 from netnode.plan import operations as op
 from netnode.plan.observed import HostState
 from netnode.plan.runtime import server_changes
-from netnode.plan.spec import OWNER_NODE, OWNER_TOPOLOGY, HostSpec, PortSpec
+from netnode.plan.spec import (
+    OWNER_NODE,
+    OWNER_TOPOLOGY,
+    FirewallSpec,
+    Forwarded,
+    HostSpec,
+    PortSpec,
+)
 
 
 @dataclass(frozen=True)
@@ -100,17 +107,19 @@ def plan(desired: HostSpec, observed: HostState, keep: HostSpec | None = None) -
         if ns.name in moved and ns.name not in routed and ns.default_gateway is not None:
             ops.append(op.SetDefaultRoute(ns.name, ns.default_gateway))
 
-    # NAT.
+    # iptables (routers' NAT, load balancers' filters) and conntrack.
     for fw in desired.firewalls:
-        if not observed.firewalls_in_sync.get(fw.namespace, False):
-            ops.append(op.ApplyFirewall(fw))
+        if observed.firewalls_in_sync.get(fw.namespace, False):
+            continue
+        if fw.namespace not in observed.namespaces and not _has_rules(fw):
+            continue  # no rules wanted (a load balancer without allowed_cidrs), none there
+        ops.append(op.ApplyFirewall(fw))
     for udp in desired.udp:
         if not observed.udp_in_sync.get(udp.namespace, False):
             ops.append(op.ApplyUdp(udp))
-    for ns, addresses in observed.ledger.floating.items():
-        still = set(desired.floating.get(ns, ()))
+    for ns, entries in observed.ledger.floating.items():
         if ns in observed.namespaces and ns in wanted_ns:
-            ops.extend(op.FlushConntrack(ns, a) for a in addresses if a not in still)
+            ops.extend(_conntrack_flushes(ns, entries, desired.floating.get(ns, ())))
 
     # Processes.
     for proc in desired.processes:
@@ -130,6 +139,24 @@ def plan(desired: HostSpec, observed: HostState, keep: HostSpec | None = None) -
     ops.extend(_orphans(keep or desired, observed))
     ordered = sorted(ops, key=lambda o: o.phase)
     return Plan(tuple(ordered), tuple(_subjects(desired)))
+
+
+def _conntrack_flushes(
+    namespace: str, recorded: Iterable[str], wanted: Iterable[str]
+) -> Iterable[op.FlushConntrack]:
+    """A floating address gone: all its connections; a port forwarding gone or pointing
+    elsewhere (its address kept): the connections to its port."""
+    still = set(wanted)
+    gone = [entry for entry in recorded if entry not in still]
+    addresses = {entry for entry in gone if Forwarded.parse(entry) is None}
+    for entry in gone:
+        forwarded = Forwarded.parse(entry)
+        if forwarded is None:
+            yield op.FlushConntrack(namespace, entry)
+        elif forwarded.address not in addresses:
+            yield op.FlushConntrack(
+                namespace, forwarded.address, forwarded.protocol, forwarded.port
+            )
 
 
 @dataclass(frozen=True)
@@ -216,11 +243,17 @@ def _orphans(desired: HostSpec, observed: HostState) -> Iterable[op.Operation]:
             yield op.DeleteBridge(name)
 
 
+def _has_rules(firewall: FirewallSpec) -> bool:
+    """Does the firewall want any chain (a load balancer without allowed_cidrs wants none)?"""
+    rules = firewall.rules
+    return any(rules.chains(table) for table in rules.layout.tables)
+
+
 def _subjects(desired: HostSpec) -> list[str]:
     subjects = [f"bridge {b.name}" for b in desired.bridges]
     subjects += [f"namespace {n.name}" for n in desired.namespaces]
     subjects += [f"port {p.name}" for p in desired.ports]
-    subjects += [f"iptables {f.namespace}" for f in desired.firewalls]
+    subjects += [f"iptables {f.namespace}" for f in desired.firewalls if _has_rules(f)]
     subjects += [f"nftables {u.namespace}" for u in desired.udp]
     subjects += [p.subject for p in desired.processes]
     return subjects

@@ -72,7 +72,8 @@ class HostState:
     # Observed only for namespaces netnode wants or owns that exist.
     inside: dict[str, NamespaceState]
     processes: dict[str, ProcessState]
-    # Per router namespace: does iptables already hold exactly netnode's rules?
+    # Per namespace with netnode's iptables rules (routers, load balancers): does
+    # iptables already hold exactly those?
     firewalls_in_sync: dict[str, bool]
     ledger: Ledger = Ledger()
     # Per load balancer namespace with UDP listeners: does nftables hold netnode's table

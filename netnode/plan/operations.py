@@ -327,23 +327,44 @@ class ApplyFirewall(Operation):
         ns = self.firewall.namespace
         return [
             netns_exec(ns, "iptables-restore", "--noflush", f"<{table}-rules>")
-            for table in ("filter", "nat")
+            for table in self.firewall.rules.layout.tables
         ]
 
 
 @dataclass(frozen=True)
 class FlushConntrack(Operation):
+    """Forget a floating address's connections, or only those to one forwarded port
+    (``protocol`` and ``port`` set: a port forwarding gone or pointing elsewhere)."""
+
     phase = 51
     action = "delete"
     namespace: str
     address: str
+    protocol: str | None = None
+    port: int | None = None
 
     @property
     def subject(self) -> str:
-        return f"floating IP {self.address}"
+        if self.protocol is None:
+            return f"floating IP {self.address}"
+        return f"port forwarding {self.address}:{self.port}/{self.protocol}"
 
     def shell(self) -> list[Argv]:
-        return [netns_exec(self.namespace, "conntrack", "-D", "--orig-dst", self.address)]
+        if self.protocol is None:
+            return [netns_exec(self.namespace, "conntrack", "-D", "--orig-dst", self.address)]
+        return [
+            netns_exec(
+                self.namespace,
+                "conntrack",
+                "-D",
+                "-p",
+                self.protocol,
+                "--orig-dst",
+                self.address,
+                "--orig-port-dst",
+                str(self.port),
+            )
+        ]
 
 
 @dataclass(frozen=True)

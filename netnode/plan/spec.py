@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from netnode.render.iptables import RouterNat
+from netnode.render.lb_filter import LoadBalancerFilter
 from netnode.render.nftables import UdpBalancer
 
 # OVS external_ids keys that mark what netnode owns.
@@ -88,8 +89,35 @@ class ProcessSpec:
 
 @dataclass(frozen=True)
 class FirewallSpec:
+    """netnode's iptables rules in one namespace: a router's NAT and filter chains, or a
+    load balancer's ``allowed_cidrs`` filter."""
+
     namespace: str
-    nat: RouterNat
+    rules: RouterNat | LoadBalancerFilter
+
+
+@dataclass(frozen=True)
+class Forwarded:
+    """A port forwarding as ``HostSpec.floating`` records it, so that its connections
+    are forgotten (``conntrack -D``) when it goes away or points elsewhere."""
+
+    address: str
+    protocol: str
+    port: int
+    target: str  # "IP:PORT"
+
+    def key(self) -> str:
+        return f"{self.address}:{self.port}/{self.protocol}->{self.target}"
+
+    @classmethod
+    def parse(cls, key: str) -> Forwarded | None:
+        """The forwarding ``key`` names; None for a plain floating address."""
+        if "->" not in key:
+            return None
+        socket, target = key.split("->", 1)
+        address_port, protocol = socket.rsplit("/", 1)
+        address, port = address_port.rsplit(":", 1)
+        return cls(address, protocol, int(port), target)
 
 
 @dataclass(frozen=True)
@@ -111,5 +139,6 @@ class HostSpec:
     processes: tuple[ProcessSpec, ...] = ()
     firewalls: tuple[FirewallSpec, ...] = ()
     udp: tuple[UdpSpec, ...] = ()
-    # Floating addresses per namespace (for conntrack flushes when they go away).
+    # Floating addresses per namespace (for conntrack flushes when they go away), and
+    # its port forwardings (``Forwarded.key()``: a changed target is a new entry).
     floating: dict[str, tuple[str, ...]] = field(default_factory=dict)

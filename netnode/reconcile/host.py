@@ -2,8 +2,9 @@
 
 ``Host`` is the one object that touches the system. ``observe`` reads only what the
 plan needs (one ovs-vsctl call, a netlink dump per namespace netnode cares about, pid
-files, one iptables-save per router); ``execute`` runs the operations in phase order,
-with every consecutive Open vSwitch operation in one OVSDB transaction.
+files, one iptables-save per table of each router and load balancer); ``execute`` runs
+the operations in phase order, with every consecutive Open vSwitch operation in one
+OVSDB transaction.
 """
 
 from __future__ import annotations
@@ -113,7 +114,7 @@ class Host:
                 processes[name] = ProcessState(pid is not None, config, at_home)
         firewalls = {
             fw.namespace: fw.namespace in present
-            and not any(self.iptables.differences(fw.namespace, fw.nat).values())
+            and not any(self.iptables.differences(fw.namespace, fw.rules).values())
             for fw in desired.firewalls
         }
         udp_in_sync = {
@@ -252,9 +253,11 @@ class Host:
             case op.SetDefaultRoute(namespace=ns, gateway=gateway):
                 nl.set_default_route(ns, gateway)
             case op.ApplyFirewall(firewall=fw):
-                self.iptables.apply(fw.namespace, fw.nat)
-            case op.FlushConntrack(namespace=ns, address=address):
+                self.iptables.apply(fw.namespace, fw.rules)
+            case op.FlushConntrack(namespace=ns, address=address, protocol=None):
                 self.iptables.flush_conntrack(ns, address)
+            case op.FlushConntrack(namespace=ns, address=address, protocol=str(p), port=int(n)):
+                self.iptables.flush_port_conntrack(ns, address, p, n)
             case op.EnsureProcess(process=proc, start=True):
                 # Not running, or running in a namespace that is gone: ensure() starts
                 # it, stopping the stray one first.

@@ -1,21 +1,27 @@
-"""A router's NAT and filter rules as ``iptables-restore --noflush`` text, Neutron's layout.
+"""A router's NAT and filter rules as ``iptables-restore --noflush`` text, Neutron's layout,
+and the machinery every netnode-owned rule set shares (a :class:`Layout` of owned chains
+and jumps; the load balancer's ``allowed_cidrs`` filter in ``lb_filter.py`` is the other).
 
 Pure: no subprocess, no host state. The driver (``netnode.drivers.iptables``) feeds in
 what ``iptables-save`` printed and gets back the text to restore.
 
-Chains netnode owns, by name (the seed's §8.2 and Neutron's L3 agent)::
+Chains netnode owns in a router namespace, by name (the seed's §8.2 and Neutron's L3
+agent)::
 
     filter  neutron-filter-top  neutron-l3-agent-local
             neutron-l3-agent-INPUT  neutron-l3-agent-OUTPUT  neutron-l3-agent-FORWARD
     nat     neutron-l3-agent-PREROUTING  neutron-l3-agent-OUTPUT
             neutron-l3-agent-POSTROUTING  neutron-l3-agent-snat
             neutron-l3-agent-float-snat  neutron-postrouting-bottom
+            neutron-l3-agent-fip-pf      (only while the router has port forwardings)
 
 How a packet walks the nat table (``qg-X`` is the gateway port, ``GW`` its address)::
 
     PREROUTING  -> neutron-l3-agent-PREROUTING   -d FIP/32 -j DNAT --to-destination FIXED
                                                  (metadata: -d 169.254.169.254/32 -i qr-..
                                                   --dport 80 -j REDIRECT --to-ports PORT)
+                     -j neutron-l3-agent-fip-pf   -d PFIP/32 -p tcp -m tcp --dport EXT
+                                                   -j DNAT --to-destination IP:PORT
     OUTPUT      -> neutron-l3-agent-OUTPUT       -d FIP/32 -j DNAT --to-destination FIXED
     POSTROUTING -> neutron-l3-agent-POSTROUTING  ! -i qg-X ! -o qg-X -m conntrack
                                                  ! --ctstate DNAT -j ACCEPT
@@ -50,14 +56,26 @@ Where netnode departs from the seed, and why:
   drops direct connections to the proxy port. Neutron lets redirected requests through
   by a mangle mark (0x1); netnode accepts connections whose conntrack entry says they
   were redirected from 169.254.169.254:80.
+- Port forwardings (Neutron's ``port_forwarding`` L3 agent extension): Neutron jumps
+  from ``fip-pf`` to one chain per forwarding (``neutron-l3-agent-pf-<id>``) so that its
+  iptables manager can drop one by tag; netnode renders the whole table every time, so
+  the DNAT rules sit in ``fip-pf`` itself. As in Neutron there is no OUTPUT rule (the
+  router itself does not reach a forwarded port) and no SNAT to the floating address:
+  the internal host's own connections leave through the router's SNAT (the gateway
+  address), and only the replies of forwarded connections carry the floating address
+  (conntrack un-DNATs them). A client on a subnet behind the router reaches a forwarded
+  port too: the hairpin SNAT above applies to every DNATed connection.
+- A chain of the layout that the rule set no longer renders (``fip-pf`` once the last
+  port forwarding is gone) is flushed and deleted by the same restore.
 - No ``--random-fully`` and no ``-m comment`` (Neutron adds both); iptables-nft prints
   them back unchanged, they are left out only to keep the text short.
 
 Built-in chains are shared with whoever else uses the namespace, so netnode never
 declares (flushes) them: its jumps (:func:`builtin_jumps`) are unconditional ``-j
-<owned chain>`` rules, put at the head of the chain on first apply, and re-placed only
-when ``iptables-save`` shows them missing, duplicated or out of order
-(:func:`builtin_jump_fixes`). Rules of others in those chains are left alone.
+<owned chain>`` rules (into the chains the rule set renders), put at the head of the
+chain on first apply, and re-placed only when ``iptables-save`` shows them missing,
+duplicated or out of order (:func:`builtin_jump_fixes`). Rules of others in those chains
+are left alone.
 """
 
 from __future__ import annotations
@@ -66,13 +84,19 @@ import difflib
 import ipaddress
 import re
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 FILTER = "filter"
 NAT = "nat"
+MANGLE = "mangle"
 TABLES = (FILTER, NAT)
+"""A router's tables."""
 
 METADATA_ADDRESS = "169.254.169.254"
+PORT_FORWARDING_CHAIN = "neutron-l3-agent-fip-pf"
+PROTOCOLS = ("tcp", "udp")
 
 OWNED_CHAINS: dict[str, tuple[str, ...]] = {
     FILTER: (
@@ -89,12 +113,14 @@ OWNED_CHAINS: dict[str, tuple[str, ...]] = {
         "neutron-l3-agent-snat",
         "neutron-l3-agent-float-snat",
         "neutron-postrouting-bottom",
+        PORT_FORWARDING_CHAIN,
     ),
 }
 
 BUILTIN_CHAINS: dict[str, tuple[str, ...]] = {
     FILTER: ("INPUT", "FORWARD", "OUTPUT"),
     NAT: ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"),
+    MANGLE: ("PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"),
 }
 
 # In each built-in chain, in this order, at the head of the chain (Neutron's order).
@@ -114,6 +140,37 @@ _BUILTIN_JUMPS: dict[str, tuple[tuple[str, str], ...]] = {
     ),
 }
 
+
+@dataclass(frozen=True)
+class Layout:
+    """Which chains netnode owns in one kind of namespace, per table, and the jumps into
+    them from the built-in chains (each ``(built-in chain, "-j <owned chain>")``, in
+    order). Only these chains and jumps are ever created, flushed or deleted."""
+
+    tables: tuple[str, ...]
+    owned: Mapping[str, tuple[str, ...]]
+    jumps: Mapping[str, tuple[tuple[str, str], ...]]
+
+    def check(self, table: str) -> None:
+        if table not in self.tables:
+            raise ValueError(f"table {table!r}: netnode manages only {', '.join(self.tables)}")
+
+
+ROUTER_LAYOUT = Layout(TABLES, OWNED_CHAINS, _BUILTIN_JUMPS)
+
+
+class Ruleset(Protocol):
+    """What one namespace's netnode-owned iptables rules are made from."""
+
+    @property
+    def layout(self) -> Layout: ...
+
+    def chains(self, table: str) -> dict[str, list[str]]:
+        """The owned chains this rule set wants in ``table`` (in layout order), each with
+        its rule specs in order. A chain of the layout left out is deleted if present."""
+        ...
+
+
 # Conservative: what Neutron's names use, plus iptables' "+" wildcard. A space or quote
 # would break the rule text apart.
 _IFNAME = re.compile(r"[A-Za-z0-9_.:@+-]{1,15}")
@@ -128,12 +185,35 @@ class FloatingIPNat:
 
 
 @dataclass(frozen=True)
+class PortForwardingNat:
+    """One port forwarding: ``floating_ip:external_port/protocol`` goes to
+    ``internal_ip:internal_port`` (Neutron's floating IP port forwarding)."""
+
+    floating_ip: str
+    protocol: str
+    """``tcp`` or ``udp``."""
+    external_port: int
+    internal_ip: str
+    internal_port: int
+
+    def __post_init__(self) -> None:
+        _ipv4(self.floating_ip, "port_forwardings.floating_ip")
+        _ipv4(self.internal_ip, "port_forwardings.internal_ip")
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(
+                f"port_forwardings.protocol: {self.protocol!r} is not one of {', '.join(PROTOCOLS)}"
+            )
+        for field_name in ("external_port", "internal_port"):
+            _check_port(getattr(self, field_name), f"port_forwardings.{field_name}")
+
+
+@dataclass(frozen=True)
 class RouterNat:
     """What one router namespace's iptables rules are made from. IPv4 only.
 
     Raises ``ValueError`` when the values cannot make a valid rule set (bad addresses or
     interface names, a floating IP without an external gateway, a floating or fixed
-    address used twice).
+    address used twice, a forwarded port used twice or on a floating IP bound as a whole).
     """
 
     gateway_interface: str
@@ -149,6 +229,7 @@ class RouterNat:
     floating_ips: tuple[FloatingIPNat, ...]
     metadata_port: int | None = None
     """Redirect 169.254.169.254:80 to this local port (the seed's 9697); None: no rules."""
+    port_forwardings: tuple[PortForwardingNat, ...] = ()
 
     def __post_init__(self) -> None:
         _check_ifname(self.gateway_interface, "gateway_interface")
@@ -161,16 +242,42 @@ class RouterNat:
                 ipaddress.IPv4Network(cidr, strict=False)
             except ValueError as exc:
                 raise ValueError(f"internal_cidrs: {cidr!r} is not an IPv4 network") from exc
-        if self.floating_ips and self.gateway_ip is None:
-            raise ValueError("floating_ips need an external gateway: gateway_ip is None")
+        if (self.floating_ips or self.port_forwardings) and self.gateway_ip is None:
+            kind = "floating_ips" if self.floating_ips else "port_forwardings"
+            raise ValueError(f"{kind} need an external gateway: gateway_ip is None")
         floating = [_ipv4(f.floating_ip, "floating_ip") for f in self.floating_ips]
         fixed = [_ipv4(f.fixed_ip, "fixed_ip") for f in self.floating_ips]
         for label, addresses in (("floating_ip", floating), ("fixed_ip", fixed)):
             dup = sorted({str(a) for a in addresses if addresses.count(a) > 1})
             if dup:
                 raise ValueError(f"{label} used by more than one floating IP: {', '.join(dup)}")
+        sockets = [(pf.floating_ip, pf.protocol, pf.external_port) for pf in self.port_forwardings]
+        dup = sorted(
+            {
+                f"{a}:{port}/{proto}"
+                for a, proto, port in sockets
+                if sockets.count((a, proto, port)) > 1
+            }
+        )
+        if dup:
+            raise ValueError(f"port_forwardings: forwarded more than once: {', '.join(dup)}")
+        whole = {str(a) for a in floating}
+        clash = sorted({pf.floating_ip for pf in self.port_forwardings} & whole)
+        if clash:
+            raise ValueError(
+                f"port_forwardings: {', '.join(clash)} is bound to a fixed address as a whole "
+                "(floating_ips); a floating IP has either a fixed address or port forwardings"
+            )
         if self.metadata_port is not None and not 0 < self.metadata_port < 65536:
             raise ValueError(f"metadata_port {self.metadata_port} is not a TCP port")
+
+    @property
+    def layout(self) -> Layout:
+        return ROUTER_LAYOUT
+
+    def chains(self, table: str) -> dict[str, list[str]]:
+        ROUTER_LAYOUT.check(table)
+        return _filter_chains(self) if table == FILTER else _nat_chains(self)
 
 
 def _check_ifname(name: str, field: str) -> None:
@@ -181,6 +288,11 @@ def _check_ifname(name: str, field: str) -> None:
         )
 
 
+def _check_port(port: object, field: str) -> None:
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+        raise ValueError(f"{field}: {port!r} is not a port (1-65535)")
+
+
 def _ipv4(text: str, field: str) -> ipaddress.IPv4Address:
     try:
         return ipaddress.IPv4Address(text)
@@ -188,7 +300,7 @@ def _ipv4(text: str, field: str) -> ipaddress.IPv4Address:
         raise ValueError(f"{field}: {text!r} is not an IPv4 address") from exc
 
 
-# -- rendering ---------------------------------------------------------------------------
+# -- a router's rules ---------------------------------------------------------------------
 
 
 def _filter_chains(nat: RouterNat) -> dict[str, list[str]]:
@@ -206,7 +318,9 @@ def _filter_chains(nat: RouterNat) -> dict[str, list[str]]:
 
 
 def _nat_chains(nat: RouterNat) -> dict[str, list[str]]:
-    chains: dict[str, list[str]] = {name: [] for name in OWNED_CHAINS[NAT]}
+    chains: dict[str, list[str]] = {
+        name: [] for name in OWNED_CHAINS[NAT] if name != PORT_FORWARDING_CHAIN
+    }
     chains["neutron-postrouting-bottom"].append("-j neutron-l3-agent-snat")
     chains["neutron-l3-agent-snat"].append("-j neutron-l3-agent-float-snat")
     if nat.metadata_port is not None:
@@ -236,22 +350,45 @@ def _nat_chains(nat: RouterNat) -> dict[str, list[str]]:
         chains["neutron-l3-agent-float-snat"].append(
             f"-s {fixed}/32 -j SNAT --to-source {floating}"
         )
+    if nat.port_forwardings:
+        chains["neutron-l3-agent-PREROUTING"].append(f"-j {PORT_FORWARDING_CHAIN}")
+        chains[PORT_FORWARDING_CHAIN] = [
+            _port_forwarding_rule(pf)
+            for pf in sorted(
+                nat.port_forwardings,
+                key=lambda p: (ipaddress.IPv4Address(p.floating_ip), p.protocol, p.external_port),
+            )
+        ]
     return chains
 
 
-def owned_chain_rules(nat: RouterNat, table: str) -> dict[str, list[str]]:
-    """Each owned chain of ``table``, in declaration order, with its rule specs in order."""
-    _check_table(table)
-    return _filter_chains(nat) if table == FILTER else _nat_chains(nat)
+def _port_forwarding_rule(pf: PortForwardingNat) -> str:
+    floating = ipaddress.IPv4Address(pf.floating_ip)
+    internal = ipaddress.IPv4Address(pf.internal_ip)
+    return (
+        f"-d {floating}/32 -p {pf.protocol} -m {pf.protocol} --dport {pf.external_port}"
+        f" -j DNAT --to-destination {internal}:{pf.internal_port}"
+    )
 
 
-def render_router(nat: RouterNat) -> dict[str, str]:
+def owned_chain_rules(rules: Ruleset, table: str) -> dict[str, list[str]]:
+    """Each owned chain ``rules`` wants in ``table``, in declaration order, with its rule
+    specs in order."""
+    rules.layout.check(table)
+    return rules.chains(table)
+
+
+def render(rules: Ruleset) -> dict[str, str]:
     """Per table, ``iptables-restore --noflush`` text that declares (and so flushes) the
     owned chains and fills them. No built-in chain is touched: see :func:`restore_input`.
     """
     return {
-        table: "".join(_table_text(table, owned_chain_rules(nat, table), [])) for table in TABLES
+        table: "".join(_table_text(table, owned_chain_rules(rules, table), []))
+        for table in rules.layout.tables
     }
+
+
+render_router = render
 
 
 def _table_text(table: str, chains: dict[str, list[str]], extra: list[str]) -> list[str]:
@@ -263,34 +400,56 @@ def _table_text(table: str, chains: dict[str, list[str]], extra: list[str]) -> l
     return lines
 
 
-def builtin_jumps(table: str) -> list[tuple[str, str]]:
+def builtin_jumps(table: str, layout: Layout = ROUTER_LAYOUT) -> list[tuple[str, str]]:
     """``(built-in chain, rule spec)`` for every jump into the owned chains, in order."""
-    _check_table(table)
-    return list(_BUILTIN_JUMPS[table])
+    layout.check(table)
+    return list(layout.jumps.get(table, ()))
 
 
-def restore_input(nat: RouterNat, table: str, saved: str) -> str:
+def _wanted_jumps(rules: Ruleset, table: str) -> list[tuple[str, str]]:
+    """The layout's jumps into the chains ``rules`` renders in ``table``."""
+    chains = owned_chain_rules(rules, table)
+    return [
+        (c, rule) for c, rule in builtin_jumps(table, rules.layout) if rule.split()[-1] in chains
+    ]
+
+
+def restore_input(rules: Ruleset, table: str, saved: str) -> str:
     """The one ``iptables-restore --noflush`` text for ``table``: the owned chains, then
     whatever deletes/inserts make the built-in jumps right given ``saved`` (the table's
-    current ``iptables-save`` output)."""
-    return "".join(
-        _table_text(table, owned_chain_rules(nat, table), builtin_jump_fixes(saved, table))
-    )
+    current ``iptables-save`` output), then the deletion of owned chains ``saved`` shows
+    that ``rules`` no longer wants."""
+    chains = owned_chain_rules(rules, table)
+    layout = rules.layout
+    present = _parse_table(saved, table, layout).chains
+    stale = [c for c in layout.owned.get(table, ()) if c in present and c not in chains]
+    extra = builtin_jump_fixes(saved, table, layout, _wanted_jumps(rules, table))
+    extra += [f"-F {chain}" for chain in stale]
+    extra += [f"-X {chain}" for chain in stale]
+    return "".join(_table_text(table, chains, extra))
 
 
-def builtin_jump_fixes(saved: str, table: str) -> list[str]:
+def builtin_jump_fixes(
+    saved: str,
+    table: str,
+    layout: Layout = ROUTER_LAYOUT,
+    wanted: list[tuple[str, str]] | None = None,
+) -> list[str]:
     """``-D``/``-I`` lines that make each built-in chain's jumps into owned chains exactly
-    :func:`builtin_jumps`, in order. Empty when they already are (wherever they sit).
+    ``wanted`` (default: all of :func:`builtin_jumps`), in order. Empty when they already
+    are (wherever they sit).
 
     A chain whose jumps are missing, duplicated or out of order loses all of them and gets
     the right ones inserted at its head, so netnode's rules see packets before anyone
     else's (as Neutron's are). Other rules are never touched.
     """
-    parsed = _parse_table(saved, table)
+    if wanted is None:
+        wanted = builtin_jumps(table, layout)
+    parsed = _parse_table(saved, table, layout)
     lines: list[str] = []
     for chain in BUILTIN_CHAINS[table]:
-        want = [rule for c, rule in _BUILTIN_JUMPS[table] if c == chain]
-        have = [rule for rule in parsed.rules.get(chain, []) if _is_owned_jump(rule, table)]
+        want = [rule for c, rule in wanted if c == chain]
+        have = [rule for rule in parsed.rules.get(chain, []) if _is_owned_jump(rule, table, layout)]
         if have == want:
             continue
         lines += [f"-D {chain} {rule}" for rule in have]
@@ -298,16 +457,16 @@ def builtin_jump_fixes(saved: str, table: str) -> list[str]:
     return lines
 
 
-def render_removal(saved: str, table: str) -> str | None:
+def render_removal(saved: str, table: str, layout: Layout = ROUTER_LAYOUT) -> str | None:
     """``iptables-restore --noflush`` text deleting the owned jumps and chains that
     ``saved`` shows, or None when there is nothing of netnode's in ``table``."""
-    parsed = _parse_table(saved, table)
-    present = [chain for chain in OWNED_CHAINS[table] if chain in parsed.chains]
+    parsed = _parse_table(saved, table, layout)
+    present = [chain for chain in layout.owned.get(table, ()) if chain in parsed.chains]
     lines = [
         f"-D {chain} {rule}"
         for chain in BUILTIN_CHAINS[table]
         for rule in parsed.rules.get(chain, [])
-        if _is_owned_jump(rule, table)
+        if _is_owned_jump(rule, table, layout)
     ]
     if not present and not lines:
         return None
@@ -319,16 +478,16 @@ def render_removal(saved: str, table: str) -> str | None:
 # -- comparing with iptables-save --------------------------------------------------------
 
 
-def desired_rules(nat: RouterNat, table: str) -> list[str]:
-    """What :func:`owned_rules` should print for ``table`` once ``nat`` is applied."""
-    chains = owned_chain_rules(nat, table)
+def desired_rules(rules: Ruleset, table: str) -> list[str]:
+    """What :func:`owned_rules` should print for ``table`` once ``rules`` is applied."""
+    chains = owned_chain_rules(rules, table)
     builtin: dict[str, list[str]] = {}
-    for chain, rule in _BUILTIN_JUMPS[table]:
+    for chain, rule in _wanted_jumps(rules, table):
         builtin.setdefault(chain, []).append(rule)
-    return _normalized(table, set(chains), {**builtin, **chains})
+    return _normalized(table, rules.layout, set(chains), {**builtin, **chains})
 
 
-def owned_rules(iptables_save_text: str, table: str) -> list[str]:
+def owned_rules(iptables_save_text: str, table: str, layout: Layout = ROUTER_LAYOUT) -> list[str]:
     """netnode's part of ``table`` in ``iptables-save`` output, normalized.
 
     One ``:chain`` line per owned chain that exists, then the built-in chains' jumps into
@@ -336,8 +495,8 @@ def owned_rules(iptables_save_text: str, table: str) -> list[str]:
     chains, chains in a fixed order, rules in the order the kernel holds them. Foreign
     chains and foreign rules in built-in chains are left out.
     """
-    parsed = _parse_table(iptables_save_text, table)
-    return _normalized(table, parsed.chains, parsed.rules)
+    parsed = _parse_table(iptables_save_text, table, layout)
+    return _normalized(table, layout, parsed.chains, parsed.rules)
 
 
 def diff_rules(desired: list[str], actual: list[str]) -> list[str]:
@@ -347,11 +506,13 @@ def diff_rules(desired: list[str], actual: list[str]) -> list[str]:
     return list(difflib.unified_diff(actual, desired, "iptables-save", "desired", lineterm="", n=1))
 
 
-def _normalized(table: str, chains: set[str], rules: dict[str, list[str]]) -> list[str]:
-    owned = OWNED_CHAINS[table]
+def _normalized(
+    table: str, layout: Layout, chains: set[str], rules: dict[str, list[str]]
+) -> list[str]:
+    owned = layout.owned.get(table, ())
     out = [f":{chain}" for chain in owned if chain in chains]
     for chain in BUILTIN_CHAINS[table]:
-        out += [f"-A {chain} {r}" for r in rules.get(chain, []) if _is_owned_jump(r, table)]
+        out += [f"-A {chain} {r}" for r in rules.get(chain, []) if _is_owned_jump(r, table, layout)]
     for chain in owned:
         out += [f"-A {chain} {rule}" for rule in rules.get(chain, [])]
     return out
@@ -363,9 +524,9 @@ class _ParsedTable:
     rules: dict[str, list[str]]
 
 
-def _parse_table(text: str, table: str) -> _ParsedTable:
+def _parse_table(text: str, table: str, layout: Layout) -> _ParsedTable:
     """Chains and rule specs (the text after ``-A CHAIN``) of one table's section."""
-    _check_table(table)
+    layout.check(table)
     parsed = _ParsedTable(chains=set(), rules={})
     inside = False
     for raw in text.splitlines():
@@ -389,13 +550,8 @@ def _parse_table(text: str, table: str) -> _ParsedTable:
     return parsed
 
 
-def _is_owned_jump(rule: str, table: str) -> bool:
+def _is_owned_jump(rule: str, table: str, layout: Layout) -> bool:
     """An unconditional ``-j <owned chain>``: netnode's own jump. Conditional rules that
     happen to target an owned chain are someone else's and are left alone."""
     words = shlex.split(rule)
-    return len(words) == 2 and words[0] == "-j" and words[1] in OWNED_CHAINS[table]
-
-
-def _check_table(table: str) -> None:
-    if table not in TABLES:
-        raise ValueError(f"table {table!r}: netnode manages only {', '.join(TABLES)}")
+    return len(words) == 2 and words[0] == "-j" and words[1] in layout.owned.get(table, ())

@@ -63,8 +63,9 @@ def test_restrict_keeps_bridges_and_the_units_parts_only(data: dict) -> None:
     part = units.restrict(spec, frozenset({lb_unit(data)}))
     assert part.bridges == spec.bridges
     assert [n.name for n in part.namespaces] == [lb_unit(data)]
-    assert {p.namespace for p in [*part.ports, *part.processes]} == {lb_unit(data)}
-    assert part.firewalls == () and part.floating == {}
+    parts = [*part.ports, *part.processes, *part.firewalls]
+    assert {p.namespace for p in parts} == {lb_unit(data)}
+    assert part.floating == {}
 
 
 def test_a_scoped_plan_never_deletes_what_the_whole_desired_host_keeps(data: dict) -> None:

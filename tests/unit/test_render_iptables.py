@@ -15,6 +15,7 @@ from netnode.render.iptables import (
     NAT,
     TABLES,
     FloatingIPNat,
+    PortForwardingNat,
     RouterNat,
     builtin_jump_fixes,
     builtin_jumps,
@@ -306,3 +307,113 @@ def test_invalid_router_nat_is_refused(changes: dict[str, object], message: str)
 def test_unknown_table_is_refused() -> None:
     with pytest.raises(ValueError, match="mangle"):
         owned_rules("", "mangle")
+
+
+# -- port forwardings ---------------------------------------------------------------------
+
+PF_ROUTER = replace(
+    SEED_ROUTER,
+    port_forwardings=(
+        PortForwardingNat("10.255.253.101", "udp", 5353, "10.0.0.82", 53),
+        PortForwardingNat("10.255.253.101", "tcp", 8080, "10.0.0.81", 80),
+        PortForwardingNat("10.255.253.9", "tcp", 2222, "10.0.0.81", 22),
+    ),
+)
+
+
+def test_port_forwardings_match_golden() -> None:
+    text = render_router(PF_ROUTER)[NAT]
+    path = GOLDEN / "router-port-forwardings-nat.rules"
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_text(text)
+    assert text == path.read_text()
+    # Neutron's rule, in numeric address order, after the whole floating IPs' DNAT.
+    lines = text.splitlines()
+    assert lines.index("-A neutron-l3-agent-PREROUTING -j neutron-l3-agent-fip-pf") > max(
+        i for i, line in enumerate(lines) if "PREROUTING -d " in line
+    )
+    assert [line for line in lines if line.startswith("-A neutron-l3-agent-fip-pf")] == [
+        "-A neutron-l3-agent-fip-pf -d 10.255.253.9/32 -p tcp -m tcp --dport 2222"
+        " -j DNAT --to-destination 10.0.0.81:22",
+        "-A neutron-l3-agent-fip-pf -d 10.255.253.101/32 -p tcp -m tcp --dport 8080"
+        " -j DNAT --to-destination 10.0.0.81:80",
+        "-A neutron-l3-agent-fip-pf -d 10.255.253.101/32 -p udp -m udp --dport 5353"
+        " -j DNAT --to-destination 10.0.0.82:53",
+    ]
+    # No OUTPUT rule and no SNAT to a forwarded floating address (Neutron's behaviour).
+    assert "10.255.253.101" not in "".join(
+        line for line in lines if "OUTPUT" in line or "SNAT" in line
+    )
+    # Without forwardings the chain is not rendered at all (the seed's golden holds).
+    assert "fip-pf" not in render_router(SEED_ROUTER)[NAT]
+
+
+def test_the_last_forwarding_gone_deletes_its_chain_in_the_same_restore() -> None:
+    saved = (
+        SAVED_AFTER_APPLY["nat"]
+        .replace(
+            ":neutron-l3-agent-float-snat - [0:0]",
+            ":neutron-l3-agent-fip-pf - [0:0]\n:neutron-l3-agent-float-snat - [0:0]",
+        )
+        .replace(
+            "-A neutron-l3-agent-float-snat ",
+            "-A neutron-l3-agent-PREROUTING -j neutron-l3-agent-fip-pf\n"
+            "-A neutron-l3-agent-fip-pf -d 10.255.253.101/32 -p tcp -m tcp --dport 8080"
+            " -j DNAT --to-destination 10.0.0.81:80\n"
+            "-A neutron-l3-agent-float-snat ",
+        )
+    )
+    assert ":neutron-l3-agent-fip-pf" in owned_rules(saved, NAT)
+    assert diff_rules(desired_rules(SEED_ROUTER, NAT), owned_rules(saved, NAT))
+    text = restore_input(SEED_ROUTER, NAT, saved)
+    assert text.endswith("-F neutron-l3-agent-fip-pf\n-X neutron-l3-agent-fip-pf\nCOMMIT\n")
+    assert ":neutron-l3-agent-fip-pf" not in text
+    # ...and with forwardings wanted, the chain is declared, nothing is deleted.
+    assert "-X" not in restore_input(PF_ROUTER, NAT, saved)
+
+
+@pytest.mark.parametrize(
+    ("forwardings", "message"),
+    [
+        (
+            (
+                PortForwardingNat("10.255.253.101", "tcp", 8080, "10.0.0.81", 80),
+                PortForwardingNat("10.255.253.101", "tcp", 8080, "10.0.0.82", 80),
+            ),
+            "forwarded more than once: 10.255.253.101:8080/tcp",
+        ),
+        (
+            (PortForwardingNat("10.255.253.100", "tcp", 8080, "10.0.0.81", 80),),
+            "bound to a fixed address as a whole",
+        ),
+    ],
+)
+def test_invalid_port_forwardings_are_refused(
+    forwardings: tuple[PortForwardingNat, ...], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        replace(SEED_ROUTER, port_forwardings=forwardings)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"protocol": "icmp"}, "protocol"),
+        ({"protocol": "tcp -j ACCEPT"}, "protocol"),
+        ({"external_port": 0}, "external_port"),
+        ({"internal_port": 65536}, "internal_port"),
+        ({"internal_ip": "10.0.0.81 -j ACCEPT"}, "internal_ip"),
+        ({"floating_ip": "10.255.253.101\n"}, "floating_ip"),
+    ],
+)
+def test_a_port_forwarding_value_that_could_inject_is_refused(
+    changes: dict[str, object], message: str
+) -> None:
+    good = PortForwardingNat("10.255.253.101", "tcp", 8080, "10.0.0.81", 80)
+    with pytest.raises(ValueError, match=message):
+        replace(good, **changes)
+
+
+def test_port_forwardings_need_a_gateway() -> None:
+    with pytest.raises(ValueError, match="port_forwardings need an external gateway"):
+        replace(PF_ROUTER, gateway_ip=None, floating_ips=())
