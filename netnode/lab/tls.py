@@ -24,9 +24,9 @@ VERSIONS = {
 @dataclass(frozen=True)
 class TlsResponse(Response):
     # The server certificate's subject CN, when it was verified against a CA.
-    peer_cn: str | None
-    version: str | None
-    alpn: str | None
+    peer_cn: str | None = None
+    version: str | None = None
+    alpn: str | None = None
 
 
 def context(
@@ -82,7 +82,7 @@ def https_get(
         peer = sock.getpeercert() if ctx.verify_mode == ssl.CERT_REQUIRED else None
         version, alpn = sock.version(), sock.selected_alpn_protocol()
     status, headers, body = parse(b"".join(chunks), f"{host}:{port}")
-    return TlsResponse(status, headers, body, _cn(peer), version, alpn)
+    return TlsResponse(status, headers, body, peer_cn=_cn(peer), version=version, alpn=alpn)
 
 
 def parse(raw_bytes: bytes, where: str) -> tuple[int, dict[str, str], str]:

@@ -217,6 +217,43 @@ def test_optional_client_authentication_and_the_x_ssl_headers(lab: Lab, certs: C
     assert len(before) == len(after) == 13 and before.endswith("Z") and after > before
 
 
+def test_l7_rules_on_the_client_certificate(lab: Lab, certs: Certs) -> None:
+    """SSL_CONN_HAS_CERT, SSL_VERIFY_RESULT and SSL_DN_FIELD with real handshakes: a
+    client without a certificate is refused by a policy, client-1 (verified, CN
+    client-...) goes to a pool of its own; a foreign CA's certificate never gets past
+    the handshake (OPTIONAL still verifies a certificate that is presented)."""
+    listener = terminated(
+        certs,
+        client_authentication="OPTIONAL",
+        client_ca_tls_container_ref=str(certs.ca.cert),
+        l7policies=[
+            {"name": "anonymous", "action": "REJECT", "rules": [
+                {"type": "SSL_CONN_HAS_CERT", "compare_type": "EQUAL_TO", "value": "False"}]},
+            {"name": "client-1", "action": "REDIRECT_TO_POOL", "redirect_pool": "vm2-only",
+             "rules": [
+                 {"type": "SSL_VERIFY_RESULT", "compare_type": "EQUAL_TO", "value": "0"},
+                 {"type": "SSL_DN_FIELD", "key": "CN", "compare_type": "STARTS_WITH",
+                  "value": "client-"}]},
+        ],
+    )
+    data = topology(certs, listener, {"members": [
+        {"name": "vm1", "address": "10.0.0.81", "protocol_port": 80}]})
+    data["load_balancers"][0]["pools"].append({"name": "vm2-only", "protocol": "HTTP", "members": [
+        {"name": "vm2", "address": "10.0.0.82", "protocol_port": 80}]})
+    lab.apply(data)
+    tester = lab.ns_of("instance", "tester")
+    assert https_get(tester, VIP, ca=certs.ca.cert).status == 403
+    known = https_get(tester, VIP, ca=certs.ca.cert, cert=certs.client.cert, key=certs.client.key)
+    assert (known.status, known.body.strip()) == (200, "server_82")
+    with pytest.raises(ssl.SSLError):
+        https_get(tester, VIP, ca=certs.ca.cert, cert=certs.stranger.cert, key=certs.stranger.key)
+    # Without the DN rule's match (the policy inverted), client-1 lands on the default pool.
+    data["load_balancers"][0]["listeners"][0]["l7policies"][1]["rules"][1]["invert"] = True
+    lab.apply(data)
+    known = https_get(tester, VIP, ca=certs.ca.cert, cert=certs.client.cert, key=certs.client.key)
+    assert (known.status, known.body.strip()) == (200, "server_81")
+
+
 # --- towards the members -----------------------------------------------------------------
 
 
