@@ -1,6 +1,6 @@
-"""A listener's connection_limit on a real host: HAProxy takes no more than that many
-connections at once; the next one waits (the kernel has accepted it) and is served as
-soon as a slot frees."""
+"""A listener's connection_limit and admin_state_up on a real host: HAProxy takes no
+more than that many connections at once (the next one waits, accepted by the kernel,
+and is served as soon as a slot frees); a disabled listener takes none."""
 
 from __future__ import annotations
 
@@ -46,3 +46,19 @@ def test_connection_limit_holds_the_next_connection_until_a_slot_frees(lab: Lab)
             assert answer(second).startswith(b"HTTP/1.1 200")
     finally:
         first.close()
+
+
+def test_a_disabled_listener_takes_no_connection(lab: Lab) -> None:
+    data = only_81(seed_data())
+    data["load_balancers"][0]["listeners"][0]["admin_state_up"] = False
+    lab.apply(data)
+    ns = lab.ns_of("lb", "01")
+    try:
+        connect(ns, VIP, 80, timeout=2).close()
+        refused = False
+    except ConnectionRefusedError:
+        refused = True
+    assert refused
+    data["load_balancers"][0]["listeners"][0]["admin_state_up"] = True
+    lab.apply(data)
+    assert lab.get(ns, VIP).status == 200
