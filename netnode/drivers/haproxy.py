@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Literal, TypeVar
 
+from netnode.drivers.procfs import alive, write_private
 from netnode.errors import HostError, MissingTool, Refused
 from netnode.plan.runtime import RemoveServer, ServerChange, parse_config
 from netnode.plan.spec import ProcessFile
@@ -149,7 +150,7 @@ class HAProxyProcesses:
         ``haproxy.cfg-failed`` and raise. The running config is never touched."""
         p = self.paths(name)
         self._prepare_dir(p)
-        _write_private(p.new_cfg, config)
+        write_private(p.new_cfg, config)
         try:
             result = subprocess.run(
                 [self._binary(), "-c", "-q", "-f", str(p.new_cfg)],
@@ -199,7 +200,7 @@ class HAProxyProcesses:
                     hint="the next pass (netnode apply, or the agent) checks and installs it",
                 )
             target.parent.mkdir(mode=0o700, exist_ok=True)
-            _write_private(target, data)
+            write_private(target, data)
 
     def prune_files(self, name: str, files: tuple[ProcessFile, ...]) -> None:
         """Remove the TLS files ``name``'s running config no longer names (after a start
@@ -329,7 +330,7 @@ class HAProxyProcesses:
             return
         os.replace(p.cfg, p.failed_cfg)
         if previous is not None:
-            _write_private(p.cfg, previous)
+            write_private(p.cfg, previous)
         why = "refused" if outcome is not None else f"did not finish within {RELOAD_TIMEOUT:.0f}s"
         raise HostError(
             f"HAProxy for {name} {why} a reload with the configuration kept in {p.failed_cfg}; "
@@ -408,7 +409,7 @@ class HAProxyProcesses:
                 f"HAProxy for {name} does not run the expected servers after runtime "
                 f"changes: {problem}"
             )
-        _write_private(self.paths(name).cfg, config)
+        write_private(self.paths(name).cfg, config)
         self._save_server_state(name, state)
 
     def _remove(self, name: str, removals: list[RemoveServer], drain_timeout: float) -> None:
@@ -505,7 +506,7 @@ class HAProxyProcesses:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         p.dir.mkdir(mode=0o700, exist_ok=True)
         if not p.state_file.exists():
-            _write_private(p.state_file, EMPTY_STATE)
+            write_private(p.state_file, EMPTY_STATE)
 
     def _save_server_state(self, name: str, state: str | None = None) -> None:
         """Dump ``show servers state`` where ``server-state-file`` points, so health and
@@ -523,7 +524,7 @@ class HAProxyProcesses:
             except HostError:
                 return
         if state.startswith("1\n"):
-            _write_private(
+            write_private(
                 p.state_file, normalize_server_state(state, self.installed_config(name) or "")
             )
 
@@ -675,28 +676,12 @@ def _master_reload(path: Path) -> bool:
     return True
 
 
-def _write_private(path: Path, text: str | bytes) -> None:
-    """Write ``text`` to ``path`` with mode 0600 from the first byte, atomically."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb" if isinstance(text, bytes) else "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
-def _alive(pid: int) -> bool:
-    """True if ``pid`` exists and is not a zombie."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    # The state follows the parenthesised command name, which may itself hold ")".
-    return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 def _is_our_haproxy(pid: int, cfg: Path) -> bool:
-    if pid <= 1 or not _alive(pid):
+    if pid <= 1 or not alive(pid):
         return False
     try:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
@@ -726,7 +711,7 @@ def _terminate(pid: int, cfg: Path) -> None:
 
 
 def _wait_gone(pid: int, timeout: float) -> bool:
-    return _wait(lambda: None if _alive(pid) else True, timeout) is not None
+    return _wait(lambda: None if alive(pid) else True, timeout) is not None
 
 
 def _wait(probe: Callable[[], T | None], timeout: float, interval: float = 0.01) -> T | None:

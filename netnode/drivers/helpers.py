@@ -26,6 +26,7 @@ import sys
 import time
 from pathlib import Path
 
+from netnode.drivers.procfs import alive, write_private
 from netnode.errors import HostError, MissingTool
 
 CONFIG = "config.json"
@@ -65,7 +66,7 @@ class HelperProcesses:
         self.stop(name, keep_dir=True)
         d = self.dir(name)
         d.mkdir(parents=True, exist_ok=True, mode=0o700)
-        _write_private(d / CONFIG, config)
+        write_private(d / CONFIG, config)
         (d / PID).unlink(missing_ok=True)
         for program, package in (("ip", "iproute2"), ("setsid", "util-linux")):
             if shutil.which(program) is None:
@@ -107,28 +108,11 @@ class HelperProcesses:
 
 def announce_ready(config: Path) -> None:
     """Called by a helper once it serves: its pid beside its config."""
-    _write_private(config.parent / PID, f"{os.getpid()}\n")
-
-
-def _write_private(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[:1] != ["Z"]
+    write_private(config.parent / PID, f"{os.getpid()}\n")
 
 
 def _is_ours(pid: int, config: Path) -> bool:
-    if pid <= 1 or not _alive(pid):
+    if pid <= 1 or not alive(pid):
         return False
     try:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
@@ -149,7 +133,7 @@ def _terminate(pid: int, config: Path) -> None:
 def _wait_gone(pid: int) -> bool:
     deadline = time.monotonic() + STOP_TIMEOUT
     while time.monotonic() < deadline:
-        if not _alive(pid):
+        if not alive(pid):
             return True
         time.sleep(0.02)
     return False

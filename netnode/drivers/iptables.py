@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
-import shutil
 import subprocess
 
-from netnode.errors import HostError, MissingTool
+from netnode.drivers.netns import run_in
+from netnode.errors import HostError
 from netnode.render.iptables import (
     PROTOCOLS,
     ROUTER_LAYOUT,
@@ -31,14 +31,6 @@ from netnode.render.iptables import (
     render_removal,
     restore_input,
 )
-
-# Program -> Debian package that provides it.
-_PACKAGES = {
-    "ip": "iproute2",
-    "iptables-save": "iptables",
-    "iptables-restore": "iptables",
-    "conntrack": "conntrack",
-}
 
 
 class Iptables:
@@ -52,23 +44,13 @@ class Iptables:
     def _run(
         self, namespace: str, args: list[str], stdin: str | None = None
     ) -> subprocess.CompletedProcess[str]:
-        for program in ("ip", args[0]):
-            if shutil.which(program) is None:
-                raise MissingTool(program, _PACKAGES.get(program, program))
-        try:
-            return subprocess.run(
-                ["ip", "netns", "exec", namespace, *args],
-                input=stdin,
-                capture_output=True,
-                text=True,
-                timeout=self.timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise HostError(
-                f"{args[0]} in namespace {namespace} did not finish in {self.timeout}s",
-                hint="another process may hold the xtables lock; see 'ps -ef | grep iptables'",
-            ) from exc
+        return run_in(
+            namespace,
+            args,
+            timeout=self.timeout,
+            stdin=stdin,
+            hint="another process may hold the xtables lock; see 'ps -ef | grep iptables'",
+        )
 
     def save(self, namespace: str, table: str) -> str:
         """``iptables-save -t TABLE`` in the namespace."""

@@ -31,7 +31,8 @@ import subprocess
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from netnode.errors import HostError, MissingTool
+from netnode.drivers.netns import run_in
+from netnode.errors import HostError
 from netnode.render.nftables import (
     FAMILY,
     TABLE,
@@ -42,7 +43,6 @@ from netnode.render.nftables import (
     stale_flows,
 )
 
-_PACKAGES = {"ip": "iproute2", "nft": "nftables", "conntrack": "conntrack"}
 UP, DOWN = "UP", "DOWN"
 
 
@@ -189,22 +189,7 @@ class UdpTables:
     def _run(
         self, namespace: str, args: list[str], stdin: str | None = None
     ) -> subprocess.CompletedProcess[str]:
-        for program in ("ip", args[0]):
-            if shutil.which(program) is None:
-                raise MissingTool(program, _PACKAGES.get(program, program))
-        try:
-            return subprocess.run(
-                ["ip", "netns", "exec", namespace, *args],
-                input=stdin,
-                capture_output=True,
-                text=True,
-                timeout=self.timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise HostError(
-                f"{args[0]} in namespace {namespace} did not finish in {self.timeout}s"
-            ) from exc
+        return run_in(namespace, args, timeout=self.timeout, stdin=stdin)
 
 
 def _sha(text: str) -> str:
