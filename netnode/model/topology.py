@@ -42,6 +42,19 @@ class Base(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=False)
 
 
+class Identified(Base):
+    """An object without a name of its own (Octavia gives it an id): left out, the id is
+    derived from its parent's (``loading.resolve``)."""
+
+    id: ObjectId | None = None
+
+    @property
+    def uid(self) -> str:
+        if self.id is None:
+            raise RuntimeError(f"{type(self).__name__} has no id yet")
+        return self.id
+
+
 class Named(Base):
     name: Name
     id: ObjectId | None = None
@@ -95,9 +108,7 @@ HealthMonitorType = Literal["HTTP", "HTTPS", "TCP", "PING", "TLS-HELLO", "UDP-CO
 HttpMethod = Literal["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE"]
 
 
-class HealthMonitor(Base):
-    # Octavia gives a monitor an id of its own; left out, it is derived from the pool's.
-    id: ObjectId | None = None
+class HealthMonitor(Identified):
     type: HealthMonitorType
     delay: Annotated[int, Field(ge=1, le=3600)] = 5
     timeout: Annotated[int, Field(ge=1, le=3600)] = 5
@@ -111,12 +122,6 @@ class HealthMonitor(Base):
     # The Host header of an HTTP/1.1 check (Octavia: domain_name, needs http_version 1.1).
     domain_name: DomainName | None = None
     admin_state_up: bool = True
-
-    @property
-    def uid(self) -> str:
-        if self.id is None:
-            raise RuntimeError("health monitor has no id yet")
-        return self.id
 
 
 class Member(Named):
@@ -255,21 +260,13 @@ RedirectUrl = Annotated[
 ]
 
 
-class L7Rule(Base):
-    # Octavia gives a rule an id; left out, it is derived from the policy's and its index.
-    id: ObjectId | None = None
+class L7Rule(Identified):
     type: L7RuleType
     compare_type: L7CompareType
     key: L7Key | None = None
     value: L7Value
     invert: bool = False
     admin_state_up: bool = True
-
-    @property
-    def uid(self) -> str:
-        if self.id is None:
-            raise RuntimeError("L7 rule has no id yet")
-        return self.id
 
 
 class L7Policy(Named):
@@ -362,25 +359,17 @@ class Router(Named):
     interfaces: list[Name] = []
 
 
-class PortForwarding(Base):
+class PortForwarding(Identified):
     """Neutron's floating IP port forwarding: ``floating_ip_address:external_port`` goes
     to ``internal_ip_address:internal_port`` (a floating IP with port forwardings is not
     bound to a fixed address as a whole)."""
 
-    # Neutron gives one an id; left out, it is derived from the floating IP's.
-    id: ObjectId | None = None
     protocol: Literal["tcp", "udp"]
     external_port: Port
     internal_ip_address: IPv4Address
     internal_port: Port
     # The internal address's network; may be left out when only one network holds it.
     internal_network: Name | None = None
-
-    @property
-    def uid(self) -> str:
-        if self.id is None:
-            raise RuntimeError("port forwarding has no id yet")
-        return self.id
 
 
 class FloatingIP(Named):
