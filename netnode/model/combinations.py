@@ -85,18 +85,7 @@ def _set(obj: object, field: str) -> bool:
 def _listener(x: Listener, pools: dict[str, Pool], path: str) -> Iterator[Problem]:
     proto = x.protocol
     if x.default_pool is not None:
-        pool = pools.get(x.default_pool)
-        if pool is None:
-            known = ", ".join(repr(p) for p in pools) or "none defined"
-            yield Problem(
-                f"{path}.default_pool", f"unknown pool {x.default_pool!r} (pools: {known})"
-            )
-        elif pool.protocol not in LISTENER_POOLS[proto]:
-            yield Problem(
-                f"{path}.default_pool",
-                f"a {proto} listener cannot use {pool.protocol} pool {pool.name!r} "
-                f"(it takes {', '.join(LISTENER_POOLS[proto])} pools)",
-            )
+        yield from _pool_for(x, x.default_pool, pools, f"{path}.default_pool")
     if x.insert_headers and proto not in L7_LISTENERS:
         yield Problem(
             f"{path}.insert_headers",
@@ -155,6 +144,23 @@ def _listener(x: Listener, pools: dict[str, Pool], path: str) -> Iterator[Proble
         yield from _policy(policy, x, pools, ppath)
 
 
+def _pool_for(
+    listener: Listener, name: str, pools: dict[str, Pool], path: str
+) -> Iterator[Problem]:
+    """A pool the listener sends to (its default one, or an L7 policy's): it exists and
+    its protocol is one the listener's takes."""
+    pool = pools.get(name)
+    if pool is None:
+        known = ", ".join(repr(p) for p in pools) or "none defined"
+        yield Problem(path, f"unknown pool {name!r} (pools: {known})")
+    elif pool.protocol not in LISTENER_POOLS[listener.protocol]:
+        yield Problem(
+            path,
+            f"a {listener.protocol} listener cannot use {pool.protocol} pool {pool.name!r} "
+            f"(it takes {', '.join(LISTENER_POOLS[listener.protocol])} pools)",
+        )
+
+
 def _policy(
     policy: L7Policy, listener: Listener, pools: dict[str, Pool], path: str
 ) -> Iterator[Problem]:
@@ -179,17 +185,7 @@ def _policy(
             "only REDIRECT_TO_URL and REDIRECT_PREFIX policies take a redirect_http_code",
         )
     if policy.redirect_pool is not None:
-        pool = pools.get(policy.redirect_pool)
-        if pool is None:
-            known = ", ".join(repr(p) for p in pools) or "none defined"
-            yield Problem(
-                f"{path}.redirect_pool", f"unknown pool {policy.redirect_pool!r} (pools: {known})"
-            )
-        elif pool.protocol not in LISTENER_POOLS[listener.protocol]:
-            yield Problem(
-                f"{path}.redirect_pool",
-                f"a {listener.protocol} listener cannot send to {pool.protocol} pool {pool.name!r}",
-            )
+        yield from _pool_for(listener, policy.redirect_pool, pools, f"{path}.redirect_pool")
     for k, rule in enumerate(policy.rules):
         yield from _rule(rule, listener, f"{path}.rules[{k}]")
 
