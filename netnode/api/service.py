@@ -208,7 +208,8 @@ class Doc:
             n for n in self.data["networks"] if n["id"] not in copies or n["name"] in used
         ]
         present = {x["id"] for kind in ("network", "subnet", "loadbalancer", "listener", "pool",
-                                         "member", "router", "floatingip")
+                                         "member", "l7policy", "l7rule", "router",
+                                         "floatingip")
                    for x in self._items(kind)}
         present |= {
             p["healthmonitor"]["id"] for lb in self.data["load_balancers"]

@@ -199,6 +199,11 @@ def test_l7_policies_and_rules_lifecycle(api: Api) -> None:
                     redirect_pool_id=images["id"], name="images",
                     rules=[{"type": "PATH", "compare_type": "STARTS_WITH", "value": "/img"}])
     assert first["position"] == 1 and first["redirect_pool_id"] == images["id"]
+    shown = api.get("/v2/lbaas/l7policies?name=images").json()["l7policies"]
+    assert [p["id"] for p in shown] == [first["id"]] and shown[0]["created_at"]
+    rule_id = first["rules"][0]["id"]
+    assert api.get(f"/v2/lbaas/l7policies/{first['id']}/rules/{rule_id}").json()["rule"][
+        "created_at"]
     assert len(first["rules"]) == 1
     second = _policy(api, listener["id"], action="REDIRECT_PREFIX",
                      redirect_prefix="https://example.com", position=1)

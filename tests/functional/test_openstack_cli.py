@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from netnode.lab.client import http_get
 from netnode.model.loading import load_data
 from netnode.reconcile import converge
 from tests.functional.conftest import Lab, eventually
@@ -182,6 +183,20 @@ def test_openstack_cli_builds_a_load_balancer_reachable_on_a_floating_ip(
         return seen if seen == {"server_81", "server_82"} else None
 
     assert eventually(both, timeout=30, interval=0.5)
+
+    # Octavia's features through the real client: an L7 policy with a rule, cookie
+    # persistence; their effect seen by the outside client.
+    os_("loadbalancer", "l7policy", "create", "--name", "no-admin", "--action", "REJECT",
+        "l1", "--wait")
+    os_("loadbalancer", "l7rule", "create", "--type", "PATH", "--compare-type", "STARTS_WITH",
+        "--value", "/admin", "no-admin", "--wait")
+    os_("loadbalancer", "pool", "set", "--session-persistence", "type=HTTP_COOKIE", "p1",
+        "--wait", parse=False)
+    assert http_get(outside, address, 80, path="/admin").status == 403
+    answer = http_get(outside, address, 80, path="/")
+    assert answer.status == 200 and answer.headers["set-cookie"].startswith("SRV=")
+    policy = os_("loadbalancer", "l7policy", "show", "no-admin")
+    assert policy["position"] == 1 and len(policy["rules"]) == 1  # type: ignore[index]
 
     # No authentication: a second server on the same store, loopback only, sees it all.
     anonymous = Server(lab, "--noauth", "--no-agent")
