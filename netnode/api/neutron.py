@@ -139,7 +139,8 @@ def fip_view(w: World, fip_id: str) -> dict[str, Any]:
         "fixed_ip_address": str(f.fixed_ip_address) if f.fixed_ip_address else None,
         "port_id": port.id if port else None,
         "router_id": router_id,
-        "status": "ACTIVE" if port else "DOWN",
+        # Neutron: a floating IP in use (bound, or forwarding ports) is ACTIVE.
+        "status": "ACTIVE" if port or f.port_forwardings else "DOWN",
         "port_details": None,
         "port_forwardings": [{"protocol": pf.protocol, "external_port": pf.external_port,
                               "internal_ip_address": str(pf.internal_ip_address),

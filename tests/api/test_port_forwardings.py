@@ -87,6 +87,7 @@ def test_create_show_list_update_delete(api: Api, setup: dict[str, Any]) -> None
     assert shown["port_forwardings"] == [
         {"protocol": "tcp", "external_port": 8080, "internal_ip_address": vip, "internal_port": 80}
     ]
+    assert shown["status"] == "ACTIVE"  # in use, though bound to no port
 
     r = api.put(
         path(fip_id, pf["id"]),
@@ -103,6 +104,7 @@ def test_create_show_list_update_delete(api: Api, setup: dict[str, Any]) -> None
 
     assert api.delete(path(fip_id, pf["id"])).status_code == 204
     assert api.get(path(fip_id)).json()["port_forwardings"] == []
+    assert api.get(f"/v2.0/floatingips/{fip_id}").json()["floatingip"]["status"] == "DOWN"
     error(api.get(path(fip_id, pf["id"])), 404)
     assert pf["id"] not in api.document()["metadata"]
 
