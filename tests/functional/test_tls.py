@@ -367,7 +367,7 @@ def test_a_wrong_key_is_refused_and_the_running_certificate_stays(
     mixed.write_bytes(certs.default.cert.read_bytes() + certs.sni_a.key.read_bytes())
     with pytest.raises(TopologyError, match="does not belong to its first certificate"):
         lab.apply(topology(certs, terminated(certs, default_tls_container_ref=str(mixed))))
-    lab.applied = data
+    lab.applied = lab.prepare(data)  # what destroy takes down: the first apply
     assert lab.host.haproxy.installed_config(process_name("lb", lb.uid)) == before
     answer = https_get(lab.ns_of("instance", "tester"), VIP, ca=certs.ca.cert)
     assert answer.peer_cn == "default.example"
