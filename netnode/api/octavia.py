@@ -217,17 +217,11 @@ class Views:
 
     def l7rule(self, rule_id: str) -> dict[str, Any]:
         src, _, _, _, rule = self.w.l7rules[rule_id]
-        meta = src.topo.metadata.get(rule.uid)
-        project = self.w.project_of(src, rule.uid)
+        common = self._common(src, rule)
+        del common["name"], common["description"]  # Octavia's rules have neither
         return {
-            "id": rule.uid,
-            "project_id": project,
-            "tenant_id": project,
-            "provisioning_status": self.w.status(src, rule.uid),
+            **common,
             "operating_status": "ONLINE" if rule.admin_state_up else "OFFLINE",
-            "created_at": meta.created_at if meta else None,
-            "updated_at": meta.updated_at if meta else None,
-            "tags": list(meta.tags) if meta else [],
             "type": rule.type,
             "compare_type": rule.compare_type,
             "key": rule.key,
@@ -260,9 +254,11 @@ def _lb_for_change(ctx: Context, w: World, lb_id: str) -> Source:
     return src
 
 
-def _quota(svc: Service, project: str, kind: str, count: int) -> None:
+def _quota(svc: Service, project: str, kind: str, count: int, more: int = 1) -> None:
+    """Refuse ``more`` objects of ``kind`` beyond the ``count`` the project has, when
+    that passes its quota."""
     limit = svc.quotas.get(project).get(kind, -1)
-    if limit >= 0 and count + 1 > limit:
+    if limit >= 0 and count + more > limit:
         raise Forbidden(f"Quota has been met for resources: {kind.replace('_', ' ').title()}")
 
 
@@ -803,9 +799,8 @@ def batch_update_members(pool_id: str, body: s.MemberBatch, svc: Service = Svc,
                 doc.set_meta(member_id, ctx, data, project, subnet_id=data.get("subnet_id"))
             else:
                 doc.update_meta(member_id, data)
-        limit = svc.quotas.get(project).get("member", -1)
-        if limit >= 0 and _count(w, project, w.members) - len(existing) + len(members) > limit:
-            raise Forbidden("Quota has been met for resources: Member")
+        _quota(svc, project, "member", _count(w, project, w.members) - len(existing),
+               len(members))
         pool["members"] = members
 
     svc.change(mutate)
@@ -1004,7 +999,7 @@ def create_l7policy(body: s.wrap("l7policy", s.L7PolicyCreate),  # type: ignore[
         _policy_fields(item, data, doc.find("loadbalancer", lb.uid))
         rules = data.get("rules") or []
         if rules:
-            _quota_many(svc, project, "l7rule", _count(w, project, w.l7rules), len(rules))
+            _quota(svc, project, "l7rule", _count(w, project, w.l7rules), len(rules))
         item["rules"] = []
         for rule in rules:
             rule_id = new_id()
@@ -1016,12 +1011,6 @@ def create_l7policy(body: s.wrap("l7policy", s.L7PolicyCreate),  # type: ignore[
 
     policy_id = svc.change(mutate)
     return {"l7policy": views(svc, svc.world()).l7policy(policy_id)}
-
-
-def _quota_many(svc: Service, project: str, kind: str, count: int, more: int) -> None:
-    limit = svc.quotas.get(project).get(kind, -1)
-    if limit >= 0 and count + more > limit:
-        raise Forbidden(f"Quota has been met for resources: {kind.replace('_', ' ').title()}")
 
 
 @router.get("/l7policies/{policy_id}", response_model=s.wrap_out("l7policy", s.L7PolicyOut))

@@ -190,7 +190,8 @@ class World:
 
     def name_of(self, src: Source, obj: Any) -> str:
         meta = src.topo.metadata.get(obj.uid)
-        return meta.name if meta is not None else obj.name
+        # Objects without a name of their own (L7 rules) have none to fall back on.
+        return meta.name if meta is not None else getattr(obj, "name", "")
 
     def shared(self, src: Source, net: Network) -> bool:
         meta = src.topo.metadata.get(net.uid)

@@ -220,19 +220,7 @@ SSL_CLIENT_HEADERS = (
     "X-SSL-Client-Not-Before",
     "X-SSL-Client-Not-After",
 )
-InsertHeader = Literal[
-    "X-Forwarded-For",
-    "X-Forwarded-Port",
-    "X-Forwarded-Proto",
-    "X-SSL-Client-Verify",
-    "X-SSL-Client-Has-Cert",
-    "X-SSL-Client-DN",
-    "X-SSL-Client-CN",
-    "X-SSL-Issuer",
-    "X-SSL-Client-SHA1",
-    "X-SSL-Client-Not-Before",
-    "X-SSL-Client-Not-After",
-]
+InsertHeader = Literal[HTTP_HEADERS + SSL_CLIENT_HEADERS]  # type: ignore[valid-type]
 
 # --- L7 (Octavia's l7policies and l7rules) -----------------------------------------------
 
