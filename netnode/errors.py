@@ -4,7 +4,8 @@
     ├── TopologyError      the description is wrong; nothing was changed (exit 2)
     └── HostError          the host refused or failed an operation (exit 1)
         ├── Refused        the host will not take this desired state (a permanent error)
-        └── MissingTool    a program netnode needs is not installed
+        ├── MissingTool    a program netnode needs is not installed
+        └── StoreUnavailable  the store (SQLite, PostgreSQL) cannot be reached or is locked
 
 A HostError is *temporary* unless it is ``Refused``: the reconcile loop retries it with
 back-off. A ``Refused`` one (HAProxy rejecting a configuration, say) is reported as
@@ -68,3 +69,9 @@ class MissingTool(HostError):
             f"{program} is not installed",
             hint=f"install it with 'apt-get install {package}' (or run 'make demo', which does)",
         )
+
+
+class StoreUnavailable(HostError):
+    """The store did not answer: PostgreSQL down or restarting, the connection lost, a
+    SQLite file locked past its timeout. Temporary: the agent backs off and tries again
+    (SQLAlchemy's pool reconnects), the API answers 503."""

@@ -14,7 +14,9 @@ The server runs as the ``postgres`` system user (it refuses to run as root), so 
 needs root to switch to it; ``available()`` says why not when it cannot. The port only
 names the socket, but it is still one no process is listening on, so the cluster's
 socket name is unique on the host. fsync, synchronous_commit and full_page_writes are off:
-nothing here is meant to survive a crash.
+nothing here is meant to survive a crash. ``restartable_cluster()`` yields the cluster
+itself, which a test can stop (as ``pg_ctl -m immediate stop`` does) and start again on
+the same data; its commits are synchronous, so an acknowledged write survives the stop.
 
 The yielded URL is for SQLAlchemy with psycopg 3::
 
@@ -121,24 +123,75 @@ def _stop(server: subprocess.Popen) -> None:
         server.wait()
 
 
+class Cluster:
+    """A private cluster that a test can stop and start again (a database outage): the
+    data directory and the socket stay; only the server process comes and goes."""
+
+    def __init__(self, top: Path, port: int, bindir: Path, env: dict[str, str],
+                 as_postgres: dict[str, object], url: str, durable: bool) -> None:
+        self.top, self.port, self.bindir, self.env = top, port, bindir, env
+        self.as_postgres = as_postgres
+        self.url = url
+        self.data, self.log = top / "data", top / "postgres.log"
+        self.durable = durable
+        self.server: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        """Start the server (again) on the same data directory and socket."""
+        with self.log.open("ab") as log_file:
+            self.server = subprocess.Popen(
+                [
+                    str(self.bindir / "postgres"), "-D", str(self.data), "-p", str(self.port),
+                    "-k", str(self.top), "-c", "listen_addresses=",
+                    "-c", "fsync=off", "-c", "full_page_writes=off",
+                    "-c", "logging_collector=off",
+                    # A commit is in the WAL (the OS's page cache) when it returns, so an
+                    # immediate stop loses no acknowledged write; only a host crash could.
+                    "-c", f"synchronous_commit={'on' if self.durable else 'off'}",
+                ],
+                cwd=self.top, env=self.env, stdin=subprocess.DEVNULL, stdout=log_file,
+                stderr=subprocess.STDOUT, **self.as_postgres,
+            )
+        deadline = time.monotonic() + START_TIMEOUT
+        while not _ready(self.data / "postmaster.pid"):
+            if self.server.poll() is not None:
+                raise ClusterUnavailable(
+                    f"postgres exited with status {self.server.returncode} while starting; "
+                    f"{self.log}:\n{_log_tail(self.log)}"
+                )
+            if time.monotonic() > deadline:
+                raise ClusterUnavailable(
+                    f"postgres not ready after {START_TIMEOUT:.0f}s; "
+                    f"{self.log}:\n{_log_tail(self.log)}"
+                )
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        """Stop the server as ``pg_ctl -m immediate stop`` does (SIGQUIT): every client
+        session is cut at once."""
+        if self.server is not None:
+            _stop(self.server)
+            self.server = None
+
+
 @contextmanager
-def private_cluster(dbname: str = "netnode") -> Iterator[str]:
-    """Start a brand-new PostgreSQL cluster; yield a SQLAlchemy URL to database ``dbname``."""
+def restartable_cluster(dbname: str = "netnode", *, durable: bool = True) -> Iterator[Cluster]:
+    """Start a brand-new PostgreSQL cluster; yield it (``.url``, ``.stop()``, ``.start()``).
+    ``durable``: commits survive ``stop()`` (synchronous_commit on); off is faster."""
     reason = available()
     if reason is not None:
         raise ClusterUnavailable(reason)
     bindir = bin_dir()
     account = pwd.getpwnam(SYSTEM_USER)
-    as_postgres = {
+    as_postgres: dict[str, object] = {
         "user": account.pw_uid,
         "group": account.pw_gid,
         "extra_groups": [],
     }
     top = Path(tempfile.mkdtemp(prefix="nn-pg-", dir="/tmp"))
-    server: subprocess.Popen | None = None
+    cluster: Cluster | None = None
     try:
         os.chown(top, account.pw_uid, account.pw_gid)
-        data, log = top / "data", top / "postgres.log"
         port = _free_port()
         # A clean environment: no PG* variables, locale or HOME of the caller.
         env = {"PATH": f"{bindir}:{os.defpath}", "LC_ALL": "C", "HOME": str(top)}
@@ -154,47 +207,34 @@ def private_cluster(dbname: str = "netnode") -> Iterator[str]:
                 )
 
         run(
-            str(bindir / "initdb"), "--pgdata", str(data), "--username", SUPERUSER,
+            str(bindir / "initdb"), "--pgdata", str(top / "data"), "--username", SUPERUSER,
             "--auth", "trust", "--encoding", "UTF8", "--no-locale", "--no-sync",
             "--no-instructions",
         )
-        with log.open("wb") as log_file:
-            server = subprocess.Popen(
-                [
-                    str(bindir / "postgres"), "-D", str(data), "-p", str(port),
-                    "-k", str(top), "-c", "listen_addresses=",
-                    "-c", "fsync=off", "-c", "synchronous_commit=off",
-                    "-c", "full_page_writes=off", "-c", "logging_collector=off",
-                ],
-                cwd=top, env=env, stdin=subprocess.DEVNULL, stdout=log_file,
-                stderr=subprocess.STDOUT, **as_postgres,
-            )
-        deadline = time.monotonic() + START_TIMEOUT
-        while not _ready(data / "postmaster.pid"):
-            if server.poll() is not None:
-                raise ClusterUnavailable(
-                    f"postgres exited with status {server.returncode} while starting; "
-                    f"{log}:\n{_log_tail(log)}"
-                )
-            if time.monotonic() > deadline:
-                raise ClusterUnavailable(
-                    f"postgres not ready after {START_TIMEOUT:.0f}s; {log}:\n{_log_tail(log)}"
-                )
-            time.sleep(0.01)
+        url = (
+            f"postgresql+psycopg://{SUPERUSER}@/{quote(dbname)}"
+            f"?host={quote(str(top))}&port={port}"
+        )
+        cluster = Cluster(top, port, bindir, env, as_postgres, url, durable)
+        cluster.start()
         run(
             str(bindir / "createdb"), "--host", str(top), "--port", str(port),
             "--username", SUPERUSER, dbname,
         )
-        yield (
-            f"postgresql+psycopg://{SUPERUSER}@/{quote(dbname)}"
-            f"?host={quote(str(top))}&port={port}"
-        )
+        yield cluster
     finally:
         try:
-            if server is not None:
-                _stop(server)
+            if cluster is not None:
+                cluster.stop()
         finally:
             shutil.rmtree(top, ignore_errors=True)
+
+
+@contextmanager
+def private_cluster(dbname: str = "netnode") -> Iterator[str]:
+    """Start a brand-new PostgreSQL cluster; yield a SQLAlchemy URL to database ``dbname``."""
+    with restartable_cluster(dbname, durable=False) as cluster:
+        yield cluster.url
 
 
 def postmaster_pid(url: str) -> int:

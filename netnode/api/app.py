@@ -20,11 +20,13 @@ from netnode.api.errors import (
     ApiError,
     BadRequest,
     NotFound,
+    ServiceUnavailable,
     Unauthorized,
     neutron_body,
     octavia_body,
 )
 from netnode.api.service import Service
+from netnode.errors import StoreUnavailable
 
 log = logging.getLogger("netnode.api")
 
@@ -40,6 +42,7 @@ ERRORS = {
     404: "No such object, or one of another project",
     409: "It conflicts with what exists, or the load balancer is PENDING_*",
     500: "netnode failed to answer",
+    503: "The store did not answer; nothing was changed, try again (Retry-After)",
 }
 TOKEN_SCHEME = "token"
 UNION_TAGS = {"bool", "int", "str", "float", "none", "dict", "list"}
@@ -76,6 +79,15 @@ def create_app(svc: Service, tokens: Tokens | None, noauth_project: str = "admin
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
         return _error(request, exc)
+
+    @app.exception_handler(StoreUnavailable)
+    async def store_down(request: Request, exc: StoreUnavailable) -> JSONResponse:
+        # A write that met the outage was not committed: it is not acknowledged, and
+        # the client (openstacksdk, Terraform) retries a 503.
+        log.warning("%s %s: %s", request.method, request.url.path, exc)
+        return _error(request, ServiceUnavailable(
+            "netnode's store is unreachable, nothing was changed; try again: "
+            + " ".join(str(exc).split())))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -163,7 +175,9 @@ def _error(request: Request, error: ApiError) -> JSONResponse:
     path = request.url.path
     neutron_api = path.startswith("/v2.0/") and not path.startswith("/v2.0/lbaas")
     body = neutron_body(error) if neutron_api else octavia_body(error)
-    return JSONResponse(body, status_code=error.status)
+    headers = {"Retry-After": str(error.retry_after)} if isinstance(
+        error, ServiceUnavailable) else None
+    return JSONResponse(body, status_code=error.status, headers=headers)
 
 
 def _validation_message(exc: RequestValidationError) -> str:

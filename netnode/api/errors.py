@@ -44,6 +44,14 @@ class Conflict(ApiError):
     neutron_type = "Conflict"
 
 
+class ServiceUnavailable(ApiError):
+    """The store did not answer: nothing was changed; the client may try again."""
+
+    status = 503
+    neutron_type = "ServiceUnavailable"
+    retry_after = 1
+
+
 def octavia_body(error: ApiError) -> dict[str, Any]:
     return {"faultcode": "Client" if error.status < 500 else "Server",
             "faultstring": error.message, "debuginfo": None}

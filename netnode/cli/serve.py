@@ -1,6 +1,10 @@
 """``netnode serve``: the REST API and, beside it, the reconcile loop that makes what
 the API records real. The API writes the desired state and wakes the loop; the loop's
-passes move each object from PENDING_* to ACTIVE (or ERROR)."""
+passes move each object from PENDING_* to ACTIVE (or ERROR).
+
+The loop survives what its rounds meet (``Agent.run``). Should its thread end all the
+same, the server stops and ``netnode serve`` exits 1, so that a supervisor (systemd)
+restarts it: an API whose writes would never converge is worse than none."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import argparse
 import ipaddress
 import signal
 import threading
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -65,16 +70,28 @@ def run(args: argparse.Namespace, host: Host) -> int:
     agent_box: dict[str, Any] = {}
     ready = threading.Event()
 
+    died: list[str] = []
+
     def loop() -> None:
         # The agent's host lives in the agent's thread (netlink sockets are per thread).
-        own = Host(state_dir=host.state_dir, node=host.node, db_url=host.db_url)
-        agent = Agent(own, period=args.period, log=lambda s: print(s, flush=True))
-        agent_box["agent"] = agent
-        ready.set()
         try:
-            agent.run(stop)
+            own = Host(state_dir=host.state_dir, node=host.node, db_url=host.db_url)
+            agent = Agent(own, period=args.period, log=lambda s: print(s, flush=True))
+            agent_box["agent"] = agent
+            ready.set()
+            try:
+                agent.run(stop)
+            finally:
+                own.close()
+        except BaseException:
+            died.append(traceback.format_exc().rstrip())
         finally:
-            own.close()
+            if not stop.is_set():
+                # The loop is gone while the API would go on taking writes: stop serving.
+                if not died:
+                    died.append("the reconcile loop returned while the server was running")
+                ready.set()
+                server.should_exit = True
 
     def wake() -> None:
         agent = agent_box.get("agent")
@@ -88,10 +105,6 @@ def run(args: argparse.Namespace, host: Host) -> int:
                   certificates_dir=args.certificates_dir or host.state_dir / "certificates")
     app = create_app(svc, tokens, noauth_project=args.project)
     worker = None
-    if not args.no_agent:
-        worker = threading.Thread(target=loop, name="netnode-agent", daemon=True)
-        worker.start()
-        ready.wait(10)
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning",
                             access_log=False)
     server = uvicorn.Server(config)
@@ -102,18 +115,27 @@ def run(args: argparse.Namespace, host: Host) -> int:
         wake()
         server.should_exit = True
 
+    if not args.no_agent:
+        worker = threading.Thread(target=loop, name="netnode-agent", daemon=True)
+        worker.start()
+        ready.wait(10)
     signal.signal(signal.SIGTERM, stopping)
     signal.signal(signal.SIGINT, stopping)
     mode = "no authentication" if tokens is None else f"tokens from {args.tokens}"
     print(f"netnode serve: http://{args.host}:{args.port}/ ({mode}), node {host.node!r}"
           + ("" if worker else ", no reconcile loop"), flush=True)
     try:
-        server.run()
+        if not died:
+            server.run()
     finally:
         stop.set()
         wake()
         if worker is not None:
             worker.join(timeout=60)
+    if died:
+        print("netnode serve: exiting with status 1, the reconcile loop is gone:\n"
+              + "\n".join(died), flush=True)
+        return 1
     return 0
 
 

@@ -16,6 +16,11 @@ it re-reads when they change. Each round the agent runs one pass per topology:
 
 One topology failing does not stop the others, nor does one unit (namespace) of a
 topology stop its other units (``Host.execute``).
+
+Nothing a round meets ends the loop: a store that does not answer (``StoreUnavailable``:
+PostgreSQL restarting, SQLite locked) and any unexpected exception are caught per round,
+logged with their cause, counted in ``health`` and retried with the same back-off; the
+store's pool reconnects by itself once it answers again.
 """
 
 from __future__ import annotations
@@ -23,11 +28,12 @@ from __future__ import annotations
 import os
 import threading
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from netnode.errors import NetnodeError
+from netnode.errors import NetnodeError, StoreUnavailable
 from netnode.model.loading import load_data, load_file
 from netnode.model.topology import Topology
 from netnode.reconcile import converge
@@ -72,6 +78,19 @@ class Report:
         return line
 
 
+@dataclass
+class Health:
+    """How the loop is doing, for whoever supervises it (``netnode serve``, a health
+    check): rounds completed and failed, the failures in a row, the last error."""
+
+    rounds: int = 0
+    failed_rounds: int = 0
+    failing: int = 0
+    last_error: str | None = None
+    # time.monotonic() of the last round that ran to its end (None: none yet).
+    last_round_at: float | None = None
+
+
 def backoff(count: int) -> float:
     """Seconds before retrying a unit that failed ``count`` passes in a row."""
     return min(BACKOFF_FIRST * 2 ** max(count - 1, 0), BACKOFF_MAX)
@@ -96,6 +115,7 @@ class Agent:
         self._store_seen: dict[str, int] | None = None
         self._file_topologies: set[str] = set()
         self._retry_at: float | None = None
+        self.health = Health()
 
     # --- what is desired ------------------------------------------------------------
 
@@ -136,8 +156,14 @@ class Agent:
                 outcome = converge.apply(
                     self.host, topo, changed_only=changed_only, record_desired=name in from_files
                 )
+            except StoreUnavailable:
+                raise  # every topology would meet it: the round fails and backs off
             except (NetnodeError, OSError) as exc:
                 reports.append(Report(name, kind, error=str(exc)))
+                continue
+            except Exception as exc:  # one topology's bug stops no other
+                reports.append(Report(name, kind, error=f"unexpected error: {exc!r}\n"
+                                      f"{traceback.format_exc().rstrip()}"))
                 continue
             reports.append(Report(name, kind, outcome))
         self._plan_retry(reports)
@@ -155,18 +181,66 @@ class Agent:
         next_full = time.monotonic()
         while not stop.is_set():
             now = time.monotonic()
-            if now >= next_full:
-                self._emit(self.run_once())
-                next_full = time.monotonic() + self.period
+            due = self._retry_at if self._retry_at is not None else next_full
+            if self.health.failing and now < due:
+                # Backing off after a failed round: nothing runs before its time (a
+                # wake-up meanwhile stays set, for the round after).
+                stop.wait(due - now)
                 continue
-            changed = self._wake.is_set() or self._files_changed() or self._store_changed()
+            if now >= next_full:
+                ok = self._round(full=True)
+                next_full = time.monotonic() + (self.period if ok else 0)
+                continue
+            changed = (
+                self._wake.is_set() or self._files_changed() or self._guarded(self._store_changed)
+            )
             retry = self._retry_at is not None and now >= self._retry_at
             if changed or retry:
                 self._wake.clear()
-                self._emit(self.run_once(changed_only=True), quiet_if_empty=True)
+                self._round(full=False)
                 continue
             deadline = min(next_full, self._retry_at or next_full, now + WATCH_INTERVAL)
             self._wake.wait(max(deadline - now, 0))
+
+    def _round(self, *, full: bool) -> bool:
+        """One round that cannot end the loop: True when it ran to its end. A round that
+        raised is logged and counted, and the next one waits for the back-off (a full
+        round that failed is retried as a full round: it still owes the drift repair)."""
+        try:
+            reports = self.run_once(changed_only=not full)
+        except Exception as exc:  # nothing a round meets may stop the loop
+            self._round_failed(exc)
+            return False
+        self.health.rounds += 1
+        self.health.failing = 0
+        self.health.last_round_at = time.monotonic()
+        self._emit(reports, quiet_if_empty=not full)
+        return True
+
+    def _round_failed(self, exc: Exception) -> None:
+        h = self.health
+        h.failed_rounds += 1
+        h.failing += 1
+        h.last_error = f"{type(exc).__name__}: {exc}"
+        wait = backoff(h.failing)
+        if isinstance(exc, NetnodeError):
+            # Expected trouble (the store restarting, a host error outside any unit):
+            # its message says what it is.
+            self.log(f"round failed ({h.failing} in a row), retrying in {wait:.1f} s: {exc}")
+        else:
+            self.log(
+                f"round failed ({h.failing} in a row) with an unexpected error, retrying in "
+                f"{wait:.1f} s:\n{traceback.format_exc().rstrip()}"
+            )
+        self._retry_at = time.monotonic() + wait
+
+    def _guarded(self, question: Callable[[], bool]) -> bool:
+        """A question to the store between rounds; if the store does not answer, the
+        answer is "changed" (a round will meet the outage, and count and back off)."""
+        try:
+            return question()
+        except StoreUnavailable:
+            return True
 
     # --- helpers ----------------------------------------------------------------------
 

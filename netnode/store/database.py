@@ -1,5 +1,14 @@
 """The store's connection: SQLite in the state directory by default, any SQLAlchemy URL
-(PostgreSQL) when given; the schema is brought up to date by Alembic on open."""
+(PostgreSQL) when given; the schema is brought up to date by Alembic on open.
+
+An outage of the store (PostgreSQL stopped or restarting, a connection cut, a SQLite
+file locked past its busy timeout) leaves this module as ``StoreUnavailable``, a
+temporary ``HostError``, whatever statement met it: the engine's ``handle_error`` hook
+translates SQLAlchemy's ``OperationalError``/``InterfaceError`` where they are raised, so
+no caller has to know SQLAlchemy's exception tree. The pool is pre-pinged (PostgreSQL)
+and invalidated on a disconnect, so the first statement after the store is back opens
+a fresh connection.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +21,11 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Engine
 
-from netnode.errors import HostError
+from netnode.errors import HostError, StoreUnavailable
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_FILE = "netnode.db"
+SQLITE_TIMEOUT = 30.0
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
@@ -44,18 +54,53 @@ def _create(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        # How long a statement waits for a lock another process holds before the
+        # store counts as unavailable: ?timeout=SECONDS in the URL, default 30.
+        timeout = float(parsed.query.get("timeout", SQLITE_TIMEOUT))  # type: ignore[arg-type]
         engine = sa.create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}
+            url, connect_args={"check_same_thread": False, "timeout": timeout}
         )
         sa.event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    try:
-        return sa.create_engine(url, pool_pre_ping=True)
-    except ImportError as exc:
-        raise HostError(
-            f"store: no driver for {parsed.drivername!r} ({exc}); "
-            "for PostgreSQL install psycopg and use postgresql+psycopg://..."
-        ) from exc
+    else:
+        try:
+            engine = sa.create_engine(url, pool_pre_ping=True, connect_args=_keepalive(parsed))
+        except ImportError as exc:
+            raise HostError(
+                f"store: no driver for {parsed.drivername!r} ({exc}); "
+                "for PostgreSQL install psycopg and use postgresql+psycopg://..."
+            ) from exc
+    where = parsed.render_as_string(hide_password=True)
+    sa.event.listen(engine, "handle_error", lambda context: _outage(where, context))
+    return engine
+
+
+# The errors that mean "the store did not answer", not "the statement is wrong".
+OUTAGES = (sa.exc.OperationalError, sa.exc.InterfaceError)
+
+
+def _outage(where: str, context: sa.engine.ExceptionContext) -> None:
+    error = context.sqlalchemy_exception
+    # The pool's pre-ping meeting a dead connection is not an outage: the pool
+    # replaces that connection and goes on (raising here would defeat it).
+    if isinstance(error, OUTAGES) and not context.is_pre_ping:
+        raise StoreUnavailable(
+            f"store: {where} did not answer: {_first_line(error.orig or error)}",
+            hint="netnode retries by itself; check that the database is running and reachable",
+        ) from error
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _keepalive(parsed: sa.URL) -> dict[str, Any]:
+    """TCP keepalive for PostgreSQL (libpq; ignored on a unix socket), so a server that
+    vanished (a host dead, a cable cut) is noticed in seconds, not after two hours."""
+    if parsed.get_driver_name() not in ("psycopg", "psycopg2"):
+        return {}
+    return {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2,
+            "keepalives_count": 3}
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -63,7 +108,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
 
 
@@ -71,12 +115,9 @@ def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest migration (idempotent)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    try:
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
-    except sa.exc.OperationalError as exc:
-        raise HostError(f"store: cannot open {engine.url!r}: {exc.orig}") from exc
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
 
 
 def dispose() -> None:

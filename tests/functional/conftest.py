@@ -113,7 +113,9 @@ class Lab:
         return path
 
     def cli_args(self) -> list[str]:
-        return ["--node", self.host.node, "--state-dir", str(self.host.state_dir)]
+        """The CLI's options that point it at this lab's node, state and store."""
+        db = ["--db", self.host.db_url] if self.host.db_url else []
+        return ["--node", self.host.node, "--state-dir", str(self.host.state_dir), *db]
 
     # --- lab helpers -----------------------------------------------------------------
 

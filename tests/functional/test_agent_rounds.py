@@ -1,0 +1,90 @@
+"""The reconcile loop survives its store (issue 18). A real SQLite store is locked by
+another process (a write transaction left open) for longer than the store's timeout
+(``?timeout=0.2`` in the URL) just as the agent's watched file changes: every round
+meets ``StoreUnavailable`` when it records the new desired state, the loop logs and
+counts it and backs off, and it goes on; once the lock is gone, the change lands. (A PostgreSQL restart under ``netnode serve`` is proven in
+tests/functional/test_store_outage.py.)"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from netnode.reconcile.agent import Agent, backoff
+from netnode.reconcile.host import Host
+
+pytestmark = pytest.mark.functional  # a pass reads Open vSwitch (ovs-vsctl), as root
+
+HOLD_LOCK = """
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], timeout=30)
+db.isolation_level = None
+db.execute("BEGIN IMMEDIATE")
+db.execute("UPDATE topologies SET generation = generation")
+print("locked", flush=True)
+time.sleep(120)
+"""
+
+
+def _until(check: Callable[[], bool], timeout: float = 20,
+           message: Callable[[], str] = lambda: "") -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"condition not met in time: {message()}"
+        time.sleep(0.02)
+
+
+def test_a_locked_store_is_survived_and_counted(tmp_path: Path) -> None:
+    db = tmp_path / "netnode.db"
+    host = Host(state_dir=tmp_path, node="rounds", db_url=f"sqlite:///{db}?timeout=0.2")
+    lines: list[str] = []
+    # A topology of nothing (its bridge name changes nothing on the host while it has
+    # no network), from a file the agent watches and records.
+    path = tmp_path / "t.yaml"
+    path.write_text("name: t\nintegration_bridge: nnrnd1i\n")
+    agent = Agent(host, files=[path], period=0.2, log=lines.append)
+    stop = threading.Event()
+    loop = threading.Thread(target=agent.run, args=(stop,))
+    loop.start()
+    try:
+        _until(lambda: agent.health.rounds >= 1)
+        holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(db)],
+                                  stdout=subprocess.PIPE, text=True)
+        try:
+            assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+            path.write_text("name: t\nintegration_bridge: nnrnd2i\n")
+            _until(lambda: agent.health.failing >= 3, message=lambda: "\n".join(lines))
+            assert loop.is_alive()
+            failed = agent.health.failed_rounds
+        finally:
+            holder.kill()
+            holder.communicate()
+        rounds = agent.health.rounds
+        _until(lambda: agent.health.rounds > rounds)
+        assert agent.health.failing == 0
+        assert loop.is_alive()
+        document, _ = host.store.document("t")
+        assert document is not None and document["integration_bridge"] == "nnrnd2i"
+    finally:
+        stop.set()
+        agent.trigger()
+        loop.join(10)
+        host.close()
+    assert not loop.is_alive()
+    assert failed >= 3
+    failures = [line for line in lines if "round failed" in line]
+    assert failures and "did not answer" in failures[0] and "locked" in failures[0]
+    # Backing off: the failed rounds are spaced, not a busy loop.
+    assert "retrying in 0.5 s" in failures[0] and "retrying in 1.0 s" in failures[1]
+    assert agent.health.last_error is not None and "StoreUnavailable" in agent.health.last_error
+
+
+def test_backoff_doubles_to_its_ceiling() -> None:
+    assert [backoff(n) for n in (1, 2, 3)] == [0.5, 1.0, 2.0]
+    assert backoff(50) == 30.0
