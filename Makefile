@@ -1,13 +1,15 @@
 # netnode: set up a host, run the seed scenario, test, benchmark.
 #
 #   make demo    set up the host and a virtualenv, then build the seed scenario (netnode demo)
-#   make test    set up, then ruff and the whole test suite (functional tests included, as root)
+#   make test    set up, then the checks of make lint and the whole test suite (functional
+#                tests included, as root)
 #   make bench   set up, then time the seed's shell commands against netnode apply
 #   make bench-live  set up, then the live-operations benchmarks: member changes under
 #                load, a member killed under load, 10..100 load balancers
 #   make bench-api   set up, then the REST API: requests/s, and 100 load balancers to
 #                ACTIVE through the API beside netnode apply (BENCH_API_ARGS=--profile)
-#   make lint    ruff only (needs no root)
+#   make lint    ruff check, lint-imports (the layering contracts in pyproject.toml) and
+#                mypy netnode (needs no root)
 #   make clean   remove the virtualenv and its stamp
 #
 # Host set-up (scripts/setup-host.sh) needs root. SKIP_HOST_SETUP=1 skips it, for working
@@ -76,12 +78,14 @@ $(CLIENTS_STAMP): | $(VPY)
 demo: setup
 	$(VENV)/bin/netnode demo
 
-test: setup $(CLIENTS_STAMP)
-	$(VENV)/bin/ruff check $(LINT_PATHS)
+# The static checks come first: a broken layer or type stops the run before the tests.
+test: setup $(CLIENTS_STAMP) lint
 	NETNODE_REQUIRE_FUNCTIONAL=$(NETNODE_REQUIRE_FUNCTIONAL) $(VENV)/bin/pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy netnode
 
 bench: setup
 	$(VPY) bench/apply_vs_seed.py $(BENCH_ARGS)

@@ -124,8 +124,9 @@ def _internal_port(
         )
     subnet_id = port.subnet_id or ""
     router_id = w.served.get(subnet_id)
-    gateway = w.routers[router_id][1].external_gateway if router_id in w.routers else None
-    gateway_net = _network_id(w.routers[router_id][0], gateway.network) if gateway else None
+    router = w.routers.get(router_id) if router_id is not None else None
+    gateway = router[1].external_gateway if router is not None else None
+    gateway_net = _network_id(router[0], gateway.network) if router and gateway else None
     if router_id is None or gateway_net != _network_id(src, fip.network):
         raise NotFound(
             f"External network {_network_id(src, fip.network)} is not reachable from subnet "

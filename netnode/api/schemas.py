@@ -206,7 +206,7 @@ class HealthMonitorSettings(Common):
     url_path: UrlPath | None = None
     expected_codes: ExpectedCodes | None = None
     admin_state_up: Bool | None = None
-    http_version: Literal[1.0, 1.1] | None = None
+    http_version: Literal[1.0, 1.1] | None = None  # type: ignore[valid-type]  # no float Literal
     domain_name: DomainName | None = None
 
 

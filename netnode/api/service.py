@@ -47,7 +47,7 @@ class Doc:
     """The API topology's document being changed (plain JSON data)."""
 
     def __init__(self, data: dict[str, Any] | None, integration_bridge: str = "br-int") -> None:
-        self.data = copy.deepcopy(data) if data else {"name": API_TOPOLOGY}
+        self.data: dict[str, Any] = copy.deepcopy(data) if data else {"name": API_TOPOLOGY}
         self.data["integration_bridge"] = integration_bridge
         for key in ("networks", "load_balancers", "routers", "floating_ips"):
             self.data.setdefault(key, [])

@@ -289,7 +289,7 @@ def _pool(pool: Pool, path: str) -> Iterator[Problem]:
             )
 
 
-def _tls_versions(versions: list[str] | None, path: str) -> Iterator[Problem]:
+def _tls_versions(versions: list[TlsVersion] | None, path: str) -> Iterator[Problem]:
     """HAProxy takes a range of versions (ssl-min-ver, ssl-max-ver): a list with a hole
     ("TLSv1", "TLSv1.2") would quietly allow the version left out."""
     if versions is None:

@@ -8,7 +8,7 @@ rules that relate objects to each other live in ``validation.py``.
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
@@ -118,7 +118,7 @@ class HealthMonitor(Identified):
     http_method: HttpMethod = "GET"
     url_path: UrlPath = "/"
     expected_codes: ExpectedCodes = "200"
-    http_version: Literal[1.0, 1.1] = 1.0
+    http_version: Literal[1.0, 1.1] = 1.0  # type: ignore[valid-type]  # no float Literal in PEP 586
     # The Host header of an HTTP/1.1 check (Octavia: domain_name, needs http_version 1.1).
     domain_name: DomainName | None = None
     admin_state_up: bool = True
@@ -209,8 +209,9 @@ DEFAULT_TIMEOUT_MEMBER_CONNECT = 1_000
 DEFAULT_TIMEOUT_MEMBER_DATA = 50_000
 
 # Octavia's insert_headers keys. The X-SSL-Client-* set needs a TERMINATED_HTTPS listener.
-HTTP_HEADERS = ("X-Forwarded-For", "X-Forwarded-Port", "X-Forwarded-Proto")
-SSL_CLIENT_HEADERS = (
+# Written as Literals (a type checker cannot build one from a tuple), the tuples from them.
+HttpHeader = Literal["X-Forwarded-For", "X-Forwarded-Port", "X-Forwarded-Proto"]
+SslClientHeader = Literal[
     "X-SSL-Client-Verify",
     "X-SSL-Client-Has-Cert",
     "X-SSL-Client-DN",
@@ -219,8 +220,10 @@ SSL_CLIENT_HEADERS = (
     "X-SSL-Client-SHA1",
     "X-SSL-Client-Not-Before",
     "X-SSL-Client-Not-After",
-)
-InsertHeader = Literal[HTTP_HEADERS + SSL_CLIENT_HEADERS]  # type: ignore[valid-type]
+]
+InsertHeader = Literal[HttpHeader, SslClientHeader]
+HTTP_HEADERS: tuple[HttpHeader, ...] = get_args(HttpHeader)
+SSL_CLIENT_HEADERS: tuple[SslClientHeader, ...] = get_args(SslClientHeader)
 
 # --- L7 (Octavia's l7policies and l7rules) -----------------------------------------------
 

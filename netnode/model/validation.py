@@ -7,7 +7,7 @@ look up in the file; an empty list means the topology can be applied.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 
 from netnode.errors import Problem
 from netnode.model import combinations
@@ -141,7 +141,7 @@ def _networks(topo: Topology) -> Iterator[Problem]:
     )
 
 
-def _is_host(address: IPv4Address, cidr) -> bool:
+def _is_host(address: IPv4Address, cidr: IPv4Network) -> bool:
     return address in cidr and address not in (cidr.network_address, cidr.broadcast_address)
 
 

@@ -545,6 +545,7 @@ def unit_of(operation: Operation) -> str | None:
         value = getattr(operation, attribute, None)
         if isinstance(value, str):
             return value
-        if value is not None and isinstance(getattr(value, "namespace", None), str):
-            return value.namespace
+        namespace = getattr(value, "namespace", None)
+        if isinstance(namespace, str):
+            return namespace
     return None

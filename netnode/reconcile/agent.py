@@ -124,7 +124,7 @@ class Agent:
         its last recorded state (if any) stays desired."""
         topologies: dict[str, Topology] = {}
         problems: list[Report] = []
-        self._file_topologies: set[str] = set()
+        self._file_topologies = set()
         for name, record in converge.desired(self.host).items():
             assert record.topology is not None
             try:

@@ -104,7 +104,7 @@ def apply(
         if changed_only:
             # What changed, and what has not settled since (pending, or in ERROR).
             unsettled = {objects[uid].unit for uid, s in status.items() if s != provisioning.ACTIVE}
-            scope = units.changed(record.units, prints) | (unsettled - {None})
+            scope = units.changed(record.units, prints) | {u for u in unsettled if u is not None}
             part = units.restrict(spec, scope)
         covered = prints.keys() if scope is None else scope
         elsewhere = frozenset(p.name for p in spec.processes) - {p.name for p in part.processes}

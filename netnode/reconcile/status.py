@@ -125,7 +125,7 @@ def loadbalancer_status(
     if isinstance(provisioning_status, str):
         one = provisioning_status
 
-        def prov(_uid: str) -> str:
+        def prov(uid: str) -> str:
             return one
     else:
         table = provisioning_status
@@ -254,7 +254,8 @@ def _aggregate(
         return ERROR
     if enabled_pools and all(s.operating_status == ERROR for s in enabled_pools):
         return ERROR
-    if any(s.operating_status != ONLINE for s in [*enabled_listeners, *enabled_pools]):
+    statuses: list[ListenerStatus | PoolStatus] = [*enabled_listeners, *enabled_pools]
+    if any(s.operating_status != ONLINE for s in statuses):
         return DEGRADED
     return ONLINE
 

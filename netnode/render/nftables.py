@@ -199,7 +199,7 @@ def render_table(balancer: UdpBalancer, down: Iterable[str] = ()) -> str:
     given the members the health checks found ``down``."""
     gone = frozenset(down)
     vip = _address(balancer.vip)
-    maps: list[str] = []
+    maps: list[list[str]] = []
     dnat: list[str] = []
     remember: list[str] = []
     for service in balancer.services:

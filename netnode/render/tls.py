@@ -20,7 +20,7 @@ patterns keep out spaces, quotes, '#' and newlines; paths are checked again here
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from netnode.model.topology import SSL_CLIENT_HEADERS, HealthMonitor, Listener, Pool
 
@@ -64,7 +64,7 @@ def path_of(ref: str, files: Files) -> str:
     return path
 
 
-def version_range(versions: list[str]) -> list[str]:
+def version_range(versions: Sequence[str]) -> list[str]:
     """``ssl-min-ver <oldest> ssl-max-ver <newest>`` for a list of TLS versions (the
     model refuses a list with a hole: HAProxy takes a range)."""
     order = list(HAPROXY_VERSIONS)
@@ -77,7 +77,9 @@ def version_range(versions: list[str]) -> list[str]:
     ]
 
 
-def _tuning(ciphers: str | None, versions: list[str] | None, alpn: list[str] | None) -> list[str]:
+def _tuning(
+    ciphers: str | None, versions: Sequence[str] | None, alpn: Sequence[str] | None
+) -> list[str]:
     words = []
     if ciphers is not None:
         words += ["ciphers", ciphers]
