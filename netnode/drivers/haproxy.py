@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Literal, TypeVar
 
-from netnode.drivers.procfs import alive, write_private
+from netnode.drivers.procfs import alive, naming, parent, write_private
 from netnode.errors import HostError, MissingTool, Refused
 from netnode.plan.runtime import RemoveServer, ServerChange, parse_config
 from netnode.plan.spec import ProcessFile
@@ -51,6 +51,8 @@ EMPTY_STATE = "1\n"
 START_TIMEOUT = 10.0
 RELOAD_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
+# How long an orphaned master may take to finish its connections (see start()).
+SOFT_STOP_TIMEOUT = 2.0
 SOCKET_TIMEOUT = 5.0
 # How long a removed member's connections may take to finish before they are shut.
 DRAIN_TIMEOUT = 10.0
@@ -277,7 +279,24 @@ class HAProxyProcesses:
                 hint=output or f"its configuration is {p.cfg}",
             )
         self.prune_files(name, files)
+        # A master whose directory was taken from under it (its pid file, sockets and
+        # config gone) still serves the VIP's port beside the new one (SO_REUSEPORT):
+        # now that the new one listens, the orphan finishes its connections and goes.
+        for orphan in self.orphans(name, pid):
+            _soft_stop(orphan, p.cfg)
         return pid
+
+    def orphans(self, name: str, keep: int | None = None) -> list[int]:
+        """Masters running ``name``'s configuration path that its pid file does not
+        name (``keep``, the one it names, is left out)."""
+        cfg = str(self.paths(name).cfg)
+        pids = set(naming(self._binary_name(), cfg))
+        # A master's workers carry its command line: the masters are those whose
+        # parent is not one of them.
+        return sorted(p for p in pids if p != keep and parent(p) not in pids)
+
+    def _binary_name(self) -> str:
+        return os.path.basename(self.binary)
 
     def reload(self, name: str, config: str, files: tuple[ProcessFile, ...] = ()) -> None:
         """Validate and install ``config``, then reload the master without dropping a
@@ -368,6 +387,9 @@ class HAProxyProcesses:
         stopped = False
         if pid is not None:
             _terminate(pid, p.cfg)
+            stopped = True
+        for orphan in self.orphans(name):
+            _terminate(orphan, p.cfg)
             stopped = True
         if p.dir.is_dir():
             shutil.rmtree(p.dir)
@@ -708,6 +730,15 @@ def _terminate(pid: int, cfg: Path) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
         _wait_gone(pid, STOP_TIMEOUT)
+
+
+def _soft_stop(pid: int, cfg: Path) -> None:
+    """SIGUSR1 a verified master: its workers stop listening and finish their
+    connections; after SOFT_STOP_TIMEOUT it is terminated."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGUSR1)
+    if not _wait_gone(pid, SOFT_STOP_TIMEOUT) and _is_our_haproxy(pid, cfg):
+        _terminate(pid, cfg)
 
 
 def _wait_gone(pid: int, timeout: float) -> bool:

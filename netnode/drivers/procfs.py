@@ -1,5 +1,8 @@
 """What the process drivers (HAProxy's, netnode's helpers') share: a private file
-written atomically, and whether a pid is a live process."""
+written atomically, whether a pid is a live process, and the processes whose command
+line names a file of netnode's own (how a process whose pid file was lost is found:
+by the exact path of its configuration under netnode's state directory, never by a
+program's name)."""
 
 from __future__ import annotations
 
@@ -25,3 +28,30 @@ def alive(pid: int) -> bool:
         return False
     # The state follows the parenthesised command name, which may itself hold ")".
     return stat.rpartition(")")[2].split()[:1] != ["Z"]
+
+
+def parent(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rpartition(")")[2].split()[1])
+
+
+def naming(program: str, argument: str) -> list[int]:
+    """The live processes of ``program`` (its basename) with ``argument`` as one
+    whole word of their command line."""
+    wanted = argument.encode()
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = Path(entry.path, "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and os.path.basename(argv[0]) == program.encode() and wanted in argv:
+            pid = int(entry.name)
+            if alive(pid):
+                found.append(pid)
+    return found

@@ -12,7 +12,9 @@ a fresh connection.
 
 from __future__ import annotations
 
+import shutil
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +63,10 @@ def _create(url: str) -> Engine:
             url, connect_args={"check_same_thread": False, "timeout": timeout}
         )
         sa.event.listen(engine, "connect", _sqlite_pragmas)
+        folder = Path(parsed.database or ".").parent
+
+        def hint() -> str:
+            return _sqlite_hint(folder, timeout)
     else:
         try:
             engine = sa.create_engine(url, pool_pre_ping=True, connect_args=_keepalive(parsed))
@@ -69,8 +75,11 @@ def _create(url: str) -> Engine:
                 f"store: no driver for {parsed.drivername!r} ({exc}); "
                 "for PostgreSQL install psycopg and use postgresql+psycopg://..."
             ) from exc
+
+        def hint() -> str:
+            return "netnode retries by itself; check that the database is running and reachable"
     where = parsed.render_as_string(hide_password=True)
-    sa.event.listen(engine, "handle_error", lambda context: _outage(where, context))
+    sa.event.listen(engine, "handle_error", lambda context: _outage(where, hint, context))
     return engine
 
 
@@ -78,15 +87,30 @@ def _create(url: str) -> Engine:
 OUTAGES = (sa.exc.OperationalError, sa.exc.InterfaceError)
 
 
-def _outage(where: str, context: sa.engine.ExceptionContext) -> None:
+def _outage(where: str, hint: Callable[[], str], context: sa.engine.ExceptionContext) -> None:
     error = context.sqlalchemy_exception
     # The pool's pre-ping meeting a dead connection is not an outage: the pool
     # replaces that connection and goes on (raising here would defeat it).
     if isinstance(error, OUTAGES) and not context.is_pre_ping:
         raise StoreUnavailable(
-            f"store: {where} did not answer: {_first_line(error.orig or error)}",
-            hint="netnode retries by itself; check that the database is running and reachable",
+            f"store: {where} is unavailable: {_first_line(error.orig or error)}", hint=hint()
         ) from error
+
+
+# Below this, SQLite's "disk I/O error" is a full filesystem.
+FULL = 1 << 20
+
+
+def _sqlite_hint(folder: Path, timeout: float) -> str:
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        free = None
+    if free is not None and free < FULL:
+        return (f"the filesystem holding {folder} is full ({free} bytes free): free some "
+                "space there; netnode retries by itself")
+    return (f"another process may hold the database locked for more than {timeout:g} s, "
+            "or its filesystem failed; netnode retries by itself")
 
 
 def _first_line(error: BaseException) -> str:

@@ -79,7 +79,7 @@ def test_a_locked_store_is_survived_and_counted(tmp_path: Path) -> None:
     assert not loop.is_alive()
     assert failed >= 3
     failures = [line for line in lines if "round failed" in line]
-    assert failures and "did not answer" in failures[0] and "locked" in failures[0]
+    assert failures and "is unavailable" in failures[0] and "locked" in failures[0]
     # Backing off: the failed rounds are spaced, not a busy loop.
     assert "retrying in 0.5 s" in failures[0] and "retrying in 1.0 s" in failures[1]
     assert agent.health.last_error is not None and "StoreUnavailable" in agent.health.last_error

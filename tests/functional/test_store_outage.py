@@ -138,7 +138,7 @@ def test_serve_converges_across_a_postgresql_restart(
         # The loop said what happened and lived on.
         assert server.proc.poll() is None
         log = server.log.read_text()
-        assert "round failed" in log and "did not answer" in log, log
+        assert "round failed" in log and "is unavailable" in log, log
     finally:
         api.http.close()
         server.stop()
