@@ -14,9 +14,11 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from netnode.model import ids
 from netnode.model.loading import load_data
@@ -24,7 +26,12 @@ from netnode.reconcile import converge
 from netnode.reconcile.agent import Agent
 from tests.functional.conftest import Lab, eventually, seed_data
 from tests.functional.test_openstack_cli import Server, lab_only
-from tests.functional.test_self_repair import lb_process, serving
+from tests.functional.test_self_repair import (
+    iptables_rules,
+    lb_process,
+    owned_leftovers,
+    serving,
+)
 
 BURST = 24
 WRITERS = 6
@@ -144,6 +151,36 @@ def test_serve_killed_during_a_burst_of_writes_loses_no_acknowledged_object(
         http.close()
         again.stop()
         _destroy_api(lab)
+
+
+# Python starts and imports netnode in about 0.45 s, and the agent's first full pass
+# over the seed takes about 0.7 s: these kill it before, in and after its phases.
+@pytest.mark.parametrize("delay", [0.6, 0.9, 1.2])
+def test_the_agent_killed_in_a_pass_leaves_nothing_the_next_one_cannot_fix(
+    lab: Lab, delay: float
+) -> None:
+    """``netnode agent -f FILE`` SIGKILLed part-way through its first pass; a new agent
+    converges the host, with no rule twice, and a destroy leaves nothing behind."""
+    path = lab.write(seed_data())
+    agent = subprocess.Popen(
+        [sys.executable, "-m", "netnode.cli.main", *lab.cli_args(), "agent", "-f", str(path)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    time.sleep(delay)
+    agent.send_signal(signal.SIGKILL)
+    agent.wait(timeout=10)
+    lab.applied = lab.prepare(seed_data())  # so the fixture destroys it whatever happens
+    again = subprocess.run(
+        [sys.executable, "-m", "netnode.cli.main", *lab.cli_args(), "agent", "--once",
+         "-f", str(path)],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, check=False,
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert serving(lab) == {"server_81", "server_82"}
+    rules = iptables_rules(lab.ns_of("router", "01"))
+    assert len(rules) == len(set(rules))
+    lab.destroy()
+    assert owned_leftovers(lab) == []
 
 
 def _destroy_api(lab: Lab) -> None:
