@@ -663,7 +663,7 @@ def all_configs(tmp: Path) -> dict[str, str]:
     def lb_cfg(lb: LoadBalancer, **kwargs: object) -> str:
         return render_loadbalancer(lb, stats_socket=stats, state_file=state, **kwargs)  # type: ignore[arg-type]
 
-    http = HealthMonitor(type="HTTP", expected_codes="200-204,302", max_retries=2)
+    http = HealthMonitor(type="HTTP", expected_codes="200,204,302", max_retries=2)
     no_failover = make_lb(
         pool={
             "failover": {"retries": 0, "redispatch": False, "observe": False},
