@@ -103,12 +103,13 @@ def _expected_codes(codes: str) -> str:
             "list (200,202) or one range (200-204)",
             {"codes": codes},
         )
-    numbers = [int(x) for x in re.findall(r"[0-9]{3}", codes)]
-    for code in numbers:
-        if not 100 <= code <= 599:
+    written = re.findall(r"[0-9]{3}", codes)
+    for code in written:
+        if not 100 <= int(code) <= 599:
             raise PydanticCustomError(
                 "expected_codes", "{code} is not an HTTP status code (100-599)", {"code": code}
             )
+    numbers = [int(x) for x in written]
     if "-" in codes and numbers[0] > numbers[1]:
         raise PydanticCustomError(
             "expected_codes",
