@@ -15,6 +15,7 @@ import yaml
 from netnode.api.schemas import HealthMonitorSettings
 from netnode.errors import TopologyError
 from netnode.model.loading import load_data
+from netnode.render.haproxy import expect_status
 
 SEED = Path(__file__).resolve().parents[2] / "examples" / "seed.yaml"
 
@@ -83,11 +84,22 @@ def with_codes(seed: dict, codes: str) -> dict:
 CODES_PATH = "load_balancers[0].pools[0].healthmonitor.expected_codes"
 
 
-@pytest.mark.parametrize("codes", ["200", "200,202", "200, 202 ,204", "200-204", "100", "599"])
-def test_expected_codes_octavia_accepts(seed: dict, codes: str) -> None:
+@pytest.mark.parametrize(
+    ("codes", "check"),
+    [
+        ("200", "status 200"),
+        ("200,202", "rstatus ^(200|202)$"),
+        ("200, 202 ,204", "rstatus ^(200|202|204)$"),
+        ("200-202", "rstatus ^(200|201|202)$"),
+        ("100", "status 100"),
+        ("599", "status 599"),
+    ],
+)
+def test_expected_codes_octavia_accepts(seed: dict, codes: str, check: str) -> None:
     topo = load_data(with_codes(seed, codes))
     monitor = topo.load_balancers[0].pools[0].healthmonitor
     assert monitor is not None and monitor.expected_codes == codes
+    assert expect_status(monitor.expected_codes) == check
 
 
 @pytest.mark.parametrize(
