@@ -1,7 +1,9 @@
 """From a YAML file (or a dict) to a validated topology with every id and default filled.
 
 Every problem, from YAML syntax to cross-object rules, becomes a ``TopologyError`` with
-field paths; nothing here touches the host.
+field paths; nothing here touches the host. A file is held to more than a dict: it must
+name its topology and describe something (an empty or truncated file would otherwise be
+applied as "delete everything"), and a key given twice is refused with its line.
 """
 
 from __future__ import annotations
