@@ -165,7 +165,8 @@ def cmd_destroy(args: argparse.Namespace) -> int:
     _require_root("netnode destroy")
     host = _host(args)
     if args.file is not None:
-        topo = load_file(args.file, args.node)
+        # A file that names its topology and nothing more is a way to ask for this.
+        topo = load_file(args.file, args.node, allow_empty=True)
     else:
         record = host.store.read(args.topology)
         if record.topology is None:

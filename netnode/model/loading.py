@@ -1,7 +1,9 @@
 """From a YAML file (or a dict) to a validated topology with every id and default filled.
 
 Every problem, from YAML syntax to cross-object rules, becomes a ``TopologyError`` with
-field paths; nothing here touches the host.
+field paths; nothing here touches the host. A file is held to more than a dict: it must
+name its topology and describe something (an empty or truncated file would otherwise be
+applied as "delete everything"), and a key given twice is refused with its line.
 """
 
 from __future__ import annotations
@@ -19,7 +21,11 @@ from netnode.model.topology import Named, Topology
 DEFAULT_NODE = "netnode"
 
 
-def load_file(path: str | Path, node: str = DEFAULT_NODE) -> Topology:
+def load_file(path: str | Path, node: str = DEFAULT_NODE, *, allow_empty: bool = False) -> Topology:
+    """The topology a file describes. A file must name its topology and describe
+    something: an empty or truncated file applied would delete everything its topology
+    had. ``allow_empty`` takes a file that names a topology and nothing else (a destroy,
+    which is asked for explicitly)."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -28,22 +34,78 @@ def load_file(path: str | Path, node: str = DEFAULT_NODE) -> Topology:
             [Problem("", f"cannot read the file: {exc.strerror}")], str(path)
         ) from exc
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=UniqueKeyLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise TopologyError([Problem(where, f"not valid YAML: {problem}")], str(path)) from exc
-    if data is None:
-        data = {}
-    if isinstance(data, dict) and "name" not in data:
-        data = {**data, "name": _name_from_path(path)}
-    return load_data(data, node=node, source=str(path))
+    if data is None or data == {}:
+        raise TopologyError([Problem("", f"the file is empty. {_TO_REMOVE}")], str(path))
+    if isinstance(data, dict) and data.get("name") is None:
+        raise TopologyError(
+            [
+                Problem(
+                    "name",
+                    "missing: add 'name: NAME' at the top (the name netnode records the "
+                    "topology under); a file without one cannot be told from a truncated one",
+                )
+            ],
+            str(path),
+        )
+    topo = load_data(data, node=node, source=str(path))
+    if not allow_empty and not _describes_something(topo):
+        raise TopologyError(
+            [Problem("", f"topology {topo.name!r} describes nothing. {_TO_REMOVE}")], str(path)
+        )
+    return topo
 
 
-def _name_from_path(path: Path) -> str:
-    stem = "".join(c if c.isalnum() or c in "._-" else "-" for c in path.stem)
-    return stem.lstrip("._-") or "topology"
+_TO_REMOVE = (
+    "Applying it would delete everything its topology made; to remove a topology on "
+    "purpose run 'netnode destroy -f FILE' with the file that made it (or 'netnode "
+    "destroy --topology NAME')"
+)
+
+
+def _describes_something(topo: Topology) -> bool:
+    return any(
+        (
+            topo.networks,
+            topo.load_balancers,
+            topo.routers,
+            topo.floating_ips,
+            topo.lab.instances,
+            topo.lab.clients,
+        )
+    )
+
+
+class UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """YAML's safe loader (libyaml's when installed) that refuses a key given twice in
+    one mapping, instead of keeping the last one silently."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # '<<: *defaults' may be overridden; that is what it is for
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.setdefault(key, key_node)
+            except TypeError:
+                continue  # an unhashable key: the base constructor says so
+            if first is not key_node:
+                mark = first.start_mark
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping",
+                    node.start_mark,
+                    f"duplicate key {key!r} (first given at line {mark.line + 1}, "
+                    f"column {mark.column + 1}): keep one",
+                    key_node.start_mark,
+                )
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+        return mapping
 
 
 def load_data(data: Any, node: str = DEFAULT_NODE, source: str = "") -> Topology:

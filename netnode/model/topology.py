@@ -8,9 +8,18 @@ rules that relate objects to each other live in ``validation.py``.
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
 
 # Names end up in HAProxy sections, namespace names and shell commands: a conservative
 # alphabet with no space, quote, '#' or newline cannot inject into any of them.
@@ -20,9 +29,55 @@ ObjectId = Annotated[
     str,
     StringConstraints(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"),
 ]
-InterfaceName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$")]
+
+
+def _interface_name(name: str) -> str:
+    """A name the kernel takes for a network device (a bridge, a physical interface):
+    at most 15 bytes (IFNAMSIZ - 1), no '/', ':' or whitespace (``dev_valid_name``),
+    and here the conservative alphabet of every other name."""
+    if len(name) > 15:
+        raise PydanticCustomError(
+            "interface_name",
+            "'{name}' is {length} characters; Linux interface names hold at most 15",
+            {"name": name, "length": len(name)},
+        )
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        raise PydanticCustomError(
+            "interface_name",
+            "'{name}' is not an interface name: letters, digits, '.', '_' and '-' only, "
+            "starting with a letter or digit (no '/', ':' or space, which the kernel refuses)",
+            {"name": name},
+        )
+    return name
+
+
+InterfaceName = Annotated[str, AfterValidator(_interface_name)]
+
+
+def _unicast_mac(mac: str) -> str:
+    """A port's own address: the kernel refuses a multicast or all-zero one
+    (``Cannot assign requested address``), half-way through an apply."""
+    why = ""
+    if mac == "ff:ff:ff:ff:ff:ff":
+        why = "the broadcast address"
+    elif int(mac[:2], 16) & 1:
+        why = "a multicast address (the low bit of the first octet is set)"
+    elif mac == "00:00:00:00:00:00":
+        why = "the all-zero address"
+    if why:
+        raise PydanticCustomError(
+            "unicast_mac",
+            "{mac} is {why}; a port needs a unicast MAC (e.g. fa:16:3e:00:00:01, or leave "
+            "it out to let the kernel choose one)",
+            {"mac": mac, "why": why},
+        )
+    return mac
+
+
 MacAddress = Annotated[
-    str, StringConstraints(pattern=r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$", to_lower=True)
+    str,
+    StringConstraints(pattern=r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$", to_lower=True),
+    AfterValidator(_unicast_mac),
 ]
 Port = Annotated[int, Field(ge=1, le=65535)]
 # What a lab instance answers: printable text on one line, no double quote or backslash
@@ -32,7 +87,39 @@ Body = Annotated[str, StringConstraints(pattern=r"^[ -!#-\[\]-~]{1,200}$")]
 UrlPath = Annotated[
     str, StringConstraints(pattern=r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]{0,1000}$")
 ]
-ExpectedCodes = Annotated[str, StringConstraints(pattern=r"^[1-5][0-9]{2}([-,][1-5][0-9]{2})*$")]
+
+# Octavia's grammar (api/v2/types/health_monitor.py): one code, a comma list (spaces
+# allowed around the commas) or one range; ASCII digits and spaces only, where Octavia's
+# \d and \s would also take other digits, tabs and newlines.
+_EXPECTED_CODES = re.compile(r"[0-9]{3}( *, *[0-9]{3})*|[0-9]{3}-[0-9]{3}")
+
+
+def _expected_codes(codes: str) -> str:
+    """Octavia's expected_codes, with codes 100-599 and a range that goes upwards."""
+    if not _EXPECTED_CODES.fullmatch(codes):
+        raise PydanticCustomError(
+            "expected_codes",
+            "'{codes}' is not an expected_codes value: give one HTTP code (200), a comma "
+            "list (200,202) or one range (200-204)",
+            {"codes": codes},
+        )
+    written = re.findall(r"[0-9]{3}", codes)
+    for code in written:
+        if not 100 <= int(code) <= 599:
+            raise PydanticCustomError(
+                "expected_codes", "{code} is not an HTTP status code (100-599)", {"code": code}
+            )
+    numbers = [int(x) for x in written]
+    if "-" in codes and numbers[0] > numbers[1]:
+        raise PydanticCustomError(
+            "expected_codes",
+            "the range {codes} goes downwards: write it low-high ({high}-{low})",
+            {"codes": codes, "low": numbers[0], "high": numbers[1]},
+        )
+    return codes
+
+
+ExpectedCodes = Annotated[str, AfterValidator(_expected_codes)]
 
 IPv4Address = ipaddress.IPv4Address
 IPv4Network = ipaddress.IPv4Network

@@ -90,6 +90,14 @@ def _names(topo: Topology) -> Iterator[Problem]:
     yield from _duplicates(lab, "lab host name")
 
 
+# Ranges the kernel gives no connected route (``fib_add_ifaddr`` skips the zero network
+# and multicast prefixes): a gateway there is refused ("Nexthop has invalid gateway").
+UNROUTABLE = (
+    (IPv4Network("0.0.0.0/8"), "the 'this network' range 0.0.0.0/8"),
+    (IPv4Network("224.0.0.0/4"), "the multicast range 224.0.0.0/4"),
+)
+
+
 def _networks(topo: Topology) -> Iterator[Problem]:
     bridges = {topo.integration_bridge: "integration_bridge"}
     for i, net in enumerate(topo.networks):
@@ -117,6 +125,13 @@ def _networks(topo: Topology) -> Iterator[Problem]:
                 )
         for j, subnet in enumerate(net.subnets):
             spath = f"{path}.subnets[{j}]"
+            for reserved, what in UNROUTABLE:
+                if subnet.cidr.overlaps(reserved):
+                    yield Problem(
+                        f"{spath}.cidr",
+                        f"{subnet.cidr} overlaps {what}, which the kernel routes to no "
+                        "port: choose a unicast range (e.g. 10.0.0.0/24)",
+                    )
             if subnet.cidr.prefixlen > 30:
                 yield Problem(
                     f"{spath}.cidr",
@@ -131,6 +146,7 @@ def _networks(topo: Topology) -> Iterator[Problem]:
                         f"{spath}.cidr",
                         f"{subnet.cidr} overlaps {other.cidr} ({path}.subnets[{k}])",
                     )
+    yield from _physical_interfaces(topo, bridges)
     yield from _duplicates(
         (
             (f"networks[{i}].segmentation_id", str(n.segmentation_id))
@@ -139,6 +155,31 @@ def _networks(topo: Topology) -> Iterator[Problem]:
         ),
         "segmentation_id",
     )
+
+
+def _physical_interfaces(topo: Topology, bridges: dict[str, str]) -> Iterator[Problem]:
+    """A physical interface is one port of one bridge: Open vSwitch refuses to add a
+    port that another bridge (or this one) already has, and a bridge is no physical
+    interface."""
+    attached: dict[str, str] = {}
+    for i, net in enumerate(topo.networks):
+        phys = net.physical_interface
+        if phys is None or not net.external:
+            continue
+        path = f"networks[{i}].physical_interface"
+        if phys in bridges:
+            yield Problem(
+                path,
+                f"{phys!r} is a bridge of this topology ({bridges[phys]}), not a physical "
+                "interface: name the host interface to attach (or leave it out)",
+            )
+        elif phys in attached:
+            yield Problem(
+                path,
+                f"{phys!r} is already attached by {attached[phys]}: an interface is a port "
+                "of one bridge only",
+            )
+        attached.setdefault(phys, path)
 
 
 def _is_host(address: IPv4Address, cidr: IPv4Network) -> bool:

@@ -137,8 +137,8 @@ class Agent:
             except (NetnodeError, OSError) as exc:
                 problems.append(Report(str(path), "load", error=str(exc)))
                 continue
-            topologies[topo.name or path.stem] = topo
-            self._file_topologies.add(topo.name or path.stem)
+            topologies[topo.name] = topo
+            self._file_topologies.add(topo.name)
         return topologies, problems
 
     # --- passes -----------------------------------------------------------------------

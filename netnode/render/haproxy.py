@@ -422,11 +422,8 @@ def _server(
 
 
 def expected_codes(codes: str) -> list[int]:
-    """Octavia's expected_codes ("200", "200,202", "200-204") as a sorted list.
-
-    A range with more than two ends ("200-204-206", which the model's pattern lets
-    through) spans its lowest to its highest code.
-    """
+    """Octavia's expected_codes as a sorted list: one code ("200"), a comma list
+    ("200, 202") or one upward range ("200-204"), as the model has validated them."""
     result: set[int] = set()
     for part in codes.split(","):
         ends = [int(x) for x in part.split("-")]
