@@ -6,6 +6,8 @@
 #   make bench   set up, then time the seed's shell commands against netnode apply
 #   make bench-live  set up, then the live-operations benchmarks: member changes under
 #                load, a member killed under load, 10..100 load balancers
+#   make bench-load  set up, then 100 API clients for 60 s of mixed reads and writes:
+#                5xx, lost writes, p99, memory growth (BENCH_LOAD_ARGS=--db URL)
 #   make bench-api   set up, then the REST API: requests/s, and 100 load balancers to
 #                ACTIVE through the API beside netnode apply (BENCH_API_ARGS=--profile)
 #   make lint    ruff check, lint-imports (the layering contracts in pyproject.toml) and
@@ -32,9 +34,10 @@ SKIP_HOST_SETUP ?=
 NETNODE_REQUIRE_FUNCTIONAL ?= 1
 BENCH_ARGS ?=
 BENCH_API_ARGS ?=
+BENCH_LOAD_ARGS ?=
 LINT_PATHS := netnode tests bench
 
-.PHONY: help setup host demo test lint bench bench-live bench-api clean
+.PHONY: help setup host demo test lint bench bench-live bench-api bench-load clean
 # In order: the host set-up installs python3-venv before the virtualenv is made.
 .NOTPARALLEL:
 
@@ -94,6 +97,9 @@ bench-live: setup
 	$(VPY) bench/member_changes.py
 	$(VPY) bench/failover.py
 	$(VPY) bench/scale.py
+
+bench-load: setup
+	$(VPY) bench/load.py $(BENCH_LOAD_ARGS)
 
 bench-api: setup
 	$(VPY) bench/api.py $(BENCH_API_ARGS)
