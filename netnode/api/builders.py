@@ -95,7 +95,7 @@ CONTAINER_FIELDS = ("default_tls_container_ref", "client_ca_tls_container_ref",
 
 
 def listener_fields(svc: Service, ctx: Context, project: str, item: dict[str, Any],
-                     data: dict[str, Any], lb: dict[str, Any]) -> None:
+                    data: dict[str, Any], lb: dict[str, Any]) -> None:
     """A listener's settings from a create or update body onto its document item; the
     topology's rules (netnode.model.combinations) then refuse what does not go together."""
     for key in LISTENER_FIELDS:
@@ -142,7 +142,7 @@ def check_pool_protocol(listener_protocol: str, pool_protocol: str) -> None:
 
 
 def container(svc: Service, ctx: Context, project: str, field: str,
-               ref: str | None) -> str | None:
+              ref: str | None) -> str | None:
     """A TLS container reference: netnode has no Barbican, a reference is a PEM file on
     this node under the API's certificates directory, in the owning project's folder
     (an admin may name any file there)."""
@@ -185,7 +185,7 @@ POOL_CONTAINERS = ("tls_container_ref", "ca_tls_container_ref", "crl_container_r
 
 
 def pool_fields(svc: Service, ctx: Context, project: str, item: dict[str, Any],
-                 data: dict[str, Any]) -> None:
+                data: dict[str, Any]) -> None:
     for key in POOL_FIELDS:
         if key in data:
             put(item, key, data[key])
@@ -242,13 +242,13 @@ def member_fields(item: dict[str, Any], data: dict[str, Any]) -> None:
 # --- health monitors -------------------------------------------------------------------------
 
 
-def add_monitor(ctx: Context, doc: Doc, quotas: Quotas, pool: dict[str, Any], req: Any,
-                pool_id: str) -> dict[str, Any]:
+def add_monitor(ctx: Context, doc: Doc, quotas: Quotas, pool: dict[str, Any],
+                req: Any) -> dict[str, Any]:
     """The health monitor of pool item ``pool`` (``req``: a monitor create body)."""
     data = given(req)
     quotas.take("health_monitor")
     if pool.get("healthmonitor"):
-        raise Conflict(f"Pool {pool_id} already has a health monitor")
+        raise Conflict(f"Pool {pool['id']} already has a health monitor")
     hm_id = new_id()
     item: dict[str, Any] = {"id": hm_id, "type": req.type}
     monitor_fields(item, {**data, "max_retries_down": req.max_retries_down})

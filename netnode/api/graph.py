@@ -155,7 +155,7 @@ def populate(svc: Service, ctx: Context, doc: Doc, w: World, quotas: Quotas,
             pool_ids[body.name] = pool["id"]
         if body.healthmonitor is not None:
             with _at(f"{where}.healthmonitor"):
-                hm = add_monitor(ctx, doc, quotas, pool, body.healthmonitor, pool["id"])
+                hm = add_monitor(ctx, doc, quotas, pool, body.healthmonitor)
             paths[hm["id"]] = f"{where}.healthmonitor"
         for k, member_body in enumerate(body.members or []):
             with _at(f"{where}.members[{k}]"):

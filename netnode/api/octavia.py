@@ -731,7 +731,7 @@ def create_monitor(body: s.wrap("healthmonitor", s.HealthMonitorCreate),  # type
         src, _, _ = _child_for_change(ctx, w, w.pools, req.pool_id, "Pool")
         quotas = Quotas(svc, w, w.project_of(src, req.pool_id))
         pool = doc.find("pool", req.pool_id)
-        return str(add_monitor(ctx, doc, quotas, pool, req, req.pool_id)["id"])
+        return str(add_monitor(ctx, doc, quotas, pool, req)["id"])
 
     hm_id = svc.change(mutate)
     return {"healthmonitor": views(svc, svc.world()).monitor(hm_id)}
