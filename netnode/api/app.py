@@ -203,7 +203,13 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 
 def _field(loc: list[str]) -> str:
-    """The field a path ends in, with the list indexes after it: ``allowed_cidrs[0]``."""
+    """The field a path ends in, with the list indexes after it: ``allowed_cidrs[0]``;
+    a field of a list's item, by its path from the request's object (below the kind
+    it is wrapped in): ``listeners[0].default_pool.members[1].address``."""
+    last = max((i for i, part in enumerate(loc) if not part.isdigit()), default=-1)
+    if any(part.isdigit() for part in loc[:last]):
+        start = 0 if len(loc) > 1 and loc[1].isdigit() else 1
+        return "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in loc[start:]).lstrip(".")
     indexes = ""
     for part in reversed(loc):
         if not part.isdigit():

@@ -3,16 +3,34 @@ members (with the batch update), health monitors, status tree, stats, quotas."""
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from pydantic import TypeAdapter, ValidationError
 
+from netnode.api import graph
 from netnode.api import schemas as s
 from netnode.api.auth import Context
+from netnode.api.builders import (
+    Quotas,
+    add_l7policy,
+    add_l7rule,
+    add_listener,
+    add_member,
+    add_monitor,
+    add_pool,
+    check_pool_protocol,
+    listener_fields,
+    member_fields,
+    member_item,
+    monitor_fields,
+    place,
+    policy_fields,
+    pool_fields,
+    put,
+)
 from netnode.api.common import Ctx, Svc, listing
-from netnode.api.errors import BadRequest, Conflict, Forbidden, NotFound
+from netnode.api.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound
 from netnode.api.service import (
     Doc,
     Service,
@@ -24,7 +42,6 @@ from netnode.api.service import (
     writable,
 )
 from netnode.api.world import Source, World
-from netnode.model.combinations import LISTENER_POOLS
 from netnode.model.topology import (
     LoadBalancer,
     ProjectId,
@@ -254,18 +271,6 @@ def _lb_for_change(ctx: Context, w: World, lb_id: str) -> Source:
     return src
 
 
-def _quota(svc: Service, project: str, kind: str, count: int, more: int = 1) -> None:
-    """Refuse ``more`` objects of ``kind`` beyond the ``count`` the project has, when
-    that passes its quota."""
-    limit = svc.quotas.get(project).get(kind, -1)
-    if limit >= 0 and count + more > limit:
-        raise Forbidden(f"Quota has been met for resources: {kind.replace('_', ' ').title()}")
-
-
-def _count(w: World, project: str, table: dict[str, Any]) -> int:
-    return sum(1 for key, entry in table.items() if w.project_of(entry[0], key) == project)
-
-
 # --- load balancers ------------------------------------------------------------------------
 
 
@@ -278,14 +283,18 @@ def list_loadbalancers(request: Request, svc: Service = Svc, ctx: Context = Ctx)
 
 
 @router.post("/loadbalancers", status_code=201,
-             response_model=s.wrap_out("loadbalancer", s.LoadBalancerOut))
+             response_model=s.wrap_out("loadbalancer", s.LoadBalancerFullOut))
 def create_loadbalancer(body: s.wrap("loadbalancer", s.LoadBalancerCreate),  # type: ignore[valid-type]
                         svc: Service = Svc, ctx: Context = Ctx) -> Any:
+    """A load balancer, fully populated when the body has listeners or pools
+    (``graph.py``): the whole tree in one change, answered whole."""
     may_write(ctx)
     req: s.LoadBalancerCreate = body.loadbalancer  # type: ignore[attr-defined]
-    data = req.model_dump(exclude_unset=True)
+    data = req.model_dump(exclude_unset=True, exclude={"listeners", "pools"})
+    built = graph.Built()
 
     def mutate(doc: Doc, w: World) -> str:
+        nonlocal built
         subnet_id = _vip_subnet(ctx, w, req)
         _, net, subnet = w.subnets[subnet_id]
         if req.vip_address is not None:
@@ -303,19 +312,24 @@ def create_loadbalancer(body: s.wrap("loadbalancer", s.LoadBalancerCreate),  # t
             if found is None:
                 raise Conflict(f"No more IP addresses available on subnet {subnet_id}")
             address = found
-        project = doc.project_for(ctx, asked_project(data))
-        _quota(svc, project, "load_balancer", _count(w, project, w.lbs))
+        quotas = Quotas(svc, w, doc.project_for(ctx, asked_project(data)))
+        quotas.take("load_balancer")
         lb_id = new_id()
-        doc.data["load_balancers"].append({
+        lb: dict[str, Any] = {
             "id": lb_id, "name": lb_id,
             "vip": {"network": doc.use_network(w, net.uid), "address": str(address)},
             "admin_state_up": req.admin_state_up,
-        })
-        doc.set_meta(lb_id, ctx, data, project)
+        }
+        doc.data["load_balancers"].append(lb)
+        doc.set_meta(lb_id, ctx, data, quotas.project)
+        built = graph.populate(svc, ctx, doc, w, quotas, lb, req)
         return lb_id
 
-    lb_id = svc.change(mutate)
-    return {"loadbalancer": views(svc, svc.world()).loadbalancer(lb_id)}
+    try:
+        lb_id = svc.change(mutate)
+    except ApiError as exc:
+        raise built.told(exc) from exc
+    return {"loadbalancer": graph.full_view(views(svc, svc.world()), lb_id)}
 
 
 def _vip_subnet(ctx: Context, w: World, req: s.LoadBalancerCreate) -> str:
@@ -439,107 +453,17 @@ def list_listeners(request: Request, svc: Service = Svc, ctx: Context = Ctx) -> 
 def create_listener(body: s.wrap("listener", s.ListenerCreate),  # type: ignore[valid-type]
                     svc: Service = Svc, ctx: Context = Ctx) -> Any:
     req: s.ListenerCreate = body.listener  # type: ignore[attr-defined]
-    data = req.model_dump(exclude_unset=True)
 
     def mutate(doc: Doc, w: World) -> str:
         if req.loadbalancer_id not in w.lbs:
             raise NotFound.of("Load Balancer", req.loadbalancer_id)
         src = _lb_for_change(ctx, w, req.loadbalancer_id)
-        project = w.project_of(src, req.loadbalancer_id)
-        _quota(svc, project, "listener", _count(w, project, w.listeners))
+        quotas = Quotas(svc, w, w.project_of(src, req.loadbalancer_id))
         lb = doc.find("loadbalancer", req.loadbalancer_id)
-        udp = req.protocol == "UDP"
-        if any(x["protocol_port"] == req.protocol_port and (x["protocol"] == "UDP") == udp
-               for x in lb.get("listeners", [])):
-            raise Conflict(f"Another Listener on this Load Balancer is already using "
-                           f"protocol_port {req.protocol_port}")
-        listener_id = new_id()
-        item: dict[str, Any] = {
-            "id": listener_id, "name": listener_id, "protocol": req.protocol,
-            "protocol_port": req.protocol_port, "admin_state_up": req.admin_state_up,
-        }
-        _listener_fields(svc, ctx, project, item, data, lb)
-        lb.setdefault("listeners", []).append(item)
-        doc.set_meta(listener_id, ctx, data, project)
-        return listener_id
+        return str(add_listener(svc, ctx, doc, quotas, lb, req)["id"])
 
     listener_id = svc.change(mutate)
     return {"listener": views(svc, svc.world()).listener(listener_id)}
-
-
-LISTENER_FIELDS = (
-    "connection_limit", "timeout_client_data", "timeout_member_connect", "timeout_member_data",
-    "timeout_tcp_inspect", "client_authentication", "tls_ciphers", "tls_versions",
-    "alpn_protocols", "hsts_max_age", "hsts_include_subdomains", "hsts_preload",
-)
-CONTAINER_FIELDS = ("default_tls_container_ref", "client_ca_tls_container_ref",
-                    "client_crl_container_ref")
-
-
-def _listener_fields(svc: Service, ctx: Context, project: str, item: dict[str, Any],
-                     data: dict[str, Any], lb: dict[str, Any]) -> None:
-    """A listener's settings from a create or update body onto its document item; the
-    topology's rules (netnode.model.combinations) then refuse what does not go together."""
-    for key in LISTENER_FIELDS:
-        if key in data:
-            _put(item, key, data[key])
-    if data.get("insert_headers") is not None:
-        item["insert_headers"] = {k: str(v).lower() == "true"
-                                  for k, v in data["insert_headers"].items()}
-    if "allowed_cidrs" in data:
-        item["allowed_cidrs"] = [str(c) for c in data["allowed_cidrs"] or []]
-    for key in CONTAINER_FIELDS:
-        if key in data:
-            _put(item, key, _container(svc, ctx, project, key, data[key]))
-    if "sni_container_refs" in data:
-        item["sni_container_refs"] = [
-            _container(svc, ctx, project, "sni_container_refs", ref)
-            for ref in data["sni_container_refs"] or []
-        ]
-    if "default_pool_id" in data:
-        pool_id = data["default_pool_id"]
-        if pool_id is None:
-            item.pop("default_pool", None)
-            return
-        pool = next((p for p in lb.get("pools", []) if p["id"] == pool_id), None)
-        if pool is None:
-            raise NotFound.of("Pool", pool_id)
-        _check_pool_protocol(item["protocol"], pool["protocol"])
-        item["default_pool"] = pool["name"]
-
-
-def _put(item: dict[str, Any], key: str, value: Any) -> None:
-    """Set ``key``, or drop it (back to its default) when the request says null."""
-    if value is None:
-        item.pop(key, None)
-    else:
-        item[key] = value
-
-
-def _check_pool_protocol(listener_protocol: str, pool_protocol: str) -> None:
-    allowed = LISTENER_POOLS[listener_protocol]
-    if pool_protocol not in allowed:
-        raise Conflict(f"Pool protocol {pool_protocol} is not compatible with listener "
-                       f"protocol {listener_protocol} (it takes {', '.join(allowed)} pools)")
-
-
-def _container(svc: Service, ctx: Context, project: str, field: str,
-               ref: str | None) -> str | None:
-    """A TLS container reference: netnode has no Barbican, a reference is a PEM file on
-    this node under the API's certificates directory, in the owning project's folder
-    (an admin may name any file there)."""
-    if ref is None:
-        return None
-    root = svc.certificates_dir
-    if root is None:
-        raise BadRequest(f"Invalid input for field/attribute {field}: this API takes no TLS "
-                         "containers (start 'netnode serve' with --certificates-dir)")
-    base = root if ctx.is_admin else root / project
-    path = PurePosixPath(ref)
-    if ".." in path.parts or not path.is_relative_to(base):
-        raise BadRequest(f"Invalid input for field/attribute {field}. Value: '{ref}'. A "
-                         f"container is a PEM file under {base}/")
-    return ref
 
 
 @router.get("/listeners/{listener_id}", response_model=s.wrap_out("listener", s.ListenerOut))
@@ -577,8 +501,8 @@ def update_listener(listener_id: str, body: s.wrap("listener", s.ListenerUpdate)
         item = doc.find("listener", listener_id)
         if data.get("admin_state_up") is not None:
             item["admin_state_up"] = data["admin_state_up"]
-        _listener_fields(svc, ctx, w.project_of(src, listener_id), item, data,
-                         doc.find("loadbalancer", lb.uid))
+        listener_fields(svc, ctx, w.project_of(src, listener_id), item, data,
+                        doc.find("loadbalancer", lb.uid))
         doc.update_meta(listener_id, data)
 
     svc.change(mutate)
@@ -617,7 +541,6 @@ def list_pools(request: Request, svc: Service = Svc, ctx: Context = Ctx) -> Any:
 def create_pool(body: s.wrap("pool", s.PoolCreate),  # type: ignore[valid-type]
                 svc: Service = Svc, ctx: Context = Ctx) -> Any:
     req: s.PoolCreate = body.pool  # type: ignore[attr-defined]
-    data = req.model_dump(exclude_unset=True)
 
     def mutate(doc: Doc, w: World) -> str:
         listener = None
@@ -635,46 +558,18 @@ def create_pool(body: s.wrap("pool", s.PoolCreate),  # type: ignore[valid-type]
             raise BadRequest("Invalid input for field/attribute loadbalancer_id: give "
                              "loadbalancer_id or listener_id")
         src = _lb_for_change(ctx, w, lb_id)
-        project = w.project_of(src, lb_id)
-        _quota(svc, project, "pool", _count(w, project, w.pools))
-        lb = doc.find("loadbalancer", lb_id)
-        pool_id = new_id()
-        pool: dict[str, Any] = {
-            "id": pool_id, "name": pool_id, "protocol": req.protocol,
-            "lb_algorithm": req.lb_algorithm, "admin_state_up": req.admin_state_up,
-        }
-        _pool_fields(svc, ctx, project, pool, data)
-        lb.setdefault("pools", []).append(pool)
+        quotas = Quotas(svc, w, w.project_of(src, lb_id))
+        pool_id = str(add_pool(svc, ctx, doc, quotas, doc.find("loadbalancer", lb_id), req)["id"])
         if listener is not None:
             item = doc.find("listener", listener.uid)
             if item.get("default_pool"):
                 raise Conflict(f"Listener {listener.uid} already has a default pool")
-            _check_pool_protocol(item["protocol"], req.protocol)
+            check_pool_protocol(item["protocol"], req.protocol)
             item["default_pool"] = pool_id
-        doc.set_meta(pool_id, ctx, data, project)
         return pool_id
 
     pool_id = svc.change(mutate)
     return {"pool": views(svc, svc.world()).pool(pool_id)}
-
-
-POOL_FIELDS = ("tls_enabled", "tls_ciphers", "tls_versions", "alpn_protocols")
-POOL_CONTAINERS = ("tls_container_ref", "ca_tls_container_ref", "crl_container_ref")
-
-
-def _pool_fields(svc: Service, ctx: Context, project: str, item: dict[str, Any],
-                 data: dict[str, Any]) -> None:
-    for key in POOL_FIELDS:
-        if key in data:
-            _put(item, key, data[key])
-    for key in POOL_CONTAINERS:
-        if key in data:
-            _put(item, key, _container(svc, ctx, project, key, data[key]))
-    if "session_persistence" in data:
-        sp = data["session_persistence"]
-        _put(item, "session_persistence",
-             None if sp is None else {k: str(v) if k == "persistence_granularity" else v
-                                      for k, v in sp.items() if v is not None})
 
 
 @router.get("/pools/{pool_id}", response_model=s.wrap_out("pool", s.PoolOut))
@@ -695,7 +590,7 @@ def update_pool(pool_id: str, body: s.wrap("pool", s.PoolUpdate),  # type: ignor
         for key in ("admin_state_up", "lb_algorithm"):
             if data.get(key) is not None:
                 item[key] = data[key]
-        _pool_fields(svc, ctx, w.project_of(src, pool_id), item, data)
+        pool_fields(svc, ctx, w.project_of(src, pool_id), item, data)
         doc.update_meta(pool_id, data)
 
     svc.change(mutate)
@@ -728,46 +623,16 @@ def list_members(pool_id: str, request: Request, svc: Service = Svc, ctx: Contex
             "members_links": []}
 
 
-def _member_item(w: World, data: dict[str, Any], member_id: str) -> dict[str, Any]:
-    if data.get("subnet_id") is not None and data["subnet_id"] not in w.subnets:
-        raise BadRequest(f"Invalid input for field/attribute subnet_id. Value: "
-                         f"'{data['subnet_id']}'. Subnet not found")
-    item = {"id": member_id, "name": member_id, "address": str(data["address"]),
-            "protocol_port": data["protocol_port"],
-            "admin_state_up": data.get("admin_state_up", True)}
-    _member_fields(item, data)
-    return item
-
-
-def _member_fields(item: dict[str, Any], data: dict[str, Any]) -> None:
-    for key in ("admin_state_up", "weight", "backup"):
-        if data.get(key) is not None:
-            item[key] = data[key]
-    for key in ("monitor_address", "monitor_port"):
-        if key in data:
-            _put(item, key, None if data[key] is None else
-                 str(data[key]) if key == "monitor_address" else data[key])
-
-
 @router.post("/pools/{pool_id}/members", status_code=201,
              response_model=s.wrap_out("member", s.MemberOut))
 def create_member(pool_id: str, body: s.wrap("member", s.MemberCreate),  # type: ignore[valid-type]
                   svc: Service = Svc, ctx: Context = Ctx) -> Any:
-    data = body.member.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
+    req: s.MemberCreate = body.member  # type: ignore[attr-defined]
 
     def mutate(doc: Doc, w: World) -> str:
         src, _, _ = _child_for_change(ctx, w, w.pools, pool_id, "Pool")
-        project = w.project_of(src, pool_id)
-        _quota(svc, project, "member", _count(w, project, w.members))
-        pool = doc.find("pool", pool_id)
-        key = (str(data["address"]), data["protocol_port"])
-        if any((m["address"], m["protocol_port"]) == key for m in pool.get("members", [])):
-            raise Conflict(f"Another member on this pool is already using ip address "
-                           f"{key[0]} on protocol_port {key[1]}")
-        member_id = new_id()
-        pool.setdefault("members", []).append(_member_item(w, data, member_id))
-        doc.set_meta(member_id, ctx, data, project, subnet_id=data.get("subnet_id"))
-        return member_id
+        quotas = Quotas(svc, w, w.project_of(src, pool_id))
+        return str(add_member(ctx, doc, w, quotas, doc.find("pool", pool_id), req)["id"])
 
     member_id = svc.change(mutate)
     return {"member": views(svc, svc.world()).member(member_id)}
@@ -794,13 +659,12 @@ def batch_update_members(pool_id: str, body: s.MemberBatch, svc: Service = Svc,
             seen.add(key)
             old = existing.get(key)
             member_id = old["id"] if old else new_id()
-            members.append(_member_item(w, data, member_id))
+            members.append(member_item(w, data, member_id))
             if old is None:
                 doc.set_meta(member_id, ctx, data, project, subnet_id=data.get("subnet_id"))
             else:
                 doc.update_meta(member_id, data)
-        _quota(svc, project, "member", _count(w, project, w.members) - len(existing),
-               len(members))
+        Quotas(svc, w, project).take("member", len(members) - len(existing))
         pool["members"] = members
 
     svc.change(mutate)
@@ -826,7 +690,7 @@ def update_member(pool_id: str, member_id: str,
         _, _, pool, _ = _child_for_change(ctx, w, w.members, member_id, "Member")
         if pool.uid != pool_id:
             raise NotFound.of("Member", member_id)
-        _member_fields(doc.find("member", member_id), data)
+        member_fields(doc.find("member", member_id), data)
         doc.update_meta(member_id, data)
 
     svc.change(mutate)
@@ -857,41 +721,17 @@ def list_monitors(request: Request, svc: Service = Svc, ctx: Context = Ctx) -> A
             "healthmonitors_links": []}
 
 
-MONITOR_FIELDS = ("delay", "timeout", "max_retries", "max_retries_down", "admin_state_up",
-                  "http_method", "url_path", "expected_codes", "http_version", "domain_name")
-
-
-def _monitor_fields(item: dict[str, Any], data: dict[str, Any]) -> None:
-    for key in MONITOR_FIELDS:
-        if key in data:
-            if data[key] is None and key in ("delay", "timeout", "max_retries",
-                                             "max_retries_down", "admin_state_up"):
-                continue
-            _put(item, key, data[key])
-    if item["timeout"] > item["delay"]:
-        raise BadRequest("Invalid input for field/attribute timeout: it must not exceed delay")
-
-
 @router.post("/healthmonitors", status_code=201,
              response_model=s.wrap_out("healthmonitor", s.HealthMonitorOut))
 def create_monitor(body: s.wrap("healthmonitor", s.HealthMonitorCreate),  # type: ignore[valid-type]
                    svc: Service = Svc, ctx: Context = Ctx) -> Any:
     req: s.HealthMonitorCreate = body.healthmonitor  # type: ignore[attr-defined]
-    data = req.model_dump(exclude_unset=True)
 
     def mutate(doc: Doc, w: World) -> str:
         src, _, _ = _child_for_change(ctx, w, w.pools, req.pool_id, "Pool")
-        project = w.project_of(src, req.pool_id)
-        _quota(svc, project, "health_monitor", _count(w, project, w.monitors))
+        quotas = Quotas(svc, w, w.project_of(src, req.pool_id))
         pool = doc.find("pool", req.pool_id)
-        if pool.get("healthmonitor"):
-            raise Conflict(f"Pool {req.pool_id} already has a health monitor")
-        hm_id = new_id()
-        item: dict[str, Any] = {"id": hm_id, "type": req.type}
-        _monitor_fields(item, {**data, "max_retries_down": req.max_retries_down})
-        pool["healthmonitor"] = item
-        doc.set_meta(hm_id, ctx, data, project)
-        return hm_id
+        return str(add_monitor(ctx, doc, quotas, pool, req)["id"])
 
     hm_id = svc.change(mutate)
     return {"healthmonitor": views(svc, svc.world()).monitor(hm_id)}
@@ -915,7 +755,7 @@ def update_monitor(hm_id: str, body: s.wrap("healthmonitor", s.HealthMonitorUpda
 
     def mutate(doc: Doc, w: World) -> None:
         _, _, pool, _ = _child_for_change(ctx, w, w.monitors, hm_id, "Health Monitor")
-        _monitor_fields(_find_monitor(doc, pool.uid), data)
+        monitor_fields(_find_monitor(doc, pool.uid), data)
         doc.update_meta(hm_id, data)
 
     svc.change(mutate)
@@ -944,70 +784,17 @@ def list_l7policies(request: Request, svc: Service = Svc, ctx: Context = Ctx) ->
             "l7policies_links": []}
 
 
-def _policy_fields(item: dict[str, Any], data: dict[str, Any], lb: dict[str, Any]) -> None:
-    for key in ("action", "admin_state_up"):
-        if data.get(key) is not None:
-            item[key] = data[key]
-    for key in ("redirect_url", "redirect_prefix", "redirect_http_code"):
-        if key in data:
-            _put(item, key, data[key])
-    if "redirect_pool_id" in data:
-        pool_id = data["redirect_pool_id"]
-        if pool_id is not None and not any(p["id"] == pool_id for p in lb.get("pools", [])):
-            raise NotFound.of("Pool", pool_id)
-        _put(item, "redirect_pool", pool_id)
-    # Octavia clears what the new action does not use.
-    keep = {"REDIRECT_TO_POOL": "redirect_pool", "REDIRECT_TO_URL": "redirect_url",
-            "REDIRECT_PREFIX": "redirect_prefix"}.get(item["action"])
-    for key in ("redirect_pool", "redirect_url", "redirect_prefix"):
-        if key != keep and key not in data:
-            item.pop(key, None)
-    redirect = item["action"] in ("REDIRECT_TO_URL", "REDIRECT_PREFIX")
-    if not redirect and "redirect_http_code" not in data:
-        item.pop("redirect_http_code", None)
-
-
-def _place(items: list[dict[str, Any]], item: dict[str, Any], position: int | None) -> None:
-    """Put ``item`` at Octavia's 1-based ``position`` (None or past the end: last)."""
-    if item in items:
-        items.remove(item)
-    index = len(items) if position is None else min(position - 1, len(items))
-    items.insert(index, item)
-
-
-def _rule_item(rule_id: str, data: dict[str, Any]) -> dict[str, Any]:
-    item = {"id": rule_id}
-    for key in ("type", "compare_type", "key", "value", "invert", "admin_state_up"):
-        if data.get(key) is not None:
-            item[key] = data[key]
-    return item
-
-
 @router.post("/l7policies", status_code=201, response_model=s.wrap_out("l7policy", s.L7PolicyOut))
 def create_l7policy(body: s.wrap("l7policy", s.L7PolicyCreate),  # type: ignore[valid-type]
                     svc: Service = Svc, ctx: Context = Ctx) -> Any:
     req: s.L7PolicyCreate = body.l7policy  # type: ignore[attr-defined]
-    data = req.model_dump(exclude_unset=True)
 
     def mutate(doc: Doc, w: World) -> str:
         src, lb, _ = _child_for_change(ctx, w, w.listeners, req.listener_id, "Listener")
-        project = w.project_of(src, req.listener_id)
-        _quota(svc, project, "l7policy", _count(w, project, w.l7policies))
+        quotas = Quotas(svc, w, w.project_of(src, req.listener_id))
         listener = doc.find("listener", req.listener_id)
-        policy_id = new_id()
-        item: dict[str, Any] = {"id": policy_id, "name": policy_id, "action": req.action}
-        _policy_fields(item, data, doc.find("loadbalancer", lb.uid))
-        rules = data.get("rules") or []
-        if rules:
-            _quota(svc, project, "l7rule", _count(w, project, w.l7rules), len(rules))
-        item["rules"] = []
-        for rule in rules:
-            rule_id = new_id()
-            item["rules"].append(_rule_item(rule_id, rule))
-            doc.set_meta(rule_id, ctx, rule, project)
-        _place(listener.setdefault("l7policies", []), item, req.position)
-        doc.set_meta(policy_id, ctx, data, project)
-        return policy_id
+        return str(add_l7policy(ctx, doc, quotas, doc.find("loadbalancer", lb.uid), listener,
+                                req)["id"])
 
     policy_id = svc.change(mutate)
     return {"l7policy": views(svc, svc.world()).l7policy(policy_id)}
@@ -1028,9 +815,9 @@ def update_l7policy(policy_id: str, body: s.wrap("l7policy", s.L7PolicyUpdate), 
     def mutate(doc: Doc, w: World) -> None:
         _, lb, x, _ = _child_for_change(ctx, w, w.l7policies, policy_id, "L7 Policy")
         item = doc.find("l7policy", policy_id)
-        _policy_fields(item, data, doc.find("loadbalancer", lb.uid))
+        policy_fields(item, data, doc.find("loadbalancer", lb.uid))
         if data.get("position") is not None:
-            _place(doc.find("listener", x.uid)["l7policies"], item, data["position"])
+            place(doc.find("listener", x.uid)["l7policies"], item, data["position"])
         doc.update_meta(policy_id, data)
 
     svc.change(mutate)
@@ -1072,17 +859,12 @@ def list_l7rules(policy_id: str, request: Request, svc: Service = Svc,
              response_model=s.wrap_out("rule", s.L7RuleOut))
 def create_l7rule(policy_id: str, body: s.wrap("rule", s.L7RuleCreate),  # type: ignore[valid-type]
                   svc: Service = Svc, ctx: Context = Ctx) -> Any:
-    data = body.rule.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
+    req: s.L7RuleCreate = body.rule  # type: ignore[attr-defined]
 
     def mutate(doc: Doc, w: World) -> str:
         src, _, _, _ = _child_for_change(ctx, w, w.l7policies, policy_id, "L7 Policy")
-        project = w.project_of(src, policy_id)
-        _quota(svc, project, "l7rule", _count(w, project, w.l7rules))
-        rule_id = new_id()
-        doc.find("l7policy", policy_id).setdefault("rules", []).append(
-            _rule_item(rule_id, data))
-        doc.set_meta(rule_id, ctx, data, project)
-        return rule_id
+        quotas = Quotas(svc, w, w.project_of(src, policy_id))
+        return str(add_l7rule(ctx, doc, quotas, doc.find("l7policy", policy_id), req)["id"])
 
     rule_id = svc.change(mutate)
     return {"rule": views(svc, svc.world()).l7rule(rule_id)}
@@ -1110,7 +892,7 @@ def update_l7rule(policy_id: str, rule_id: str,
             if data.get(key) is not None:
                 item[key] = data[key]
         if "key" in data:
-            _put(item, "key", data["key"])
+            put(item, "key", data["key"])
         doc.update_meta(rule_id, data)
 
     svc.change(mutate)

@@ -93,14 +93,6 @@ RedirectCode = Literal[301, 302, 303, 307, 308]
 Position = Annotated[Int, Field(ge=1, le=2_147_483_647)]
 
 
-class LoadBalancerCreate(Owned):
-    vip_subnet_id: ObjectId | None = None
-    vip_network_id: ObjectId | None = None
-    vip_address: IPv4Address | None = None
-    admin_state_up: Bool = True
-    provider: Literal["netnode", "amphora"] | None = None
-    flavor_id: None = None
-    availability_zone: None = None
 
 
 class LoadBalancerUpdate(Common):
@@ -268,6 +260,57 @@ class L7PolicyUpdate(L7PolicySettings):
     pass
 
 
+# --- a fully populated load balancer (Octavia's *SingleCreate bodies) ------------------------
+# The objects of the tree take what their one-by-one create takes, less the parent they
+# belong to (the tree says it). A pool a listener or an L7 policy holds is either
+# defined there (more than a name) or only named: a reference to a pool defined once,
+# in ``pools`` or where it is first used.
+
+
+class HealthMonitorSingleCreate(HealthMonitorSettings, Owned):
+    type: HealthMonitorType
+    delay: Seconds
+    timeout: Seconds
+    max_retries: Retries
+    max_retries_down: Retries = 3
+    admin_state_up: Bool = True
+
+
+class PoolSingleCreate(PoolSettings, Owned):
+    protocol: PoolProtocol | None = None
+    lb_algorithm: Algorithm | None = None
+    admin_state_up: Bool = True
+    healthmonitor: HealthMonitorSingleCreate | None = None
+    members: Annotated[list[MemberCreate], Field(max_length=1000)] | None = None
+
+
+class L7PolicySingleCreate(L7PolicySettings, Owned):
+    action: Literal["REJECT", "REDIRECT_TO_URL", "REDIRECT_TO_POOL", "REDIRECT_PREFIX"]
+    admin_state_up: Bool = True
+    rules: Annotated[list[L7RuleCreate], Field(max_length=50)] | None = None
+    redirect_pool: PoolSingleCreate | None = None
+
+
+class ListenerSingleCreate(ListenerSettings, Owned):
+    protocol: ListenerProtocol
+    protocol_port: PortNumber
+    admin_state_up: Bool = True
+    default_pool: PoolSingleCreate | None = None
+    l7policies: Annotated[list[L7PolicySingleCreate], Field(max_length=50)] | None = None
+
+
+class LoadBalancerCreate(Owned):
+    vip_subnet_id: ObjectId | None = None
+    vip_network_id: ObjectId | None = None
+    vip_address: IPv4Address | None = None
+    admin_state_up: Bool = True
+    provider: Literal["netnode", "amphora"] | None = None
+    flavor_id: None = None
+    availability_zone: None = None
+    listeners: Annotated[list[ListenerSingleCreate], Field(max_length=100)] | None = None
+    pools: Annotated[list[PoolSingleCreate], Field(max_length=100)] | None = None
+
+
 class Wrapped(Body):
     """Octavia and Neutron wrap a body in the object's kind ({"loadbalancer": {...}})."""
 
@@ -391,6 +434,28 @@ class L7RuleOut(Out):
     value: str
     provisioning_status: str
     operating_status: str
+
+
+# Octavia's LoadBalancerFullResponse, what a create answers: the load balancer with its
+# whole tree, each object as its own GET shows it.
+
+
+class L7PolicyFullOut(L7PolicyOut):
+    rules: list[L7RuleOut]  # type: ignore[assignment]
+
+
+class ListenerFullOut(ListenerOut):
+    l7policies: list[L7PolicyFullOut]
+
+
+class PoolFullOut(PoolOut):
+    members: list[MemberOut]  # type: ignore[assignment]
+    healthmonitor: HealthMonitorOut | None
+
+
+class LoadBalancerFullOut(LoadBalancerOut):
+    listeners: list[ListenerFullOut]  # type: ignore[assignment]
+    pools: list[PoolFullOut]  # type: ignore[assignment]
 
 
 class QuotaBody(Body):
