@@ -137,6 +137,7 @@ class Agent:
             except (NetnodeError, OSError) as exc:
                 problems.append(Report(str(path), "load", error=str(exc)))
                 continue
+            assert topo.name is not None  # load_file refuses a file that names none
             topologies[topo.name] = topo
             self._file_topologies.add(topo.name)
         return topologies, problems
