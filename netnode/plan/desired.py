@@ -9,7 +9,7 @@ load balancer's ``allowed_cidrs`` filter.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from functools import partial
 from ipaddress import IPv4Address
 from pathlib import PurePath
@@ -25,6 +25,7 @@ from netnode.model.topology import (
     Topology,
 )
 from netnode.plan import tls_files
+from netnode.plan.memo import Memo, Pass
 from netnode.plan.spec import (
     BridgeSpec,
     FirewallSpec,
@@ -73,28 +74,12 @@ def udp_root(run_dir: PurePath) -> PurePath:
     return run_dir.parent / "udp"
 
 
-class Memo:
-    """The units a build made, per topology, by the key of what each was made from: the
-    next build of that topology takes an unchanged unit from here instead of making (and
-    rendering) it again. One per host (``Host.units``); any number of builds may share
-    it. Only the units of the last build of each topology are kept."""
-
-    def __init__(self) -> None:
-        self._last: dict[str, dict[tuple[object, ...], Unit]] = {}
-
-    def units(self, topology: str) -> dict[tuple[object, ...], Unit]:
-        return self._last.get(topology, {})
-
-    def keep(self, topology: str, units: dict[tuple[object, ...], Unit]) -> None:
-        self._last[topology] = units
-
-
 def build(
     topo: Topology,
     node: str,
     run_dir: PurePath,
     digests: Mapping[str, str] | None = None,
-    memo: Memo | None = None,
+    memo: Memo[Unit] | None = None,
 ) -> HostSpec:
     """The desired host for ``topo``. ``run_dir`` is where HAProxy's files live.
 
@@ -115,7 +100,7 @@ def build_units(
     node: str,
     run_dir: PurePath,
     digests: Mapping[str, str] | None = None,
-    memo: Memo | None = None,
+    memo: Memo[Unit] | None = None,
 ) -> tuple[Unit, ...]:
     """The units of the desired host for ``topo`` (see ``build``), in the host's order:
     lab instances, lab clients, load balancers (after the lab's servers: members answer
@@ -126,16 +111,9 @@ def build_units(
     network(s) (a router: all networks and floating IPs), the bridge names, the node,
     the run directory and the digests of its certificate files."""
     digests = digests or {}
-    before = memo.units(name_of(topo)) if memo is not None else {}
-    now: dict[tuple[object, ...], Unit] = {}
+    made: Pass[Unit] = Pass(memo, name_of(topo))
     context = (node, str(run_dir))
-
-    def unit(key: tuple[object, ...], make: Callable[[], Unit]) -> Unit:
-        found = before.get(key) or now.get(key)
-        if found is None:
-            found = make()
-        now[key] = found
-        return found
+    networks = {n.name: n.model_dump_json() for n in topo.networks}
 
     def files_of(refs: Iterable[tls_files.Reference]) -> tuple[tuple[str, str], ...]:
         return tuple(sorted({(r.file, digests[r.file]) for r in refs if r.file in digests}))
@@ -144,31 +122,30 @@ def build_units(
     for inst in topo.lab.instances:
         net = topo.network(inst.network)
         files = files_of(tls_files.instance_references(inst, "instance"))
-        key = ("instance", inst.model_dump_json(), net.model_dump_json(), *context, files)
+        key = ("instance", inst.model_dump_json(), networks[net.name], *context, files)
         key += (topo.bridge_of(net),)
-        parts.append(unit(key, partial(_instance, topo, inst, run_dir, dict(files))))
+        parts.append(made.get(key, partial(_instance, topo, inst, run_dir, dict(files))))
     for client in topo.lab.clients:
         net = topo.network(client.network)
-        key = ("client", client.model_dump_json(), net.model_dump_json(), *context)
+        key = ("client", client.model_dump_json(), networks[net.name], *context)
         key += (topo.bridge_of(net),)
-        parts.append(unit(key, partial(_client, topo, client, run_dir)))
+        parts.append(made.get(key, partial(_client, topo, client, run_dir)))
     for lb in topo.load_balancers:
         net = topo.network(lb.vip.network)
         files = files_of(tls_files.lb_references(lb, "load_balancer"))
-        key = ("loadbalancer", lb.model_dump_json(), net.model_dump_json(), *context, files)
+        key = ("loadbalancer", lb.model_dump_json(), networks[net.name], *context, files)
         key += (topo.bridge_of(net),)
-        parts.append(unit(key, partial(_load_balancer, topo, lb, run_dir, dict(files))))
+        parts.append(made.get(key, partial(_load_balancer, topo, lb, run_dir, dict(files))))
     if topo.routers:
         shared = (
             topo.integration_bridge,
-            *(n.model_dump_json() for n in topo.networks),
+            *networks.values(),
             *(f.model_dump_json() for f in topo.floating_ips),
         )
         for router in topo.routers:
             key = ("router", router.model_dump_json(), *context, *shared)
-            parts.append(unit(key, partial(_router, topo, router, node)))
-    if memo is not None:
-        memo.keep(name_of(topo), now)
+            parts.append(made.get(key, partial(_router, topo, router, node)))
+    made.done()
     return tuple(parts)
 
 

@@ -102,7 +102,7 @@ def apply(
     spec = units.assemble(host.node, desired_state.name_of(topo), parts)
     started_ovs = host.ovs.ensure_running()
     store = host.store
-    objects = provisioning.objects(topo, spec.floating)
+    objects = provisioning.objects(topo, spec.floating, host.objects)
     prints = {part.name: part.fingerprint for part in parts}
     with node_lock(host):
         record = store.read(spec.topology)

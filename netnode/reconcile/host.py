@@ -22,12 +22,15 @@ from netnode.drivers.nftables import UdpTables
 from netnode.drivers.ovs import OVS
 from netnode.errors import HostError, NetnodeError, Refused
 from netnode.plan import operations as op
-from netnode.plan.desired import Memo, udp_root
+from netnode.plan.desired import udp_root
 from netnode.plan.diff import Plan
+from netnode.plan.memo import Memo
 from netnode.plan.observed import HostState, Ledger, NamespaceState, ProcessState
 from netnode.plan.spec import HostSpec
+from netnode.plan.units import Unit
 from netnode.reconcile.certificates import Verdicts
 from netnode.reconcile.ledger import LedgerStore
+from netnode.reconcile.provisioning import Object
 from netnode.store.database import default_url, engine_for
 
 Progress = Callable[[op.Operation], None]
@@ -67,7 +70,8 @@ class Host:
     udp: UdpTables = field(init=False)
     # What the passes of this process already checked and rendered (see converge).
     certificates: Verdicts = field(init=False, default_factory=Verdicts)
-    units: Memo = field(init=False, default_factory=Memo)
+    units: Memo[Unit] = field(init=False, default_factory=Memo)
+    objects: Memo[dict[str, Object]] = field(init=False, default_factory=Memo)
 
     def __post_init__(self) -> None:
         self.haproxy = HAProxyProcesses(self.run_dir)

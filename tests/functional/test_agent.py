@@ -160,7 +160,7 @@ def test_passes_redo_only_what_changed_and_a_full_pass_still_repairs(
     assert read == [router_ns]
 
     def units() -> dict[str, object]:
-        return {u.name: u for u in lab.host.units.units(topology).values()}
+        return {u.name: u for u in lab.host.units.last(topology).values()}
 
     before = units()
     changed = lab.prepare(data)

@@ -21,7 +21,8 @@ from netnode.errors import TopologyError
 from netnode.model import ids
 from netnode.model.loading import load_data
 from netnode.plan import desired, units
-from netnode.reconcile import certificates
+from netnode.plan.memo import Memo
+from netnode.reconcile import certificates, provisioning
 from netnode.reconcile.agent import Agent
 from netnode.reconcile.host import Host
 from tests.functional.certs import Certs, make_certs
@@ -124,6 +125,20 @@ def test_a_certificate_of_new_content_rebuilds_its_load_balancer_only(
     assert second[lb2] is first[lb2]
     assert second[lb1] is not first[lb1]
     assert "b" * 64 in second[lb1].processes[0].config
+
+
+def test_provisioning_fingerprints_only_the_changed_load_balancers_objects(
+    data: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = Calls(provisioning._lb_objects)
+    monkeypatch.setattr(provisioning, "_lb_objects", made)
+    memo: Memo[dict[str, provisioning.Object]] = Memo()
+    topo = load_data(data)
+    assert provisioning.objects(topo, {}, memo) == provisioning.objects(topo, {})
+    assert made.count == 4
+    changed = load_data(add_member(data))
+    assert provisioning.objects(changed, {}, memo) == provisioning.objects(changed, {})
+    assert made.count == 4 + 1 + 2
 
 
 # --- certificate checks ----------------------------------------------------------------
