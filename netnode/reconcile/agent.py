@@ -104,7 +104,8 @@ class Agent:
 
     def desired(self) -> tuple[dict[str, Topology], list[Report]]:
         """Every desired topology by name; a file that does not load is reported and
-        its last recorded state (if any) stays desired."""
+        its last recorded state (if any) stays desired. A recorded topology is parsed
+        once per generation (its document is read and parsed again only when written)."""
         topologies: dict[str, Topology] = {}
         problems: list[Report] = []
         self._file_topologies: set[str] = set()
