@@ -9,13 +9,23 @@ load balancer's ``allowed_cidrs`` filter.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from functools import partial
 from ipaddress import IPv4Address
 from pathlib import PurePath
 
 from netnode.model import ids
-from netnode.model.topology import FloatingIP, LoadBalancer, Network, Router, Topology
+from netnode.model.topology import (
+    Client,
+    FloatingIP,
+    Instance,
+    LoadBalancer,
+    Network,
+    Router,
+    Topology,
+)
 from netnode.plan import tls_files
+from netnode.plan.memo import Memo, Pass
 from netnode.plan.spec import (
     BridgeSpec,
     FirewallSpec,
@@ -26,6 +36,7 @@ from netnode.plan.spec import (
     ProcessSpec,
     UdpSpec,
 )
+from netnode.plan.units import Unit, assemble
 from netnode.render.haproxy import render_lab_client, render_lab_instance, render_loadbalancer
 from netnode.render.iptables import FloatingIPNat, PortForwardingNat, RouterNat
 from netnode.render.lb_filter import ListenerFilter, LoadBalancerFilter
@@ -64,221 +75,293 @@ def udp_root(run_dir: PurePath) -> PurePath:
 
 
 def build(
-    topo: Topology, node: str, run_dir: PurePath, digests: Mapping[str, str] | None = None
+    topo: Topology,
+    node: str,
+    run_dir: PurePath,
+    digests: Mapping[str, str] | None = None,
+    memo: Memo[Unit] | None = None,
 ) -> HostSpec:
     """The desired host for ``topo``. ``run_dir`` is where HAProxy's files live.
 
     ``digests`` (file -> sha256) are those of the certificate files the topology names,
     as ``netnode.reconcile.certificates`` read and checked them: each is copied into
     its process's directory under a name made of its digest (``tls_files``)."""
+    parts = build_units(topo, node, run_dir, digests, memo)
+    return assemble(node, name_of(topo), parts)
+
+
+def name_of(topo: Topology) -> str:
+    """The desired host's topology name (what its record and its OVS ports carry)."""
+    return topo.name or "topology"
+
+
+def build_units(
+    topo: Topology,
+    node: str,
+    run_dir: PurePath,
+    digests: Mapping[str, str] | None = None,
+    memo: Memo[Unit] | None = None,
+) -> tuple[Unit, ...]:
+    """The units of the desired host for ``topo`` (see ``build``), in the host's order:
+    lab instances, lab clients, load balancers (after the lab's servers: members answer
+    their first health check), routers.
+
+    With a ``memo``, a unit whose key is the same as in the last build is taken from
+    it, not made again. A unit's key holds everything its maker reads: the object, its
+    network(s) (a router: all networks and floating IPs), the bridge names, the node,
+    the run directory and the digests of its certificate files."""
     digests = digests or {}
-    bridges: dict[str, BridgeSpec] = {}
-    namespaces: list[NamespaceSpec] = []
-    ports: list[PortSpec] = []
-    processes: list[ProcessSpec] = []
-    firewalls: list[FirewallSpec] = []
-    udp: list[UdpSpec] = []
-    floating: dict[str, tuple[str, ...]] = {}
+    made: Pass[Unit] = Pass(memo, name_of(topo))
+    context = (node, str(run_dir))
+    networks = {n.name: n.model_dump_json() for n in topo.networks}
 
-    def bridge_for(net: Network) -> str:
-        name = topo.bridge_of(net)
-        if name not in bridges:
-            phys = net.physical_interface if net.external else None
-            bridges[name] = BridgeSpec(name=name, physical_interface=phys)
-        return name
+    def files_of(refs: Iterable[tls_files.Reference]) -> tuple[tuple[str, str], ...]:
+        return tuple(sorted({(r.file, digests[r.file]) for r in refs if r.file in digests}))
 
-    def gateway_of(net: Network, address: IPv4Address) -> str | None:
-        subnet = topo.subnet_of(net, address)
-        if subnet is None or subnet.gateway_ip is None or net.external:
-            return None
-        return str(subnet.gateway_ip)
-
-    def cidr(net: Network, address: IPv4Address, prefix: int | None = None) -> str:
-        if prefix is None:
-            subnet = topo.subnet_of(net, address)
-            assert subnet is not None, "validated: every held address is in a subnet"
-            prefix = subnet.cidr.prefixlen
-        return f"{address}/{prefix}"
-
-    def port(
-        prefix: str,
-        owner: str,
-        net: Network,
-        ns: str,
-        addresses: tuple[str, ...],
-        mac: str | None = None,
-    ) -> PortSpec:
-        return PortSpec(
-            name=ids.ifname(prefix, owner),
-            bridge=bridge_for(net),
-            namespace=ns,
-            tag=None if net.external else net.segmentation_id,
-            mac=mac,
-            addresses=addresses,
-            owner=owner,
-        )
-
-    for i, inst in enumerate(topo.lab.instances):
+    parts: list[Unit] = []
+    for inst in topo.lab.instances:
         net = topo.network(inst.network)
-        ns = ids.lab_namespace(inst.uid)
-        namespaces.append(
-            NamespaceSpec(ns, "instance", inst.uid, BASE_SYSCTLS, gateway_of(net, inst.address))
-        )
-        ports.append(port("tap", inst.uid, net, ns, (cidr(net, inst.address),), inst.mac))
-        name = process_name("lab", inst.uid)
-        paths, files = tls_files.installed(
-            tls_files.instance_references(inst, f"lab.instances[{i}]"), digests, run_dir / name
-        )
-        config = render_lab_instance(
-            inst, stats_socket=stats_socket(run_dir, name), tls_files=paths
-        )
-        processes.append(ProcessSpec(name, ns, "instance", config, files))
-        if inst.udp_port is not None:
-            processes.append(
-                ProcessSpec(
-                    process_name("udplab", inst.uid),
-                    ns,
-                    "instance",
-                    json.dumps(
-                        {"address": str(inst.address), "port": inst.udp_port, "body": inst.body}
-                    ),
-                    program="netnode.lab.udp_server",
-                )
-            )
-
+        files = files_of(tls_files.instance_references(inst, "instance"))
+        key = ("instance", inst.model_dump_json(), networks[net.name], *context, files)
+        key += (topo.bridge_of(net),)
+        parts.append(made.get(key, partial(_instance, topo, inst, run_dir, dict(files))))
     for client in topo.lab.clients:
         net = topo.network(client.network)
-        ns = ids.lab_namespace(client.uid)
-        namespaces.append(NamespaceSpec(ns, "client", client.uid, BASE_SYSCTLS, None))
-        ports.append(port("tap", client.uid, net, ns, (cidr(net, client.address),)))
-        name = process_name("client", client.uid)
+        key = ("client", client.model_dump_json(), networks[net.name], *context)
+        key += (topo.bridge_of(net),)
+        parts.append(made.get(key, partial(_client, topo, client, run_dir)))
+    for lb in topo.load_balancers:
+        net = topo.network(lb.vip.network)
+        files = files_of(tls_files.lb_references(lb, "load_balancer"))
+        key = ("loadbalancer", lb.model_dump_json(), networks[net.name], *context, files)
+        key += (topo.bridge_of(net),)
+        parts.append(made.get(key, partial(_load_balancer, topo, lb, run_dir, dict(files))))
+    if topo.routers:
+        shared = (
+            topo.integration_bridge,
+            *networks.values(),
+            *(f.model_dump_json() for f in topo.floating_ips),
+        )
+        for router in topo.routers:
+            key = ("router", router.model_dump_json(), *context, *shared)
+            parts.append(made.get(key, partial(_router, topo, router, node)))
+    made.done()
+    return tuple(parts)
+
+
+def _bridge(topo: Topology, net: Network) -> BridgeSpec:
+    phys = net.physical_interface if net.external else None
+    return BridgeSpec(name=topo.bridge_of(net), physical_interface=phys)
+
+
+def _gateway_of(topo: Topology, net: Network, address: IPv4Address) -> str | None:
+    subnet = topo.subnet_of(net, address)
+    if subnet is None or subnet.gateway_ip is None or net.external:
+        return None
+    return str(subnet.gateway_ip)
+
+
+def _cidr(topo: Topology, net: Network, address: IPv4Address, prefix: int | None = None) -> str:
+    if prefix is None:
+        subnet = topo.subnet_of(net, address)
+        assert subnet is not None, "validated: every held address is in a subnet"
+        prefix = subnet.cidr.prefixlen
+    return f"{address}/{prefix}"
+
+
+def _port(
+    topo: Topology,
+    prefix: str,
+    owner: str,
+    net: Network,
+    ns: str,
+    addresses: tuple[str, ...],
+    mac: str | None = None,
+) -> PortSpec:
+    return PortSpec(
+        name=ids.ifname(prefix, owner),
+        bridge=topo.bridge_of(net),
+        namespace=ns,
+        tag=None if net.external else net.segmentation_id,
+        mac=mac,
+        addresses=addresses,
+        owner=owner,
+    )
+
+
+def _instance(
+    topo: Topology, inst: Instance, run_dir: PurePath, digests: Mapping[str, str]
+) -> Unit:
+    net = topo.network(inst.network)
+    ns = ids.lab_namespace(inst.uid)
+    name = process_name("lab", inst.uid)
+    paths, files = tls_files.installed(
+        tls_files.instance_references(inst, "instance"), digests, run_dir / name
+    )
+    config = render_lab_instance(inst, stats_socket=stats_socket(run_dir, name), tls_files=paths)
+    processes = [ProcessSpec(name, ns, "instance", config, files)]
+    if inst.udp_port is not None:
         processes.append(
             ProcessSpec(
-                name,
+                process_name("udplab", inst.uid),
                 ns,
-                "client",
-                render_lab_client(client, stats_socket=stats_socket(run_dir, name)),
+                "instance",
+                json.dumps(
+                    {"address": str(inst.address), "port": inst.udp_port, "body": inst.body}
+                ),
+                program="netnode.lab.udp_server",
             )
         )
+    return Unit(
+        NamespaceSpec(ns, "instance", inst.uid, BASE_SYSCTLS, _gateway_of(topo, net, inst.address)),
+        bridges=(_bridge(topo, net),),
+        ports=(_port(topo, "tap", inst.uid, net, ns, (_cidr(topo, net, inst.address),), inst.mac),),
+        processes=tuple(processes),
+    )
 
-    # Load balancers after the lab's servers: members answer their first health check.
-    for i, lb in enumerate(topo.load_balancers):
-        net = topo.network(lb.vip.network)
-        ns = ids.lb_namespace(lb.uid)
-        balancer = udp_balancer(lb)
-        sysctls = BASE_SYSCTLS if balancer is None else UDP_LB_SYSCTLS
-        namespaces.append(
-            NamespaceSpec(ns, "loadbalancer", lb.uid, sysctls, gateway_of(net, lb.vip.address))
-        )
-        ports.append(port("tap", lb.uid, net, ns, (cidr(net, lb.vip.address),), lb.vip.mac))
-        name = process_name("lb", lb.uid)
-        paths, files = tls_files.installed(
-            tls_files.lb_references(lb, f"load_balancers[{i}]"), digests, run_dir / name
-        )
-        config = render_loadbalancer(
-            lb,
-            stats_socket=stats_socket(run_dir, name),
-            state_file=state_file(run_dir, name),
-            tls_files=paths,
-        )
-        processes.append(ProcessSpec(name, ns, "loadbalancer", config, files))
-        if balancer is not None:
-            udp.append(UdpSpec(ns, balancer))
-            checks = monitors(lb, balancer)
-            if checks:
-                checker = CheckerConfig(ns, str(udp_root(run_dir)), balancer, checks)
-                processes.append(
-                    ProcessSpec(
-                        process_name("udpcheck", lb.uid),
-                        ns,
-                        "loadbalancer",
-                        checker.dumps(),
-                        program="netnode.udpcheck",
-                    )
+
+def _client(topo: Topology, client: Client, run_dir: PurePath) -> Unit:
+    net = topo.network(client.network)
+    ns = ids.lab_namespace(client.uid)
+    name = process_name("client", client.uid)
+    config = render_lab_client(client, stats_socket=stats_socket(run_dir, name))
+    return Unit(
+        NamespaceSpec(ns, "client", client.uid, BASE_SYSCTLS, None),
+        bridges=(_bridge(topo, net),),
+        ports=(_port(topo, "tap", client.uid, net, ns, (_cidr(topo, net, client.address),)),),
+        processes=(ProcessSpec(name, ns, "client", config),),
+    )
+
+
+def _load_balancer(
+    topo: Topology, lb: LoadBalancer, run_dir: PurePath, digests: Mapping[str, str]
+) -> Unit:
+    net = topo.network(lb.vip.network)
+    ns = ids.lb_namespace(lb.uid)
+    balancer = udp_balancer(lb)
+    sysctls = BASE_SYSCTLS if balancer is None else UDP_LB_SYSCTLS
+    name = process_name("lb", lb.uid)
+    paths, files = tls_files.installed(
+        tls_files.lb_references(lb, "load_balancer"), digests, run_dir / name
+    )
+    config = render_loadbalancer(
+        lb,
+        stats_socket=stats_socket(run_dir, name),
+        state_file=state_file(run_dir, name),
+        tls_files=paths,
+    )
+    processes = [ProcessSpec(name, ns, "loadbalancer", config, files)]
+    udp: tuple[UdpSpec, ...] = ()
+    if balancer is not None:
+        udp = (UdpSpec(ns, balancer),)
+        checks = monitors(lb, balancer)
+        if checks:
+            checker = CheckerConfig(ns, str(udp_root(run_dir)), balancer, checks)
+            processes.append(
+                ProcessSpec(
+                    process_name("udpcheck", lb.uid),
+                    ns,
+                    "loadbalancer",
+                    checker.dumps(),
+                    program="netnode.udpcheck",
                 )
-        firewalls.append(FirewallSpec(ns, _lb_filter(lb)))
+            )
+    return Unit(
+        NamespaceSpec(ns, "loadbalancer", lb.uid, sysctls, _gateway_of(topo, net, lb.vip.address)),
+        bridges=(_bridge(topo, net),),
+        ports=(
+            _port(topo, "tap", lb.uid, net, ns, (_cidr(topo, net, lb.vip.address),), lb.vip.mac),
+        ),
+        processes=tuple(processes),
+        firewalls=(FirewallSpec(ns, _lb_filter(lb)),),
+        udp=udp,
+    )
 
+
+def _router(topo: Topology, router: Router, node: str) -> Unit:
     subnets = {s.name: (n, s) for n in topo.networks for s in n.subnets}
-    for router in topo.routers:
-        ns = ids.router_namespace(router.uid)
-        internal_ifs: list[str] = []
-        internal_cidrs: list[str] = []
-        for subnet_name in router.interfaces:
-            net, subnet = subnets[subnet_name]
-            assert subnet.gateway_ip is not None, "validated: router subnets have a gateway"
-            owner = ids.stable_id(node, "routerport", f"{router.uid}/{subnet.uid}")
-            qr = port("qr-", owner, net, ns, (cidr(net, subnet.gateway_ip),))
-            ports.append(qr)
-            internal_ifs.append(qr.name)
-            internal_cidrs.append(str(subnet.cidr))
+    ns = ids.router_namespace(router.uid)
+    bridges: list[BridgeSpec] = []
+    ports: list[PortSpec] = []
+    internal_ifs: list[str] = []
+    internal_cidrs: list[str] = []
+    for subnet_name in router.interfaces:
+        net, subnet = subnets[subnet_name]
+        assert subnet.gateway_ip is not None, "validated: router subnets have a gateway"
+        owner = ids.stable_id(node, "routerport", f"{router.uid}/{subnet.uid}")
+        qr = _port(topo, "qr-", owner, net, ns, (_cidr(topo, net, subnet.gateway_ip),))
+        bridges.append(_bridge(topo, net))
+        ports.append(qr)
+        internal_ifs.append(qr.name)
+        internal_cidrs.append(str(subnet.cidr))
 
-        gw = router.external_gateway
-        default_gateway = None
-        if gw is not None:
-            ext = topo.network(gw.network)
-            fips = [
-                f
-                for f in topo.floating_ips
-                if f.network == ext.name and _fip_of_router(topo, router, f)
-            ]
-            addresses = (cidr(ext, gw.ip_address), *(f"{f.floating_ip_address}/32" for f in fips))
-            qg = port("qg-", router.uid, ext, ns, addresses)
-            ports.append(qg)
-            ext_subnet = topo.subnet_of(ext, gw.ip_address)
-            if ext_subnet is not None and ext_subnet.gateway_ip is not None:
-                default_gateway = str(ext_subnet.gateway_ip)
-            forwardings = [
-                PortForwardingNat(
-                    str(f.floating_ip_address),
+    gw = router.external_gateway
+    default_gateway = None
+    firewalls: tuple[FirewallSpec, ...] = ()
+    floating: tuple[str, ...] | None = None
+    if gw is not None:
+        ext = topo.network(gw.network)
+        fips = [
+            f
+            for f in topo.floating_ips
+            if f.network == ext.name and _fip_of_router(topo, router, f)
+        ]
+        addresses = (
+            _cidr(topo, ext, gw.ip_address),
+            *(f"{f.floating_ip_address}/32" for f in fips),
+        )
+        qg = _port(topo, "qg-", router.uid, ext, ns, addresses)
+        bridges.append(_bridge(topo, ext))
+        ports.append(qg)
+        ext_subnet = topo.subnet_of(ext, gw.ip_address)
+        if ext_subnet is not None and ext_subnet.gateway_ip is not None:
+            default_gateway = str(ext_subnet.gateway_ip)
+        forwardings = [
+            PortForwardingNat(
+                str(f.floating_ip_address),
+                pf.protocol,
+                pf.external_port,
+                str(pf.internal_ip_address),
+                pf.internal_port,
+            )
+            for f in fips
+            for pf in f.port_forwardings
+        ]
+        floating = (
+            *(str(f.floating_ip_address) for f in fips),
+            *(
+                Forwarded(
+                    pf.floating_ip,
                     pf.protocol,
                     pf.external_port,
-                    str(pf.internal_ip_address),
-                    pf.internal_port,
-                )
-                for f in fips
-                for pf in f.port_forwardings
-            ]
-            floating[ns] = (
-                *(str(f.floating_ip_address) for f in fips),
-                *(
-                    Forwarded(
-                        pf.floating_ip,
-                        pf.protocol,
-                        pf.external_port,
-                        f"{pf.internal_ip}:{pf.internal_port}",
-                    ).key()
-                    for pf in forwardings
-                ),
-            )
-            firewalls.append(
-                FirewallSpec(
-                    ns,
-                    RouterNat(
-                        gateway_interface=qg.name,
-                        gateway_ip=str(gw.ip_address),
-                        enable_snat=gw.enable_snat,
-                        internal_interfaces=tuple(internal_ifs),
-                        internal_cidrs=tuple(internal_cidrs),
-                        floating_ips=tuple(
-                            FloatingIPNat(str(f.floating_ip_address), str(f.fixed_ip_address))
-                            for f in fips
-                            if f.fixed_ip_address is not None
-                        ),
-                        port_forwardings=tuple(forwardings),
+                    f"{pf.internal_ip}:{pf.internal_port}",
+                ).key()
+                for pf in forwardings
+            ),
+        )
+        firewalls = (
+            FirewallSpec(
+                ns,
+                RouterNat(
+                    gateway_interface=qg.name,
+                    gateway_ip=str(gw.ip_address),
+                    enable_snat=gw.enable_snat,
+                    internal_interfaces=tuple(internal_ifs),
+                    internal_cidrs=tuple(internal_cidrs),
+                    floating_ips=tuple(
+                        FloatingIPNat(str(f.floating_ip_address), str(f.fixed_ip_address))
+                        for f in fips
+                        if f.fixed_ip_address is not None
                     ),
-                )
-            )
-        namespaces.append(NamespaceSpec(ns, "router", router.uid, ROUTER_SYSCTLS, default_gateway))
-
-    return HostSpec(
-        node=node,
-        topology=topo.name or "topology",
-        bridges=tuple(bridges.values()),
-        namespaces=tuple(namespaces),
+                    port_forwardings=tuple(forwardings),
+                ),
+            ),
+        )
+    return Unit(
+        NamespaceSpec(ns, "router", router.uid, ROUTER_SYSCTLS, default_gateway),
+        bridges=tuple(bridges),
         ports=tuple(ports),
-        processes=tuple(processes),
-        firewalls=tuple(firewalls),
-        udp=tuple(udp),
+        firewalls=firewalls,
         floating=floating,
     )
 

@@ -16,7 +16,6 @@ from netnode.plan.runtime import server_changes
 from netnode.plan.spec import (
     OWNER_NODE,
     OWNER_TOPOLOGY,
-    FirewallSpec,
     Forwarded,
     HostSpec,
     PortSpec,
@@ -111,7 +110,7 @@ def plan(desired: HostSpec, observed: HostState, keep: HostSpec | None = None) -
     for fw in desired.firewalls:
         if observed.firewalls_in_sync.get(fw.namespace, False):
             continue
-        if fw.namespace not in observed.namespaces and not _has_rules(fw):
+        if fw.namespace not in observed.namespaces and not fw.wants_rules:
             continue  # no rules wanted (a load balancer without allowed_cidrs), none there
         ops.append(op.ApplyFirewall(fw))
     for udp in desired.udp:
@@ -243,17 +242,11 @@ def _orphans(desired: HostSpec, observed: HostState) -> Iterable[op.Operation]:
             yield op.DeleteBridge(name)
 
 
-def _has_rules(firewall: FirewallSpec) -> bool:
-    """Does the firewall want any chain (a load balancer without allowed_cidrs wants none)?"""
-    rules = firewall.rules
-    return any(rules.chains(table) for table in rules.layout.tables)
-
-
 def _subjects(desired: HostSpec) -> list[str]:
     subjects = [f"bridge {b.name}" for b in desired.bridges]
     subjects += [f"namespace {n.name}" for n in desired.namespaces]
     subjects += [f"port {p.name}" for p in desired.ports]
-    subjects += [f"iptables {f.namespace}" for f in desired.firewalls if _has_rules(f)]
+    subjects += [f"iptables {f.namespace}" for f in desired.firewalls if f.wants_rules]
     subjects += [f"nftables {u.namespace}" for u in desired.udp]
     subjects += [p.subject for p in desired.processes]
     return subjects

@@ -95,6 +95,11 @@ class FirewallSpec:
     namespace: str
     rules: RouterNat | LoadBalancerFilter
 
+    @property
+    def wants_rules(self) -> bool:
+        """Does it want any chain (a load balancer without allowed_cidrs wants none)?"""
+        return any(self.rules.chains(table) for table in self.rules.layout.tables)
+
 
 @dataclass(frozen=True)
 class Forwarded:

@@ -10,8 +10,76 @@ checks them.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cached_property
 
-from netnode.plan.spec import HostSpec
+from netnode.plan.spec import (
+    BridgeSpec,
+    FirewallSpec,
+    HostSpec,
+    NamespaceSpec,
+    PortSpec,
+    ProcessSpec,
+    UdpSpec,
+)
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One unit of the desired host: its namespace and everything in it, and the bridges
+    its ports plug into (``desired.build_units`` makes them, ``assemble`` joins them)."""
+
+    namespace: NamespaceSpec
+    bridges: tuple[BridgeSpec, ...] = ()
+    ports: tuple[PortSpec, ...] = ()
+    processes: tuple[ProcessSpec, ...] = ()
+    firewalls: tuple[FirewallSpec, ...] = ()
+    udp: tuple[UdpSpec, ...] = ()
+    # A router's floating addresses and port forwardings (HostSpec.floating); None: none.
+    floating: tuple[str, ...] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.namespace.name
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """The digest ``fingerprints`` gives this unit (computed once per Unit)."""
+        items: list[object] = [
+            self.namespace,
+            *self.ports,
+            *self.processes,
+            *self.firewalls,
+            *self.udp,
+        ]
+        if self.floating is not None:
+            items.append(("floating", tuple(sorted(self.floating))))
+        return _digest(items)
+
+
+def assemble(node: str, topology: str, parts: Iterable[Unit]) -> HostSpec:
+    """The desired host made of ``parts``, in their order (a bridge: its first use)."""
+    parts = tuple(parts)
+    bridges: dict[str, BridgeSpec] = {}
+    for part in parts:
+        for bridge in part.bridges:
+            bridges.setdefault(bridge.name, bridge)
+    return HostSpec(
+        node=node,
+        topology=topology,
+        bridges=tuple(bridges.values()),
+        namespaces=tuple(p.namespace for p in parts),
+        ports=tuple(x for p in parts for x in p.ports),
+        processes=tuple(x for p in parts for x in p.processes),
+        firewalls=tuple(x for p in parts for x in p.firewalls),
+        udp=tuple(x for p in parts for x in p.udp),
+        floating={p.name: p.floating for p in parts if p.floating is not None},
+    )
+
+
+def _digest(items: list[object]) -> str:
+    return hashlib.sha256(repr(items).encode()).hexdigest()[:32]
 
 
 def fingerprints(spec: HostSpec) -> dict[str, str]:
@@ -27,9 +95,7 @@ def fingerprints(spec: HostSpec) -> dict[str, str]:
         parts.setdefault(udp.namespace, []).append(udp)
     for ns, addresses in spec.floating.items():
         parts.setdefault(ns, []).append(("floating", tuple(sorted(addresses))))
-    return {
-        unit: hashlib.sha256(repr(items).encode()).hexdigest()[:32] for unit, items in parts.items()
-    }
+    return {unit: _digest(items) for unit, items in parts.items()}
 
 
 def changed(converged: dict[str, str], desired: dict[str, str]) -> frozenset[str]:

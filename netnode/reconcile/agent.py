@@ -116,21 +116,34 @@ class Agent:
         self._file_topologies: set[str] = set()
         self._retry_at: float | None = None
         self.health = Health()
+        # name -> (generation, its document parsed): unchanged documents are not parsed
+        # again on every pass.
+        self._parsed: dict[str, tuple[int, Topology]] = {}
 
     # --- what is desired ------------------------------------------------------------
 
     def desired(self) -> tuple[dict[str, Topology], list[Report]]:
         """Every desired topology by name; a file that does not load is reported and
-        its last recorded state (if any) stays desired."""
+        its last recorded state (if any) stays desired. A recorded topology is parsed
+        once per generation (its document is read and parsed again only when written)."""
         topologies: dict[str, Topology] = {}
         problems: list[Report] = []
         self._file_topologies = set()
-        for name, record in converge.desired(self.host).items():
-            assert record.topology is not None
-            try:
-                topologies[name] = load_data(record.topology, self.host.node, f"record {name}")
-            except NetnodeError as exc:
-                problems.append(Report(name, "load", error=str(exc)))
+        parsed: dict[str, tuple[int, Topology]] = {}
+        for name, generation in self.store.generations().items():
+            known = self._parsed.get(name)
+            if known is None or known[0] != generation:
+                document, generation = self.store.document(name)
+                if document is None:
+                    continue
+                try:
+                    known = (generation, load_data(document, self.host.node, f"record {name}"))
+                except NetnodeError as exc:
+                    problems.append(Report(name, "load", error=str(exc)))
+                    continue
+            parsed[name] = known
+            topologies[name] = known[1]
+        self._parsed = parsed
         for path in self.files:
             try:
                 topo = load_file(path, self.host.node)

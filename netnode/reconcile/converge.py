@@ -22,6 +22,7 @@ from netnode.plan import units
 from netnode.plan.diff import Plan, plan
 from netnode.plan.observed import HostState
 from netnode.plan.spec import HostSpec
+from netnode.plan.units import Unit
 from netnode.reconcile import certificates, provisioning
 from netnode.reconcile.host import Failure, Host, Progress
 from netnode.reconcile.ledger import Record, UnitFailure, ledger_of, union
@@ -60,8 +61,18 @@ def desired_for(host: Host, topo: Topology, *, check_files: bool = True) -> Host
     """The desired host. The certificate files the topology names are read and checked
     first (a TopologyError if one is wrong); ``check_files=False`` takes those that can
     be read as they are (a destroy, which must work when they are gone)."""
-    digests = certificates.check(topo) if check_files else certificates.readable(topo)
-    return desired_state.build(topo, host.node, host.run_dir, digests)
+    parts = desired_units(host, topo, check_files=check_files)
+    return units.assemble(host.node, desired_state.name_of(topo), parts)
+
+
+def desired_units(host: Host, topo: Topology, *, check_files: bool = True) -> tuple[Unit, ...]:
+    """The desired host's units (see ``desired_for``). Certificate files and units that
+    did not change since the host last looked are not checked or rendered again (the
+    host's ``certificates`` and ``units`` memos)."""
+    digests = (
+        certificates.check(topo, host.certificates) if check_files else certificates.readable(topo)
+    )
+    return desired_state.build_units(topo, host.node, host.run_dir, digests, host.units)
 
 
 def preview(host: Host, topo: Topology, *, read_host: bool = True) -> Plan:
@@ -87,17 +98,19 @@ def apply(
     from the store: writing it back could undo a newer write, the API's)."""
     started = time.perf_counter()
     # First: a certificate file that is wrong stops the pass before anything changes.
-    spec = desired_for(host, topo)
+    parts = desired_units(host, topo)
+    spec = units.assemble(host.node, desired_state.name_of(topo), parts)
     started_ovs = host.ovs.ensure_running()
     store = host.store
-    source = topo.model_dump(mode="json", exclude_none=True)
-    objects = provisioning.objects(topo, spec.floating)
-    prints = units.fingerprints(spec)
+    objects = provisioning.objects(topo, spec.floating, host.objects)
+    prints = {part.name: part.fingerprint for part in parts}
     with node_lock(host):
         record = store.read(spec.topology)
-        if record_desired and record.topology != source:
-            store.set_desired(spec.topology, source)
-            record = record.but(topology=source)
+        if record_desired:
+            source = topo.model_dump(mode="json", exclude_none=True)
+            if record.topology != source:
+                store.set_desired(spec.topology, source)
+                record = record.but(topology=source)
         status = provisioning.pending(record.objects, record.status, objects)
         scope: frozenset[str] | None = None
         part = spec
@@ -108,7 +121,10 @@ def apply(
             part = units.restrict(spec, scope)
         covered = prints.keys() if scope is None else scope
         elsewhere = frozenset(p.name for p in spec.processes) - {p.name for p in part.processes}
-        the_plan = plan(part, host.observe(part, record.ledger, elsewhere), keep=spec)
+        # Units that last converged to exactly what they are now desired to be.
+        settled = frozenset(u for u, d in prints.items() if record.units.get(u) == d)
+        observed = host.observe(part, record.ledger, elsewhere, settled)
+        the_plan = plan(part, observed, keep=spec)
         fingerprints = {uid: o.fingerprint for uid, o in objects.items()}
         failures: list[Failure] = []
         if not the_plan.empty:

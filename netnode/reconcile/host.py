@@ -24,9 +24,13 @@ from netnode.errors import HostError, NetnodeError, Refused
 from netnode.plan import operations as op
 from netnode.plan.desired import udp_root
 from netnode.plan.diff import Plan
+from netnode.plan.memo import Memo
 from netnode.plan.observed import HostState, Ledger, NamespaceState, ProcessState
 from netnode.plan.spec import HostSpec
+from netnode.plan.units import Unit
+from netnode.reconcile.certificates import Verdicts
 from netnode.reconcile.ledger import LedgerStore
+from netnode.reconcile.provisioning import Object
 from netnode.store.database import default_url, engine_for
 
 Progress = Callable[[op.Operation], None]
@@ -64,6 +68,10 @@ class Host:
     haproxy: HAProxyProcesses = field(init=False)
     helpers: HelperProcesses = field(init=False)
     udp: UdpTables = field(init=False)
+    # What the passes of this process already checked and rendered (see converge).
+    certificates: Verdicts = field(init=False, default_factory=Verdicts)
+    units: Memo[Unit] = field(init=False, default_factory=Memo)
+    objects: Memo[dict[str, Object]] = field(init=False, default_factory=Memo)
 
     def __post_init__(self) -> None:
         self.haproxy = HAProxyProcesses(self.run_dir)
@@ -89,10 +97,21 @@ class Host:
     # --- observe ----------------------------------------------------------------------
 
     def observe(
-        self, desired: HostSpec, ledger: Ledger, elsewhere: frozenset[str] = frozenset()
+        self,
+        desired: HostSpec,
+        ledger: Ledger,
+        elsewhere: frozenset[str] = frozenset(),
+        converged: frozenset[str] = frozenset(),
     ) -> HostState:
         """Read what ``desired`` is about. ``elsewhere`` names processes wanted outside
-        ``desired`` (a pass scoped to some units): they are not looked at."""
+        ``desired`` (a pass scoped to some units): they are not looked at.
+
+        ``converged`` names the units that last converged to exactly their desired
+        state now: where such a unit wants no iptables rules (a load balancer without
+        ``allowed_cidrs``), netnode made sure none were left when it converged, and
+        nobody but netnode writes its chains, so iptables is not read there (one
+        ``iptables-save`` process per load balancer was most of a no-op pass). Rules
+        that are wanted are always read: a flush is drift to repair."""
         ovs = self.ovs.observe()
         present = frozenset(self.netlink.namespaces())
         inside: dict[str, NamespaceState] = {}
@@ -114,7 +133,10 @@ class Host:
                 processes[name] = ProcessState(pid is not None, config, at_home)
         firewalls = {
             fw.namespace: fw.namespace in present
-            and not any(self.iptables.differences(fw.namespace, fw.rules).values())
+            and (
+                (fw.namespace in converged and not fw.wants_rules)
+                or not any(self.iptables.differences(fw.namespace, fw.rules).values())
+            )
             for fw in desired.firewalls
         }
         udp_in_sync = {

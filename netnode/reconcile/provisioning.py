@@ -18,10 +18,13 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from netnode.model import ids
-from netnode.model.topology import Topology
+from netnode.model.topology import LoadBalancer, Topology
+from netnode.plan.desired import name_of
+from netnode.plan.memo import Memo, Pass
 
 ACTIVE = "ACTIVE"
 PENDING_CREATE = "PENDING_CREATE"
@@ -38,33 +41,47 @@ class Object:
     parents: tuple[str, ...] = ()
 
 
-def objects(topo: Topology, floating: dict[str, tuple[str, ...]]) -> dict[str, Object]:
+def objects(
+    topo: Topology,
+    floating: dict[str, tuple[str, ...]],
+    memo: Memo[dict[str, Object]] | None = None,
+) -> dict[str, Object]:
     """Every object of ``topo`` by id. ``floating`` is the desired host's floating
-    addresses per router namespace (where each floating IP is realised)."""
+    addresses per router namespace (where each floating IP is realised). With a
+    ``memo``, the objects of a load balancer defined as in the last call are not
+    fingerprinted again."""
     found: dict[str, Object] = {}
+    made: Pass[dict[str, Object]] = Pass(memo, name_of(topo))
     for lb in topo.load_balancers:
-        unit = ids.lb_namespace(lb.uid)
-        found[lb.uid] = Object("loadbalancer", unit, _digest(lb, "listeners", "pools"))
-        for listener in lb.listeners:
-            found[listener.uid] = Object("listener", unit, _digest(listener), (lb.uid,))
-        for pool in lb.pools:
-            users = tuple(x.uid for x in lb.listeners if x.default_pool == pool.name)
-            parents = (lb.uid, *users)
-            found[pool.uid] = Object(
-                "pool", unit, _digest(pool, "members", "healthmonitor"), parents
-            )
-            if pool.healthmonitor is not None:
-                found[pool.healthmonitor.uid] = Object(
-                    "healthmonitor", unit, _digest(pool.healthmonitor), (pool.uid, *parents)
-                )
-            for member in pool.members:
-                found[member.uid] = Object("member", unit, _digest(member), (pool.uid, *parents))
+        key = lb.model_dump_json() if memo is not None else None
+        found.update(made.get(key, partial(_lb_objects, lb)))
+    made.done()
     for router in topo.routers:
         found[router.uid] = Object("router", ids.router_namespace(router.uid), _digest(router))
     for fip in topo.floating_ips:
         address = str(fip.floating_ip_address)
         unit = next((ns for ns, held in floating.items() if address in held), None)
         found[fip.uid] = Object("floatingip", unit, _digest(fip))
+    return found
+
+
+def _lb_objects(lb: LoadBalancer) -> dict[str, Object]:
+    """A load balancer and its listeners, pools, health monitors and members."""
+    found: dict[str, Object] = {}
+    unit = ids.lb_namespace(lb.uid)
+    found[lb.uid] = Object("loadbalancer", unit, _digest(lb, "listeners", "pools"))
+    for listener in lb.listeners:
+        found[listener.uid] = Object("listener", unit, _digest(listener), (lb.uid,))
+    for pool in lb.pools:
+        users = tuple(x.uid for x in lb.listeners if x.default_pool == pool.name)
+        parents = (lb.uid, *users)
+        found[pool.uid] = Object("pool", unit, _digest(pool, "members", "healthmonitor"), parents)
+        if pool.healthmonitor is not None:
+            found[pool.healthmonitor.uid] = Object(
+                "healthmonitor", unit, _digest(pool.healthmonitor), (pool.uid, *parents)
+            )
+        for member in pool.members:
+            found[member.uid] = Object("member", unit, _digest(member), (pool.uid, *parents))
     return found
 
 

@@ -10,6 +10,7 @@ import socket
 import threading
 from collections.abc import Iterator
 
+import pytest
 import yaml
 from pyroute2 import netns
 
@@ -134,3 +135,53 @@ def test_status_shows_provisioning_and_stats(lab: Lab) -> None:
     assert lb["provisioning_status"] == "ACTIVE" and lb["operating_status"] == "ONLINE"
     assert doc["stats"]["total_connections"] >= 5
     assert doc["stats"]["bytes_in"] > 0 and doc["stats"]["bytes_out"] > 0
+
+
+def test_passes_redo_only_what_changed_and_a_full_pass_still_repairs(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = two_load_balancers()
+    lab.apply(data)
+    lb1_ns, lb2_ns = lab.ns_of("lb", "01"), lab.ns_of("lb", "02")
+    router_ns = lab.ns_of("router", "01")
+    read: list[str] = []  # the namespaces whose iptables rules a pass read
+    differences = lab.host.iptables.differences
+
+    def reading(namespace: str, rules: object) -> dict[str, list[str]]:
+        read.append(namespace)
+        return differences(namespace, rules)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(lab.host.iptables, "differences", reading)
+    topology = lab.topology(data).name or ""
+    agent = Agent(lab.host, log=lambda _s: None)
+    (report,) = agent.run_once()
+    assert report.ok and report.outcome is not None and report.outcome.plan.empty
+    # The router's rules are read; load balancers that want none and converged are not.
+    assert read == [router_ns]
+
+    def units() -> dict[str, object]:
+        return {u.name: u for u in lab.host.units.last(topology).values()}
+
+    before = units()
+    changed = lab.prepare(data)
+    changed["load_balancers"][0]["pools"][0]["members"][1]["weight"] = 0
+    document = lab.topology(changed).model_dump(mode="json", exclude_none=True)
+    lab.host.store.set_desired(topology, document)
+    (report,) = agent.run_once(changed_only=True)
+    assert report.ok and report.outcome is not None and report.outcome.scope == {lb1_ns}
+    assert {type(o).__name__ for o in report.outcome.plan.operations} == {"ChangeServers"}
+    after = units()
+    assert {u for u in after if after[u] is not before[u]} == {lb1_ns}
+    lab.applied = changed
+
+    # Drift is still repaired by the next full pass.
+    name = f"lb-{lab.topology(changed).load_balancers[1].uid}"
+    lab.host.haproxy.stop(name)
+    read.clear()
+    (report,) = agent.run_once()
+    assert report.ok and report.outcome is not None and not report.outcome.plan.empty
+    assert lab.host.haproxy.running_pid(name) is not None
+    assert lab.get(lb2_ns, VIP2, 80).status == 200
+    assert read == [router_ns]
+    (report,) = agent.run_once()
+    assert report.ok and report.outcome is not None and report.outcome.plan.empty

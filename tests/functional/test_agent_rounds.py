@@ -7,6 +7,7 @@ tests/functional/test_store_outage.py.)"""
 
 from __future__ import annotations
 
+import secrets
 import subprocess
 import sys
 import threading
@@ -16,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from netnode.model.loading import load_file
+from netnode.reconcile import converge
 from netnode.reconcile.agent import Agent, backoff
 from netnode.reconcile.host import Host
 
@@ -32,6 +35,11 @@ time.sleep(120)
 """
 
 
+def _topology(bridge: str, tag: int) -> str:
+    return (f"name: t\nintegration_bridge: {bridge}\nnetworks:\n- name: n\n"
+            f"  segmentation_id: {tag}\n  subnets:\n  - name: s\n    cidr: 10.250.0.0/24\n")
+
+
 def _until(check: Callable[[], bool], timeout: float = 20,
            message: Callable[[], str] = lambda: "") -> None:
     deadline = time.monotonic() + timeout
@@ -44,10 +52,11 @@ def test_a_locked_store_is_survived_and_counted(tmp_path: Path) -> None:
     db = tmp_path / "netnode.db"
     host = Host(state_dir=tmp_path, node="rounds", db_url=f"sqlite:///{db}?timeout=0.2")
     lines: list[str] = []
-    # A topology of nothing (its bridge name changes nothing on the host while it has
+    # One tenant network on a bridge of this test's own: no port uses it, so its VLAN
     # no network), from a file the agent watches and records.
     path = tmp_path / "t.yaml"
-    path.write_text("name: t\nintegration_bridge: nnrnd1i\n")
+    bridge = f"nn{secrets.token_hex(3)}i"
+    path.write_text(_topology(bridge, 1))
     agent = Agent(host, files=[path], period=0.2, log=lines.append)
     stop = threading.Event()
     loop = threading.Thread(target=agent.run, args=(stop,))
@@ -58,7 +67,7 @@ def test_a_locked_store_is_survived_and_counted(tmp_path: Path) -> None:
                                   stdout=subprocess.PIPE, text=True)
         try:
             assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
-            path.write_text("name: t\nintegration_bridge: nnrnd2i\n")
+            path.write_text(_topology(bridge, 2))
             _until(lambda: agent.health.failing >= 3, message=lambda: "\n".join(lines))
             assert loop.is_alive()
             failed = agent.health.failed_rounds
@@ -70,11 +79,12 @@ def test_a_locked_store_is_survived_and_counted(tmp_path: Path) -> None:
         assert agent.health.failing == 0
         assert loop.is_alive()
         document, _ = host.store.document("t")
-        assert document is not None and document["integration_bridge"] == "nnrnd2i"
+        assert document is not None and document["networks"][0]["segmentation_id"] == 2
     finally:
         stop.set()
         agent.trigger()
         loop.join(10)
+        converge.destroy(host, load_file(path, host.node))
         host.close()
     assert not loop.is_alive()
     assert failed >= 3
