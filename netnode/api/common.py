@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi import Depends, Request
+from fastapi.responses import JSONResponse
 
 from netnode.api.auth import Context
+from netnode.api.listing import Collection, Query, page
 from netnode.api.service import Service
 
 
@@ -22,35 +25,26 @@ Svc = Depends(service)
 Ctx = Depends(context)
 
 
-# Query parameters that page or shape a listing rather than filter it.
-NOT_FILTERS = {"limit", "marker", "page_reverse", "sort", "sort_key", "sort_dir", "fields",
-               "cascade"}
-
-
 def listing(
-    request: Request, ctx: Context, items: list[dict[str, Any]], shared: frozenset[str] = frozenset()
-) -> list[dict[str, Any]]:
-    """Only what the caller may see (its project's, or shared: a shared network or one
-    of the ids in ``shared``), filtered by the query's ``field=value`` pairs. ``fields``
-    is not applied: every object comes whole."""
-    result = [
+    request: Request,
+    ctx: Context,
+    collection: Collection,
+    items: Iterable[dict[str, Any]],
+    shared: frozenset[str] = frozenset(),
+) -> JSONResponse:
+    """The answer to a list request: only what the caller may see (its project's, or
+    shared: a shared network or one of the ids in ``shared``), filtered, sorted, paged
+    and cut to ``fields`` as the query asks (netnode.api.listing). A project's caller
+    filtering on ``project_id`` sees its own objects still.
+
+    The body is answered as it is, not through the route's response model: with
+    ``fields`` an object lacks attributes the model requires."""
+    # Parsed first: a bad query is refused before any view is built.
+    query = Query.parse(collection, request.query_params.multi_items(),
+                        ignored=frozenset() if ctx.is_admin else frozenset({"project_id"}))
+    visible = [
         i for i in items
         if ctx.may_see(i.get("project_id"), i.get("shared") is True or i.get("id") in shared)
     ]
-    for key, value in request.query_params.multi_items():
-        if key in NOT_FILTERS or (key == "project_id" and ctx.is_admin is False):
-            continue
-        result = [i for i in result if key in i and _matches(i[key], value)]
-    return result
-
-
-def _matches(actual: Any, wanted: str) -> bool:
-    if isinstance(actual, bool):
-        return str(actual).lower() == wanted.lower()
-    if isinstance(actual, list):
-        return any(_matches(a, wanted) for a in actual)
-    if isinstance(actual, dict):
-        return wanted in (str(v) for v in actual.values())
-    return str(actual) == wanted
-
-
+    url = str(request.url.replace(query=""))
+    return JSONResponse(page(collection, query, visible, url))

@@ -13,6 +13,7 @@ from netnode.api import schemas as s
 from netnode.api.auth import Context
 from netnode.api.common import Ctx, Svc, listing
 from netnode.api.errors import BadRequest, Conflict, Forbidden, NotFound
+from netnode.api.listing import constant, ids_of, octavia
 from netnode.api.service import (
     Doc,
     Service,
@@ -269,12 +270,14 @@ def _count(w: World, project: str, table: dict[str, Any]) -> int:
 # --- load balancers ------------------------------------------------------------------------
 
 
+LOADBALANCERS = octavia("loadbalancers", "Load Balancer")
+
+
 @router.get("/loadbalancers", response_model=s.wrap_out("loadbalancers", s.LoadBalancerOut, True))
 def list_loadbalancers(request: Request, svc: Service = Svc, ctx: Context = Ctx) -> Any:
     w = svc.world()
     v = views(svc, w)
-    return {"loadbalancers": listing(request, ctx, [v.loadbalancer(i) for i in w.lbs]),
-            "loadbalancers_links": []}
+    return listing(request, ctx, LOADBALANCERS, [v.loadbalancer(i) for i in w.lbs])
 
 
 @router.post("/loadbalancers", status_code=201,
@@ -427,12 +430,14 @@ def loadbalancer_statistics(lb_id: str, svc: Service = Svc, ctx: Context = Ctx) 
 # --- listeners ------------------------------------------------------------------------------
 
 
+LISTENERS = octavia("listeners", "Listener", loadbalancer_id=ids_of("loadbalancers"))
+
+
 @router.get("/listeners", response_model=s.wrap_out("listeners", s.ListenerOut, True))
 def list_listeners(request: Request, svc: Service = Svc, ctx: Context = Ctx) -> Any:
     w = svc.world()
     v = views(svc, w)
-    return {"listeners": listing(request, ctx, [v.listener(i) for i in w.listeners]),
-            "listeners_links": []}
+    return listing(request, ctx, LISTENERS, [v.listener(i) for i in w.listeners])
 
 
 @router.post("/listeners", status_code=201, response_model=s.wrap_out("listener", s.ListenerOut))
@@ -606,11 +611,14 @@ def listener_statistics(listener_id: str, svc: Service = Svc, ctx: Context = Ctx
 # --- pools -----------------------------------------------------------------------------------
 
 
+POOLS = octavia("pools", "Pool", loadbalancer_id=ids_of("loadbalancers"))
+
+
 @router.get("/pools", response_model=s.wrap_out("pools", s.PoolOut, True))
 def list_pools(request: Request, svc: Service = Svc, ctx: Context = Ctx) -> Any:
     w = svc.world()
     v = views(svc, w)
-    return {"pools": listing(request, ctx, [v.pool(i) for i in w.pools]), "pools_links": []}
+    return listing(request, ctx, POOLS, [v.pool(i) for i in w.pools])
 
 
 @router.post("/pools", status_code=201, response_model=s.wrap_out("pool", s.PoolOut))
@@ -724,8 +732,8 @@ def list_members(pool_id: str, request: Request, svc: Service = Svc, ctx: Contex
     w = svc.world()
     _, _, pool = _child(ctx, w, w.pools, pool_id, "Pool")
     v = views(svc, w)
-    return {"members": listing(request, ctx, [v.member(m.uid) for m in pool.members]),
-            "members_links": []}
+    members = octavia("members", "Member", pool_id=constant(pool_id))
+    return listing(request, ctx, members, [v.member(m.uid) for m in pool.members])
 
 
 def _member_item(w: World, data: dict[str, Any], member_id: str) -> dict[str, Any]:
@@ -849,12 +857,14 @@ def delete_member(pool_id: str, member_id: str, svc: Service = Svc,
 # --- health monitors ---------------------------------------------------------------------
 
 
+MONITORS = octavia("healthmonitors", "Health Monitor", pool_id=ids_of("pools"))
+
+
 @router.get("/healthmonitors", response_model=s.wrap_out("healthmonitors", s.HealthMonitorOut, True))
 def list_monitors(request: Request, svc: Service = Svc, ctx: Context = Ctx) -> Any:
     w = svc.world()
     v = views(svc, w)
-    return {"healthmonitors": listing(request, ctx, [v.monitor(i) for i in w.monitors]),
-            "healthmonitors_links": []}
+    return listing(request, ctx, MONITORS, [v.monitor(i) for i in w.monitors])
 
 
 MONITOR_FIELDS = ("delay", "timeout", "max_retries", "max_retries_down", "admin_state_up",
@@ -936,12 +946,14 @@ def delete_monitor(hm_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Respon
 # --- L7 policies and rules ------------------------------------------------------------------
 
 
+L7POLICIES = octavia("l7policies", "L7 Policy")
+
+
 @router.get("/l7policies", response_model=s.wrap_out("l7policies", s.L7PolicyOut, True))
 def list_l7policies(request: Request, svc: Service = Svc, ctx: Context = Ctx) -> Any:
     w = svc.world()
     v = views(svc, w)
-    return {"l7policies": listing(request, ctx, [v.l7policy(i) for i in w.l7policies]),
-            "l7policies_links": []}
+    return listing(request, ctx, L7POLICIES, [v.l7policy(i) for i in w.l7policies])
 
 
 def _policy_fields(item: dict[str, Any], data: dict[str, Any], lb: dict[str, Any]) -> None:
@@ -1064,8 +1076,8 @@ def list_l7rules(policy_id: str, request: Request, svc: Service = Svc,
     w = svc.world()
     _, _, _, policy = _child(ctx, w, w.l7policies, policy_id, "L7 Policy")
     v = views(svc, w)
-    return {"rules": listing(request, ctx, [v.l7rule(r.uid) for r in policy.rules]),
-            "rules_links": []}
+    rules = octavia("rules", "L7 Rule", l7policy_id=constant(policy_id))
+    return listing(request, ctx, rules, [v.l7rule(r.uid) for r in policy.rules])
 
 
 @router.post("/l7policies/{policy_id}/rules", status_code=201,
