@@ -36,6 +36,8 @@ checked (there is nothing to sort or filter).
 
 from __future__ import annotations
 
+import bisect
+import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -185,31 +187,72 @@ def _sort_keys(api: Api, sort: str | None, keys: list[str], dirs: list[str]
 # --- the listing ------------------------------------------------------------------------
 
 
-def page(collection: Collection, query: Query, items: Iterable[Item], url: str
-         ) -> dict[str, Any]:
-    """The body of a list answer: the page of ``items`` (the objects the caller may
-    see, as views) that ``query`` asks for, and its links (``url``: the request's,
-    without its query)."""
-    items = list(items)
+class Prepared:
+    """A collection's views in the default order, each encoded as JSON once, with who
+    may see each: what a listing keeps while nothing it shows changed (the caller
+    caches it; see ``netnode.api.snapshots``). Read by many requests at once: nothing
+    changes it after it is built but the encoding, made whole on first use."""
+
+    def __init__(self, collection: Collection, items: Iterable[Item],
+                 shared: Callable[[Item], bool] | None = None) -> None:
+        """``shared``: the objects every project sees besides those whose ``shared``
+        attribute is true (a shared network's subnets)."""
+        self.items = _sorted(list(items), [(k, False) for k in collection.default_sort])
+        self.position = {item["id"]: n for n, item in enumerate(self.items)}
+        self.projects = [item.get("project_id") for item in self.items]
+        self.open = [item.get("shared") is True or (shared is not None and shared(item))
+                     for item in self.items]
+        self._encoded: list[bytes] | None = None
+
+    def encoded(self) -> list[bytes]:
+        if self._encoded is None:
+            self._encoded = [_dumps(item) for item in self.items]
+        return self._encoded
+
+    def visible(self, project: str | None) -> list[int]:
+        """The objects ``project`` sees (None: every one, an admin), by position."""
+        if project is None:
+            return list(range(len(self.items)))
+        return [n for n, (owner, everyone) in enumerate(zip(self.projects, self.open,
+                                                            strict=True))
+                if everyone or owner == project]
+
+
+def page(collection: Collection, query: Query, prepared: Prepared, project: str | None,
+         url: str) -> bytes:
+    """The JSON body of a list answer: the page ``query`` asks for of the objects of
+    ``prepared`` that ``project`` sees (None: all), and its links (``url``: the
+    request's, without its query)."""
+    items = prepared.items
     sort = _full_sort(collection, query, items)
-    selected = [i for i in items if _matches(collection, query, i)]
-    marker_item = None
+    visible = prepared.visible(project)
+    selected = visible
+    if query.filters or query.tags:
+        selected = [n for n in visible if _matches(collection, query, items[n])]
+    marker = None
     if query.marker is not None:
-        marker_item = next((i for i in items if i["id"] == query.marker), None)
-        if marker_item is None:
+        marker = prepared.position.get(query.marker)
+        if marker is None or not (project is None or prepared.open[marker]
+                                  or prepared.projects[marker] == project):
             raise _bad_marker(collection, query.marker)
-        if not any(i is marker_item for i in selected):
-            selected.append(marker_item)  # a place in the order, not an answer
-    ordered = _sorted(selected, sort)
+    if query.sort:
+        ordered = selected if marker is None else sorted({*selected, marker})
+        ordered = _sorted_positions(items, ordered, sort)
+    else:
+        ordered = selected  # already in the default order
     where = None
-    if marker_item is not None:
-        where = next(n for n, i in enumerate(ordered) if i is marker_item)
-        if not _matches(collection, query, marker_item):
-            del ordered[where]
-            # The marker's place: forward pages start at it, reverse pages end there.
-            start, end = where, where
+    if marker is not None:
+        if query.sort:
+            found = marker in set(selected)
+            where = ordered.index(marker)
+            if not found:
+                del ordered[where]
         else:
-            start, end = where + 1, where
+            where = bisect.bisect_left(ordered, marker)
+            found = where < len(ordered) and ordered[where] == marker
+        # The marker's place: a forward page starts after it, a reverse page ends
+        # before it (a marker the filters leave out is no answer, only a place).
+        start, end = (where + 1 if found else where), where
     if query.reverse:
         end = len(ordered) if where is None else end
         start = max(0, end - query.limit)
@@ -217,11 +260,26 @@ def page(collection: Collection, query: Query, items: Iterable[Item], url: str
         start = 0 if where is None else start
         end = min(len(ordered), start + query.limit)
     shown = ordered[start:end]
-    links = _links(query, url, shown, more_before=start > 0, more_after=end < len(ordered))
-    body: dict[str, Any] = {collection.name: [_only(i, query.fields) for i in shown]}
+    first = items[shown[0]]["id"] if shown else None
+    last = items[shown[-1]]["id"] if shown else None
+    links = _links(query, url, first, last, more_before=start > 0,
+                   more_after=end < len(ordered))
+    if query.fields is None:
+        encoded = prepared.encoded()
+        objects = b",".join(encoded[n] for n in shown)
+    else:
+        objects = b",".join(_dumps(_only(items[n], query.fields)) for n in shown)
+    name = collection.name.encode()
+    body = b'{"' + name + b'":[' + objects + b"]"
     if links or collection.api == "octavia":
-        body[f"{collection.name}_links"] = links
-    return body
+        body += b',"' + name + b'_links":' + _dumps(links)
+    return body + b"}"
+
+
+def _dumps(value: Any) -> bytes:
+    """As Starlette's JSONResponse encodes."""
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+                      ).encode()
 
 
 def _bad_marker(collection: Collection, marker: str) -> Exception:
@@ -255,6 +313,14 @@ def _sorted(items: list[Item], sort: list[tuple[str, bool]]) -> list[Item]:
     return result
 
 
+def _sorted_positions(items: list[Item], positions: list[int],
+                      sort: list[tuple[str, bool]]) -> list[int]:
+    """``positions`` (of ``items``) in the order of ``sort``."""
+    order = _sorted([items[n] for n in positions], sort)
+    where = {id(items[n]): n for n in positions}
+    return [where[id(item)] for item in order]
+
+
 def _order(value: Any) -> tuple[int, int, Any]:
     """Comparable whatever the values: None first, then numbers, then text (an
     attribute that is None on some objects and a number on others still sorts)."""
@@ -271,18 +337,18 @@ def _only(item: Item, fields: list[str] | None) -> Item:
     return {k: v for k, v in item.items() if k in fields}
 
 
-def _links(query: Query, url: str, shown: list[Item], more_before: bool, more_after: bool
-           ) -> list[dict[str, str]]:
-    if not shown:
+def _links(query: Query, url: str, first: str | None, last: str | None,
+           more_before: bool, more_after: bool) -> list[dict[str, str]]:
+    """``first`` and ``last``: the ids the page begins and ends with (None: empty)."""
+    if first is None or last is None:
         return []
     kept = [(k, v) for k, v in query.params if k not in ("marker", "page_reverse", "limit")]
     kept.insert(0, ("limit", str(query.limit)))
     links = []
     if more_after:
-        links.append({"href": f"{url}?{urlencode([*kept, ('marker', shown[-1]['id'])])}",
-                      "rel": "next"})
+        links.append({"href": f"{url}?{urlencode([*kept, ('marker', last)])}", "rel": "next"})
     if more_before:
-        previous = [*kept, ("marker", shown[0]["id"]), ("page_reverse", "True")]
+        previous = [*kept, ("marker", first), ("page_reverse", "True")]
         links.append({"href": f"{url}?{urlencode(previous)}", "rel": "previous"})
     return links
 

@@ -226,7 +226,7 @@ NETWORKS = neutron("networks", "Network")
 @router.get("/networks", response_model=s.wrap_out("networks", s.NetworkOut, True))
 def list_networks(request: Request, svc: Service = Svc, ctx: Context = Ctx) -> Any:
     w = svc.world()
-    return listing(request, ctx, NETWORKS, [network_view(w, i) for i in w.networks])
+    return listing(request, ctx, w, NETWORKS, lambda: [network_view(w, i) for i in w.networks])
 
 
 @router.post("/networks", status_code=201, response_model=s.wrap_out("network", s.NetworkOut))
@@ -336,8 +336,9 @@ SUBNETS = neutron("subnets", "Subnet")
 @router.get("/subnets", response_model=s.wrap_out("subnets", s.SubnetOut, True))
 def list_subnets(request: Request, svc: Service = Svc, ctx: Context = Ctx) -> Any:
     w = svc.world()
-    items = [subnet_view(w, i) for i in w.subnets]
-    return listing(request, ctx, SUBNETS, items, _shared_subnets(w))
+    shared = _shared_subnets(w)
+    return listing(request, ctx, w, SUBNETS, lambda: [subnet_view(w, i) for i in w.subnets],
+                   shared=lambda subnet: subnet["id"] in shared)
 
 
 @router.post("/subnets", status_code=201, response_model=s.wrap_out("subnet", s.SubnetOut))
@@ -462,7 +463,7 @@ ROUTERS = neutron("routers", "Router")
 @router.get("/routers", response_model=s.wrap_out("routers", s.RouterOut, True))
 def list_routers(request: Request, svc: Service = Svc, ctx: Context = Ctx) -> Any:
     w = svc.world()
-    return listing(request, ctx, ROUTERS, [router_view(w, i) for i in w.routers])
+    return listing(request, ctx, w, ROUTERS, lambda: [router_view(w, i) for i in w.routers])
 
 
 @router.post("/routers", status_code=201, response_model=s.wrap_out("router", s.RouterOut))
@@ -654,7 +655,7 @@ FLOATINGIPS = neutron("floatingips", "Floating IP")
 @router.get("/floatingips", response_model=s.wrap_out("floatingips", s.FloatingIPOut, True))
 def list_floatingips(request: Request, svc: Service = Svc, ctx: Context = Ctx) -> Any:
     w = svc.world()
-    return listing(request, ctx, FLOATINGIPS, [fip_view(w, i) for i in w.fips])
+    return listing(request, ctx, w, FLOATINGIPS, lambda: [fip_view(w, i) for i in w.fips])
 
 
 @router.post("/floatingips", status_code=201,
@@ -748,7 +749,7 @@ PORTS = neutron("ports", "Port")
 @router.get("/ports", response_model=s.wrap_out("ports", s.PortOut, True))
 def list_ports(request: Request, svc: Service = Svc, ctx: Context = Ctx) -> Any:
     w = svc.world()
-    return listing(request, ctx, PORTS, [port_view(p) for p in w.ports.values()])
+    return listing(request, ctx, w, PORTS, lambda: [port_view(p) for p in w.ports.values()])
 
 
 @router.get("/ports/{port_id}", response_model=s.wrap_out("port", s.PortOut))

@@ -277,7 +277,7 @@ LOADBALANCERS = octavia("loadbalancers", "Load Balancer")
 def list_loadbalancers(request: Request, svc: Service = Svc, ctx: Context = Ctx) -> Any:
     w = svc.world()
     v = views(svc, w)
-    return listing(request, ctx, LOADBALANCERS, [v.loadbalancer(i) for i in w.lbs])
+    return listing(request, ctx, w, LOADBALANCERS, lambda: [v.loadbalancer(i) for i in w.lbs])
 
 
 @router.post("/loadbalancers", status_code=201,
@@ -437,7 +437,7 @@ LISTENERS = octavia("listeners", "Listener", loadbalancer_id=ids_of("loadbalance
 def list_listeners(request: Request, svc: Service = Svc, ctx: Context = Ctx) -> Any:
     w = svc.world()
     v = views(svc, w)
-    return listing(request, ctx, LISTENERS, [v.listener(i) for i in w.listeners])
+    return listing(request, ctx, w, LISTENERS, lambda: [v.listener(i) for i in w.listeners])
 
 
 @router.post("/listeners", status_code=201, response_model=s.wrap_out("listener", s.ListenerOut))
@@ -618,7 +618,7 @@ POOLS = octavia("pools", "Pool", loadbalancer_id=ids_of("loadbalancers"))
 def list_pools(request: Request, svc: Service = Svc, ctx: Context = Ctx) -> Any:
     w = svc.world()
     v = views(svc, w)
-    return listing(request, ctx, POOLS, [v.pool(i) for i in w.pools])
+    return listing(request, ctx, w, POOLS, lambda: [v.pool(i) for i in w.pools])
 
 
 @router.post("/pools", status_code=201, response_model=s.wrap_out("pool", s.PoolOut))
@@ -733,7 +733,8 @@ def list_members(pool_id: str, request: Request, svc: Service = Svc, ctx: Contex
     _, _, pool = _child(ctx, w, w.pools, pool_id, "Pool")
     v = views(svc, w)
     members = octavia("members", "Member", pool_id=constant(pool_id))
-    return listing(request, ctx, members, [v.member(m.uid) for m in pool.members])
+    return listing(request, ctx, w, members, lambda: [v.member(m.uid) for m in pool.members],
+                   scope=pool_id)
 
 
 def _member_item(w: World, data: dict[str, Any], member_id: str) -> dict[str, Any]:
@@ -864,7 +865,7 @@ MONITORS = octavia("healthmonitors", "Health Monitor", pool_id=ids_of("pools"))
 def list_monitors(request: Request, svc: Service = Svc, ctx: Context = Ctx) -> Any:
     w = svc.world()
     v = views(svc, w)
-    return listing(request, ctx, MONITORS, [v.monitor(i) for i in w.monitors])
+    return listing(request, ctx, w, MONITORS, lambda: [v.monitor(i) for i in w.monitors])
 
 
 MONITOR_FIELDS = ("delay", "timeout", "max_retries", "max_retries_down", "admin_state_up",
@@ -953,7 +954,7 @@ L7POLICIES = octavia("l7policies", "L7 Policy")
 def list_l7policies(request: Request, svc: Service = Svc, ctx: Context = Ctx) -> Any:
     w = svc.world()
     v = views(svc, w)
-    return listing(request, ctx, L7POLICIES, [v.l7policy(i) for i in w.l7policies])
+    return listing(request, ctx, w, L7POLICIES, lambda: [v.l7policy(i) for i in w.l7policies])
 
 
 def _policy_fields(item: dict[str, Any], data: dict[str, Any], lb: dict[str, Any]) -> None:
@@ -1077,7 +1078,8 @@ def list_l7rules(policy_id: str, request: Request, svc: Service = Svc,
     _, _, _, policy = _child(ctx, w, w.l7policies, policy_id, "L7 Policy")
     v = views(svc, w)
     rules = octavia("rules", "L7 Rule", l7policy_id=constant(policy_id))
-    return listing(request, ctx, rules, [v.l7rule(r.uid) for r in policy.rules])
+    return listing(request, ctx, w, rules, lambda: [v.l7rule(r.uid) for r in policy.rules],
+                   scope=policy_id)
 
 
 @router.post("/l7policies/{policy_id}/rules", status_code=201,

@@ -175,9 +175,10 @@ def list_port_forwardings(
 ) -> Any:
     w = svc.world()
     src, fip = _fip(ctx, w, fip_id)
-    views = [view(w, src, pf) for pf in fip.port_forwardings]
     # Visible as their floating IP is (checked above); the query's filters still apply.
-    return listing(request, ctx, PORT_FORWARDINGS, views, frozenset(v["id"] for v in views))
+    return listing(request, ctx, w, PORT_FORWARDINGS,
+                   lambda: [view(w, src, pf) for pf in fip.port_forwardings],
+                   scope=fip_id, shared=lambda _pf: True)
 
 
 @router.post(

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from netnode.api.auth import Context
 from netnode.api.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound
+from netnode.api.snapshots import Snapshots
 from netnode.api.status_cache import DEFAULT_INTERVAL, StatusCache, unobserved
 from netnode.api.world import API_TOPOLOGY, Source, TopologyCache, World, now
 from netnode.drivers.haproxy import HAProxyProcesses
@@ -245,6 +246,7 @@ class Service:
         self.cache = TopologyCache()
         self._lock = threading.Lock()
         self.statuses = StatusCache(self.live_rows, status_interval)
+        self.snapshots = Snapshots(store, self._read_world)
 
     def live_rows(self, lb: LoadBalancer) -> list[dict[str, str]] | None:
         """The load balancer's HAProxy ``show stat`` rows and its UDP checker's, read now
@@ -278,6 +280,10 @@ class Service:
         self.statuses.start(lambda: [lb for _, lb in self.world().lbs.values()])
 
     def world(self) -> World:
+        """Everything the API sees, as the store holds it now (kept while unchanged)."""
+        return self.snapshots.world()
+
+    def _read_world(self) -> World:
         return World.read(self.store, self.node, self.operator_project, self.cache)
 
     def change(self, mutate: Callable[[Doc, World], T]) -> T:

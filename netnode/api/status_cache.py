@@ -37,6 +37,10 @@ class StatusCache:
         self.read = read
         self.interval = interval
         self._rows: dict[str, Rows | None] = {}
+        self._seen: dict[str, tuple[tuple[str, str, str], ...] | None] = {}
+        # Counts the refreshes that changed a status (not a counter): what is derived
+        # from the statuses is kept while it stays the same.
+        self.version = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -51,8 +55,12 @@ class StatusCache:
     def refresh(self, lbs: Iterable[LoadBalancer]) -> None:
         """Read every one of ``lbs`` and make that the whole table."""
         fresh = {lb.uid: self.read(lb) for lb in lbs}
+        seen = {uid: _statuses(rows) for uid, rows in fresh.items()}
         with self._lock:
             self._rows = fresh
+            if seen != self._seen:
+                self._seen = seen
+                self.version += 1
 
     # --- the watcher ----------------------------------------------------------------
 
@@ -79,6 +87,12 @@ class StatusCache:
             except Exception:  # a failed refresh keeps the last one; the next may work
                 log.exception("refreshing the load balancers' statuses failed")
             self._stop.wait(self.interval)
+
+
+def _statuses(rows: Rows | None) -> tuple[tuple[str, str, str], ...] | None:
+    if rows is None:
+        return None
+    return tuple((r.get("pxname", ""), r.get("svname", ""), r.get("status", "")) for r in rows)
 
 
 def interval_seconds(text: str) -> float:
