@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 
 from netnode.api.auth import Context
+from netnode.api.listing import Collection, Prepared, Query, page
 from netnode.api.service import Service
+from netnode.api.world import World
 
 
 def service(request: Request) -> Service:
@@ -22,35 +25,33 @@ Svc = Depends(service)
 Ctx = Depends(context)
 
 
-# Query parameters that page or shape a listing rather than filter it.
-NOT_FILTERS = {"limit", "marker", "page_reverse", "sort", "sort_key", "sort_dir", "fields",
-               "cascade"}
-
-
 def listing(
-    request: Request, ctx: Context, items: list[dict[str, Any]], shared: frozenset[str] = frozenset()
-) -> list[dict[str, Any]]:
-    """Only what the caller may see (its project's, or shared: a shared network or one
-    of the ids in ``shared``), filtered by the query's ``field=value`` pairs. ``fields``
-    is not applied: every object comes whole."""
-    result = [
-        i for i in items
-        if ctx.may_see(i.get("project_id"), i.get("shared") is True or i.get("id") in shared)
-    ]
-    for key, value in request.query_params.multi_items():
-        if key in NOT_FILTERS or (key == "project_id" and ctx.is_admin is False):
-            continue
-        result = [i for i in result if key in i and _matches(i[key], value)]
-    return result
+    request: Request,
+    ctx: Context,
+    world: World,
+    collection: Collection,
+    build: Callable[[], Iterable[dict[str, Any]]],
+    *,
+    scope: str = "",
+    shared: Callable[[dict[str, Any]], bool] | None = None,
+) -> Response:
+    """The answer to a list request: of the views ``build()`` makes of ``world``, only
+    what the caller may see (its project's, or shared: a shared network, or what
+    ``shared`` says), filtered, sorted, paged and cut to ``fields`` as the query asks
+    (netnode.api.listing). A project's caller filtering on ``project_id`` sees its own
+    objects still. ``scope`` tells listings of one collection apart (a pool's members
+    from another's).
 
-
-def _matches(actual: Any, wanted: str) -> bool:
-    if isinstance(actual, bool):
-        return str(actual).lower() == wanted.lower()
-    if isinstance(actual, list):
-        return any(_matches(a, wanted) for a in actual)
-    if isinstance(actual, dict):
-        return wanted in (str(v) for v in actual.values())
-    return str(actual) == wanted
-
-
+    The views are built once for a world and statuses (``Service.snapshots``), not per
+    request. The body is answered as it is, not through the route's response model:
+    with ``fields`` an object lacks attributes the model requires."""
+    # Parsed first: a bad query is refused before any view is built.
+    query = Query.parse(collection, request.query_params.multi_items(),
+                        ignored=frozenset() if ctx.is_admin else frozenset({"project_id"}))
+    svc = service(request)
+    prepared = svc.snapshots.derived(
+        (collection.name, scope), world, svc.statuses.version,
+        lambda: Prepared(collection, build(), shared))
+    url = str(request.url.replace(query=""))
+    body = page(collection, query, prepared, None if ctx.is_admin else ctx.project_id, url)
+    return Response(body, media_type="application/json")

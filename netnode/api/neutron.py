@@ -13,6 +13,7 @@ from netnode.api import schemas as s
 from netnode.api.auth import Context
 from netnode.api.common import Ctx, Svc, listing
 from netnode.api.errors import BadRequest, Conflict, Forbidden, NotFound
+from netnode.api.listing import neutron
 from netnode.api.service import Doc, Service, may_write, new_id, writable
 from netnode.api.world import Port, Source, World
 from netnode.model.topology import Network
@@ -219,10 +220,13 @@ def _shared_subnets(w: World) -> frozenset[str]:
 # --- networks --------------------------------------------------------------------------------
 
 
+NETWORKS = neutron("networks", "Network")
+
+
 @router.get("/networks", response_model=s.wrap_out("networks", s.NetworkOut, True))
 def list_networks(request: Request, svc: Service = Svc, ctx: Context = Ctx) -> Any:
     w = svc.world()
-    return {"networks": listing(request, ctx, [network_view(w, i) for i in w.networks])}
+    return listing(request, ctx, w, NETWORKS, lambda: [network_view(w, i) for i in w.networks])
 
 
 @router.post("/networks", status_code=201, response_model=s.wrap_out("network", s.NetworkOut))
@@ -326,11 +330,15 @@ def delete_network(net_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Respo
 # --- subnets ---------------------------------------------------------------------------------
 
 
+SUBNETS = neutron("subnets", "Subnet")
+
+
 @router.get("/subnets", response_model=s.wrap_out("subnets", s.SubnetOut, True))
 def list_subnets(request: Request, svc: Service = Svc, ctx: Context = Ctx) -> Any:
     w = svc.world()
-    items = [subnet_view(w, i) for i in w.subnets]
-    return {"subnets": listing(request, ctx, items, _shared_subnets(w))}
+    shared = _shared_subnets(w)
+    return listing(request, ctx, w, SUBNETS, lambda: [subnet_view(w, i) for i in w.subnets],
+                   shared=lambda subnet: subnet["id"] in shared)
 
 
 @router.post("/subnets", status_code=201, response_model=s.wrap_out("subnet", s.SubnetOut))
@@ -449,10 +457,13 @@ def _gateway(ctx: Context, doc: Doc, w: World, info: s.GatewayInfo,
     return gw
 
 
+ROUTERS = neutron("routers", "Router")
+
+
 @router.get("/routers", response_model=s.wrap_out("routers", s.RouterOut, True))
 def list_routers(request: Request, svc: Service = Svc, ctx: Context = Ctx) -> Any:
     w = svc.world()
-    return {"routers": listing(request, ctx, [router_view(w, i) for i in w.routers])}
+    return listing(request, ctx, w, ROUTERS, lambda: [router_view(w, i) for i in w.routers])
 
 
 @router.post("/routers", status_code=201, response_model=s.wrap_out("router", s.RouterOut))
@@ -638,10 +649,13 @@ def _associate(ctx: Context, doc: Doc, w: World, item: dict[str, Any], port_id: 
     item["fixed_network"] = doc.use_network(w, port.network_id)
 
 
+FLOATINGIPS = neutron("floatingips", "Floating IP")
+
+
 @router.get("/floatingips", response_model=s.wrap_out("floatingips", s.FloatingIPOut, True))
 def list_floatingips(request: Request, svc: Service = Svc, ctx: Context = Ctx) -> Any:
     w = svc.world()
-    return {"floatingips": listing(request, ctx, [fip_view(w, i) for i in w.fips])}
+    return listing(request, ctx, w, FLOATINGIPS, lambda: [fip_view(w, i) for i in w.fips])
 
 
 @router.post("/floatingips", status_code=201,
@@ -729,10 +743,13 @@ def delete_floatingip(fip_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Re
 # --- ports ---------------------------------------------------------------------------------------
 
 
+PORTS = neutron("ports", "Port")
+
+
 @router.get("/ports", response_model=s.wrap_out("ports", s.PortOut, True))
 def list_ports(request: Request, svc: Service = Svc, ctx: Context = Ctx) -> Any:
     w = svc.world()
-    return {"ports": listing(request, ctx, [port_view(p) for p in w.ports.values()])}
+    return listing(request, ctx, w, PORTS, lambda: [port_view(p) for p in w.ports.values()])
 
 
 @router.get("/ports/{port_id}", response_model=s.wrap_out("port", s.PortOut))

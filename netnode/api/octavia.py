@@ -31,6 +31,7 @@ from netnode.api.builders import (
 )
 from netnode.api.common import Ctx, Svc, listing
 from netnode.api.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound
+from netnode.api.listing import constant, ids_of, octavia
 from netnode.api.service import (
     Doc,
     Service,
@@ -274,12 +275,14 @@ def _lb_for_change(ctx: Context, w: World, lb_id: str) -> Source:
 # --- load balancers ------------------------------------------------------------------------
 
 
+LOADBALANCERS = octavia("loadbalancers", "Load Balancer")
+
+
 @router.get("/loadbalancers", response_model=s.wrap_out("loadbalancers", s.LoadBalancerOut, True))
 def list_loadbalancers(request: Request, svc: Service = Svc, ctx: Context = Ctx) -> Any:
     w = svc.world()
     v = views(svc, w)
-    return {"loadbalancers": listing(request, ctx, [v.loadbalancer(i) for i in w.lbs]),
-            "loadbalancers_links": []}
+    return listing(request, ctx, w, LOADBALANCERS, lambda: [v.loadbalancer(i) for i in w.lbs])
 
 
 @router.post("/loadbalancers", status_code=201,
@@ -441,12 +444,14 @@ def loadbalancer_statistics(lb_id: str, svc: Service = Svc, ctx: Context = Ctx) 
 # --- listeners ------------------------------------------------------------------------------
 
 
+LISTENERS = octavia("listeners", "Listener", loadbalancer_id=ids_of("loadbalancers"))
+
+
 @router.get("/listeners", response_model=s.wrap_out("listeners", s.ListenerOut, True))
 def list_listeners(request: Request, svc: Service = Svc, ctx: Context = Ctx) -> Any:
     w = svc.world()
     v = views(svc, w)
-    return {"listeners": listing(request, ctx, [v.listener(i) for i in w.listeners]),
-            "listeners_links": []}
+    return listing(request, ctx, w, LISTENERS, lambda: [v.listener(i) for i in w.listeners])
 
 
 @router.post("/listeners", status_code=201, response_model=s.wrap_out("listener", s.ListenerOut))
@@ -530,11 +535,14 @@ def listener_statistics(listener_id: str, svc: Service = Svc, ctx: Context = Ctx
 # --- pools -----------------------------------------------------------------------------------
 
 
+POOLS = octavia("pools", "Pool", loadbalancer_id=ids_of("loadbalancers"))
+
+
 @router.get("/pools", response_model=s.wrap_out("pools", s.PoolOut, True))
 def list_pools(request: Request, svc: Service = Svc, ctx: Context = Ctx) -> Any:
     w = svc.world()
     v = views(svc, w)
-    return {"pools": listing(request, ctx, [v.pool(i) for i in w.pools]), "pools_links": []}
+    return listing(request, ctx, w, POOLS, lambda: [v.pool(i) for i in w.pools])
 
 
 @router.post("/pools", status_code=201, response_model=s.wrap_out("pool", s.PoolOut))
@@ -619,8 +627,9 @@ def list_members(pool_id: str, request: Request, svc: Service = Svc, ctx: Contex
     w = svc.world()
     _, _, pool = _child(ctx, w, w.pools, pool_id, "Pool")
     v = views(svc, w)
-    return {"members": listing(request, ctx, [v.member(m.uid) for m in pool.members]),
-            "members_links": []}
+    members = octavia("members", "Member", pool_id=constant(pool_id))
+    return listing(request, ctx, w, members, lambda: [v.member(m.uid) for m in pool.members],
+                   scope=pool_id)
 
 
 @router.post("/pools/{pool_id}/members", status_code=201,
@@ -713,12 +722,14 @@ def delete_member(pool_id: str, member_id: str, svc: Service = Svc,
 # --- health monitors ---------------------------------------------------------------------
 
 
+MONITORS = octavia("healthmonitors", "Health Monitor", pool_id=ids_of("pools"))
+
+
 @router.get("/healthmonitors", response_model=s.wrap_out("healthmonitors", s.HealthMonitorOut, True))
 def list_monitors(request: Request, svc: Service = Svc, ctx: Context = Ctx) -> Any:
     w = svc.world()
     v = views(svc, w)
-    return {"healthmonitors": listing(request, ctx, [v.monitor(i) for i in w.monitors]),
-            "healthmonitors_links": []}
+    return listing(request, ctx, w, MONITORS, lambda: [v.monitor(i) for i in w.monitors])
 
 
 @router.post("/healthmonitors", status_code=201,
@@ -776,12 +787,14 @@ def delete_monitor(hm_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Respon
 # --- L7 policies and rules ------------------------------------------------------------------
 
 
+L7POLICIES = octavia("l7policies", "L7 Policy")
+
+
 @router.get("/l7policies", response_model=s.wrap_out("l7policies", s.L7PolicyOut, True))
 def list_l7policies(request: Request, svc: Service = Svc, ctx: Context = Ctx) -> Any:
     w = svc.world()
     v = views(svc, w)
-    return {"l7policies": listing(request, ctx, [v.l7policy(i) for i in w.l7policies]),
-            "l7policies_links": []}
+    return listing(request, ctx, w, L7POLICIES, lambda: [v.l7policy(i) for i in w.l7policies])
 
 
 @router.post("/l7policies", status_code=201, response_model=s.wrap_out("l7policy", s.L7PolicyOut))
@@ -851,8 +864,9 @@ def list_l7rules(policy_id: str, request: Request, svc: Service = Svc,
     w = svc.world()
     _, _, _, policy = _child(ctx, w, w.l7policies, policy_id, "L7 Policy")
     v = views(svc, w)
-    return {"rules": listing(request, ctx, [v.l7rule(r.uid) for r in policy.rules]),
-            "rules_links": []}
+    rules = octavia("rules", "L7 Rule", l7policy_id=constant(policy_id))
+    return listing(request, ctx, w, rules, lambda: [v.l7rule(r.uid) for r in policy.rules],
+                   scope=policy_id)
 
 
 @router.post("/l7policies/{policy_id}/rules", status_code=201,

@@ -21,6 +21,7 @@ from netnode.api import schemas as s
 from netnode.api.auth import Context
 from netnode.api.common import Ctx, Svc, listing
 from netnode.api.errors import BadRequest, Conflict, NotFound
+from netnode.api.listing import neutron
 from netnode.api.service import Doc, Service, may_write, new_id, writable
 from netnode.api.world import Port, Source, World
 from netnode.model.topology import FloatingIP, FreeText, ObjectId, PortForwarding
@@ -163,6 +164,9 @@ def _items(doc: Doc, fip_id: str) -> list[dict[str, Any]]:
 # --- routes ----------------------------------------------------------------------------------
 
 
+PORT_FORWARDINGS = neutron("port_forwardings", KIND)
+
+
 @router.get(
     "/floatingips/{fip_id}/port_forwardings",
     response_model=s.wrap_out("port_forwardings", PortForwardingOut, True),
@@ -172,9 +176,10 @@ def list_port_forwardings(
 ) -> Any:
     w = svc.world()
     src, fip = _fip(ctx, w, fip_id)
-    views = [view(w, src, pf) for pf in fip.port_forwardings]
     # Visible as their floating IP is (checked above); the query's filters still apply.
-    return {"port_forwardings": listing(request, ctx, views, frozenset(v["id"] for v in views))}
+    return listing(request, ctx, w, PORT_FORWARDINGS,
+                   lambda: [view(w, src, pf) for pf in fip.port_forwardings],
+                   scope=fip_id, shared=lambda _pf: True)
 
 
 @router.post(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +15,8 @@ from typing import Any, TypeVar
 
 from netnode.api.auth import Context
 from netnode.api.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound
+from netnode.api.snapshots import Snapshots
+from netnode.api.status_cache import DEFAULT_INTERVAL, StatusCache, unobserved
 from netnode.api.world import API_TOPOLOGY, Source, TopologyCache, World, now
 from netnode.drivers.haproxy import HAProxyProcesses
 from netnode.drivers.nftables import UdpTables
@@ -29,7 +30,6 @@ from netnode.reconcile.status import LoadBalancerStatus, loadbalancer_status, ud
 from netnode.store.quotas import QuotaStore
 
 T = TypeVar("T")
-STATS_TTL = 0.5
 ATTEMPTS = 20
 PENDING = ("PENDING_CREATE", "PENDING_UPDATE", "PENDING_DELETE")
 
@@ -232,6 +232,7 @@ class Service:
         integration_bridge: str = "br-int",
         on_change: Callable[[], None] = lambda: None,
         certificates_dir: Path | None = None,
+        status_interval: float = DEFAULT_INTERVAL,
     ) -> None:
         # Where TLS containers (PEM files) referenced through the API must live.
         self.certificates_dir = certificates_dir
@@ -244,16 +245,14 @@ class Service:
         self.on_change = on_change
         self.cache = TopologyCache()
         self._lock = threading.Lock()
-        self._stats: dict[str, tuple[float, list[dict[str, str]] | None]] = {}
+        self.statuses = StatusCache(self.live_rows, status_interval)
+        self.snapshots = Snapshots(store, self._read_world)
 
-    def stats_rows(self, lb: LoadBalancer) -> list[dict[str, str]] | None:
-        """The load balancer's HAProxy ``show stat`` rows (None: not running), at most
-        ``STATS_TTL`` seconds old, so a listing of many load balancers stays cheap."""
+    def live_rows(self, lb: LoadBalancer) -> list[dict[str, str]] | None:
+        """The load balancer's HAProxy ``show stat`` rows and its UDP checker's, read now
+        (None: not running)."""
         if self.haproxy is None:
             return None
-        cached = self._stats.get(lb.uid)
-        if cached is not None and time.monotonic() - cached[0] < STATS_TTL:
-            return cached[1]
         name = process_name("lb", lb.uid)
         try:
             rows = self.haproxy.stats(name) if self.haproxy.running_pid(name) else None
@@ -263,13 +262,28 @@ class Service:
             # UDP listeners and pools: the UDP checker's health, beside HAProxy's run dir.
             udp = UdpTables(Path(udp_root(self.haproxy.run_dir)))
             rows += udp_rows(lb, udp.health(lb_namespace(lb.uid)))
-        self._stats[lb.uid] = (time.monotonic(), rows)
         return rows
 
+    def stats_rows(self, lb: LoadBalancer) -> list[dict[str, str]] | None:
+        """One load balancer's rows for its statistics: read live."""
+        return self.live_rows(lb)
+
     def operating(self, lb: LoadBalancer, status: dict[str, str]) -> LoadBalancerStatus:
-        return loadbalancer_status(lb, self.stats_rows(lb), status)
+        """The load balancer's status tree from the status cache, never from a stats
+        socket: what views and listings show (OFFLINE until the watcher saw it)."""
+        observed, rows = self.statuses.get(lb.uid)
+        tree = loadbalancer_status(lb, rows, status)
+        return tree if observed else unobserved(tree)
+
+    def watch_statuses(self) -> None:
+        """Start the status watcher (``netnode serve``); ``statuses.stop()`` ends it."""
+        self.statuses.start(lambda: [lb for _, lb in self.world().lbs.values()])
 
     def world(self) -> World:
+        """Everything the API sees, as the store holds it now (kept while unchanged)."""
+        return self.snapshots.world()
+
+    def _read_world(self) -> World:
         return World.read(self.store, self.node, self.operator_project, self.cache)
 
     def change(self, mutate: Callable[[Doc, World], T]) -> T:

@@ -16,6 +16,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from netnode.api.status_cache import interval_seconds
 from netnode.errors import NetnodeError
 from netnode.reconcile.host import Host
 
@@ -45,6 +46,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "DIR/<project id>/ (default: <state dir>/certificates)")
     p.add_argument("--period", type=float, default=10.0,
                    help="seconds between the loop's full passes (default 10)")
+    p.add_argument("--status-interval", type=interval_seconds, default=1.0,
+                   help="seconds between the status watcher's reads of HAProxy (default 1)")
     p.add_argument("--no-agent", action="store_true",
                    help="serve the API only; another process (netnode agent) converges")
 
@@ -101,7 +104,7 @@ def run(args: argparse.Namespace, host: Host) -> int:
     svc = Service(store, host.node, quotas=QuotaStore(store.engine),
                   haproxy=HAProxyProcesses(host.run_dir), operator_project=args.project,
                   integration_bridge=args.integration_bridge,
-                  on_change=wake,
+                  on_change=wake, status_interval=args.status_interval,
                   certificates_dir=args.certificates_dir or host.state_dir / "certificates")
     app = create_app(svc, tokens, noauth_project=args.project)
     worker = None
@@ -124,10 +127,12 @@ def run(args: argparse.Namespace, host: Host) -> int:
     mode = "no authentication" if tokens is None else f"tokens from {args.tokens}"
     print(f"netnode serve: http://{args.host}:{args.port}/ ({mode}), node {host.node!r}"
           + ("" if worker else ", no reconcile loop"), flush=True)
+    svc.watch_statuses()
     try:
         if not died:
             server.run()
     finally:
+        svc.statuses.stop()
         stop.set()
         wake()
         if worker is not None:

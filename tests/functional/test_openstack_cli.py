@@ -32,6 +32,7 @@ from tests.functional.conftest import Lab, eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 OPENSTACK = ROOT / ".venv-clients" / "bin" / "openstack"
+CLIENTS_PYTHON = OPENSTACK.with_name("python")  # openstacksdk is there too
 TOKEN = "t0ken-for-the-openstack-cli-test"
 
 
@@ -163,6 +164,20 @@ def test_openstack_cli_builds_a_load_balancer_reachable_on_a_floating_ip(
     tree = eventually(tree_online, timeout=60, interval=1)
     assert tree["loadbalancer"]["provisioning_status"] == "ACTIVE"  # type: ignore[index]
 
+    # Listings: the CLI lists a load balancer's listeners and pools (a filter on
+    # loadbalancer_id), another load balancer's are not among them.
+    lb2 = os_("loadbalancer", "create", "--name", "lb2", "--vip-subnet-id", "tenant1-subnet",
+              "--wait")
+    os_("loadbalancer", "listener", "create", "--name", "l2", "--protocol", "TCP",
+        "--protocol-port", "81", "lb2", "--wait")
+    os_("loadbalancer", "pool", "create", "--name", "p2", "--lb-algorithm", "ROUND_ROBIN",
+        "--listener", "l2", "--protocol", "TCP", "--wait")
+    for lb_name, listener, pool in (("lb1", "l1", "p1"), ("lb2", "l2", "p2")):
+        listeners = os_("loadbalancer", "listener", "list", "--loadbalancer", lb_name)
+        assert [x["name"] for x in listeners] == [listener], (lb_name, listeners)  # type: ignore[union-attr]
+        pools = os_("loadbalancer", "pool", "list", "--loadbalancer", lb_name)
+        assert [x["name"] for x in pools] == [pool], (lb_name, pools)  # type: ignore[union-attr]
+
     # Neutron: a floating IP on the external network, bound to the VIP's port.
     vip = os_("loadbalancer", "show", "lb1")
     fip = os_("floating", "ip", "create", "public")
@@ -203,7 +218,9 @@ def test_openstack_cli_builds_a_load_balancer_reachable_on_a_floating_ip(
     try:
         os_none = Openstack("--os-auth-type", "none", "--os-endpoint", anonymous.url)
         listed = os_none("loadbalancer", "list")
-        assert [x["name"] for x in listed] == ["lb1"]  # type: ignore[union-attr]
+        assert sorted(x["name"] for x in listed) == ["lb1", "lb2"]  # type: ignore[union-attr]
+        # openstacksdk walks the pages of one by their links, each load balancer once.
+        assert sdk_load_balancer_names(anonymous.url, limit=1) == ["lb1", "lb2"]
         assert os_none("floating", "ip", "list")[0]["Floating IP Address"] == address  # type: ignore[index]
     finally:
         anonymous.stop()
@@ -211,10 +228,30 @@ def test_openstack_cli_builds_a_load_balancer_reachable_on_a_floating_ip(
     # Taking it down through the API leaves the host as the lab file made it.
     os_("floating", "ip", "delete", address, parse=False)
     os_("loadbalancer", "delete", "--cascade", "--wait", "lb1", parse=False)
+    os_("loadbalancer", "delete", "--cascade", "--wait", "lb2", parse=False)
     os_("router", "remove", "subnet", "r1", "tenant1-subnet", parse=False)
     os_("router", "delete", "r1", parse=False)
-    gone = {f"qlbaas-{lb['id']}", f"qrouter-{router['id']}"}  # type: ignore[index]
+    gone = {f"qlbaas-{lb['id']}", f"qlbaas-{lb2['id']}",  # type: ignore[index]
+            f"qrouter-{router['id']}"}  # type: ignore[index]
     assert eventually(lambda: not gone & _namespaces(), timeout=30, interval=0.5)
+
+
+SDK_LIST = """
+import json, sys
+import openstack
+conn = openstack.connection.Connection(auth_type="none", auth={"endpoint": sys.argv[1]})
+names = [lb.name for lb in conn.load_balancer.load_balancers(limit=int(sys.argv[2]))]
+print(json.dumps(names))
+"""
+
+
+def sdk_load_balancer_names(url: str, limit: int) -> list[str]:
+    """The load balancers' names as openstacksdk lists them, ``limit`` a page (sorted;
+    a name twice means an object was paged twice)."""
+    done = subprocess.run([str(CLIENTS_PYTHON), "-c", SDK_LIST, url, str(limit)],
+                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, f"openstacksdk failed:\n{done.stdout}\n{done.stderr}"
+    return sorted(json.loads(done.stdout))
 
 
 def _namespaces() -> set[str]:
