@@ -1,7 +1,7 @@
 """Provisioning status, as Octavia keeps it, for the objects of a topology. Pure.
 
-Each object (load balancer, listener, pool, health monitor, member, router, floating
-IP) has a fingerprint of its own definition. When the desired topology changes:
+Each object (load balancer, listener, L7 policy and rule, pool, health monitor, member,
+router, floating IP) has a fingerprint of its own definition. When the desired topology changes:
 
 - an object that is new is PENDING_CREATE, one whose definition changed PENDING_UPDATE,
   and so is every ancestor of such an object (Octavia locks the parents too);
@@ -66,12 +66,18 @@ def objects(
 
 
 def _lb_objects(lb: LoadBalancer) -> dict[str, Object]:
-    """A load balancer and its listeners, pools, health monitors and members."""
+    """A load balancer and its listeners (with their L7 policies and rules), pools,
+    health monitors and members."""
     found: dict[str, Object] = {}
     unit = ids.lb_namespace(lb.uid)
     found[lb.uid] = Object("loadbalancer", unit, _digest(lb, "listeners", "pools"))
     for listener in lb.listeners:
         found[listener.uid] = Object("listener", unit, _digest(listener), (lb.uid,))
+        for policy in listener.l7policies:
+            above = (listener.uid, lb.uid)
+            found[policy.uid] = Object("l7policy", unit, _digest(policy, "rules"), above)
+            for rule in policy.rules:
+                found[rule.uid] = Object("l7rule", unit, _digest(rule), (policy.uid, *above))
     for pool in lb.pools:
         users = tuple(x.uid for x in lb.listeners if x.default_pool == pool.name)
         parents = (lb.uid, *users)

@@ -108,10 +108,8 @@ def test_one_post_creates_the_whole_tree(api: Api) -> None:
     assert len(everything) == 1 + 2 + 1 + 1 + 3 + 5 + 2
     assert len({obj["id"] for _, obj in everything}) == len(everything)
     assert {obj["project_id"] for _, obj in everything} == {"alpha"}
-    # L7 policies and rules have no provisioning status of their own (netnode.reconcile
-    # .provisioning keeps none for them); everything else is being created.
-    provisioned = [(path, obj) for path, obj in everything if "/l7policies/" not in path]
-    assert {obj["provisioning_status"] for _, obj in provisioned} == {"PENDING_CREATE"}
+    # Everything, L7 policies and rules included, is being created.
+    assert {obj["provisioning_status"] for _, obj in everything} == {"PENDING_CREATE"}
 
     # Each object is then its own: its GET shows what the answer showed, its listing has it.
     for path, obj in everything:
