@@ -10,7 +10,7 @@
 #                5xx, lost writes, p99, memory growth (BENCH_LOAD_ARGS=--db URL)
 #   make bench-api   set up, then the REST API: requests/s, and 100 load balancers to
 #                ACTIVE through the API beside netnode apply (BENCH_API_ARGS=--profile)
-#   make lint    ruff check, lint-imports (the layering contracts in pyproject.toml) and
+#   make lint    ruff check and format --check, lint-imports (the layering contracts in pyproject.toml) and
 #                mypy netnode (needs no root)
 #   make clean   remove the virtualenv and its stamp
 #
@@ -83,10 +83,11 @@ demo: setup
 
 # The static checks come first: a broken layer or type stops the run before the tests.
 test: setup $(CLIENTS_STAMP) lint
-	NETNODE_REQUIRE_FUNCTIONAL=$(NETNODE_REQUIRE_FUNCTIONAL) $(VENV)/bin/pytest -q -p no:cacheprovider
+	NETNODE_REQUIRE_FUNCTIONAL=$(NETNODE_REQUIRE_FUNCTIONAL) scripts/test.sh
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy netnode
 

@@ -613,8 +613,14 @@ def seed_lbs(env: Env, total: int) -> int:
                 address += 1
             used.add(str(address))
             uid = str(uuid.uuid4())
-            lbs.append({**template, "id": uid, "name": uid,
-                        "vip": {**template["vip"], "address": str(address)}})
+            lbs.append(
+                {
+                    **template,
+                    "id": uid,
+                    "name": uid,
+                    "vip": {**template["vip"], "address": str(address)},
+                }
+            )
             document["metadata"][uid] = {**meta, "name": f"seed{len(lbs):04d}"}
             added += 1
         load_data(document, env.node, "api")  # the API's own rules hold

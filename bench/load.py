@@ -93,8 +93,15 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
-async def client(index: int, http: httpx.AsyncClient, lb_ids: list[str], deadline: float,
-                 tally: Tally, rng: random.Random, counting: bool) -> None:
+async def client(
+    index: int,
+    http: httpx.AsyncClient,
+    lb_ids: list[str],
+    deadline: float,
+    tally: Tally,
+    rng: random.Random,
+    counting: bool,
+) -> None:
     kinds = [k for k, _ in MIX]
     weights = [w for _, w in MIX]
     own: list[str] = []
@@ -143,15 +150,25 @@ async def client(index: int, http: httpx.AsyncClient, lb_ids: list[str], deadlin
             tally.errors.append(f"{kind}: {r.status_code} {r.text[:200]}")
 
 
-async def run_phase(url: str, clients: int, seconds: float, lb_ids: list[str], tally: Tally,
-                    seed: int, counting: bool) -> float:
+async def run_phase(
+    url: str,
+    clients: int,
+    seconds: float,
+    lb_ids: list[str],
+    tally: Tally,
+    seed: int,
+    counting: bool,
+) -> float:
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as http:
         deadline = time.monotonic() + seconds
         started = time.monotonic()
-        await asyncio.gather(*(
-            client(i, http, lb_ids, deadline, tally, random.Random(seed * 1000 + i), counting)
-            for i in range(clients)))
+        await asyncio.gather(
+            *(
+                client(i, http, lb_ids, deadline, tally, random.Random(seed * 1000 + i), counting)
+                for i in range(clients)
+            )
+        )
         return time.monotonic() - started
 
 
@@ -160,15 +177,25 @@ def set_up(url: str, lbs: int) -> list[str]:
         net = http.post("/v2.0/networks", json={"network": {"name": "load-tenant"}})
         net.raise_for_status()
         net_id = net.json()["network"]["id"]
-        sub = http.post("/v2.0/subnets", json={"subnet": {
-            "name": "load-tenant-subnet", "network_id": net_id, "cidr": "10.78.0.0/16",
-            "ip_version": 4}})
+        sub = http.post(
+            "/v2.0/subnets",
+            json={
+                "subnet": {
+                    "name": "load-tenant-subnet",
+                    "network_id": net_id,
+                    "cidr": "10.78.0.0/16",
+                    "ip_version": 4,
+                }
+            },
+        )
         sub.raise_for_status()
         subnet_id = sub.json()["subnet"]["id"]
         ids = []
         for n in range(lbs):
-            r = http.post("/v2/lbaas/loadbalancers", json={"loadbalancer": {
-                "name": f"load-lb-{n}", "vip_subnet_id": subnet_id}})
+            r = http.post(
+                "/v2/lbaas/loadbalancers",
+                json={"loadbalancer": {"name": f"load-lb-{n}", "vip_subnet_id": subnet_id}},
+            )
             r.raise_for_status()
             ids.append(r.json()["loadbalancer"]["id"])
         return ids
@@ -184,8 +211,9 @@ def verify(url: str, tally: Tally) -> list[str]:
             problems.append(f"network {net_id} ({name}) acknowledged but missing")
         elif listed[net_id] != name:
             problems.append(f"network {net_id} is {listed[net_id]!r}, last acknowledged {name!r}")
-    problems += [f"network {i} deleted (acknowledged) but still listed"
-                 for i in tally.deleted if i in listed]
+    problems += [
+        f"network {i} deleted (acknowledged) but still listed" for i in tally.deleted if i in listed
+    ]
     return problems
 
 
@@ -213,8 +241,9 @@ def main() -> int:
     argv += ["serve", "--noauth", "--no-agent", "--port", str(port)]
     log = state / "serve.log"
     with open(log, "wb") as out:
-        server = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
-                                  stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
+        )
     try:
         deadline = time.monotonic() + START_TIMEOUT
         while True:
@@ -235,8 +264,9 @@ def main() -> int:
         tally = Tally()
         asyncio.run(run_phase(url, args.clients, args.warmup, lb_ids, tally, args.seed, False))
         rss_warm = rss_kib(server.pid)
-        took = asyncio.run(run_phase(url, args.clients, args.duration, lb_ids, tally,
-                                     args.seed + 1, True))
+        took = asyncio.run(
+            run_phase(url, args.clients, args.duration, lb_ids, tally, args.seed + 1, True)
+        )
         rss_after = rss_kib(server.pid)
         lost = verify(url, tally)
     finally:
@@ -252,24 +282,36 @@ def main() -> int:
     everything = [x for values in tally.latencies.values() for x in values]
     five = sum(n for status, n in tally.statuses.items() if status >= 500)
     ratio = rss_after / rss_warm
-    print(f"netnode serve --no-agent, {args.clients} clients, {args.duration:.0f} s after "
-          f"{args.warmup:.0f} s of warm-up, {args.lbs} load balancers, "
-          f"store {'SQLite' if not args.db else args.db.split(':')[0]}")
-    print(f"  {len(everything)} requests, {len(everything) / took:.0f} req/s; statuses "
-          + ", ".join(f"{s}: {n}" for s, n in sorted(tally.statuses.items())))
+    print(
+        f"netnode serve --no-agent, {args.clients} clients, {args.duration:.0f} s after "
+        f"{args.warmup:.0f} s of warm-up, {args.lbs} load balancers, "
+        f"store {'SQLite' if not args.db else args.db.split(':')[0]}"
+    )
+    print(
+        f"  {len(everything)} requests, {len(everything) / took:.0f} req/s; statuses "
+        + ", ".join(f"{s}: {n}" for s, n in sorted(tally.statuses.items()))
+    )
     print(f"  {'request':<10} {'count':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
     for kind, _ in MIX:
         values = tally.latencies.get(kind, [])
         if values:
-            print(f"  {kind:<10} {len(values):>7} {1000 * statistics.median(values):>8.1f} "
-                  f"{1000 * pct(values, 0.95):>8.1f} {1000 * pct(values, 0.99):>8.1f}")
-    print(f"  {'all':<10} {len(everything):>7} {1000 * statistics.median(everything):>8.1f} "
-          f"{1000 * pct(everything, 0.95):>8.1f} {1000 * pct(everything, 0.99):>8.1f}")
+            print(
+                f"  {kind:<10} {len(values):>7} {1000 * statistics.median(values):>8.1f} "
+                f"{1000 * pct(values, 0.95):>8.1f} {1000 * pct(values, 0.99):>8.1f}"
+            )
+    print(
+        f"  {'all':<10} {len(everything):>7} {1000 * statistics.median(everything):>8.1f} "
+        f"{1000 * pct(everything, 0.95):>8.1f} {1000 * pct(everything, 0.99):>8.1f}"
+    )
     rows = [
         ("responses 5xx", f"{five}", "0", five == 0),
         ("acknowledged writes lost", f"{len(lost)}", "0", not lost),
-        ("RSS after / after warm-up", f"{ratio:.2f}x ({rss_warm // 1024} -> "
-         f"{rss_after // 1024} MiB)", f"<= {RSS_TARGET}x", ratio <= RSS_TARGET),
+        (
+            "RSS after / after warm-up",
+            f"{ratio:.2f}x ({rss_warm // 1024} -> {rss_after // 1024} MiB)",
+            f"<= {RSS_TARGET}x",
+            ratio <= RSS_TARGET,
+        ),
     ]
     for what, figure, target, met in rows:
         print(f"  {what:<28} {figure:<28} target {target:<8} {'met' if met else 'MISSED'}")

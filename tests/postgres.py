@@ -127,8 +127,16 @@ class Cluster:
     """A private cluster that a test can stop and start again (a database outage): the
     data directory and the socket stay; only the server process comes and goes."""
 
-    def __init__(self, top: Path, port: int, bindir: Path, env: dict[str, str],
-                 as_postgres: dict[str, object], url: str, durable: bool) -> None:
+    def __init__(
+        self,
+        top: Path,
+        port: int,
+        bindir: Path,
+        env: dict[str, str],
+        as_postgres: dict[str, object],
+        url: str,
+        durable: bool,
+    ) -> None:
         self.top, self.port, self.bindir, self.env = top, port, bindir, env
         self.as_postgres = as_postgres
         self.url = url
@@ -141,16 +149,32 @@ class Cluster:
         with self.log.open("ab") as log_file:
             self.server = subprocess.Popen(
                 [
-                    str(self.bindir / "postgres"), "-D", str(self.data), "-p", str(self.port),
-                    "-k", str(self.top), "-c", "listen_addresses=",
-                    "-c", "fsync=off", "-c", "full_page_writes=off",
-                    "-c", "logging_collector=off",
+                    str(self.bindir / "postgres"),
+                    "-D",
+                    str(self.data),
+                    "-p",
+                    str(self.port),
+                    "-k",
+                    str(self.top),
+                    "-c",
+                    "listen_addresses=",
+                    "-c",
+                    "fsync=off",
+                    "-c",
+                    "full_page_writes=off",
+                    "-c",
+                    "logging_collector=off",
                     # A commit is in the WAL (the OS's page cache) when it returns, so an
                     # immediate stop loses no acknowledged write; only a host crash could.
-                    "-c", f"synchronous_commit={'on' if self.durable else 'off'}",
+                    "-c",
+                    f"synchronous_commit={'on' if self.durable else 'off'}",
                 ],
-                cwd=self.top, env=self.env, stdin=subprocess.DEVNULL, stdout=log_file,
-                stderr=subprocess.STDOUT, **self.as_postgres,
+                cwd=self.top,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                **self.as_postgres,
             )
         deadline = time.monotonic() + START_TIMEOUT
         while not _ready(self.data / "postmaster.pid"):
@@ -198,8 +222,14 @@ def restartable_cluster(dbname: str = "netnode", *, durable: bool = True) -> Ite
 
         def run(*args: str) -> None:
             done = subprocess.run(
-                args, cwd=top, env=env, stdin=subprocess.DEVNULL, capture_output=True,
-                text=True, check=False, **as_postgres,
+                args,
+                cwd=top,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                check=False,
+                **as_postgres,
             )
             if done.returncode != 0:
                 raise ClusterUnavailable(
@@ -207,19 +237,33 @@ def restartable_cluster(dbname: str = "netnode", *, durable: bool = True) -> Ite
                 )
 
         run(
-            str(bindir / "initdb"), "--pgdata", str(top / "data"), "--username", SUPERUSER,
-            "--auth", "trust", "--encoding", "UTF8", "--no-locale", "--no-sync",
+            str(bindir / "initdb"),
+            "--pgdata",
+            str(top / "data"),
+            "--username",
+            SUPERUSER,
+            "--auth",
+            "trust",
+            "--encoding",
+            "UTF8",
+            "--no-locale",
+            "--no-sync",
             "--no-instructions",
         )
         url = (
-            f"postgresql+psycopg://{SUPERUSER}@/{quote(dbname)}"
-            f"?host={quote(str(top))}&port={port}"
+            f"postgresql+psycopg://{SUPERUSER}@/{quote(dbname)}?host={quote(str(top))}&port={port}"
         )
         cluster = Cluster(top, port, bindir, env, as_postgres, url, durable)
         cluster.start()
         run(
-            str(bindir / "createdb"), "--host", str(top), "--port", str(port),
-            "--username", SUPERUSER, dbname,
+            str(bindir / "createdb"),
+            "--host",
+            str(top),
+            "--port",
+            str(port),
+            "--username",
+            SUPERUSER,
+            dbname,
         )
         yield cluster
     finally:

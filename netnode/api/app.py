@@ -71,8 +71,9 @@ def create_app(svc: Service, tokens: Tokens | None, noauth_project: str = "admin
             else:
                 context = tokens.context(request.headers.get("x-auth-token"))
                 if context is None:
-                    return _error(request, Unauthorized(
-                        "The request you have made requires authentication."))
+                    return _error(
+                        request, Unauthorized("The request you have made requires authentication.")
+                    )
                 request.state.context = context
         return await call_next(request)
 
@@ -85,9 +86,13 @@ def create_app(svc: Service, tokens: Tokens | None, noauth_project: str = "admin
         # A write that met the outage was not committed: it is not acknowledged, and
         # the client (openstacksdk, Terraform) retries a 503.
         log.warning("%s %s: %s", request.method, request.url.path, exc)
-        return _error(request, ServiceUnavailable(
-            "netnode's store is unreachable, nothing was changed; try again: "
-            + " ".join(str(exc).split())))
+        return _error(
+            request,
+            ServiceUnavailable(
+                "netnode's store is unreachable, nothing was changed; try again: "
+                + " ".join(str(exc).split())
+            ),
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -96,8 +101,10 @@ def create_app(svc: Service, tokens: Tokens | None, noauth_project: str = "admin
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 404:
-            return _error(request, NotFound(f"The resource could not be found: "
-                                            f"{request.method} {request.url.path}"))
+            return _error(
+                request,
+                NotFound(f"The resource could not be found: {request.method} {request.url.path}"),
+            )
         error = ApiError(str(exc.detail))
         error.status = exc.status_code
         return _error(request, error)
@@ -109,18 +116,27 @@ def create_app(svc: Service, tokens: Tokens | None, noauth_project: str = "admin
 
     @app.get("/", include_in_schema=True)
     def versions(request: Request) -> Any:
-        return {"versions": [_version(request, "v2.0", "/v2.0/", "CURRENT"),
-                             _version(request, "v2", "/v2/", "SUPPORTED")]}
+        return {
+            "versions": [
+                _version(request, "v2.0", "/v2.0/", "CURRENT"),
+                _version(request, "v2", "/v2/", "SUPPORTED"),
+            ]
+        }
 
     @app.get("/v2.0")
     @app.get("/v2.0/")
     def v20(request: Request) -> Any:
-        return {"version": _version(request, "v2.0", "/v2.0/", "CURRENT"),
-                "resources": [{"name": n, "collection": n,
-                               "links": [{"href": str(request.base_url) + f"v2.0/{n}",
-                                          "rel": "self"}]}
-                              for n in ("networks", "subnets", "routers", "floatingips",
-                                        "ports")]}
+        return {
+            "version": _version(request, "v2.0", "/v2.0/", "CURRENT"),
+            "resources": [
+                {
+                    "name": n,
+                    "collection": n,
+                    "links": [{"href": str(request.base_url) + f"v2.0/{n}", "rel": "self"}],
+                }
+                for n in ("networks", "subnets", "routers", "floatingips", "ports")
+            ],
+        }
 
     @app.get("/v2")
     @app.get("/v2/")
@@ -128,18 +144,32 @@ def create_app(svc: Service, tokens: Tokens | None, noauth_project: str = "admin
         return {"version": _version(request, "v2", "/v2/", "CURRENT")}
 
     for prefix in ("/v2/lbaas", "/v2.0/lbaas"):
-        app.include_router(octavia.router, prefix=prefix, tags=["octavia"],
-                           responses=error_responses(s.OctaviaFault))
-    app.include_router(neutron.router, prefix="/v2.0", tags=["neutron"],
-                       responses=error_responses(s.NeutronFault))
-    app.include_router(port_forwardings.router, prefix="/v2.0", tags=["neutron"],
-                       responses=error_responses(s.NeutronFault))
+        app.include_router(
+            octavia.router,
+            prefix=prefix,
+            tags=["octavia"],
+            responses=error_responses(s.OctaviaFault),
+        )
+    app.include_router(
+        neutron.router, prefix="/v2.0", tags=["neutron"], responses=error_responses(s.NeutronFault)
+    )
+    app.include_router(
+        port_forwardings.router,
+        prefix="/v2.0",
+        tags=["neutron"],
+        responses=error_responses(s.NeutronFault),
+    )
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = _described(get_openapi(
-                title=app.title, version=app.version, description=app.description,
-                routes=app.routes))
+            app.openapi_schema = _described(
+                get_openapi(
+                    title=app.title,
+                    version=app.version,
+                    description=app.description,
+                    routes=app.routes,
+                )
+            )
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -159,24 +189,34 @@ def _described(document: dict[str, Any]) -> dict[str, Any]:
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
     components["securitySchemes"] = {
-        TOKEN_SCHEME: {"type": "apiKey", "in": "header", "name": "X-Auth-Token",
-                       "description": "A token of the tokens file (netnode serve --tokens)"}}
+        TOKEN_SCHEME: {
+            "type": "apiKey",
+            "in": "header",
+            "name": "X-Auth-Token",
+            "description": "A token of the tokens file (netnode serve --tokens)",
+        }
+    }
     return document
 
 
 def _version(request: Request, version: str, path: str, status: str) -> dict[str, Any]:
-    return {"id": version, "status": status, "updated": "2026-11-26T00:00:00Z",
-            "min_version": "2.0" if version == "v2" else "",
-            "version": "2.27" if version == "v2" else "",
-            "links": [{"href": str(request.base_url).rstrip("/") + path, "rel": "self"}]}
+    return {
+        "id": version,
+        "status": status,
+        "updated": "2026-11-26T00:00:00Z",
+        "min_version": "2.0" if version == "v2" else "",
+        "version": "2.27" if version == "v2" else "",
+        "links": [{"href": str(request.base_url).rstrip("/") + path, "rel": "self"}],
+    }
 
 
 def _error(request: Request, error: ApiError) -> JSONResponse:
     path = request.url.path
     neutron_api = path.startswith("/v2.0/") and not path.startswith("/v2.0/lbaas")
     body = neutron_body(error) if neutron_api else octavia_body(error)
-    headers = {"Retry-After": str(error.retry_after)} if isinstance(
-        error, ServiceUnavailable) else None
+    headers = (
+        {"Retry-After": str(error.retry_after)} if isinstance(error, ServiceUnavailable) else None
+    )
     return JSONResponse(body, status_code=error.status, headers=headers)
 
 
@@ -194,12 +234,16 @@ def _validation_message(exc: RequestValidationError) -> str:
     loc = _where(err.get("loc", ()))
     field = _field(loc)
     if err.get("type") == "extra_forbidden":
-        return f"Invalid input for field/attribute {field}. Value: " \
-               f"'{_short(err.get('input'))}'. Unknown attribute for argument {'.'.join(loc[:-1]) or 'body'}"
+        return (
+            f"Invalid input for field/attribute {field}. Value: "
+            f"'{_short(err.get('input'))}'. Unknown attribute for argument {'.'.join(loc[:-1]) or 'body'}"
+        )
     if err.get("type") == "missing":
         return f"Invalid input for field/attribute {field}. Value: 'None'. Mandatory field missing."
-    return f"Invalid input for field/attribute {field}. Value: '{_short(err.get('input'))}'. " \
-           f"{err.get('msg', 'invalid')}"
+    return (
+        f"Invalid input for field/attribute {field}. Value: '{_short(err.get('input'))}'. "
+        f"{err.get('msg', 'invalid')}"
+    )
 
 
 def _field(loc: list[str]) -> str:
@@ -223,13 +267,17 @@ def _where(loc: Any) -> list[str]:
     query, path) nor the tags pydantic adds for a union's members ("bool",
     "literal['true','false']", "GatewayInfo"), which name a type, not a field (the
     APIs' fields are lower case)."""
-    return [str(p) for i, p in enumerate(loc)
-            if not (i == 0 and p in ("body", "query", "path")) and not _type_tag(p)]
+    return [
+        str(p)
+        for i, p in enumerate(loc)
+        if not (i == 0 and p in ("body", "query", "path")) and not _type_tag(p)
+    ]
 
 
 def _type_tag(part: Any) -> bool:
     return isinstance(part, str) and (
-        part in UNION_TAGS or "[" in part or (part.isidentifier() and part[0].isupper()))
+        part in UNION_TAGS or "[" in part or (part.isidentifier() and part[0].isupper())
+    )
 
 
 def _short(value: Any) -> str:

@@ -69,9 +69,7 @@ class Tokens:
         except yaml.YAMLError as exc:
             raise TopologyError([Problem("", "not valid YAML")], str(path)) from exc
         except pydantic.ValidationError as exc:
-            problems = [
-                Problem(".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()
-            ]
+            problems = [Problem(".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()]
             raise TopologyError(problems, str(path)) from exc
         entries = []
         for i, t in enumerate(parsed.tokens):

@@ -25,8 +25,13 @@ from netnode.model.combinations import LISTENER_POOLS
 
 # Each quota's kind and the world's table of the objects it counts.
 QUOTA_TABLES = {
-    "load_balancer": "lbs", "listener": "listeners", "pool": "pools", "member": "members",
-    "health_monitor": "monitors", "l7policy": "l7policies", "l7rule": "l7rules",
+    "load_balancer": "lbs",
+    "listener": "listeners",
+    "pool": "pools",
+    "member": "members",
+    "health_monitor": "monitors",
+    "l7policy": "l7policies",
+    "l7rule": "l7rules",
 }
 
 
@@ -52,8 +57,9 @@ class Quotas:
 
     def _held(self, kind: str) -> int:
         table: dict[str, Any] = getattr(self._w, QUOTA_TABLES[kind])
-        return sum(1 for key, entry in table.items()
-                   if self._w.project_of(entry[0], key) == self.project)
+        return sum(
+            1 for key, entry in table.items() if self._w.project_of(entry[0], key) == self.project
+        )
 
 
 def given(req: BaseModel) -> dict[str, Any]:
@@ -64,20 +70,28 @@ def given(req: BaseModel) -> dict[str, Any]:
 # --- listeners ------------------------------------------------------------------------------
 
 
-def add_listener(svc: Service, ctx: Context, doc: Doc, quotas: Quotas, lb: dict[str, Any],
-                 req: Any) -> dict[str, Any]:
+def add_listener(
+    svc: Service, ctx: Context, doc: Doc, quotas: Quotas, lb: dict[str, Any], req: Any
+) -> dict[str, Any]:
     """A listener on load balancer item ``lb`` (``req``: a listener create body)."""
     data = given(req)
     quotas.take("listener")
     udp = req.protocol == "UDP"
-    if any(x["protocol_port"] == req.protocol_port and (x["protocol"] == "UDP") == udp
-           for x in lb.get("listeners", [])):
-        raise Conflict(f"Another Listener on this Load Balancer is already using "
-                       f"protocol_port {req.protocol_port}")
+    if any(
+        x["protocol_port"] == req.protocol_port and (x["protocol"] == "UDP") == udp
+        for x in lb.get("listeners", [])
+    ):
+        raise Conflict(
+            f"Another Listener on this Load Balancer is already using "
+            f"protocol_port {req.protocol_port}"
+        )
     listener_id = new_id()
     item: dict[str, Any] = {
-        "id": listener_id, "name": listener_id, "protocol": req.protocol,
-        "protocol_port": req.protocol_port, "admin_state_up": req.admin_state_up,
+        "id": listener_id,
+        "name": listener_id,
+        "protocol": req.protocol,
+        "protocol_port": req.protocol_port,
+        "admin_state_up": req.admin_state_up,
     }
     listener_fields(svc, ctx, quotas.project, item, data, lb)
     lb.setdefault("listeners", []).append(item)
@@ -86,24 +100,43 @@ def add_listener(svc: Service, ctx: Context, doc: Doc, quotas: Quotas, lb: dict[
 
 
 LISTENER_FIELDS = (
-    "connection_limit", "timeout_client_data", "timeout_member_connect", "timeout_member_data",
-    "timeout_tcp_inspect", "client_authentication", "tls_ciphers", "tls_versions",
-    "alpn_protocols", "hsts_max_age", "hsts_include_subdomains", "hsts_preload",
+    "connection_limit",
+    "timeout_client_data",
+    "timeout_member_connect",
+    "timeout_member_data",
+    "timeout_tcp_inspect",
+    "client_authentication",
+    "tls_ciphers",
+    "tls_versions",
+    "alpn_protocols",
+    "hsts_max_age",
+    "hsts_include_subdomains",
+    "hsts_preload",
 )
-CONTAINER_FIELDS = ("default_tls_container_ref", "client_ca_tls_container_ref",
-                    "client_crl_container_ref")
+CONTAINER_FIELDS = (
+    "default_tls_container_ref",
+    "client_ca_tls_container_ref",
+    "client_crl_container_ref",
+)
 
 
-def listener_fields(svc: Service, ctx: Context, project: str, item: dict[str, Any],
-                    data: dict[str, Any], lb: dict[str, Any]) -> None:
+def listener_fields(
+    svc: Service,
+    ctx: Context,
+    project: str,
+    item: dict[str, Any],
+    data: dict[str, Any],
+    lb: dict[str, Any],
+) -> None:
     """A listener's settings from a create or update body onto its document item; the
     topology's rules (netnode.model.combinations) then refuse what does not go together."""
     for key in LISTENER_FIELDS:
         if key in data:
             put(item, key, data[key])
     if data.get("insert_headers") is not None:
-        item["insert_headers"] = {k: str(v).lower() == "true"
-                                  for k, v in data["insert_headers"].items()}
+        item["insert_headers"] = {
+            k: str(v).lower() == "true" for k, v in data["insert_headers"].items()
+        }
     if "allowed_cidrs" in data:
         item["allowed_cidrs"] = [str(c) for c in data["allowed_cidrs"] or []]
     for key in CONTAINER_FIELDS:
@@ -137,12 +170,13 @@ def put(item: dict[str, Any], key: str, value: Any) -> None:
 def check_pool_protocol(listener_protocol: str, pool_protocol: str) -> None:
     allowed = LISTENER_POOLS[listener_protocol]
     if pool_protocol not in allowed:
-        raise Conflict(f"Pool protocol {pool_protocol} is not compatible with listener "
-                       f"protocol {listener_protocol} (it takes {', '.join(allowed)} pools)")
+        raise Conflict(
+            f"Pool protocol {pool_protocol} is not compatible with listener "
+            f"protocol {listener_protocol} (it takes {', '.join(allowed)} pools)"
+        )
 
 
-def container(svc: Service, ctx: Context, project: str, field: str,
-              ref: str | None) -> str | None:
+def container(svc: Service, ctx: Context, project: str, field: str, ref: str | None) -> str | None:
     """A TLS container reference: netnode has no Barbican, a reference is a PEM file on
     this node under the API's certificates directory, in the owning project's folder
     (an admin may name any file there)."""
@@ -150,29 +184,37 @@ def container(svc: Service, ctx: Context, project: str, field: str,
         return None
     root = svc.certificates_dir
     if root is None:
-        raise BadRequest(f"Invalid input for field/attribute {field}: this API takes no TLS "
-                         "containers (start 'netnode serve' with --certificates-dir)")
+        raise BadRequest(
+            f"Invalid input for field/attribute {field}: this API takes no TLS "
+            "containers (start 'netnode serve' with --certificates-dir)"
+        )
     base = root if ctx.is_admin else root / project
     path = PurePosixPath(ref)
     if ".." in path.parts or not path.is_relative_to(base):
-        raise BadRequest(f"Invalid input for field/attribute {field}. Value: '{ref}'. A "
-                         f"container is a PEM file under {base}/")
+        raise BadRequest(
+            f"Invalid input for field/attribute {field}. Value: '{ref}'. A "
+            f"container is a PEM file under {base}/"
+        )
     return ref
 
 
 # --- pools ---------------------------------------------------------------------------------
 
 
-def add_pool(svc: Service, ctx: Context, doc: Doc, quotas: Quotas, lb: dict[str, Any],
-             req: Any) -> dict[str, Any]:
+def add_pool(
+    svc: Service, ctx: Context, doc: Doc, quotas: Quotas, lb: dict[str, Any], req: Any
+) -> dict[str, Any]:
     """A pool of load balancer item ``lb`` (``req``: a pool create body); no listener
     uses it yet."""
     data = given(req)
     quotas.take("pool")
     pool_id = new_id()
     item: dict[str, Any] = {
-        "id": pool_id, "name": pool_id, "protocol": req.protocol,
-        "lb_algorithm": req.lb_algorithm, "admin_state_up": req.admin_state_up,
+        "id": pool_id,
+        "name": pool_id,
+        "protocol": req.protocol,
+        "lb_algorithm": req.lb_algorithm,
+        "admin_state_up": req.admin_state_up,
     }
     pool_fields(svc, ctx, quotas.project, item, data)
     lb.setdefault("pools", []).append(item)
@@ -184,8 +226,9 @@ POOL_FIELDS = ("tls_enabled", "tls_ciphers", "tls_versions", "alpn_protocols")
 POOL_CONTAINERS = ("tls_container_ref", "ca_tls_container_ref", "crl_container_ref")
 
 
-def pool_fields(svc: Service, ctx: Context, project: str, item: dict[str, Any],
-                data: dict[str, Any]) -> None:
+def pool_fields(
+    svc: Service, ctx: Context, project: str, item: dict[str, Any], data: dict[str, Any]
+) -> None:
     for key in POOL_FIELDS:
         if key in data:
             put(item, key, data[key])
@@ -194,23 +237,34 @@ def pool_fields(svc: Service, ctx: Context, project: str, item: dict[str, Any],
             put(item, key, container(svc, ctx, project, key, data[key]))
     if "session_persistence" in data:
         sp = data["session_persistence"]
-        put(item, "session_persistence",
-             None if sp is None else {k: str(v) if k == "persistence_granularity" else v
-                                      for k, v in sp.items() if v is not None})
+        put(
+            item,
+            "session_persistence",
+            None
+            if sp is None
+            else {
+                k: str(v) if k == "persistence_granularity" else v
+                for k, v in sp.items()
+                if v is not None
+            },
+        )
 
 
 # --- members -------------------------------------------------------------------------------
 
 
-def add_member(ctx: Context, doc: Doc, w: World, quotas: Quotas, pool: dict[str, Any],
-               req: Any) -> dict[str, Any]:
+def add_member(
+    ctx: Context, doc: Doc, w: World, quotas: Quotas, pool: dict[str, Any], req: Any
+) -> dict[str, Any]:
     """A member of pool item ``pool`` (``req``: a member create body)."""
     data = given(req)
     quotas.take("member")
     key = (str(req.address), req.protocol_port)
     if any((m["address"], m["protocol_port"]) == key for m in pool.get("members", [])):
-        raise Conflict(f"Another member on this pool is already using ip address "
-                       f"{key[0]} on protocol_port {key[1]}")
+        raise Conflict(
+            f"Another member on this pool is already using ip address "
+            f"{key[0]} on protocol_port {key[1]}"
+        )
     member_id = new_id()
     item = member_item(w, data, member_id)
     pool.setdefault("members", []).append(item)
@@ -220,11 +274,17 @@ def add_member(ctx: Context, doc: Doc, w: World, quotas: Quotas, pool: dict[str,
 
 def member_item(w: World, data: dict[str, Any], member_id: str) -> dict[str, Any]:
     if data.get("subnet_id") is not None and data["subnet_id"] not in w.subnets:
-        raise BadRequest(f"Invalid input for field/attribute subnet_id. Value: "
-                         f"'{data['subnet_id']}'. Subnet not found")
-    item = {"id": member_id, "name": member_id, "address": str(data["address"]),
-            "protocol_port": data["protocol_port"],
-            "admin_state_up": data.get("admin_state_up", True)}
+        raise BadRequest(
+            f"Invalid input for field/attribute subnet_id. Value: "
+            f"'{data['subnet_id']}'. Subnet not found"
+        )
+    item = {
+        "id": member_id,
+        "name": member_id,
+        "address": str(data["address"]),
+        "protocol_port": data["protocol_port"],
+        "admin_state_up": data.get("admin_state_up", True),
+    }
     member_fields(item, data)
     return item
 
@@ -235,15 +295,23 @@ def member_fields(item: dict[str, Any], data: dict[str, Any]) -> None:
             item[key] = data[key]
     for key in ("monitor_address", "monitor_port"):
         if key in data:
-            put(item, key, None if data[key] is None else
-                 str(data[key]) if key == "monitor_address" else data[key])
+            put(
+                item,
+                key,
+                None
+                if data[key] is None
+                else str(data[key])
+                if key == "monitor_address"
+                else data[key],
+            )
 
 
 # --- health monitors -------------------------------------------------------------------------
 
 
-def add_monitor(ctx: Context, doc: Doc, quotas: Quotas, pool: dict[str, Any],
-                req: Any) -> dict[str, Any]:
+def add_monitor(
+    ctx: Context, doc: Doc, quotas: Quotas, pool: dict[str, Any], req: Any
+) -> dict[str, Any]:
     """The health monitor of pool item ``pool`` (``req``: a monitor create body)."""
     data = given(req)
     quotas.take("health_monitor")
@@ -257,15 +325,30 @@ def add_monitor(ctx: Context, doc: Doc, quotas: Quotas, pool: dict[str, Any],
     return item
 
 
-MONITOR_FIELDS = ("delay", "timeout", "max_retries", "max_retries_down", "admin_state_up",
-                  "http_method", "url_path", "expected_codes", "http_version", "domain_name")
+MONITOR_FIELDS = (
+    "delay",
+    "timeout",
+    "max_retries",
+    "max_retries_down",
+    "admin_state_up",
+    "http_method",
+    "url_path",
+    "expected_codes",
+    "http_version",
+    "domain_name",
+)
 
 
 def monitor_fields(item: dict[str, Any], data: dict[str, Any]) -> None:
     for key in MONITOR_FIELDS:
         if key in data:
-            if data[key] is None and key in ("delay", "timeout", "max_retries",
-                                             "max_retries_down", "admin_state_up"):
+            if data[key] is None and key in (
+                "delay",
+                "timeout",
+                "max_retries",
+                "max_retries_down",
+                "admin_state_up",
+            ):
                 continue
             put(item, key, data[key])
     if item["timeout"] > item["delay"]:
@@ -275,8 +358,9 @@ def monitor_fields(item: dict[str, Any], data: dict[str, Any]) -> None:
 # --- L7 policies and rules ----------------------------------------------------------------
 
 
-def add_l7policy(ctx: Context, doc: Doc, quotas: Quotas, lb: dict[str, Any],
-                 listener: dict[str, Any], req: Any) -> dict[str, Any]:
+def add_l7policy(
+    ctx: Context, doc: Doc, quotas: Quotas, lb: dict[str, Any], listener: dict[str, Any], req: Any
+) -> dict[str, Any]:
     """An L7 policy of listener item ``listener`` on load balancer item ``lb``, with the
     rules its body holds (``req``: an L7 policy create body)."""
     data = given(req)
@@ -292,8 +376,9 @@ def add_l7policy(ctx: Context, doc: Doc, quotas: Quotas, lb: dict[str, Any],
     return item
 
 
-def add_l7rule(ctx: Context, doc: Doc, quotas: Quotas, policy: dict[str, Any],
-               req: Any) -> dict[str, Any]:
+def add_l7rule(
+    ctx: Context, doc: Doc, quotas: Quotas, policy: dict[str, Any], req: Any
+) -> dict[str, Any]:
     """An L7 rule of policy item ``policy`` (``req``: an L7 rule create body)."""
     data = given(req)
     quotas.take("l7rule")
@@ -317,8 +402,11 @@ def policy_fields(item: dict[str, Any], data: dict[str, Any], lb: dict[str, Any]
             raise NotFound.of("Pool", pool_id)
         put(item, "redirect_pool", pool_id)
     # Octavia clears what the new action does not use.
-    keep = {"REDIRECT_TO_POOL": "redirect_pool", "REDIRECT_TO_URL": "redirect_url",
-            "REDIRECT_PREFIX": "redirect_prefix"}.get(item["action"])
+    keep = {
+        "REDIRECT_TO_POOL": "redirect_pool",
+        "REDIRECT_TO_URL": "redirect_url",
+        "REDIRECT_PREFIX": "redirect_prefix",
+    }.get(item["action"])
     for key in ("redirect_pool", "redirect_url", "redirect_prefix"):
         if key != keep and key not in data:
             item.pop(key, None)

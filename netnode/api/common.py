@@ -46,12 +46,18 @@ def listing(
     request. The body is answered as it is, not through the route's response model:
     with ``fields`` an object lacks attributes the model requires."""
     # Parsed first: a bad query is refused before any view is built.
-    query = Query.parse(collection, request.query_params.multi_items(),
-                        ignored=frozenset() if ctx.is_admin else frozenset({"project_id"}))
+    query = Query.parse(
+        collection,
+        request.query_params.multi_items(),
+        ignored=frozenset() if ctx.is_admin else frozenset({"project_id"}),
+    )
     svc = service(request)
     prepared = svc.snapshots.derived(
-        (collection.name, scope), world, svc.statuses.version,
-        lambda: Prepared(collection, build(), shared))
+        (collection.name, scope),
+        world,
+        svc.statuses.version,
+        lambda: Prepared(collection, build(), shared),
+    )
     url = str(request.url.replace(query=""))
     body = page(collection, query, prepared, None if ctx.is_admin else ctx.project_id, url)
     return Response(body, media_type="application/json")

@@ -53,8 +53,11 @@ class ServiceUnavailable(ApiError):
 
 
 def octavia_body(error: ApiError) -> dict[str, Any]:
-    return {"faultcode": "Client" if error.status < 500 else "Server",
-            "faultstring": error.message, "debuginfo": None}
+    return {
+        "faultcode": "Client" if error.status < 500 else "Server",
+        "faultstring": error.message,
+        "debuginfo": None,
+    }
 
 
 def neutron_body(error: ApiError) -> dict[str, Any]:

@@ -72,21 +72,27 @@ def pool_definitions(req: s.LoadBalancerCreate) -> list[tuple[str, s.PoolSingleC
     for i, listener in enumerate(req.listeners or []):
         path = f"listeners[{i}]"
         if listener.default_pool_id is not None:
-            raise BadRequest(f"{FIELD}{path}.default_pool_id: a new load balancer has no pool "
-                             "to name by id; give default_pool (a pool of this request)")
+            raise BadRequest(
+                f"{FIELD}{path}.default_pool_id: a new load balancer has no pool "
+                "to name by id; give default_pool (a pool of this request)"
+            )
         used = [(f"{path}.default_pool", listener.default_pool)]
         for k, policy in enumerate(listener.l7policies or []):
             if policy.redirect_pool_id is not None:
-                raise BadRequest(f"{FIELD}{path}.l7policies[{k}].redirect_pool_id: a new load "
-                                 "balancer has no pool to name by id; give redirect_pool (a "
-                                 "pool of this request)")
+                raise BadRequest(
+                    f"{FIELD}{path}.l7policies[{k}].redirect_pool_id: a new load "
+                    "balancer has no pool to name by id; give redirect_pool (a "
+                    "pool of this request)"
+                )
             used.append((f"{path}.l7policies[{k}].redirect_pool", policy.redirect_pool))
         for where, pool in used:
             if pool is None:
                 continue
             if not pool.name:
-                raise BadRequest(f"{FIELD}{where}.name: pools must be named when creating a "
-                                 "fully populated load balancer")
+                raise BadRequest(
+                    f"{FIELD}{where}.name: pools must be named when creating a "
+                    "fully populated load balancer"
+                )
             if pool.model_fields_set - REFERENCE_FIELDS:
                 defined.append((where, pool))
             else:
@@ -94,21 +100,27 @@ def pool_definitions(req: s.LoadBalancerCreate) -> list[tuple[str, s.PoolSingleC
     first: dict[str, str] = {}
     for where, pool in defined:
         if pool.name and pool.name in first:
-            raise BadRequest(f"{FIELD}{where}.name: pool {pool.name!r} is defined twice (also "
-                             f"at {first[pool.name]}); define a pool once and give only its "
-                             "name everywhere else")
+            raise BadRequest(
+                f"{FIELD}{where}.name: pool {pool.name!r} is defined twice (also "
+                f"at {first[pool.name]}); define a pool once and give only its "
+                "name everywhere else"
+            )
         if pool.name:
             first[pool.name] = where
         for attr in ("protocol", "lb_algorithm"):
             if getattr(pool, attr) is None:
-                raise BadRequest(f"{FIELD}{where}.{attr}. Value: 'None'. Mandatory field "
-                                 f"missing (pool {pool.name or ''!r} is defined here; a pool "
-                                 "given by name only must be defined elsewhere)")
+                raise BadRequest(
+                    f"{FIELD}{where}.{attr}. Value: 'None'. Mandatory field "
+                    f"missing (pool {pool.name or ''!r} is defined here; a pool "
+                    "given by name only must be defined elsewhere)"
+                )
     for where, name in named:
         if name not in first:
-            raise BadRequest(f"{FIELD}{where}: pool {name!r} was referenced but no full "
-                             "definition was found (define it in pools, or where it is "
-                             "first used, with its protocol and lb_algorithm)")
+            raise BadRequest(
+                f"{FIELD}{where}: pool {name!r} was referenced but no full "
+                "definition was found (define it in pools, or where it is "
+                "first used, with its protocol and lb_algorithm)"
+            )
     return defined
 
 
@@ -142,8 +154,15 @@ class Built:
         return text
 
 
-def populate(svc: Service, ctx: Context, doc: Doc, w: World, quotas: Quotas,
-             lb: dict[str, Any], req: s.LoadBalancerCreate) -> Built:
+def populate(
+    svc: Service,
+    ctx: Context,
+    doc: Doc,
+    w: World,
+    quotas: Quotas,
+    lb: dict[str, Any],
+    req: s.LoadBalancerCreate,
+) -> Built:
     """Build the request's pools, then its listeners, onto load balancer item ``lb``."""
     pool_ids: dict[str, str] = {}
     paths: dict[str, str] = {}  # object id -> request path
@@ -192,7 +211,7 @@ def _at(path: str) -> Iterator[None]:
     except ApiError as exc:
         message = exc.message
         if message.startswith(FIELD):
-            message = f"{FIELD}{path}.{message[len(FIELD):]}"
+            message = f"{FIELD}{path}.{message[len(FIELD) :]}"
         else:
             message = f"{path}: {message}"
         raise type(exc)(message) from exc
@@ -230,15 +249,21 @@ def full_view(v: Views, lb_id: str) -> dict[str, Any]:
     _, lb = v.w.lbs[lb_id]
     view = v.loadbalancer(lb_id)
     view["listeners"] = [
-        {**v.listener(x.uid), "l7policies": [
-            {**v.l7policy(p.uid), "rules": [v.l7rule(r.uid) for r in p.rules]}
-            for p in x.l7policies
-        ]}
+        {
+            **v.listener(x.uid),
+            "l7policies": [
+                {**v.l7policy(p.uid), "rules": [v.l7rule(r.uid) for r in p.rules]}
+                for p in x.l7policies
+            ],
+        }
         for x in lb.listeners
     ]
     view["pools"] = [
-        {**v.pool(p.uid), "members": [v.member(m.uid) for m in p.members],
-         "healthmonitor": v.monitor(p.healthmonitor.uid) if p.healthmonitor else None}
+        {
+            **v.pool(p.uid),
+            "members": [v.member(m.uid) for m in p.members],
+            "healthmonitor": v.monitor(p.healthmonitor.uid) if p.healthmonitor else None,
+        }
         for p in lb.pools
     ]
     return view

@@ -113,8 +113,12 @@ class Query:
     params: list[tuple[str, str]]  # as asked, for the links
 
     @classmethod
-    def parse(cls, collection: Collection, params: list[tuple[str, str]],
-              ignored: frozenset[str] = frozenset()) -> Query:
+    def parse(
+        cls,
+        collection: Collection,
+        params: list[tuple[str, str]],
+        ignored: frozenset[str] = frozenset(),
+    ) -> Query:
         """``ignored``: filters the caller may send but that change nothing for it."""
         first: dict[str, str] = {}
         many: dict[str, list[str]] = {}
@@ -133,8 +137,12 @@ class Query:
             limit=_limit(collection.api, first.get("limit")),
             marker=first.get("marker") or None,
             reverse=first.get("page_reverse", "false").lower() == "true",
-            sort=_sort_keys(collection.api, first.get("sort"), many.get("sort_key", []),
-                            many.get("sort_dir", [])),
+            sort=_sort_keys(
+                collection.api,
+                first.get("sort"),
+                many.get("sort_key", []),
+                many.get("sort_dir", []),
+            ),
             fields=fields,
             filters=filters,
             tags=tags,
@@ -159,8 +167,9 @@ def _limit(api: Api, asked: str | None) -> int:
     return MAX_LIMIT if limit == 0 else min(limit, MAX_LIMIT)
 
 
-def _sort_keys(api: Api, sort: str | None, keys: list[str], dirs: list[str]
-               ) -> list[tuple[str, bool]]:
+def _sort_keys(
+    api: Api, sort: str | None, keys: list[str], dirs: list[str]
+) -> list[tuple[str, bool]]:
     pairs: list[tuple[str, str]] = []
     if sort:  # Octavia's sort=key:dir,key2:dir2
         for part in sort.split(","):
@@ -170,15 +179,19 @@ def _sort_keys(api: Api, sort: str | None, keys: list[str], dirs: list[str]
         keys = [k for v in keys for k in v.split(",") if k]
         dirs = [d for v in dirs for d in v.split(",") if d]
         if api == "neutron" and len(keys) != len(dirs):
-            raise BadRequest("The number of sort_keys and sort_dirs must be same "
-                             f"(sort_key: {keys}, sort_dir: {dirs})")
+            raise BadRequest(
+                "The number of sort_keys and sort_dirs must be same "
+                f"(sort_key: {keys}, sort_dir: {dirs})"
+            )
         dirs += ["asc"] * (len(keys) - len(dirs))
         pairs = list(zip(keys, dirs, strict=False))
     found = []
     for key, direction in pairs:
         if direction.lower() not in ("asc", "desc"):
-            raise BadRequest(f"Supplied sort direction '{direction}' is not valid (sort "
-                             f"key '{key}'): it is asc or desc.")
+            raise BadRequest(
+                f"Supplied sort direction '{direction}' is not valid (sort "
+                f"key '{key}'): it is asc or desc."
+            )
         if not key:
             raise BadRequest("Supplied sort key '' is not valid.")
         found.append((key, direction.lower() == "desc"))
@@ -194,15 +207,21 @@ class Prepared:
     caches it; see ``netnode.api.snapshots``). Read by many requests at once: nothing
     changes it after it is built but the encoding, made whole on first use."""
 
-    def __init__(self, collection: Collection, items: Iterable[Item],
-                 shared: Callable[[Item], bool] | None = None) -> None:
+    def __init__(
+        self,
+        collection: Collection,
+        items: Iterable[Item],
+        shared: Callable[[Item], bool] | None = None,
+    ) -> None:
         """``shared``: the objects every project sees besides those whose ``shared``
         attribute is true (a shared network's subnets)."""
         self.items = _sorted(list(items), [(k, False) for k in collection.default_sort])
         self.position = {item["id"]: n for n, item in enumerate(self.items)}
         self.projects = [item.get("project_id") for item in self.items]
-        self.open = [item.get("shared") is True or (shared is not None and shared(item))
-                     for item in self.items]
+        self.open = [
+            item.get("shared") is True or (shared is not None and shared(item))
+            for item in self.items
+        ]
         self._encoded: list[bytes] | None = None
 
     def encoded(self) -> list[bytes]:
@@ -214,13 +233,16 @@ class Prepared:
         """The objects ``project`` sees (None: every one, an admin), by position."""
         if project is None:
             return list(range(len(self.items)))
-        return [n for n, (owner, everyone) in enumerate(zip(self.projects, self.open,
-                                                            strict=True))
-                if everyone or owner == project]
+        return [
+            n
+            for n, (owner, everyone) in enumerate(zip(self.projects, self.open, strict=True))
+            if everyone or owner == project
+        ]
 
 
-def page(collection: Collection, query: Query, prepared: Prepared, project: str | None,
-         url: str) -> bytes:
+def page(
+    collection: Collection, query: Query, prepared: Prepared, project: str | None, url: str
+) -> bytes:
     """The JSON body of a list answer: the page ``query`` asks for of the objects of
     ``prepared`` that ``project`` sees (None: all), and its links (``url``: the
     request's, without its query)."""
@@ -233,8 +255,9 @@ def page(collection: Collection, query: Query, prepared: Prepared, project: str 
     marker = None
     if query.marker is not None:
         marker = prepared.position.get(query.marker)
-        if marker is None or not (project is None or prepared.open[marker]
-                                  or prepared.projects[marker] == project):
+        if marker is None or not (
+            project is None or prepared.open[marker] or prepared.projects[marker] == project
+        ):
             raise _bad_marker(collection, query.marker)
     if query.sort:
         ordered = selected if marker is None else sorted({*selected, marker})
@@ -263,8 +286,7 @@ def page(collection: Collection, query: Query, prepared: Prepared, project: str 
     shown = ordered[start:end]
     first = items[shown[0]]["id"] if shown else None
     last = items[shown[-1]]["id"] if shown else None
-    links = _links(query, url, first, last, more_before=start > 0,
-                   more_after=end < len(ordered))
+    links = _links(query, url, first, last, more_before=start > 0, more_after=end < len(ordered))
     if query.fields is None:
         encoded = prepared.encoded()
         objects = b",".join(encoded[n] for n in shown)
@@ -279,8 +301,7 @@ def page(collection: Collection, query: Query, prepared: Prepared, project: str 
 
 def _dumps(value: Any) -> bytes:
     """As Starlette's JSONResponse encodes."""
-    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")
-                      ).encode()
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
 
 def _bad_marker(collection: Collection, marker: str) -> Exception:
@@ -289,8 +310,7 @@ def _bad_marker(collection: Collection, marker: str) -> Exception:
     return NotFound.of(collection.kind, marker)
 
 
-def _full_sort(collection: Collection, query: Query, items: list[Item]
-               ) -> list[tuple[str, bool]]:
+def _full_sort(collection: Collection, query: Query, items: list[Item]) -> list[tuple[str, bool]]:
     """The asked keys (checked against the objects), then the defaults."""
     if items:
         sample = items[0]
@@ -306,8 +326,7 @@ def _full_sort(collection: Collection, query: Query, items: list[Item]
 def _sorted(items: list[Item], sort: list[tuple[str, bool]]) -> list[Item]:
     if len({desc for _, desc in sort}) == 1:  # one pass
         keys = [k for k, _ in sort]
-        return sorted(items, key=lambda i: [_order(i.get(k)) for k in keys],
-                      reverse=sort[0][1])
+        return sorted(items, key=lambda i: [_order(i.get(k)) for k in keys], reverse=sort[0][1])
     result = list(items)
     for key, desc in reversed(sort):  # stable sorts, last key first
         result.sort(key=partial(_keyed, key), reverse=desc)
@@ -318,8 +337,9 @@ def _keyed(key: str, item: Item) -> Any:
     return _order(item.get(key))
 
 
-def _sorted_positions(items: list[Item], positions: list[int],
-                      sort: list[tuple[str, bool]]) -> list[int]:
+def _sorted_positions(
+    items: list[Item], positions: list[int], sort: list[tuple[str, bool]]
+) -> list[int]:
     """``positions`` (of ``items``) in the order of ``sort``."""
     order = _sorted([items[n] for n in positions], sort)
     where = {id(items[n]): n for n in positions}
@@ -342,8 +362,9 @@ def _only(item: Item, fields: list[str] | None) -> Item:
     return {k: v for k, v in item.items() if k in fields}
 
 
-def _links(query: Query, url: str, first: str | None, last: str | None,
-           more_before: bool, more_after: bool) -> list[dict[str, str]]:
+def _links(
+    query: Query, url: str, first: str | None, last: str | None, more_before: bool, more_after: bool
+) -> list[dict[str, str]]:
     """``first`` and ``last``: the ids the page begins and ends with (None: empty)."""
     if first is None or last is None:
         return []
@@ -387,8 +408,10 @@ def _matches(collection: Collection, query: Query, item: Item) -> bool:
 
 def _unknown_filter(collection: Collection, key: str) -> BadRequest:
     if collection.api == "octavia":
-        return BadRequest(f"One or more arguments are either duplicate or invalid: "
-                          f"{collection.name} have no attribute '{key}' to filter on")
+        return BadRequest(
+            f"One or more arguments are either duplicate or invalid: "
+            f"{collection.name} have no attribute '{key}' to filter on"
+        )
     return BadRequest(f"['{key}'] is invalid attribute for filtering")
 
 
@@ -401,8 +424,9 @@ def _equal(key: str, actual: Any, wanted: str) -> bool:
         try:
             return actual == int(wanted)
         except ValueError:
-            raise BadRequest(f"Invalid input for field/attribute {key}. Value: '{wanted}'. "
-                             "Not an integer") from None
+            raise BadRequest(
+                f"Invalid input for field/attribute {key}. Value: '{wanted}'. Not an integer"
+            ) from None
     if isinstance(actual, list):
         return any(_equal(key, a, wanted) for a in actual)
     if isinstance(actual, dict):
@@ -419,5 +443,6 @@ def _boolean(key: str, wanted: str) -> bool:
         return True
     if text in FALSE:
         return False
-    raise BadRequest(f"Invalid input for field/attribute {key}. Value: '{wanted}'. "
-                     "Not a boolean (true or false)")
+    raise BadRequest(
+        f"Invalid input for field/attribute {key}. Value: '{wanted}'. Not a boolean (true or false)"
+    )

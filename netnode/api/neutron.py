@@ -102,8 +102,10 @@ def router_view(w: World, router_id: str) -> dict[str, Any]:
             "network_id": net.uid,
             "enable_snat": gw.enable_snat,
             "external_fixed_ips": [
-                {"subnet_id": w.subnet_holding(net.uid, gw.ip_address),
-                 "ip_address": str(gw.ip_address)}
+                {
+                    "subnet_id": w.subnet_holding(net.uid, gw.ip_address),
+                    "ip_address": str(gw.ip_address),
+                }
             ],
         }
     return {
@@ -143,10 +145,15 @@ def fip_view(w: World, fip_id: str) -> dict[str, Any]:
         # Neutron: a floating IP in use (bound, or forwarding ports) is ACTIVE.
         "status": "ACTIVE" if port or f.port_forwardings else "DOWN",
         "port_details": None,
-        "port_forwardings": [{"protocol": pf.protocol, "external_port": pf.external_port,
-                              "internal_ip_address": str(pf.internal_ip_address),
-                              "internal_port": pf.internal_port}
-                             for pf in f.port_forwardings],
+        "port_forwardings": [
+            {
+                "protocol": pf.protocol,
+                "external_port": pf.external_port,
+                "internal_ip_address": str(pf.internal_ip_address),
+                "internal_port": pf.internal_port,
+            }
+            for pf in f.port_forwardings
+        ],
         "dns_domain": "",
         "dns_name": "",
         "qos_policy_id": None,
@@ -191,8 +198,9 @@ def _network(ctx: Context, w: World, net_id: str) -> tuple[Source, Network]:
 
 def _subnet(ctx: Context, w: World, subnet_id: str) -> Any:
     entry = w.subnets.get(subnet_id)
-    if entry is None or not ctx.may_see(w.project_of(entry[0], entry[1].uid),
-                                        w.shared(entry[0], entry[1])):
+    if entry is None or not ctx.may_see(
+        w.project_of(entry[0], entry[1].uid), w.shared(entry[0], entry[1])
+    ):
         raise NotFound.of("Subnet", subnet_id)
     return entry
 
@@ -204,8 +212,9 @@ def _owned(ctx: Context, w: World, table: dict[str, Any], object_id: str, kind: 
     return entry
 
 
-def _owned_for_change(ctx: Context, w: World, table: dict[str, Any], object_id: str,
-                      kind: str) -> Any:
+def _owned_for_change(
+    ctx: Context, w: World, table: dict[str, Any], object_id: str, kind: str
+) -> Any:
     """``_owned``, for a caller that may write, of an object the API made."""
     may_write(ctx)
     entry = _owned(ctx, w, table, object_id, kind)
@@ -230,8 +239,11 @@ def list_networks(request: Request, svc: Service = Svc, ctx: Context = Ctx) -> A
 
 
 @router.post("/networks", status_code=201, response_model=s.wrap_out("network", s.NetworkOut))
-def create_network(body: s.wrap("network", s.NetworkCreate),  # type: ignore[valid-type]
-                   svc: Service = Svc, ctx: Context = Ctx) -> Any:
+def create_network(
+    body: s.wrap("network", s.NetworkCreate),  # type: ignore[valid-type]
+    svc: Service = Svc,
+    ctx: Context = Ctx,
+) -> Any:
     may_write(ctx)
     req: s.NetworkCreate = body.network  # type: ignore[attr-defined]
     data = req.model_dump(exclude_unset=True)
@@ -243,17 +255,23 @@ def create_network(body: s.wrap("network", s.NetworkCreate),  # type: ignore[val
             if not ctx.is_admin:
                 raise Forbidden("only an admin may create an external network")
             if req.provider_segmentation_id is not None or req.provider_network_type == "vlan":
-                raise BadRequest("Invalid input for field/attribute provider:segmentation_id: "
-                                 "an external network is flat")
+                raise BadRequest(
+                    "Invalid input for field/attribute provider:segmentation_id: "
+                    "an external network is flat"
+                )
             for _, other in w.networks.values():
                 if other.external and (other.bridge or EXTERNAL_BRIDGE) == EXTERNAL_BRIDGE:
-                    raise Conflict(f"bridge {EXTERNAL_BRIDGE} already carries external network "
-                                   f"{other.uid}; netnode has one external network per bridge")
+                    raise Conflict(
+                        f"bridge {EXTERNAL_BRIDGE} already carries external network "
+                        f"{other.uid}; netnode has one external network per bridge"
+                    )
             item["external"] = True
         else:
             if req.provider_network_type == "flat":
-                raise BadRequest("Invalid input for field/attribute provider:network_type: "
-                                 "tenant networks are VLANs on the integration bridge")
+                raise BadRequest(
+                    "Invalid input for field/attribute provider:network_type: "
+                    "tenant networks are VLANs on the integration bridge"
+                )
             used = w.used_tags()
             tag = req.provider_segmentation_id
             if tag is None:
@@ -261,12 +279,13 @@ def create_network(body: s.wrap("network", s.NetworkCreate),  # type: ignore[val
                 if tag is None:
                     raise Conflict("no free VLAN left for a new network")
             elif tag in used:
-                raise Conflict(f"Unable to create the network. The VLAN {tag} on physical "
-                               "network physnet-int is in use.")
+                raise Conflict(
+                    f"Unable to create the network. The VLAN {tag} on physical "
+                    "network physnet-int is in use."
+                )
             item["segmentation_id"] = tag
         doc.data["networks"].append(item)
-        doc.set_meta(net_id, ctx, data,
-                     shared=req.shared)
+        doc.set_meta(net_id, ctx, data, shared=req.shared)
         return net_id
 
     net_id = svc.change(mutate)
@@ -281,8 +300,12 @@ def show_network(net_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Any:
 
 
 @router.put("/networks/{net_id}", response_model=s.wrap_out("network", s.NetworkOut))
-def update_network(net_id: str, body: s.wrap("network", s.NetworkUpdate),  # type: ignore[valid-type]
-                   svc: Service = Svc, ctx: Context = Ctx) -> Any:
+def update_network(
+    net_id: str,
+    body: s.wrap("network", s.NetworkUpdate),  # type: ignore[valid-type]
+    svc: Service = Svc,
+    ctx: Context = Ctx,
+) -> Any:
     data = body.network.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
 
     def mutate(doc: Doc, w: World) -> None:
@@ -318,9 +341,11 @@ def delete_network(net_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Respo
         _mine(ctx, w, src, net_id, "network")
         port = _in_use(w, net_id)
         if port is not None:
-            raise Conflict(f"Unable to complete operation on network {net_id}. There are one "
-                           f"or more ports still in use on the network ({port.device_owner} "
-                           f"{port.device_id}).")
+            raise Conflict(
+                f"Unable to complete operation on network {net_id}. There are one "
+                f"or more ports still in use on the network ({port.device_owner} "
+                f"{port.device_id})."
+            )
         doc.remove("network", net_id)
 
     svc.change(mutate)
@@ -337,33 +362,48 @@ SUBNETS = neutron("subnets", "Subnet")
 def list_subnets(request: Request, svc: Service = Svc, ctx: Context = Ctx) -> Any:
     w = svc.world()
     shared = _shared_subnets(w)
-    return listing(request, ctx, w, SUBNETS, lambda: [subnet_view(w, i) for i in w.subnets],
-                   shared=lambda subnet: subnet["id"] in shared)
+    return listing(
+        request,
+        ctx,
+        w,
+        SUBNETS,
+        lambda: [subnet_view(w, i) for i in w.subnets],
+        shared=lambda subnet: subnet["id"] in shared,
+    )
 
 
 @router.post("/subnets", status_code=201, response_model=s.wrap_out("subnet", s.SubnetOut))
-def create_subnet(body: s.wrap("subnet", s.SubnetCreate),  # type: ignore[valid-type]
-                  svc: Service = Svc, ctx: Context = Ctx) -> Any:
+def create_subnet(
+    body: s.wrap("subnet", s.SubnetCreate),  # type: ignore[valid-type]
+    svc: Service = Svc,
+    ctx: Context = Ctx,
+) -> Any:
     may_write(ctx)
     req: s.SubnetCreate = body.subnet  # type: ignore[attr-defined]
     data = req.model_dump(exclude_unset=True)
     try:
         cidr = ipaddress.IPv4Network(req.cidr, strict=True)
     except ValueError as exc:
-        raise BadRequest(f"Invalid input for field/attribute cidr. Value: '{req.cidr}'. "
-                         f"{exc}") from exc
+        raise BadRequest(
+            f"Invalid input for field/attribute cidr. Value: '{req.cidr}'. {exc}"
+        ) from exc
     if cidr.prefixlen > 30:
-        raise BadRequest(f"Invalid input for field/attribute cidr. Value: '{req.cidr}'. "
-                         "Too small for a gateway and hosts (at most /30)")
+        raise BadRequest(
+            f"Invalid input for field/attribute cidr. Value: '{req.cidr}'. "
+            "Too small for a gateway and hosts (at most /30)"
+        )
 
     def mutate(doc: Doc, w: World) -> str:
         src, _ = _network(ctx, w, req.network_id)
         _mine(ctx, w, src, req.network_id, "network")
         gateway = req.gateway_ip if "gateway_ip" in data else cidr.network_address + 1
-        if gateway is not None and (gateway not in cidr or gateway in (
-                cidr.network_address, cidr.broadcast_address)):
-            raise BadRequest(f"Invalid input for field/attribute gateway_ip. Value: "
-                             f"'{gateway}'. It is not a host address of {cidr}")
+        if gateway is not None and (
+            gateway not in cidr or gateway in (cidr.network_address, cidr.broadcast_address)
+        ):
+            raise BadRequest(
+                f"Invalid input for field/attribute gateway_ip. Value: "
+                f"'{gateway}'. It is not a host address of {cidr}"
+            )
         subnet_id = new_id()
         item: dict[str, Any] = {"id": subnet_id, "name": subnet_id, "cidr": str(cidr)}
         if gateway is not None:
@@ -384,8 +424,12 @@ def show_subnet(subnet_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Any:
 
 
 @router.put("/subnets/{subnet_id}", response_model=s.wrap_out("subnet", s.SubnetOut))
-def update_subnet(subnet_id: str, body: s.wrap("subnet", s.SubnetUpdate),  # type: ignore[valid-type]
-                  svc: Service = Svc, ctx: Context = Ctx) -> Any:
+def update_subnet(
+    subnet_id: str,
+    body: s.wrap("subnet", s.SubnetUpdate),  # type: ignore[valid-type]
+    svc: Service = Svc,
+    ctx: Context = Ctx,
+) -> Any:
     data = body.subnet.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
 
     def mutate(doc: Doc, w: World) -> None:
@@ -406,9 +450,11 @@ def delete_subnet(subnet_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Res
         _mine(ctx, w, src, subnet_id, "subnet")
         port = _in_use(w, net.uid, subnet_id)
         if port is not None:
-            raise Conflict(f"Unable to complete operation on subnet {subnet_id}: one or more "
-                           f"ports have an IP allocation from this subnet ({port.device_owner} "
-                           f"{port.device_id}).")
+            raise Conflict(
+                f"Unable to complete operation on subnet {subnet_id}: one or more "
+                f"ports have an IP allocation from this subnet ({port.device_owner} "
+                f"{port.device_id})."
+            )
         doc.remove("subnet", subnet_id)
 
     svc.change(mutate)
@@ -418,27 +464,35 @@ def delete_subnet(subnet_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Res
 # --- routers ---------------------------------------------------------------------------------
 
 
-def _gateway(ctx: Context, doc: Doc, w: World, info: s.GatewayInfo,
-             current: dict[str, Any] | None) -> dict[str, Any]:
+def _gateway(
+    ctx: Context, doc: Doc, w: World, info: s.GatewayInfo, current: dict[str, Any] | None
+) -> dict[str, Any]:
     _, net = _network(ctx, w, info.network_id)
     if not net.external:
-        raise BadRequest(f"Invalid input for field/attribute external_gateway_info. Network "
-                         f"{info.network_id} is not an external network")
+        raise BadRequest(
+            f"Invalid input for field/attribute external_gateway_info. Network "
+            f"{info.network_id} is not an external network"
+        )
     address = None
     if info.external_fixed_ips:
         fixed = info.external_fixed_ips[0]
         address = fixed.ip_address
         if address is None and fixed.subnet_id is not None:
             if w.subnets.get(fixed.subnet_id, (None, None))[1] is not net:
-                raise BadRequest("Invalid input for field/attribute external_fixed_ips: the "
-                                 "subnet is not on the gateway's network")
+                raise BadRequest(
+                    "Invalid input for field/attribute external_fixed_ips: the "
+                    "subnet is not on the gateway's network"
+                )
             address = w.free_address(fixed.subnet_id)
         elif address is not None:
             if w.subnet_holding(net.uid, address) is None:
-                raise BadRequest(f"Invalid input for field/attribute external_fixed_ips. "
-                                 f"{address} is in no subnet of network {net.uid}")
+                raise BadRequest(
+                    f"Invalid input for field/attribute external_fixed_ips. "
+                    f"{address} is in no subnet of network {net.uid}"
+                )
             if address in w.used.get(net.uid, set()) and not (
-                    current and current.get("ip_address") == str(address)):
+                current and current.get("ip_address") == str(address)
+            ):
                 raise Conflict(f"IP address {address} already allocated in network {net.uid}")
     elif current is not None and current["network"] == net.uid:
         address = ipaddress.IPv4Address(current["ip_address"])
@@ -467,8 +521,11 @@ def list_routers(request: Request, svc: Service = Svc, ctx: Context = Ctx) -> An
 
 
 @router.post("/routers", status_code=201, response_model=s.wrap_out("router", s.RouterOut))
-def create_router(body: s.wrap("router", s.RouterCreate),  # type: ignore[valid-type]
-                  svc: Service = Svc, ctx: Context = Ctx) -> Any:
+def create_router(
+    body: s.wrap("router", s.RouterCreate),  # type: ignore[valid-type]
+    svc: Service = Svc,
+    ctx: Context = Ctx,
+) -> Any:
     may_write(ctx)
     req: s.RouterCreate = body.router  # type: ignore[attr-defined]
     data = req.model_dump(exclude_unset=True)
@@ -494,8 +551,12 @@ def show_router(router_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Any:
 
 
 @router.put("/routers/{router_id}", response_model=s.wrap_out("router", s.RouterOut))
-def update_router(router_id: str, body: s.wrap("router", s.RouterUpdate),  # type: ignore[valid-type]
-                  svc: Service = Svc, ctx: Context = Ctx) -> Any:
+def update_router(
+    router_id: str,
+    body: s.wrap("router", s.RouterUpdate),  # type: ignore[valid-type]
+    svc: Service = Svc,
+    ctx: Context = Ctx,
+) -> Any:
     req: s.RouterUpdate = body.router  # type: ignore[attr-defined]
     data = req.model_dump(exclude_unset=True)
 
@@ -508,17 +569,21 @@ def update_router(router_id: str, body: s.wrap("router", s.RouterUpdate),  # typ
                 try:
                     info = s.GatewayInfo.model_validate(info)
                 except ValueError as exc:
-                    raise BadRequest(f"Invalid input for field/attribute "
-                                     f"external_gateway_info: {exc}") from exc
+                    raise BadRequest(
+                        f"Invalid input for field/attribute external_gateway_info: {exc}"
+                    ) from exc
             if isinstance(info, s.GatewayInfo):
-                item["external_gateway"] = _gateway(ctx, doc, w, info,
-                                                    item.get("external_gateway"))
+                item["external_gateway"] = _gateway(ctx, doc, w, info, item.get("external_gateway"))
             elif item.get("external_gateway"):
-                if any(f.get("fixed_ip_address") and _via(doc, f, r.interfaces)
-                       for f in doc.data["floating_ips"]):
-                    raise Conflict(f"Gateway cannot be updated for router {router_id}, since "
-                                   "a gateway to the external network is required by one or "
-                                   "more floating IPs.")
+                if any(
+                    f.get("fixed_ip_address") and _via(doc, f, r.interfaces)
+                    for f in doc.data["floating_ips"]
+                ):
+                    raise Conflict(
+                        f"Gateway cannot be updated for router {router_id}, since "
+                        "a gateway to the external network is required by one or "
+                        "more floating IPs."
+                    )
                 item.pop("external_gateway")
         doc.update_meta(router_id, data)
 
@@ -550,8 +615,10 @@ def _interface_subnet(w: World, req: s.RouterInterface) -> str:
     if req.port_id is not None:
         port = w.ports.get(req.port_id)
         if port is None or port.device_owner != "network:router_interface":
-            raise BadRequest("Invalid input for field/attribute port_id: netnode makes a "
-                             "router's interface itself; give subnet_id")
+            raise BadRequest(
+                "Invalid input for field/attribute port_id: netnode makes a "
+                "router's interface itself; give subnet_id"
+            )
         assert port.subnet_id is not None
         return port.subnet_id
     if req.subnet_id is None:
@@ -560,23 +627,29 @@ def _interface_subnet(w: World, req: s.RouterInterface) -> str:
 
 
 @router.put("/routers/{router_id}/add_router_interface")
-def add_router_interface(router_id: str, body: s.RouterInterface, svc: Service = Svc,
-                         ctx: Context = Ctx) -> Any:
+def add_router_interface(
+    router_id: str, body: s.RouterInterface, svc: Service = Svc, ctx: Context = Ctx
+) -> Any:
     def mutate(doc: Doc, w: World) -> str:
         _, _ = _owned_for_change(ctx, w, w.routers, router_id, "Router")
         subnet_id = _interface_subnet(w, body)
         _, net, subnet = _subnet(ctx, w, subnet_id)
         if net.external:
-            raise BadRequest(f"Bad router request: subnet {subnet_id} is on an external "
-                             "network; set it as the router's gateway instead")
+            raise BadRequest(
+                f"Bad router request: subnet {subnet_id} is on an external "
+                "network; set it as the router's gateway instead"
+            )
         if subnet.gateway_ip is None:
-            raise BadRequest(f"Bad router request: Subnet {subnet_id} does not have a "
-                             "gateway IP for the router to take")
+            raise BadRequest(
+                f"Bad router request: Subnet {subnet_id} does not have a "
+                "gateway IP for the router to take"
+            )
         if subnet_id in w.served:
-            raise Conflict(f"Router already has a port on subnet {subnet_id}"
-                           if w.served[subnet_id] == router_id else
-                           f"Subnet {subnet_id} is already served by router "
-                           f"{w.served[subnet_id]}")
+            raise Conflict(
+                f"Router already has a port on subnet {subnet_id}"
+                if w.served[subnet_id] == router_id
+                else f"Subnet {subnet_id} is already served by router {w.served[subnet_id]}"
+            )
         item = doc.find("router", router_id)
         item.setdefault("interfaces", []).append(doc.subnet_name(w, subnet_id))
         return subnet_id
@@ -588,34 +661,48 @@ def add_router_interface(router_id: str, body: s.RouterInterface, svc: Service =
 def _interface_answer(w: World, router_id: str, subnet_id: str) -> dict[str, Any]:
     src, net, subnet = w.subnets[subnet_id]
     port = w.port_of_address(net.uid, subnet.gateway_ip) if subnet.gateway_ip else None
-    project = w.project_of(w.routers[router_id][0], router_id) if router_id in w.routers \
+    project = (
+        w.project_of(w.routers[router_id][0], router_id)
+        if router_id in w.routers
         else w.project_of(src, subnet_id)
-    return {"id": router_id, "subnet_id": subnet_id, "subnet_ids": [subnet_id],
-            "network_id": net.uid, "port_id": port.id if port else None,
-            "project_id": project, "tenant_id": project}
+    )
+    return {
+        "id": router_id,
+        "subnet_id": subnet_id,
+        "subnet_ids": [subnet_id],
+        "network_id": net.uid,
+        "port_id": port.id if port else None,
+        "project_id": project,
+        "tenant_id": project,
+    }
 
 
 @router.put("/routers/{router_id}/remove_router_interface")
-def remove_router_interface(router_id: str, body: s.RouterInterface, svc: Service = Svc,
-                            ctx: Context = Ctx) -> Any:
+def remove_router_interface(
+    router_id: str, body: s.RouterInterface, svc: Service = Svc, ctx: Context = Ctx
+) -> Any:
     answer: dict[str, Any] = {}
 
     def mutate(doc: Doc, w: World) -> None:
         _, _ = _owned_for_change(ctx, w, w.routers, router_id, "Router")
         subnet_id = _interface_subnet(w, body)
         if w.served.get(subnet_id) != router_id:
-            raise NotFound(f"Router {router_id} does not have an interface with subnet "
-                           f"{subnet_id}")
+            raise NotFound(f"Router {router_id} does not have an interface with subnet {subnet_id}")
         answer.update(_interface_answer(w, router_id, subnet_id))
         item = doc.find("router", router_id)
         name = doc.subnet_name(w, subnet_id)
         item["interfaces"] = [x for x in item.get("interfaces", []) if x != name]
-        net_name = next(n["name"] for n in doc.data["networks"]
-                        if any(x["name"] == name for x in n["subnets"]))
-        if any(f.get("fixed_network") == net_name and f.get("fixed_ip_address")
-               for f in doc.data["floating_ips"]):
-            raise Conflict(f"Router interface for subnet {subnet_id} on router {router_id} "
-                           "cannot be deleted, as it is required by one or more floating IPs.")
+        net_name = next(
+            n["name"] for n in doc.data["networks"] if any(x["name"] == name for x in n["subnets"])
+        )
+        if any(
+            f.get("fixed_network") == net_name and f.get("fixed_ip_address")
+            for f in doc.data["floating_ips"]
+        ):
+            raise Conflict(
+                f"Router interface for subnet {subnet_id} on router {router_id} "
+                "cannot be deleted, as it is required by one or more floating IPs."
+            )
 
     svc.change(mutate)
     return answer
@@ -624,27 +711,44 @@ def remove_router_interface(router_id: str, body: s.RouterInterface, svc: Servic
 # --- floating IPs ------------------------------------------------------------------------------
 
 
-def _associate(ctx: Context, doc: Doc, w: World, item: dict[str, Any], port_id: str,
-               fixed: ipaddress.IPv4Address | None) -> None:
+def _associate(
+    ctx: Context,
+    doc: Doc,
+    w: World,
+    item: dict[str, Any],
+    port_id: str,
+    fixed: ipaddress.IPv4Address | None,
+) -> None:
     port = w.ports.get(port_id)
     if port is None or (not ctx.may_see(port.project_id) and not ctx.is_admin):
         raise NotFound.of("Port", port_id)
     if port.device_owner not in ("Octavia", "compute:nova"):
-        raise BadRequest(f"Invalid input for field/attribute port_id: port {port_id} is a "
-                         f"{port.device_owner} port; bind a VIP or an instance's port")
+        raise BadRequest(
+            f"Invalid input for field/attribute port_id: port {port_id} is a "
+            f"{port.device_owner} port; bind a VIP or an instance's port"
+        )
     if fixed is not None and fixed != port.address:
-        raise BadRequest(f"Invalid input for field/attribute fixed_ip_address: port "
-                         f"{port_id} has no address {fixed}")
+        raise BadRequest(
+            f"Invalid input for field/attribute fixed_ip_address: port "
+            f"{port_id} has no address {fixed}"
+        )
     subnet_id = port.subnet_id or ""
     if subnet_id not in w.served:
-        raise NotFound(f"External network is not reachable from subnet {subnet_id}. "
-                       f"Therefore, cannot associate Port {port_id} with a Floating IP.")
+        raise NotFound(
+            f"External network is not reachable from subnet {subnet_id}. "
+            f"Therefore, cannot associate Port {port_id} with a Floating IP."
+        )
     for other in doc.data["floating_ips"]:
-        if other is not item and other.get("fixed_ip_address") == str(port.address) and \
-                other.get("fixed_network") == port.network_id:
-            raise Conflict(f"Cannot associate floating IP with port {port_id} using fixed IP "
-                           f"{port.address}, as that fixed IP already has floating IP "
-                           f"{other['floating_ip_address']}.")
+        if (
+            other is not item
+            and other.get("fixed_ip_address") == str(port.address)
+            and other.get("fixed_network") == port.network_id
+        ):
+            raise Conflict(
+                f"Cannot associate floating IP with port {port_id} using fixed IP "
+                f"{port.address}, as that fixed IP already has floating IP "
+                f"{other['floating_ip_address']}."
+            )
     item["fixed_ip_address"] = str(port.address)
     item["fixed_network"] = doc.use_network(w, port.network_id)
 
@@ -658,10 +762,14 @@ def list_floatingips(request: Request, svc: Service = Svc, ctx: Context = Ctx) -
     return listing(request, ctx, w, FLOATINGIPS, lambda: [fip_view(w, i) for i in w.fips])
 
 
-@router.post("/floatingips", status_code=201,
-             response_model=s.wrap_out("floatingip", s.FloatingIPOut))
-def create_floatingip(body: s.wrap("floatingip", s.FloatingIPCreate),  # type: ignore[valid-type]
-                      svc: Service = Svc, ctx: Context = Ctx) -> Any:
+@router.post(
+    "/floatingips", status_code=201, response_model=s.wrap_out("floatingip", s.FloatingIPOut)
+)
+def create_floatingip(
+    body: s.wrap("floatingip", s.FloatingIPCreate),  # type: ignore[valid-type]
+    svc: Service = Svc,
+    ctx: Context = Ctx,
+) -> Any:
     may_write(ctx)
     req: s.FloatingIPCreate = body.floatingip  # type: ignore[attr-defined]
     data = req.model_dump(exclude_unset=True)
@@ -669,13 +777,16 @@ def create_floatingip(body: s.wrap("floatingip", s.FloatingIPCreate),  # type: i
     def mutate(doc: Doc, w: World) -> str:
         _, net = _network(ctx, w, req.floating_network_id)
         if not net.external:
-            raise BadRequest(f"Bad floatingip request: Network {net.uid} is not a valid "
-                             "external network.")
+            raise BadRequest(
+                f"Bad floatingip request: Network {net.uid} is not a valid external network."
+            )
         address = req.floating_ip_address
         if address is not None:
             if w.subnet_holding(net.uid, address) is None:
-                raise BadRequest(f"Invalid input for field/attribute floating_ip_address. "
-                                 f"{address} is in no subnet of network {net.uid}")
+                raise BadRequest(
+                    f"Invalid input for field/attribute floating_ip_address. "
+                    f"{address} is in no subnet of network {net.uid}"
+                )
             if address in w.used.get(net.uid, set()):
                 raise Conflict(f"IP address {address} already allocated in subnet")
         else:
@@ -689,9 +800,12 @@ def create_floatingip(body: s.wrap("floatingip", s.FloatingIPCreate),  # type: i
         if address is None:
             raise Conflict(f"No more IP addresses available on network {net.uid}.")
         fip_id = new_id()
-        item: dict[str, Any] = {"id": fip_id, "name": fip_id,
-                                "floating_ip_address": str(address),
-                                "network": doc.use_network(w, net.uid)}
+        item: dict[str, Any] = {
+            "id": fip_id,
+            "name": fip_id,
+            "floating_ip_address": str(address),
+            "network": doc.use_network(w, net.uid),
+        }
         if req.port_id is not None:
             _associate(ctx, doc, w, item, req.port_id, req.fixed_ip_address)
         doc.data["floating_ips"].append(item)
@@ -710,8 +824,12 @@ def show_floatingip(fip_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Any:
 
 
 @router.put("/floatingips/{fip_id}", response_model=s.wrap_out("floatingip", s.FloatingIPOut))
-def update_floatingip(fip_id: str, body: s.wrap("floatingip", s.FloatingIPUpdate),  # type: ignore[valid-type]
-                      svc: Service = Svc, ctx: Context = Ctx) -> Any:
+def update_floatingip(
+    fip_id: str,
+    body: s.wrap("floatingip", s.FloatingIPUpdate),  # type: ignore[valid-type]
+    svc: Service = Svc,
+    ctx: Context = Ctx,
+) -> Any:
     req: s.FloatingIPUpdate = body.floatingip  # type: ignore[attr-defined]
     data = req.model_dump(exclude_unset=True)
 
@@ -771,15 +889,22 @@ EXTENSIONS = {
     "ext-gw-mode": ("Neutron L3 Configurable external gateway mode", "enable_snat"),
     "provider": ("Provider Network", "provider:network_type and provider:segmentation_id"),
     "l3-ha": ("HA Router extension", "reported as false: one node"),
-    "floating-ip-port-forwarding": ("Floating IP Port Forwarding",
-                                    "port_forwardings of a floating IP (api/port_forwardings.py)"),
+    "floating-ip-port-forwarding": (
+        "Floating IP Port Forwarding",
+        "port_forwardings of a floating IP (api/port_forwardings.py)",
+    ),
 }
 
 
 def _extension(alias: str) -> dict[str, Any]:
     name, description = EXTENSIONS[alias]
-    return {"alias": alias, "name": name, "description": description, "links": [],
-            "updated": "2026-11-26T00:00:00-00:00"}
+    return {
+        "alias": alias,
+        "name": name,
+        "description": description,
+        "links": [],
+        "updated": "2026-11-26T00:00:00-00:00",
+    }
 
 
 @router.get("/extensions")

@@ -52,8 +52,15 @@ from netnode.reconcile.status import loadbalancer_stats, to_octavia_json
 router = APIRouter()
 PROJECT_ID = TypeAdapter(ProjectId)
 
-QUOTA_KINDS = ("load_balancer", "listener", "pool", "member", "health_monitor", "l7policy",
-               "l7rule")
+QUOTA_KINDS = (
+    "load_balancer",
+    "listener",
+    "pool",
+    "member",
+    "health_monitor",
+    "l7policy",
+    "l7rule",
+)
 
 
 # --- views ---------------------------------------------------------------------------------
@@ -151,8 +158,7 @@ class Views:
             "protocol": p.protocol,
             "lb_algorithm": p.lb_algorithm,
             "session_persistence": (
-                p.session_persistence.model_dump(mode="json")
-                if p.session_persistence else None
+                p.session_persistence.model_dump(mode="json") if p.session_persistence else None
             ),
             "loadbalancers": [{"id": lb.uid}],
             "listeners": [{"id": x.uid} for x in lb.listeners if x.default_pool == p.name],
@@ -170,8 +176,11 @@ class Views:
     def member(self, member_id: str) -> dict[str, Any]:
         src, lb, p, m = self.w.members[member_id]
         status = self.tree(src, lb).pool(p.uid)
-        op = next((x.operating_status for x in status.members if x.id == m.uid), "OFFLINE") \
-            if status else "OFFLINE"
+        op = (
+            next((x.operating_status for x in status.members if x.id == m.uid), "OFFLINE")
+            if status
+            else "OFFLINE"
+        )
         meta = src.topo.metadata.get(m.uid)
         return {
             **self._common(src, m),
@@ -285,10 +294,16 @@ def list_loadbalancers(request: Request, svc: Service = Svc, ctx: Context = Ctx)
     return listing(request, ctx, w, LOADBALANCERS, lambda: [v.loadbalancer(i) for i in w.lbs])
 
 
-@router.post("/loadbalancers", status_code=201,
-             response_model=s.wrap_out("loadbalancer", s.LoadBalancerFullOut))
-def create_loadbalancer(body: s.wrap("loadbalancer", s.LoadBalancerCreate),  # type: ignore[valid-type]
-                        svc: Service = Svc, ctx: Context = Ctx) -> Any:
+@router.post(
+    "/loadbalancers",
+    status_code=201,
+    response_model=s.wrap_out("loadbalancer", s.LoadBalancerFullOut),
+)
+def create_loadbalancer(
+    body: s.wrap("loadbalancer", s.LoadBalancerCreate),  # type: ignore[valid-type]
+    svc: Service = Svc,
+    ctx: Context = Ctx,
+) -> Any:
     """A load balancer, fully populated when the body has listeners or pools
     (``graph.py``): the whole tree in one change, answered whole."""
     may_write(ctx)
@@ -307,8 +322,9 @@ def create_loadbalancer(body: s.wrap("loadbalancer", s.LoadBalancerCreate),  # t
                     f"'{req.vip_address}'. It is not in subnet {subnet_id} ({subnet.cidr})"
                 )
             if req.vip_address in w.used.get(net.uid, set()):
-                raise Conflict(f"IP address {req.vip_address} is already allocated in subnet "
-                               f"{subnet_id}")
+                raise Conflict(
+                    f"IP address {req.vip_address} is already allocated in subnet {subnet_id}"
+                )
             address = req.vip_address
         else:
             found = w.free_address(subnet_id)
@@ -319,7 +335,8 @@ def create_loadbalancer(body: s.wrap("loadbalancer", s.LoadBalancerCreate),  # t
         quotas.take("load_balancer")
         lb_id = new_id()
         lb: dict[str, Any] = {
-            "id": lb_id, "name": lb_id,
+            "id": lb_id,
+            "name": lb_id,
             "vip": {"network": doc.use_network(w, net.uid), "address": str(address)},
             "admin_state_up": req.admin_state_up,
         }
@@ -338,34 +355,49 @@ def create_loadbalancer(body: s.wrap("loadbalancer", s.LoadBalancerCreate),  # t
 def _vip_subnet(ctx: Context, w: World, req: s.LoadBalancerCreate) -> str:
     if req.vip_subnet_id is not None:
         entry = w.subnets.get(req.vip_subnet_id)
-        if entry is None or not ctx.may_see(w.project_of(entry[0], entry[1].uid),
-                                            w.shared(entry[0], entry[1])):
-            raise BadRequest(f"Invalid input for field/attribute vip_subnet_id. Value: "
-                             f"'{req.vip_subnet_id}'. Subnet not found")
+        if entry is None or not ctx.may_see(
+            w.project_of(entry[0], entry[1].uid), w.shared(entry[0], entry[1])
+        ):
+            raise BadRequest(
+                f"Invalid input for field/attribute vip_subnet_id. Value: "
+                f"'{req.vip_subnet_id}'. Subnet not found"
+            )
         if req.vip_network_id is not None and entry[1].uid != req.vip_network_id:
-            raise BadRequest("Invalid input for field/attribute vip_subnet_id: the subnet is "
-                             "not on vip_network_id")
+            raise BadRequest(
+                "Invalid input for field/attribute vip_subnet_id: the subnet is "
+                "not on vip_network_id"
+            )
         if entry[1].external:
-            raise BadRequest("Invalid input for field/attribute vip_subnet_id: netnode puts a "
-                             "VIP on a tenant network; reach it from outside with a floating IP")
+            raise BadRequest(
+                "Invalid input for field/attribute vip_subnet_id: netnode puts a "
+                "VIP on a tenant network; reach it from outside with a floating IP"
+            )
         return req.vip_subnet_id
     if req.vip_network_id is not None:
         entry_n = w.networks.get(req.vip_network_id)
-        if entry_n is None or not ctx.may_see(w.project_of(*entry_n[:1], entry_n[1].uid),
-                                              w.shared(*entry_n)):
-            raise BadRequest(f"Invalid input for field/attribute vip_network_id. Value: "
-                             f"'{req.vip_network_id}'. Network not found")
+        if entry_n is None or not ctx.may_see(
+            w.project_of(*entry_n[:1], entry_n[1].uid), w.shared(*entry_n)
+        ):
+            raise BadRequest(
+                f"Invalid input for field/attribute vip_network_id. Value: "
+                f"'{req.vip_network_id}'. Network not found"
+            )
         net = entry_n[1]
         if net.external:
-            raise BadRequest("Invalid input for field/attribute vip_network_id: netnode puts a "
-                             "VIP on a tenant network; reach it from outside with a floating IP")
+            raise BadRequest(
+                "Invalid input for field/attribute vip_network_id: netnode puts a "
+                "VIP on a tenant network; reach it from outside with a floating IP"
+            )
         for subnet in net.subnets:
             if req.vip_address is None or req.vip_address in subnet.cidr:
                 return subnet.uid
-        raise BadRequest(f"Invalid input for field/attribute vip_network_id: network "
-                         f"{net.uid} has no subnet for the VIP")
-    raise BadRequest("Invalid input for field/attribute vip_subnet_id: give vip_subnet_id or "
-                     "vip_network_id")
+        raise BadRequest(
+            f"Invalid input for field/attribute vip_network_id: network "
+            f"{net.uid} has no subnet for the VIP"
+        )
+    raise BadRequest(
+        "Invalid input for field/attribute vip_subnet_id: give vip_subnet_id or vip_network_id"
+    )
 
 
 @router.get("/loadbalancers/{lb_id}", response_model=s.wrap_out("loadbalancer", s.LoadBalancerOut))
@@ -376,8 +408,12 @@ def show_loadbalancer(lb_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Any
 
 
 @router.put("/loadbalancers/{lb_id}", response_model=s.wrap_out("loadbalancer", s.LoadBalancerOut))
-def update_loadbalancer(lb_id: str, body: s.wrap("loadbalancer", s.LoadBalancerUpdate),  # type: ignore[valid-type]
-                        svc: Service = Svc, ctx: Context = Ctx) -> Any:
+def update_loadbalancer(
+    lb_id: str,
+    body: s.wrap("loadbalancer", s.LoadBalancerUpdate),  # type: ignore[valid-type]
+    svc: Service = Svc,
+    ctx: Context = Ctx,
+) -> Any:
     req = body.loadbalancer.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
 
     def mutate(doc: Doc, w: World) -> None:
@@ -392,16 +428,20 @@ def update_loadbalancer(lb_id: str, body: s.wrap("loadbalancer", s.LoadBalancerU
 
 
 @router.delete("/loadbalancers/{lb_id}", status_code=204)
-def delete_loadbalancer(lb_id: str, cascade: bool = False, svc: Service = Svc,
-                        ctx: Context = Ctx) -> Response:
+def delete_loadbalancer(
+    lb_id: str, cascade: bool = False, svc: Service = Svc, ctx: Context = Ctx
+) -> Response:
     def mutate(doc: Doc, w: World) -> None:
         _lb_for_change(ctx, w, lb_id)
         _, lb = w.lbs[lb_id]
         if (lb.listeners or lb.pools) and not cascade:
             raise BadRequest(f"Cannot delete Load Balancer {lb_id} - it has children")
-        fips = [f for f in doc.data["floating_ips"]
-                if f.get("fixed_ip_address") == str(lb.vip.address)
-                and f.get("fixed_network") == lb.vip.network]
+        fips = [
+            f
+            for f in doc.data["floating_ips"]
+            if f.get("fixed_ip_address") == str(lb.vip.address)
+            and f.get("fixed_network") == lb.vip.network
+        ]
         for fip in fips:  # Neutron disassociates a floating IP whose port goes away
             fip.pop("fixed_ip_address", None)
             fip.pop("fixed_network", None)
@@ -455,8 +495,11 @@ def list_listeners(request: Request, svc: Service = Svc, ctx: Context = Ctx) -> 
 
 
 @router.post("/listeners", status_code=201, response_model=s.wrap_out("listener", s.ListenerOut))
-def create_listener(body: s.wrap("listener", s.ListenerCreate),  # type: ignore[valid-type]
-                    svc: Service = Svc, ctx: Context = Ctx) -> Any:
+def create_listener(
+    body: s.wrap("listener", s.ListenerCreate),  # type: ignore[valid-type]
+    svc: Service = Svc,
+    ctx: Context = Ctx,
+) -> Any:
     req: s.ListenerCreate = body.listener  # type: ignore[attr-defined]
 
     def mutate(doc: Doc, w: World) -> str:
@@ -486,8 +529,9 @@ def _child(ctx: Context, w: World, table: dict[str, Any], object_id: str, kind: 
     return entry
 
 
-def _child_for_change(ctx: Context, w: World, table: dict[str, Any], object_id: str,
-                      kind: str) -> Any:
+def _child_for_change(
+    ctx: Context, w: World, table: dict[str, Any], object_id: str, kind: str
+) -> Any:
     may_write(ctx)
     entry = _child(ctx, w, table, object_id, kind)
     src, lb = entry[0], entry[1]
@@ -497,8 +541,12 @@ def _child_for_change(ctx: Context, w: World, table: dict[str, Any], object_id: 
 
 
 @router.put("/listeners/{listener_id}", response_model=s.wrap_out("listener", s.ListenerOut))
-def update_listener(listener_id: str, body: s.wrap("listener", s.ListenerUpdate),  # type: ignore[valid-type]
-                    svc: Service = Svc, ctx: Context = Ctx) -> Any:
+def update_listener(
+    listener_id: str,
+    body: s.wrap("listener", s.ListenerUpdate),  # type: ignore[valid-type]
+    svc: Service = Svc,
+    ctx: Context = Ctx,
+) -> Any:
     data = body.listener.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
 
     def mutate(doc: Doc, w: World) -> None:
@@ -506,8 +554,9 @@ def update_listener(listener_id: str, body: s.wrap("listener", s.ListenerUpdate)
         item = doc.find("listener", listener_id)
         if data.get("admin_state_up") is not None:
             item["admin_state_up"] = data["admin_state_up"]
-        listener_fields(svc, ctx, w.project_of(src, listener_id), item, data,
-                        doc.find("loadbalancer", lb.uid))
+        listener_fields(
+            svc, ctx, w.project_of(src, listener_id), item, data, doc.find("loadbalancer", lb.uid)
+        )
         doc.update_meta(listener_id, data)
 
     svc.change(mutate)
@@ -546,8 +595,11 @@ def list_pools(request: Request, svc: Service = Svc, ctx: Context = Ctx) -> Any:
 
 
 @router.post("/pools", status_code=201, response_model=s.wrap_out("pool", s.PoolOut))
-def create_pool(body: s.wrap("pool", s.PoolCreate),  # type: ignore[valid-type]
-                svc: Service = Svc, ctx: Context = Ctx) -> Any:
+def create_pool(
+    body: s.wrap("pool", s.PoolCreate),  # type: ignore[valid-type]
+    svc: Service = Svc,
+    ctx: Context = Ctx,
+) -> Any:
     req: s.PoolCreate = body.pool  # type: ignore[attr-defined]
 
     def mutate(doc: Doc, w: World) -> str:
@@ -555,16 +607,20 @@ def create_pool(body: s.wrap("pool", s.PoolCreate),  # type: ignore[valid-type]
         if req.listener_id is not None:
             _, lb_obj, listener = _child(ctx, w, w.listeners, req.listener_id, "Listener")
             if req.loadbalancer_id not in (None, lb_obj.uid):
-                raise BadRequest("Invalid input for field/attribute listener_id: the listener "
-                                 "is on another load balancer")
+                raise BadRequest(
+                    "Invalid input for field/attribute listener_id: the listener "
+                    "is on another load balancer"
+                )
             lb_id = lb_obj.uid
         elif req.loadbalancer_id is not None:
             lb_id = req.loadbalancer_id
             if lb_id not in w.lbs:
                 raise NotFound.of("Load Balancer", lb_id)
         else:
-            raise BadRequest("Invalid input for field/attribute loadbalancer_id: give "
-                             "loadbalancer_id or listener_id")
+            raise BadRequest(
+                "Invalid input for field/attribute loadbalancer_id: give "
+                "loadbalancer_id or listener_id"
+            )
         src = _lb_for_change(ctx, w, lb_id)
         quotas = Quotas(svc, w, w.project_of(src, lb_id))
         pool_id = str(add_pool(svc, ctx, doc, quotas, doc.find("loadbalancer", lb_id), req)["id"])
@@ -588,8 +644,12 @@ def show_pool(pool_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Any:
 
 
 @router.put("/pools/{pool_id}", response_model=s.wrap_out("pool", s.PoolOut))
-def update_pool(pool_id: str, body: s.wrap("pool", s.PoolUpdate),  # type: ignore[valid-type]
-                svc: Service = Svc, ctx: Context = Ctx) -> Any:
+def update_pool(
+    pool_id: str,
+    body: s.wrap("pool", s.PoolUpdate),  # type: ignore[valid-type]
+    svc: Service = Svc,
+    ctx: Context = Ctx,
+) -> Any:
     data = body.pool.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
 
     def mutate(doc: Doc, w: World) -> None:
@@ -628,14 +688,20 @@ def list_members(pool_id: str, request: Request, svc: Service = Svc, ctx: Contex
     _, _, pool = _child(ctx, w, w.pools, pool_id, "Pool")
     v = views(svc, w)
     members = octavia("members", "Member", pool_id=constant(pool_id))
-    return listing(request, ctx, w, members, lambda: [v.member(m.uid) for m in pool.members],
-                   scope=pool_id)
+    return listing(
+        request, ctx, w, members, lambda: [v.member(m.uid) for m in pool.members], scope=pool_id
+    )
 
 
-@router.post("/pools/{pool_id}/members", status_code=201,
-             response_model=s.wrap_out("member", s.MemberOut))
-def create_member(pool_id: str, body: s.wrap("member", s.MemberCreate),  # type: ignore[valid-type]
-                  svc: Service = Svc, ctx: Context = Ctx) -> Any:
+@router.post(
+    "/pools/{pool_id}/members", status_code=201, response_model=s.wrap_out("member", s.MemberOut)
+)
+def create_member(
+    pool_id: str,
+    body: s.wrap("member", s.MemberCreate),  # type: ignore[valid-type]
+    svc: Service = Svc,
+    ctx: Context = Ctx,
+) -> Any:
     req: s.MemberCreate = body.member  # type: ignore[attr-defined]
 
     def mutate(doc: Doc, w: World) -> str:
@@ -648,10 +714,12 @@ def create_member(pool_id: str, body: s.wrap("member", s.MemberCreate),  # type:
 
 
 @router.put("/pools/{pool_id}/members", status_code=202, response_class=Response)
-def batch_update_members(pool_id: str, body: s.MemberBatch, svc: Service = Svc,
-                         ctx: Context = Ctx) -> Response:
+def batch_update_members(
+    pool_id: str, body: s.MemberBatch, svc: Service = Svc, ctx: Context = Ctx
+) -> Response:
     """Octavia's batch update: the pool's members become exactly the list given, matched
     by address and port (kept members keep their ids)."""
+
     def mutate(doc: Doc, w: World) -> None:
         src, _, _ = _child_for_change(ctx, w, w.pools, pool_id, "Pool")
         project = w.project_of(src, pool_id)
@@ -663,8 +731,10 @@ def batch_update_members(pool_id: str, body: s.MemberBatch, svc: Service = Svc,
             data = entry.model_dump(exclude_unset=True)
             key = (str(entry.address), entry.protocol_port)
             if key in seen:
-                raise BadRequest(f"Invalid input for field/attribute members[{i}]: "
-                                 f"{key[0]}:{key[1]} appears twice")
+                raise BadRequest(
+                    f"Invalid input for field/attribute members[{i}]: "
+                    f"{key[0]}:{key[1]} appears twice"
+                )
             seen.add(key)
             old = existing.get(key)
             member_id = old["id"] if old else new_id()
@@ -680,7 +750,9 @@ def batch_update_members(pool_id: str, body: s.MemberBatch, svc: Service = Svc,
     return Response(status_code=202)
 
 
-@router.get("/pools/{pool_id}/members/{member_id}", response_model=s.wrap_out("member", s.MemberOut))
+@router.get(
+    "/pools/{pool_id}/members/{member_id}", response_model=s.wrap_out("member", s.MemberOut)
+)
 def show_member(pool_id: str, member_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Any:
     w = svc.world()
     _, _, pool, _ = _child(ctx, w, w.members, member_id, "Member")
@@ -689,10 +761,16 @@ def show_member(pool_id: str, member_id: str, svc: Service = Svc, ctx: Context =
     return {"member": views(svc, w).member(member_id)}
 
 
-@router.put("/pools/{pool_id}/members/{member_id}", response_model=s.wrap_out("member", s.MemberOut))
-def update_member(pool_id: str, member_id: str,
-                  body: s.wrap("member", s.MemberUpdate),  # type: ignore[valid-type]
-                  svc: Service = Svc, ctx: Context = Ctx) -> Any:
+@router.put(
+    "/pools/{pool_id}/members/{member_id}", response_model=s.wrap_out("member", s.MemberOut)
+)
+def update_member(
+    pool_id: str,
+    member_id: str,
+    body: s.wrap("member", s.MemberUpdate),  # type: ignore[valid-type]
+    svc: Service = Svc,
+    ctx: Context = Ctx,
+) -> Any:
     data = body.member.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
 
     def mutate(doc: Doc, w: World) -> None:
@@ -707,8 +785,7 @@ def update_member(pool_id: str, member_id: str,
 
 
 @router.delete("/pools/{pool_id}/members/{member_id}", status_code=204)
-def delete_member(pool_id: str, member_id: str, svc: Service = Svc,
-                  ctx: Context = Ctx) -> Response:
+def delete_member(pool_id: str, member_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Response:
     def mutate(doc: Doc, w: World) -> None:
         _, _, pool, _ = _child_for_change(ctx, w, w.members, member_id, "Member")
         if pool.uid != pool_id:
@@ -725,17 +802,25 @@ def delete_member(pool_id: str, member_id: str, svc: Service = Svc,
 MONITORS = octavia("healthmonitors", "Health Monitor", pool_id=ids_of("pools"))
 
 
-@router.get("/healthmonitors", response_model=s.wrap_out("healthmonitors", s.HealthMonitorOut, True))
+@router.get(
+    "/healthmonitors", response_model=s.wrap_out("healthmonitors", s.HealthMonitorOut, True)
+)
 def list_monitors(request: Request, svc: Service = Svc, ctx: Context = Ctx) -> Any:
     w = svc.world()
     v = views(svc, w)
     return listing(request, ctx, w, MONITORS, lambda: [v.monitor(i) for i in w.monitors])
 
 
-@router.post("/healthmonitors", status_code=201,
-             response_model=s.wrap_out("healthmonitor", s.HealthMonitorOut))
-def create_monitor(body: s.wrap("healthmonitor", s.HealthMonitorCreate),  # type: ignore[valid-type]
-                   svc: Service = Svc, ctx: Context = Ctx) -> Any:
+@router.post(
+    "/healthmonitors",
+    status_code=201,
+    response_model=s.wrap_out("healthmonitor", s.HealthMonitorOut),
+)
+def create_monitor(
+    body: s.wrap("healthmonitor", s.HealthMonitorCreate),  # type: ignore[valid-type]
+    svc: Service = Svc,
+    ctx: Context = Ctx,
+) -> Any:
     req: s.HealthMonitorCreate = body.healthmonitor  # type: ignore[attr-defined]
 
     def mutate(doc: Doc, w: World) -> str:
@@ -748,7 +833,9 @@ def create_monitor(body: s.wrap("healthmonitor", s.HealthMonitorCreate),  # type
     return {"healthmonitor": views(svc, svc.world()).monitor(hm_id)}
 
 
-@router.get("/healthmonitors/{hm_id}", response_model=s.wrap_out("healthmonitor", s.HealthMonitorOut))
+@router.get(
+    "/healthmonitors/{hm_id}", response_model=s.wrap_out("healthmonitor", s.HealthMonitorOut)
+)
 def show_monitor(hm_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Any:
     w = svc.world()
     _child(ctx, w, w.monitors, hm_id, "Health Monitor")
@@ -759,9 +846,15 @@ def _find_monitor(doc: Doc, pool_id: str) -> dict[str, Any]:
     return doc.find("pool", pool_id)["healthmonitor"]
 
 
-@router.put("/healthmonitors/{hm_id}", response_model=s.wrap_out("healthmonitor", s.HealthMonitorOut))
-def update_monitor(hm_id: str, body: s.wrap("healthmonitor", s.HealthMonitorUpdate),  # type: ignore[valid-type]
-                   svc: Service = Svc, ctx: Context = Ctx) -> Any:
+@router.put(
+    "/healthmonitors/{hm_id}", response_model=s.wrap_out("healthmonitor", s.HealthMonitorOut)
+)
+def update_monitor(
+    hm_id: str,
+    body: s.wrap("healthmonitor", s.HealthMonitorUpdate),  # type: ignore[valid-type]
+    svc: Service = Svc,
+    ctx: Context = Ctx,
+) -> Any:
     data = body.healthmonitor.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
 
     def mutate(doc: Doc, w: World) -> None:
@@ -798,16 +891,20 @@ def list_l7policies(request: Request, svc: Service = Svc, ctx: Context = Ctx) ->
 
 
 @router.post("/l7policies", status_code=201, response_model=s.wrap_out("l7policy", s.L7PolicyOut))
-def create_l7policy(body: s.wrap("l7policy", s.L7PolicyCreate),  # type: ignore[valid-type]
-                    svc: Service = Svc, ctx: Context = Ctx) -> Any:
+def create_l7policy(
+    body: s.wrap("l7policy", s.L7PolicyCreate),  # type: ignore[valid-type]
+    svc: Service = Svc,
+    ctx: Context = Ctx,
+) -> Any:
     req: s.L7PolicyCreate = body.l7policy  # type: ignore[attr-defined]
 
     def mutate(doc: Doc, w: World) -> str:
         src, lb, _ = _child_for_change(ctx, w, w.listeners, req.listener_id, "Listener")
         quotas = Quotas(svc, w, w.project_of(src, req.listener_id))
         listener = doc.find("listener", req.listener_id)
-        return str(add_l7policy(ctx, doc, quotas, doc.find("loadbalancer", lb.uid), listener,
-                                req)["id"])
+        return str(
+            add_l7policy(ctx, doc, quotas, doc.find("loadbalancer", lb.uid), listener, req)["id"]
+        )
 
     policy_id = svc.change(mutate)
     return {"l7policy": views(svc, svc.world()).l7policy(policy_id)}
@@ -821,8 +918,12 @@ def show_l7policy(policy_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Any
 
 
 @router.put("/l7policies/{policy_id}", response_model=s.wrap_out("l7policy", s.L7PolicyOut))
-def update_l7policy(policy_id: str, body: s.wrap("l7policy", s.L7PolicyUpdate),  # type: ignore[valid-type]
-                    svc: Service = Svc, ctx: Context = Ctx) -> Any:
+def update_l7policy(
+    policy_id: str,
+    body: s.wrap("l7policy", s.L7PolicyUpdate),  # type: ignore[valid-type]
+    svc: Service = Svc,
+    ctx: Context = Ctx,
+) -> Any:
     data = body.l7policy.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
 
     def mutate(doc: Doc, w: World) -> None:
@@ -857,22 +958,26 @@ def _rule_of(ctx: Context, w: World, policy_id: str, rule_id: str, change: bool)
     return entry
 
 
-@router.get("/l7policies/{policy_id}/rules",
-            response_model=s.wrap_out("rules", s.L7RuleOut, True))
-def list_l7rules(policy_id: str, request: Request, svc: Service = Svc,
-                 ctx: Context = Ctx) -> Any:
+@router.get("/l7policies/{policy_id}/rules", response_model=s.wrap_out("rules", s.L7RuleOut, True))
+def list_l7rules(policy_id: str, request: Request, svc: Service = Svc, ctx: Context = Ctx) -> Any:
     w = svc.world()
     _, _, _, policy = _child(ctx, w, w.l7policies, policy_id, "L7 Policy")
     v = views(svc, w)
     rules = octavia("rules", "L7 Rule", l7policy_id=constant(policy_id))
-    return listing(request, ctx, w, rules, lambda: [v.l7rule(r.uid) for r in policy.rules],
-                   scope=policy_id)
+    return listing(
+        request, ctx, w, rules, lambda: [v.l7rule(r.uid) for r in policy.rules], scope=policy_id
+    )
 
 
-@router.post("/l7policies/{policy_id}/rules", status_code=201,
-             response_model=s.wrap_out("rule", s.L7RuleOut))
-def create_l7rule(policy_id: str, body: s.wrap("rule", s.L7RuleCreate),  # type: ignore[valid-type]
-                  svc: Service = Svc, ctx: Context = Ctx) -> Any:
+@router.post(
+    "/l7policies/{policy_id}/rules", status_code=201, response_model=s.wrap_out("rule", s.L7RuleOut)
+)
+def create_l7rule(
+    policy_id: str,
+    body: s.wrap("rule", s.L7RuleCreate),  # type: ignore[valid-type]
+    svc: Service = Svc,
+    ctx: Context = Ctx,
+) -> Any:
     req: s.L7RuleCreate = body.rule  # type: ignore[attr-defined]
 
     def mutate(doc: Doc, w: World) -> str:
@@ -884,19 +989,25 @@ def create_l7rule(policy_id: str, body: s.wrap("rule", s.L7RuleCreate),  # type:
     return {"rule": views(svc, svc.world()).l7rule(rule_id)}
 
 
-@router.get("/l7policies/{policy_id}/rules/{rule_id}",
-            response_model=s.wrap_out("rule", s.L7RuleOut))
+@router.get(
+    "/l7policies/{policy_id}/rules/{rule_id}", response_model=s.wrap_out("rule", s.L7RuleOut)
+)
 def show_l7rule(policy_id: str, rule_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Any:
     w = svc.world()
     _rule_of(ctx, w, policy_id, rule_id, change=False)
     return {"rule": views(svc, w).l7rule(rule_id)}
 
 
-@router.put("/l7policies/{policy_id}/rules/{rule_id}",
-            response_model=s.wrap_out("rule", s.L7RuleOut))
-def update_l7rule(policy_id: str, rule_id: str,
-                  body: s.wrap("rule", s.L7RuleUpdate),  # type: ignore[valid-type]
-                  svc: Service = Svc, ctx: Context = Ctx) -> Any:
+@router.put(
+    "/l7policies/{policy_id}/rules/{rule_id}", response_model=s.wrap_out("rule", s.L7RuleOut)
+)
+def update_l7rule(
+    policy_id: str,
+    rule_id: str,
+    body: s.wrap("rule", s.L7RuleUpdate),  # type: ignore[valid-type]
+    svc: Service = Svc,
+    ctx: Context = Ctx,
+) -> Any:
     data = body.rule.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
 
     def mutate(doc: Doc, w: World) -> None:
@@ -914,8 +1025,7 @@ def update_l7rule(policy_id: str, rule_id: str,
 
 
 @router.delete("/l7policies/{policy_id}/rules/{rule_id}", status_code=204)
-def delete_l7rule(policy_id: str, rule_id: str, svc: Service = Svc,
-                  ctx: Context = Ctx) -> Response:
+def delete_l7rule(policy_id: str, rule_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Response:
     def mutate(doc: Doc, w: World) -> None:
         _rule_of(ctx, w, policy_id, rule_id, change=True)
         doc.remove("l7rule", rule_id)
@@ -958,8 +1068,9 @@ def show_quota(project_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Any:
 
 
 @router.put("/quotas/{project_id}", status_code=202)
-def update_quota(project_id: str, body: s.QuotaUpdate, svc: Service = Svc,
-                 ctx: Context = Ctx) -> Any:
+def update_quota(
+    project_id: str, body: s.QuotaUpdate, svc: Service = Svc, ctx: Context = Ctx
+) -> Any:
     if not ctx.is_admin:
         raise Forbidden("only an admin may set quotas")
     try:
@@ -989,11 +1100,13 @@ def reset_quota(project_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Resp
 
 @router.get("/providers")
 def list_providers(ctx: Context = Ctx) -> Any:
-    return {"providers": [{"name": "netnode", "description": "HAProxy in a namespace on "
-                           "this node (netnode)"}]}
+    return {
+        "providers": [
+            {"name": "netnode", "description": "HAProxy in a namespace on this node (netnode)"}
+        ]
+    }
 
 
 @router.get("/amphorae")
 def list_amphorae(ctx: Context = Ctx) -> Any:
     return {"amphorae": [], "amphorae_links": []}
-

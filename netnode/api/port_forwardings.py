@@ -177,9 +177,15 @@ def list_port_forwardings(
     w = svc.world()
     src, fip = _fip(ctx, w, fip_id)
     # Visible as their floating IP is (checked above); the query's filters still apply.
-    return listing(request, ctx, w, PORT_FORWARDINGS,
-                   lambda: [view(w, src, pf) for pf in fip.port_forwardings],
-                   scope=fip_id, shared=lambda _pf: True)
+    return listing(
+        request,
+        ctx,
+        w,
+        PORT_FORWARDINGS,
+        lambda: [view(w, src, pf) for pf in fip.port_forwardings],
+        scope=fip_id,
+        shared=lambda _pf: True,
+    )
 
 
 @router.post(

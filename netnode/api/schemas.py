@@ -93,8 +93,6 @@ RedirectCode = Literal[301, 302, 303, 307, 308]
 Position = Annotated[Int, Field(ge=1, le=2_147_483_647)]
 
 
-
-
 class LoadBalancerUpdate(Common):
     admin_state_up: Bool | None = None
 
@@ -481,7 +479,9 @@ class NetworkCreate(Owned):
     admin_state_up: Bool = True
     shared: Bool = False
     router_external: Bool = Field(False, alias="router:external")
-    provider_network_type: Literal["vlan", "flat"] | None = Field(None, alias="provider:network_type")
+    provider_network_type: Literal["vlan", "flat"] | None = Field(
+        None, alias="provider:network_type"
+    )
     provider_physical_network: FreeText | None = Field(None, alias="provider:physical_network")
     provider_segmentation_id: Annotated[Int, Field(ge=1, le=4094)] | None = Field(
         None, alias="provider:segmentation_id"

@@ -76,7 +76,9 @@ class Doc:
             return [x for lb in d["load_balancers"] for x in lb.get("pools", [])]
         if kind == "member":
             return [
-                m for lb in d["load_balancers"] for p in lb.get("pools", [])
+                m
+                for lb in d["load_balancers"]
+                for p in lb.get("pools", [])
                 for m in p.get("members", [])
             ]
         if kind == "l7policy":
@@ -91,7 +93,9 @@ class Doc:
 
     def l7policies(self) -> list[dict[str, Any]]:
         return [
-            p for lb in self.data["load_balancers"] for x in lb.get("listeners", [])
+            p
+            for lb in self.data["load_balancers"]
+            for x in lb.get("listeners", [])
             for p in x.get("l7policies", [])
         ]
 
@@ -130,8 +134,14 @@ class Doc:
             d["floating_ips"] = [x for x in d["floating_ips"] if x["id"] != object_id]
         d["metadata"].pop(object_id, None)
 
-    def set_meta(self, object_id: str, ctx: Context, body: dict[str, Any],
-                 project_id: str | None = None, **extra: Any) -> None:
+    def set_meta(
+        self,
+        object_id: str,
+        ctx: Context,
+        body: dict[str, Any],
+        project_id: str | None = None,
+        **extra: Any,
+    ) -> None:
         meta = {
             "name": body.get("name") or "",
             "description": body.get("description") or "",
@@ -201,22 +211,35 @@ class Doc:
             used.update(subnet_net.get(s, "") for s in r.get("interfaces", []))
         for f in self.data["floating_ips"]:
             used.update(x for x in (f.get("network"), f.get("fixed_network")) if x)
-        copies = {
-            uid for uid, (src, _) in world.networks.items() if not src.is_api
-        }
+        copies = {uid for uid, (src, _) in world.networks.items() if not src.is_api}
         self.data["networks"] = [
             n for n in self.data["networks"] if n["id"] not in copies or n["name"] in used
         ]
-        present = {x["id"] for kind in ("network", "subnet", "loadbalancer", "listener", "pool",
-                                         "member", "l7policy", "l7rule", "router",
-                                         "floatingip")
-                   for x in self._items(kind)}
-        present |= {
-            p["healthmonitor"]["id"] for lb in self.data["load_balancers"]
-            for p in lb.get("pools", []) if p.get("healthmonitor")
+        present = {
+            x["id"]
+            for kind in (
+                "network",
+                "subnet",
+                "loadbalancer",
+                "listener",
+                "pool",
+                "member",
+                "l7policy",
+                "l7rule",
+                "router",
+                "floatingip",
+            )
+            for x in self._items(kind)
         }
-        present |= {pf["id"] for f in self.data["floating_ips"]
-                    for pf in f.get("port_forwardings", [])}
+        present |= {
+            p["healthmonitor"]["id"]
+            for lb in self.data["load_balancers"]
+            for p in lb.get("pools", [])
+            if p.get("healthmonitor")
+        }
+        present |= {
+            pf["id"] for f in self.data["floating_ips"] for pf in f.get("port_forwardings", [])
+        }
         self.data["metadata"] = {k: v for k, v in self.data["metadata"].items() if k in present}
 
 
@@ -335,9 +358,7 @@ def writable(src: Source, kind: str, object_id: str) -> None:
 def not_pending(world: World, src: Source, lb_id: str) -> None:
     status = world.status(src, lb_id)
     if status in PENDING:
-        raise Conflict(
-            f"Load Balancer {lb_id} is immutable and cannot be updated: it is {status}"
-        )
+        raise Conflict(f"Load Balancer {lb_id} is immutable and cannot be updated: it is {status}")
 
 
 def may_write(ctx: Context) -> None:

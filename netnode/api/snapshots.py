@@ -34,8 +34,11 @@ class Snapshots:
         self.store = store
         self.read = read
         t = schema.topologies
-        self._query = sa.select(t.c.name, t.c.generation, t.c.updated_at).where(
-            t.c.node == store.node).order_by(t.c.name)
+        self._query = (
+            sa.select(t.c.name, t.c.generation, t.c.updated_at)
+            .where(t.c.node == store.node)
+            .order_by(t.c.name)
+        )
         self._lock = threading.Lock()
         self._world: tuple[Any, World] | None = None
         self._derived: OrderedDict[Hashable, tuple[World, Hashable, Any]] = OrderedDict()
@@ -57,8 +60,7 @@ class Snapshots:
             self._world = (token, world)
         return world
 
-    def derived(self, key: Hashable, world: World, version: Hashable,
-                build: Callable[[], T]) -> T:
+    def derived(self, key: Hashable, world: World, version: Hashable, build: Callable[[], T]) -> T:
         """``build()``'s value, kept for ``key`` while ``world`` is the one read and
         ``version`` (of what else it depends on: the operating statuses) is the same."""
         with self._lock:

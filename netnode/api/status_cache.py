@@ -30,8 +30,9 @@ log = logging.getLogger("netnode.api.status")
 class StatusCache:
     """Load balancer id -> its rows (None: its HAProxy is not running), as last read."""
 
-    def __init__(self, read: Callable[[LoadBalancer], Rows | None],
-                 interval: float = DEFAULT_INTERVAL) -> None:
+    def __init__(
+        self, read: Callable[[LoadBalancer], Rows | None], interval: float = DEFAULT_INTERVAL
+    ) -> None:
         if interval <= 0:
             raise ValueError(f"the status interval must be positive, not {interval}")
         self.read = read
@@ -70,8 +71,9 @@ class StatusCache:
         if self._thread is not None:
             return
         self._stop.clear()
-        self._thread = threading.Thread(target=self._watch, args=(lbs,),
-                                        name="netnode-status", daemon=True)
+        self._thread = threading.Thread(
+            target=self._watch, args=(lbs,), name="netnode-status", daemon=True
+        )
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -113,8 +115,11 @@ def unobserved(status: LoadBalancerStatus) -> LoadBalancerStatus:
         operating_status=OFFLINE,
         listeners=[replace(x, operating_status=OFFLINE) for x in status.listeners],
         pools=[
-            replace(p, operating_status=OFFLINE,
-                    members=[replace(m, operating_status=OFFLINE) for m in p.members])
+            replace(
+                p,
+                operating_status=OFFLINE,
+                members=[replace(m, operating_status=OFFLINE) for m in p.members],
+            )
             for p in status.pools
         ],
     )

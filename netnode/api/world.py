@@ -104,8 +104,9 @@ class World:
     # --- reading -------------------------------------------------------------------
 
     @classmethod
-    def read(cls, store: LedgerStore, node: str, operator_project: str, cache: TopologyCache
-             ) -> World:
+    def read(
+        cls, store: LedgerStore, node: str, operator_project: str, cache: TopologyCache
+    ) -> World:
         sources = {}
         for name, generation in store.generations().items():
             parsed = cache.get(store, name, generation, node)
@@ -129,8 +130,16 @@ class World:
         for lb in topo.load_balancers:
             self.lbs[lb.uid] = (src, lb)
             net_id = by_name[lb.vip.network]
-            self._port(src, f"vip/{lb.uid}", net_id, lb.vip.address, "Octavia", lb.uid,
-                       lb.vip.mac, f"octavia-lb-{lb.uid}")
+            self._port(
+                src,
+                f"vip/{lb.uid}",
+                net_id,
+                lb.vip.address,
+                "Octavia",
+                lb.uid,
+                lb.vip.mac,
+                f"octavia-lb-{lb.uid}",
+            )
             for listener in lb.listeners:
                 self.listeners[listener.uid] = (src, lb, listener)
                 for policy in listener.l7policies:
@@ -150,34 +159,86 @@ class World:
                 self.served[subnet_id] = router.uid
                 _, net, subnet = self.subnets[subnet_id]
                 if subnet.gateway_ip is not None:
-                    self._port(src, f"routerport/{router.uid}/{subnet_id}", net.uid,
-                               subnet.gateway_ip, "network:router_interface", router.uid)
+                    self._port(
+                        src,
+                        f"routerport/{router.uid}/{subnet_id}",
+                        net.uid,
+                        subnet.gateway_ip,
+                        "network:router_interface",
+                        router.uid,
+                    )
             gw = router.external_gateway
             if gw is not None:
-                self._port(src, f"gateway/{router.uid}", by_name[gw.network], gw.ip_address,
-                           "network:router_gateway", router.uid)
+                self._port(
+                    src,
+                    f"gateway/{router.uid}",
+                    by_name[gw.network],
+                    gw.ip_address,
+                    "network:router_gateway",
+                    router.uid,
+                )
         for fip in topo.floating_ips:
             self.fips[fip.uid] = (src, fip)
             if fip.network is not None:
-                self._port(src, f"fip/{fip.uid}", by_name[fip.network],
-                           fip.floating_ip_address, "network:floatingip", fip.uid)
+                self._port(
+                    src,
+                    f"fip/{fip.uid}",
+                    by_name[fip.network],
+                    fip.floating_ip_address,
+                    "network:floatingip",
+                    fip.uid,
+                )
         for inst in topo.lab.instances:
-            self._port(src, f"instance/{inst.uid}", by_name[inst.network], inst.address,
-                       "compute:nova", inst.uid, inst.mac, inst.name)
+            self._port(
+                src,
+                f"instance/{inst.uid}",
+                by_name[inst.network],
+                inst.address,
+                "compute:nova",
+                inst.uid,
+                inst.mac,
+                inst.name,
+            )
         for client in topo.lab.clients:
-            self._port(src, f"client/{client.uid}", by_name[client.network], client.address,
-                       "compute:nova", client.uid, None, client.name)
+            self._port(
+                src,
+                f"client/{client.uid}",
+                by_name[client.network],
+                client.address,
+                "compute:nova",
+                client.uid,
+                None,
+                client.name,
+            )
         for net in topo.networks:
             for subnet in net.subnets:
                 if subnet.gateway_ip is not None:
                     self.used.setdefault(net.uid, set()).add(subnet.gateway_ip)
 
-    def _port(self, src: Source, key: str, network_id: str, address: IPv4Address, owner: str,
-              device: str, mac: str | None = None, name: str = "") -> None:
+    def _port(
+        self,
+        src: Source,
+        key: str,
+        network_id: str,
+        address: IPv4Address,
+        owner: str,
+        device: str,
+        mac: str | None = None,
+        name: str = "",
+    ) -> None:
         port_id = ids.stable_id(self.node, "port", key)
         subnet_id = self.subnet_holding(network_id, address)
-        port = Port(port_id, network_id, subnet_id, address, owner, device,
-                    self.project_of(src, device), mac, name)
+        port = Port(
+            port_id,
+            network_id,
+            subnet_id,
+            address,
+            owner,
+            device,
+            self.project_of(src, device),
+            mac,
+            name,
+        )
         self.ports[port_id] = port
         self._port_at.setdefault((network_id, address), port)
         self.used.setdefault(network_id, set()).add(address)

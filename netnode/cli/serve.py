@@ -24,32 +24,69 @@ DEFAULT_PORT = 9876
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--host", default="127.0.0.1",
-                   help="address to listen on (default 127.0.0.1, loopback only)")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT,
-                   help=f"TCP port (default {DEFAULT_PORT}, Octavia's)")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1, loopback only)",
+    )
+    p.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"TCP port (default {DEFAULT_PORT}, Octavia's)",
+    )
     auth = p.add_mutually_exclusive_group(required=True)
-    auth.add_argument("--tokens", metavar="FILE",
-                      help="YAML file of tokens, each with project_id and role (see README)")
-    auth.add_argument("--noauth", action="store_true",
-                      help="no authentication: every caller is an admin (loopback only "
-                      "unless --noauth-anywhere)")
-    p.add_argument("--noauth-anywhere", action="store_true",
-                   help="with --noauth, allow listening on a non-loopback address")
-    p.add_argument("--project", default="admin",
-                   help="the project that owns what topology files define, and that "
-                   "--noauth callers act as (default admin)")
-    p.add_argument("--integration-bridge", default="br-int",
-                   help="the OVS bridge of the API's tenant networks (default br-int)")
-    p.add_argument("--certificates-dir", metavar="DIR", type=Path, default=None,
-                   help="where TLS containers named through the API live: PEM files under "
-                        "DIR/<project id>/ (default: <state dir>/certificates)")
-    p.add_argument("--period", type=float, default=10.0,
-                   help="seconds between the loop's full passes (default 10)")
-    p.add_argument("--status-interval", type=interval_seconds, default=1.0,
-                   help="seconds between the status watcher's reads of HAProxy (default 1)")
-    p.add_argument("--no-agent", action="store_true",
-                   help="serve the API only; another process (netnode agent) converges")
+    auth.add_argument(
+        "--tokens",
+        metavar="FILE",
+        help="YAML file of tokens, each with project_id and role (see README)",
+    )
+    auth.add_argument(
+        "--noauth",
+        action="store_true",
+        help="no authentication: every caller is an admin (loopback only unless --noauth-anywhere)",
+    )
+    p.add_argument(
+        "--noauth-anywhere",
+        action="store_true",
+        help="with --noauth, allow listening on a non-loopback address",
+    )
+    p.add_argument(
+        "--project",
+        default="admin",
+        help="the project that owns what topology files define, and that "
+        "--noauth callers act as (default admin)",
+    )
+    p.add_argument(
+        "--integration-bridge",
+        default="br-int",
+        help="the OVS bridge of the API's tenant networks (default br-int)",
+    )
+    p.add_argument(
+        "--certificates-dir",
+        metavar="DIR",
+        type=Path,
+        default=None,
+        help="where TLS containers named through the API live: PEM files under "
+        "DIR/<project id>/ (default: <state dir>/certificates)",
+    )
+    p.add_argument(
+        "--period",
+        type=float,
+        default=10.0,
+        help="seconds between the loop's full passes (default 10)",
+    )
+    p.add_argument(
+        "--status-interval",
+        type=interval_seconds,
+        default=1.0,
+        help="seconds between the status watcher's reads of HAProxy (default 1)",
+    )
+    p.add_argument(
+        "--no-agent",
+        action="store_true",
+        help="serve the API only; another process (netnode agent) converges",
+    )
 
 
 def run(args: argparse.Namespace, host: Host) -> int:
@@ -101,15 +138,22 @@ def run(args: argparse.Namespace, host: Host) -> int:
         if agent is not None:
             agent.trigger()
 
-    svc = Service(store, host.node, quotas=QuotaStore(store.engine),
-                  haproxy=HAProxyProcesses(host.run_dir), operator_project=args.project,
-                  integration_bridge=args.integration_bridge,
-                  on_change=wake, status_interval=args.status_interval,
-                  certificates_dir=args.certificates_dir or host.state_dir / "certificates")
+    svc = Service(
+        store,
+        host.node,
+        quotas=QuotaStore(store.engine),
+        haproxy=HAProxyProcesses(host.run_dir),
+        operator_project=args.project,
+        integration_bridge=args.integration_bridge,
+        on_change=wake,
+        status_interval=args.status_interval,
+        certificates_dir=args.certificates_dir or host.state_dir / "certificates",
+    )
     app = create_app(svc, tokens, noauth_project=args.project)
     worker = None
-    config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning",
-                            access_log=False)
+    config = uvicorn.Config(
+        app, host=args.host, port=args.port, log_level="warning", access_log=False
+    )
     server = uvicorn.Server(config)
 
     def stopping(signum: int, _frame: object) -> None:
@@ -125,8 +169,11 @@ def run(args: argparse.Namespace, host: Host) -> int:
     signal.signal(signal.SIGTERM, stopping)
     signal.signal(signal.SIGINT, stopping)
     mode = "no authentication" if tokens is None else f"tokens from {args.tokens}"
-    print(f"netnode serve: http://{args.host}:{args.port}/ ({mode}), node {host.node!r}"
-          + ("" if worker else ", no reconcile loop"), flush=True)
+    print(
+        f"netnode serve: http://{args.host}:{args.port}/ ({mode}), node {host.node!r}"
+        + ("" if worker else ", no reconcile loop"),
+        flush=True,
+    )
     svc.watch_statuses()
     try:
         if not died:
@@ -138,8 +185,10 @@ def run(args: argparse.Namespace, host: Host) -> int:
         if worker is not None:
             worker.join(timeout=60)
     if died:
-        print("netnode serve: exiting with status 1, the reconcile loop is gone:\n"
-              + "\n".join(died), flush=True)
+        print(
+            "netnode serve: exiting with status 1, the reconcile loop is gone:\n" + "\n".join(died),
+            flush=True,
+        )
         return 1
     return 0
 
@@ -149,4 +198,3 @@ def _loopback(address: str) -> bool:
         return ipaddress.ip_address(address).is_loopback
     except ValueError:
         return address == "localhost"
-

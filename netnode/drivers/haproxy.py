@@ -698,10 +698,6 @@ def _master_reload(path: Path) -> bool:
     return True
 
 
-
-
-
-
 def _is_our_haproxy(pid: int, cfg: Path) -> bool:
     if pid <= 1 or not alive(pid):
         return False

@@ -84,9 +84,7 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 # (it is written into HAProxy's config as a quoted string).
 Body = Annotated[str, StringConstraints(pattern=r"^[ -!#-\[\]-~]{1,200}$")]
 # RFC 3986 path characters (a query too); rendered as one escaped word (render/quoting.py).
-UrlPath = Annotated[
-    str, StringConstraints(pattern=r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]{0,1000}$")
-]
+UrlPath = Annotated[str, StringConstraints(pattern=r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]{0,1000}$")]
 
 # Octavia's grammar (api/v2/types/health_monitor.py): one code, a comma list (spaces
 # allowed around the commas) or one range; ASCII digits and spaces only, where Octavia's

@@ -176,8 +176,13 @@ class Agent:
                 reports.append(Report(name, kind, error=str(exc)))
                 continue
             except Exception as exc:  # one topology's bug stops no other
-                reports.append(Report(name, kind, error=f"unexpected error: {exc!r}\n"
-                                      f"{traceback.format_exc().rstrip()}"))
+                reports.append(
+                    Report(
+                        name,
+                        kind,
+                        error=f"unexpected error: {exc!r}\n{traceback.format_exc().rstrip()}",
+                    )
+                )
                 continue
             reports.append(Report(name, kind, outcome))
         self._plan_retry(reports)

@@ -127,9 +127,7 @@ class LedgerStore:
         t = schema.topologies
         self._upsert(topology, {"document": document, "generation": t.c.generation + 1})
 
-    def replace_desired(
-        self, topology: str, document: dict[str, Any], generation: int
-    ) -> bool:
+    def replace_desired(self, topology: str, document: dict[str, Any], generation: int) -> bool:
         """Write ``document`` only if nobody wrote since ``generation`` was read (the
         API's read-modify-write); False when someone did."""
         t = schema.topologies

@@ -282,7 +282,9 @@ def _pool(
         members=members,
         health_monitor=pool.healthmonitor.type if pool.healthmonitor is not None else None,
         health_monitor_provisioning_status=(
-            prov(pool.healthmonitor.id) if pool.healthmonitor and pool.healthmonitor.id else "ACTIVE"
+            prov(pool.healthmonitor.id)
+            if pool.healthmonitor and pool.healthmonitor.id
+            else "ACTIVE"
         ),
     )
 

@@ -78,6 +78,7 @@ def _create(url: str) -> Engine:
 
         def hint() -> str:
             return "netnode retries by itself; check that the database is running and reachable"
+
     where = parsed.render_as_string(hide_password=True)
     sa.event.listen(engine, "handle_error", lambda context: _outage(where, hint, context))
     return engine
@@ -107,10 +108,14 @@ def _sqlite_hint(folder: Path, timeout: float) -> str:
     except OSError:
         free = None
     if free is not None and free < FULL:
-        return (f"the filesystem holding {folder} is full ({free} bytes free): free some "
-                "space there; netnode retries by itself")
-    return (f"another process may hold the database locked for more than {timeout:g} s, "
-            "or its filesystem failed; netnode retries by itself")
+        return (
+            f"the filesystem holding {folder} is full ({free} bytes free): free some "
+            "space there; netnode retries by itself"
+        )
+    return (
+        f"another process may hold the database locked for more than {timeout:g} s, "
+        "or its filesystem failed; netnode retries by itself"
+    )
 
 
 def _first_line(error: BaseException) -> str:
@@ -123,8 +128,7 @@ def _keepalive(parsed: sa.URL) -> dict[str, Any]:
     vanished (a host dead, a cable cut) is noticed in seconds, not after two hours."""
     if parsed.get_driver_name() not in ("psycopg", "psycopg2"):
         return {}
-    return {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2,
-            "keepalives_count": 3}
+    return {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3}
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

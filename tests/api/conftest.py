@@ -58,10 +58,21 @@ TOKENS = {
 OPERATOR_TOPOLOGY: dict[str, Any] = {
     "name": OPERATOR,
     "networks": [
-        {"name": "tenant1", "segmentation_id": 1, "subnets": [
-            {"name": "tenant1-subnet", "cidr": "10.0.0.0/24", "gateway_ip": "10.0.0.1"}]},
-        {"name": "public", "external": True, "bridge": "br-ex", "subnets": [
-            {"name": "public-subnet", "cidr": "10.255.253.0/24", "gateway_ip": "10.255.253.1"}]},
+        {
+            "name": "tenant1",
+            "segmentation_id": 1,
+            "subnets": [
+                {"name": "tenant1-subnet", "cidr": "10.0.0.0/24", "gateway_ip": "10.0.0.1"}
+            ],
+        },
+        {
+            "name": "public",
+            "external": True,
+            "bridge": "br-ex",
+            "subnets": [
+                {"name": "public-subnet", "cidr": "10.255.253.0/24", "gateway_ip": "10.255.253.1"}
+            ],
+        },
     ],
 }
 
@@ -132,8 +143,10 @@ def operator_document(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_tokens(path: Path) -> Path:
-    entries = [{"token": token, "project_id": project, "role": role}
-               for token, project, role in TOKENS.values()]
+    entries = [
+        {"token": token, "project_id": project, "role": role}
+        for token, project, role in TOKENS.values()
+    ]
     path.write_text(yaml.safe_dump({"tokens": entries}))
     return path
 
@@ -151,8 +164,9 @@ class Api:
 
     # --- requests ------------------------------------------------------------------------
 
-    def request(self, method: str, path: str, who: str | None = "admin", **kwargs: Any
-                ) -> httpx.Response:
+    def request(
+        self, method: str, path: str, who: str | None = "admin", **kwargs: Any
+    ) -> httpx.Response:
         headers = dict(kwargs.pop("headers", {}))
         if who is not None:
             headers["X-Auth-Token"] = TOKENS[who][0]
@@ -170,8 +184,9 @@ class Api:
     def delete(self, path: str, who: str | None = "admin") -> httpx.Response:
         return self.request("DELETE", path, who)
 
-    def create(self, path: str, kind: str, fields: dict[str, Any], who: str = "admin"
-               ) -> dict[str, Any]:
+    def create(
+        self, path: str, kind: str, fields: dict[str, Any], who: str = "admin"
+    ) -> dict[str, Any]:
         """POST ``{kind: fields}``; the created object (201 asserted)."""
         r = self.post(path, {kind: fields}, who)
         assert r.status_code == 201, r.text
@@ -204,10 +219,13 @@ class Api:
         self.converged[topology] = generation
         topo = load_data(document, NODE)
         objects = provisioning.objects(topo, {})
-        self.store.write(topology, Record(
-            objects={uid: o.fingerprint for uid, o in objects.items()},
-            status=dict.fromkeys(objects, provisioning.ACTIVE),
-        ))
+        self.store.write(
+            topology,
+            Record(
+                objects={uid: o.fingerprint for uid, o in objects.items()},
+                status=dict.fromkeys(objects, provisioning.ACTIVE),
+            ),
+        )
 
     # --- Octavia objects, converged once made ----------------------------------------------
 
@@ -236,8 +254,14 @@ class Api:
         return member
 
     def healthmonitor(self, pool_id: str, who: str = "admin", **fields: Any) -> dict[str, Any]:
-        fields = {"pool_id": pool_id, "type": "TCP", "delay": 5, "timeout": 5,
-                  "max_retries": 3, **fields}
+        fields = {
+            "pool_id": pool_id,
+            "type": "TCP",
+            "delay": 5,
+            "timeout": 5,
+            "max_retries": 3,
+            **fields,
+        }
         hm = self.create("/v2/lbaas/healthmonitors", "healthmonitor", fields, who)
         self.converge()
         return hm
@@ -248,8 +272,9 @@ def serve(engine: Engine, tmp: Path) -> Iterator[Api]:
     """The app on ``engine``'s store, seeded with the operator's topology."""
     store = LedgerStore(engine, NODE)
     store.set_desired(OPERATOR, operator_document(OPERATOR_TOPOLOGY))
-    svc = Service(store, NODE, quotas=QuotaStore(engine), haproxy=None,
-                  certificates_dir=CERTIFICATES)
+    svc = Service(
+        store, NODE, quotas=QuotaStore(engine), haproxy=None, certificates_dir=CERTIFICATES
+    )
     app = create_app(svc, Tokens.load(write_tokens(tmp / "tokens.yaml")))
     with TestClient(app, raise_server_exceptions=False) as client:
         yield Api(client, store, svc, load_data(OPERATOR_TOPOLOGY, NODE))

@@ -15,8 +15,9 @@ from tests.api.conftest import Api
 LBS = "/v2/lbaas/loadbalancers"
 
 
-def walk(api: Api, path: str, key: str, rel: str, who: str = "admin",
-         **params: Any) -> list[list[dict[str, Any]]]:
+def walk(
+    api: Api, path: str, key: str, rel: str, who: str = "admin", **params: Any
+) -> list[list[dict[str, Any]]]:
     """Every page from the first one, following the ``rel`` links ("next" forward,
     "previous" from a page_reverse start); the pages in the order read."""
     pages = []
@@ -63,7 +64,8 @@ def test_marker_walk_of_load_balancers_both_ways(api: Api) -> None:
     assert set(links) == {"next", "previous"}
     assert links["next"].endswith(f"{LBS}?limit=2&fields=id&marker={order[3]}")
     assert links["previous"].endswith(
-        f"{LBS}?limit=2&fields=id&marker={order[2]}&page_reverse=True")
+        f"{LBS}?limit=2&fields=id&marker={order[2]}&page_reverse=True"
+    )
     # After the last one: an empty page, as openstacksdk asks for once more.
     last = api.get(LBS, params={"limit": 2, "marker": order[-1]}).json()
     assert last == {"loadbalancers": [], "loadbalancers_links": []}
@@ -72,8 +74,7 @@ def test_marker_walk_of_load_balancers_both_ways(api: Api) -> None:
 def test_marker_walk_of_members_with_a_filter(api: Api) -> None:
     lb = api.loadbalancer()
     pool = api.pool(loadbalancer_id=lb["id"])
-    members = [api.member(pool["id"], address=f"10.0.0.{80 + n}", weight=n % 2)
-               for n in range(6)]
+    members = [api.member(pool["id"], address=f"10.0.0.{80 + n}", weight=n % 2) for n in range(6)]
     path = f"/v2/lbaas/pools/{pool['id']}/members"
     order = default_order(api.get(path).json()["members"])
     forward = walk(api, path, "members", "next", limit=4)
@@ -82,8 +83,9 @@ def test_marker_walk_of_members_with_a_filter(api: Api) -> None:
     assert [i for p in reversed(backward) for i in ids(p)] == order
     # The filter goes along in the links; the pages hold only what it keeps.
     odd = walk(api, path, "members", "next", limit=1, weight=1)
-    assert [i for p in odd for i in ids(p)] == [i for i in order if i in
-                                                {m["id"] for m in members if m["weight"]}]
+    assert [i for p in odd for i in ids(p)] == [
+        i for i in order if i in {m["id"] for m in members if m["weight"]}
+    ]
     assert api.get(path, params={"pool_id": pool["id"]}).json()["members"]
     assert api.get(path, params={"pool_id": lb["id"]}).json()["members"] == []
 
@@ -98,14 +100,18 @@ def test_marker_walk_of_networks(api: Api) -> None:
     forward = walk(api, "/v2.0/networks", "networks", "next", limit=3)
     assert [len(p) for p in forward] == [3, 3, 1]
     assert [i for p in forward for i in ids(p)] == order
-    backward = walk(api, "/v2.0/networks", "networks", "previous", limit=3,
-                    page_reverse="True")
+    backward = walk(api, "/v2.0/networks", "networks", "previous", limit=3, page_reverse="True")
     assert [i for p in reversed(backward) for i in ids(p)] == order
     # A filtered-out marker still marks a place in the order.
-    named = api.get("/v2.0/networks", params={"name": ["net0", "net1", "net2", "net3"],
-                                               "marker": order[3], "limit": 10}).json()
-    expected = [x["id"] for x in sorted(listed["networks"], key=lambda x: x["id"])[4:]
-                if x["name"] in ("net0", "net1", "net2", "net3")]
+    named = api.get(
+        "/v2.0/networks",
+        params={"name": ["net0", "net1", "net2", "net3"], "marker": order[3], "limit": 10},
+    ).json()
+    expected = [
+        x["id"]
+        for x in sorted(listed["networks"], key=lambda x: x["id"])[4:]
+        if x["name"] in ("net0", "net1", "net2", "net3")
+    ]
     assert ids(named["networks"]) == expected
 
 
@@ -120,12 +126,15 @@ def test_each_project_walks_only_its_own(api: Api) -> None:
     listed = api.get(LBS, "alpha", params={"project_id": "beta"}).json()["loadbalancers"]
     assert sorted(ids(listed)) == sorted(ids(mine))
     assert ids(api.get(LBS, params={"project_id": "beta"}).json()["loadbalancers"]) == [
-        theirs["id"]]
+        theirs["id"]
+    ]
 
 
 def test_sorting_one_and_two_keys_both_ways(api: Api) -> None:
-    made = [api.loadbalancer(name=name, description=str(n))
-            for n, name in enumerate(["b", "a", "c", "a", "b"])]
+    made = [
+        api.loadbalancer(name=name, description=str(n))
+        for n, name in enumerate(["b", "a", "c", "a", "b"])
+    ]
 
     def listed(**params: Any) -> list[str]:
         r = api.get(LBS, params=params)
@@ -136,10 +145,12 @@ def test_sorting_one_and_two_keys_both_ways(api: Api) -> None:
     assert listed(sort="name") == listed(sort="name:asc") == ids(by_name)
     assert listed(sort_key="name", sort_dir="asc") == ids(by_name)
     desc = sorted(made, key=lambda x: x["name"], reverse=True)
-    assert [x["name"] for x in api.get(LBS, params={"sort": "name:desc"}).json()[
-        "loadbalancers"]] == [x["name"] for x in desc]
-    two = sorted(sorted(made, key=lambda x: x["description"], reverse=True),
-                 key=lambda x: x["name"])
+    assert [
+        x["name"] for x in api.get(LBS, params={"sort": "name:desc"}).json()["loadbalancers"]
+    ] == [x["name"] for x in desc]
+    two = sorted(
+        sorted(made, key=lambda x: x["description"], reverse=True), key=lambda x: x["name"]
+    )
     assert listed(sort="name:asc,description:desc") == ids(two)
     assert listed(sort_key="name,description", sort_dir="asc,desc") == ids(two)
     # Paging keeps to the asked order.
@@ -149,11 +160,17 @@ def test_sorting_one_and_two_keys_both_ways(api: Api) -> None:
     # Neutron: repeated sort_key and sort_dir.
     for name in ("y", "x", "y"):
         api.create("/v2.0/networks", "network", {"name": name})
-    nets = api.get("/v2.0/networks", params=[("sort_key", "name"), ("sort_dir", "desc"),
-                                             ("sort_key", "id"), ("sort_dir", "asc")]).json()
+    nets = api.get(
+        "/v2.0/networks",
+        params=[
+            ("sort_key", "name"),
+            ("sort_dir", "desc"),
+            ("sort_key", "id"),
+            ("sort_dir", "asc"),
+        ],
+    ).json()
     got = nets["networks"]
-    assert got == sorted(sorted(got, key=lambda x: x["id"]), key=lambda x: x["name"],
-                         reverse=True)
+    assert got == sorted(sorted(got, key=lambda x: x["id"]), key=lambda x: x["name"], reverse=True)
     assert [x["name"] for x in got][:3] == ["y", "y", "x"]
 
 
@@ -204,7 +221,8 @@ def test_filters_on_attributes_and_parents(api: Api) -> None:
     vip_ports = listed("/v2.0/ports", "ports", fixed_ips=f"ip_address={lb1['vip_address']}")
     assert vip_ports == [lb1["vip_port_id"]]
     assert listed("/v2.0/networks", "networks", **{"router:external": "TRUE"}) == [
-        api.network_id("public")]
+        api.network_id("public")
+    ]
 
 
 def test_tag_filters(api: Api) -> None:
@@ -231,22 +249,26 @@ def test_tag_filters(api: Api) -> None:
     assert net["id"] not in ids(found) and len(found) == 2
 
 
-@pytest.mark.parametrize(("path", "query", "status", "words"), [
-    (LBS, {"sort": "colour:asc"}, 400, "colour"),
-    (LBS, {"sort_key": "listeners"}, 400, "listeners"),
-    (LBS, {"sort": "name:up"}, 400, "up"),
-    (LBS, {"limit": "ten"}, 400, "ten"),
-    (LBS, {"marker": "no-such-id"}, 400, "no-such-id"),
-    (LBS, {"colour": "red"}, 400, "colour"),
-    (LBS, {"admin_state_up": "maybe"}, 400, "admin_state_up"),
-    ("/v2.0/networks", {"sort_key": "colour", "sort_dir": "asc"}, 400, "colour"),
-    ("/v2.0/networks", {"sort_key": "name"}, 400, "sort_dirs"),
-    ("/v2.0/networks", {"limit": "-1"}, 400, "-1"),
-    ("/v2.0/networks", {"marker": "no-such-id"}, 404, "Network no-such-id"),
-    ("/v2.0/networks", {"colour": "red"}, 400, "colour"),
-])
-def test_bad_queries_are_refused_naming_what(api: Api, path: str, query: dict[str, str],
-                                             status: int, words: str) -> None:
+@pytest.mark.parametrize(
+    ("path", "query", "status", "words"),
+    [
+        (LBS, {"sort": "colour:asc"}, 400, "colour"),
+        (LBS, {"sort_key": "listeners"}, 400, "listeners"),
+        (LBS, {"sort": "name:up"}, 400, "up"),
+        (LBS, {"limit": "ten"}, 400, "ten"),
+        (LBS, {"marker": "no-such-id"}, 400, "no-such-id"),
+        (LBS, {"colour": "red"}, 400, "colour"),
+        (LBS, {"admin_state_up": "maybe"}, 400, "admin_state_up"),
+        ("/v2.0/networks", {"sort_key": "colour", "sort_dir": "asc"}, 400, "colour"),
+        ("/v2.0/networks", {"sort_key": "name"}, 400, "sort_dirs"),
+        ("/v2.0/networks", {"limit": "-1"}, 400, "-1"),
+        ("/v2.0/networks", {"marker": "no-such-id"}, 404, "Network no-such-id"),
+        ("/v2.0/networks", {"colour": "red"}, 400, "colour"),
+    ],
+)
+def test_bad_queries_are_refused_naming_what(
+    api: Api, path: str, query: dict[str, str], status: int, words: str
+) -> None:
     api.loadbalancer()
     r = api.get(path, params=query)
     assert r.status_code == status, r.text
@@ -275,9 +297,11 @@ def test_listings_read_the_status_cache_and_never_haproxy(api: Api) -> None:
     def haproxy(read_lb: Any) -> list[dict[str, str]]:
         # What HAProxy's show stat answers for this load balancer, all up.
         reads.append(read_lb.uid)
-        return [{"pxname": listener["id"], "svname": "FRONTEND", "status": "OPEN"},
-                {"pxname": pool["id"], "svname": "BACKEND", "status": "UP"},
-                {"pxname": pool["id"], "svname": member["id"], "status": "UP"}]
+        return [
+            {"pxname": listener["id"], "svname": "FRONTEND", "status": "OPEN"},
+            {"pxname": pool["id"], "svname": "BACKEND", "status": "UP"},
+            {"pxname": pool["id"], "svname": member["id"], "status": "UP"},
+        ]
 
     cache = api.svc.statuses
     cache.read = haproxy

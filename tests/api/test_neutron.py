@@ -17,8 +17,12 @@ def test_create_network_and_subnet(api: Api) -> None:
     assert net["subnets"] == []
     assert net["tags"] == ["a"]
 
-    subnet = api.create("/v2.0/subnets", "subnet",
-                        {"network_id": net["id"], "cidr": "192.168.7.0/24", "name": "s"}, "alpha")
+    subnet = api.create(
+        "/v2.0/subnets",
+        "subnet",
+        {"network_id": net["id"], "cidr": "192.168.7.0/24", "name": "s"},
+        "alpha",
+    )
     assert subnet["network_id"] == net["id"]
     assert subnet["cidr"] == "192.168.7.0/24"
     assert subnet["gateway_ip"] == "192.168.7.1"  # Neutron's default: the first host
@@ -32,15 +36,19 @@ def test_create_network_and_subnet(api: Api) -> None:
 
 def test_allocation_pool_leaves_the_gateway_out(api: Api) -> None:
     net = api.create("/v2.0/networks", "network", {"name": "n"})
-    subnet = api.create("/v2.0/subnets", "subnet",
-                        {"network_id": net["id"], "cidr": "192.168.7.0/24"})
+    subnet = api.create(
+        "/v2.0/subnets", "subnet", {"network_id": net["id"], "cidr": "192.168.7.0/24"}
+    )
     assert subnet["allocation_pools"] == [{"start": "192.168.7.2", "end": "192.168.7.254"}]
 
 
 def test_subnet_without_gateway(api: Api) -> None:
     net = api.create("/v2.0/networks", "network", {"name": "n"})
-    subnet = api.create("/v2.0/subnets", "subnet",
-                        {"network_id": net["id"], "cidr": "192.168.8.0/24", "gateway_ip": None})
+    subnet = api.create(
+        "/v2.0/subnets",
+        "subnet",
+        {"network_id": net["id"], "cidr": "192.168.8.0/24", "gateway_ip": None},
+    )
     assert subnet["gateway_ip"] is None
 
 
@@ -79,15 +87,21 @@ def test_operator_network_cannot_be_changed_through_the_api(api: Api) -> None:
 
 def test_router_with_gateway_and_interface(api: Api) -> None:
     net = api.create("/v2.0/networks", "network", {"name": "n"}, "alpha")
-    subnet = api.create("/v2.0/subnets", "subnet",
-                        {"network_id": net["id"], "cidr": "192.168.9.0/24"}, "alpha")
-    router = api.create("/v2.0/routers", "router", {
-        "name": "r", "external_gateway_info": {"network_id": api.network_id("public")}}, "alpha")
+    subnet = api.create(
+        "/v2.0/subnets", "subnet", {"network_id": net["id"], "cidr": "192.168.9.0/24"}, "alpha"
+    )
+    router = api.create(
+        "/v2.0/routers",
+        "router",
+        {"name": "r", "external_gateway_info": {"network_id": api.network_id("public")}},
+        "alpha",
+    )
     info = router["external_gateway_info"]
     assert info["network_id"] == api.network_id("public")
     assert info["external_fixed_ips"][0]["subnet_id"] == api.subnet_id("public-subnet")
-    r = api.put(f"/v2.0/routers/{router['id']}/add_router_interface",
-                {"subnet_id": subnet["id"]}, "alpha")
+    r = api.put(
+        f"/v2.0/routers/{router['id']}/add_router_interface", {"subnet_id": subnet["id"]}, "alpha"
+    )
     assert r.status_code == 200, r.text
     assert r.json()["subnet_id"] == subnet["id"]
     ports = api.get("/v2.0/ports", "alpha", params={"device_id": router["id"]}).json()["ports"]

@@ -10,9 +10,18 @@ from tests.api.conftest import Api
 
 
 def test_create_loadbalancer_is_pending_until_converged(api: Api) -> None:
-    lb = api.create("/v2/lbaas/loadbalancers", "loadbalancer", {
-        "name": "web", "description": "d", "vip_subnet_id": api.subnet_id("tenant1-subnet"),
-        "vip_address": "10.0.0.100", "tags": ["t1"]}, "alpha")
+    lb = api.create(
+        "/v2/lbaas/loadbalancers",
+        "loadbalancer",
+        {
+            "name": "web",
+            "description": "d",
+            "vip_subnet_id": api.subnet_id("tenant1-subnet"),
+            "vip_address": "10.0.0.100",
+            "tags": ["t1"],
+        },
+        "alpha",
+    )
     assert lb["provisioning_status"] == "PENDING_CREATE"
     assert lb["name"] == "web"
     assert lb["description"] == "d"
@@ -31,15 +40,20 @@ def test_create_loadbalancer_is_pending_until_converged(api: Api) -> None:
     port = api.get(f"/v2.0/ports/{lb['vip_port_id']}", "alpha").json()["port"]
     assert port["device_owner"] == "Octavia"
     assert port["device_id"] == lb["id"]
-    assert port["fixed_ips"] == [{"subnet_id": api.subnet_id("tenant1-subnet"),
-                                  "ip_address": "10.0.0.100"}]
+    assert port["fixed_ips"] == [
+        {"subnet_id": api.subnet_id("tenant1-subnet"), "ip_address": "10.0.0.100"}
+    ]
 
 
 def test_vip_address_is_allocated_when_not_given(api: Api) -> None:
-    first = api.create("/v2/lbaas/loadbalancers", "loadbalancer",
-                       {"vip_network_id": api.network_id("tenant1")})
-    second = api.create("/v2/lbaas/loadbalancers", "loadbalancer",
-                        {"vip_subnet_id": api.subnet_id("tenant1-subnet")})
+    first = api.create(
+        "/v2/lbaas/loadbalancers", "loadbalancer", {"vip_network_id": api.network_id("tenant1")}
+    )
+    second = api.create(
+        "/v2/lbaas/loadbalancers",
+        "loadbalancer",
+        {"vip_subnet_id": api.subnet_id("tenant1-subnet")},
+    )
     assert first["vip_address"] == "10.0.0.2"  # 10.0.0.1 is the subnet's gateway
     assert second["vip_address"] == "10.0.0.3"
 
@@ -47,9 +61,17 @@ def test_vip_address_is_allocated_when_not_given(api: Api) -> None:
 @pytest.mark.parametrize("prefix", ["/v2/lbaas", "/v2.0/lbaas"])
 def test_whole_load_balancer(api: Api, prefix: str) -> None:
     lb = api.loadbalancer(name="web")
-    listener = api.create(f"{prefix}/listeners", "listener", {
-        "loadbalancer_id": lb["id"], "protocol": "HTTP", "protocol_port": 80,
-        "connection_limit": 100, "insert_headers": {"X-Forwarded-For": "true"}})
+    listener = api.create(
+        f"{prefix}/listeners",
+        "listener",
+        {
+            "loadbalancer_id": lb["id"],
+            "protocol": "HTTP",
+            "protocol_port": 80,
+            "connection_limit": 100,
+            "insert_headers": {"X-Forwarded-For": "true"},
+        },
+    )
     assert listener["provisioning_status"] == "PENDING_CREATE"
     assert listener["loadbalancers"] == [{"id": lb["id"]}]
     assert listener["insert_headers"] == {"X-Forwarded-For": "true"}
@@ -60,17 +82,28 @@ def test_whole_load_balancer(api: Api, prefix: str) -> None:
     assert parent["listeners"] == [{"id": listener["id"]}]
     api.converge()
 
-    pool = api.create(f"{prefix}/pools", "pool", {
-        "listener_id": listener["id"], "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"})
+    pool = api.create(
+        f"{prefix}/pools",
+        "pool",
+        {"listener_id": listener["id"], "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"},
+    )
     assert pool["listeners"] == [{"id": listener["id"]}]
     assert pool["loadbalancers"] == [{"id": lb["id"]}]
     api.converge()
     shown = api.get(f"{prefix}/listeners/{listener['id']}").json()["listener"]
     assert shown["default_pool_id"] == pool["id"]
 
-    member = api.create(f"{prefix}/pools/{pool['id']}/members", "member", {
-        "address": "10.0.0.81", "protocol_port": 80, "weight": 3, "name": "vm1",
-        "subnet_id": api.subnet_id("tenant1-subnet")})
+    member = api.create(
+        f"{prefix}/pools/{pool['id']}/members",
+        "member",
+        {
+            "address": "10.0.0.81",
+            "protocol_port": 80,
+            "weight": 3,
+            "name": "vm1",
+            "subnet_id": api.subnet_id("tenant1-subnet"),
+        },
+    )
     assert member["address"] == "10.0.0.81"
     assert member["weight"] == 3
     assert member["name"] == "vm1"
@@ -78,9 +111,19 @@ def test_whole_load_balancer(api: Api, prefix: str) -> None:
     assert member["provisioning_status"] == "PENDING_CREATE"
     api.converge()
 
-    hm = api.create(f"{prefix}/healthmonitors", "healthmonitor", {
-        "pool_id": pool["id"], "type": "HTTP", "delay": 5, "timeout": 3, "max_retries": 2,
-        "url_path": "/health", "expected_codes": "200-204"})
+    hm = api.create(
+        f"{prefix}/healthmonitors",
+        "healthmonitor",
+        {
+            "pool_id": pool["id"],
+            "type": "HTTP",
+            "delay": 5,
+            "timeout": 3,
+            "max_retries": 2,
+            "url_path": "/health",
+            "expected_codes": "200-204",
+        },
+    )
     assert hm["pools"] == [{"id": pool["id"]}]
     assert hm["url_path"] == "/health"
     assert hm["expected_codes"] == "200-204"
@@ -93,8 +136,12 @@ def test_whole_load_balancer(api: Api, prefix: str) -> None:
     members = api.get(f"{prefix}/pools/{pool['id']}/members").json()["members"]
     assert [m["id"] for m in members] == [member["id"]]
     assert api.get(f"{prefix}/healthmonitors/{hm['id']}").json()["healthmonitor"]["delay"] == 5
-    for kind, objects in (("loadbalancers", [lb]), ("listeners", [listener]),
-                          ("pools", [pool]), ("healthmonitors", [hm])):
+    for kind, objects in (
+        ("loadbalancers", [lb]),
+        ("listeners", [listener]),
+        ("pools", [pool]),
+        ("healthmonitors", [hm]),
+    ):
         listed = api.get(f"{prefix}/{kind}").json()[kind]
         assert [x["id"] for x in listed] == [x["id"] for x in objects], kind
         assert all(x["provisioning_status"] == "ACTIVE" for x in listed), kind
@@ -117,15 +164,19 @@ def test_updates_are_pending_until_converged(api: Api) -> None:
 
     r = api.put(f"/v2/lbaas/members/{member['id']}", {"member": {"weight": 7}})
     assert r.status_code == 404  # members live under their pool
-    r = api.put(f"/v2/lbaas/pools/{pool['id']}/members/{member['id']}",
-                {"member": {"weight": 7, "name": "w7"}})
+    r = api.put(
+        f"/v2/lbaas/pools/{pool['id']}/members/{member['id']}",
+        {"member": {"weight": 7, "name": "w7"}},
+    )
     assert r.status_code == 200, r.text
     assert r.json()["member"]["weight"] == 7
     assert r.json()["member"]["name"] == "w7"
     assert r.json()["member"]["provisioning_status"] == "PENDING_UPDATE"
     api.converge()
-    r = api.put(f"/v2/lbaas/listeners/{listener['id']}",
-                {"listener": {"default_pool_id": pool["id"], "timeout_client_data": 1000}})
+    r = api.put(
+        f"/v2/lbaas/listeners/{listener['id']}",
+        {"listener": {"default_pool_id": pool["id"], "timeout_client_data": 1000}},
+    )
     assert r.status_code == 200, r.text
     assert r.json()["listener"]["default_pool_id"] == pool["id"]
     assert r.json()["listener"]["timeout_client_data"] == 1000
@@ -138,8 +189,10 @@ def test_updates_are_pending_until_converged(api: Api) -> None:
     assert r.status_code == 200, r.text
     assert r.json()["healthmonitor"]["delay"] == 9
     api.converge()
-    r = api.put(f"/v2/lbaas/loadbalancers/{lb['id']}",
-                {"loadbalancer": {"admin_state_up": False, "name": "renamed"}})
+    r = api.put(
+        f"/v2/lbaas/loadbalancers/{lb['id']}",
+        {"loadbalancer": {"admin_state_up": False, "name": "renamed"}},
+    )
     assert r.status_code == 200, r.text
     assert r.json()["loadbalancer"]["admin_state_up"] is False
     assert r.json()["loadbalancer"]["name"] == "renamed"
@@ -154,10 +207,13 @@ def test_delete_children_then_the_load_balancer(api: Api) -> None:
     hm = api.healthmonitor(pool["id"])
     r = api.delete(f"/v2/lbaas/loadbalancers/{lb['id']}")
     assert r.status_code == 400  # it has children; Octavia wants cascade
-    for path in (f"/v2/lbaas/healthmonitors/{hm['id']}",
-                 f"/v2/lbaas/pools/{pool['id']}/members/{member['id']}",
-                 f"/v2/lbaas/pools/{pool['id']}", f"/v2/lbaas/listeners/{listener['id']}",
-                 f"/v2/lbaas/loadbalancers/{lb['id']}"):
+    for path in (
+        f"/v2/lbaas/healthmonitors/{hm['id']}",
+        f"/v2/lbaas/pools/{pool['id']}/members/{member['id']}",
+        f"/v2/lbaas/pools/{pool['id']}",
+        f"/v2/lbaas/listeners/{listener['id']}",
+        f"/v2/lbaas/loadbalancers/{lb['id']}",
+    ):
         r = api.delete(path)
         assert r.status_code == 204, (path, r.text)
         assert api.get(path).status_code == 404, path
@@ -180,14 +236,20 @@ def test_member_batch_update_replaces_the_members(api: Api) -> None:
     pool = api.pool(loadbalancer_id=lb["id"])
     kept = api.member(pool["id"], address="10.0.0.81", weight=1)
     dropped = api.member(pool["id"], address="10.0.0.82")
-    r = api.put(f"/v2/lbaas/pools/{pool['id']}/members", {"members": [
-        {"address": "10.0.0.81", "protocol_port": 80, "weight": 5},
-        {"address": "10.0.0.83", "protocol_port": 80, "name": "new"},
-    ]})
+    r = api.put(
+        f"/v2/lbaas/pools/{pool['id']}/members",
+        {
+            "members": [
+                {"address": "10.0.0.81", "protocol_port": 80, "weight": 5},
+                {"address": "10.0.0.83", "protocol_port": 80, "name": "new"},
+            ]
+        },
+    )
     assert r.status_code == 202, r.text
     assert r.content == b""
-    members = {m["address"]: m for m in
-               api.get(f"/v2/lbaas/pools/{pool['id']}/members").json()["members"]}
+    members = {
+        m["address"]: m for m in api.get(f"/v2/lbaas/pools/{pool['id']}/members").json()["members"]
+    }
     assert set(members) == {"10.0.0.81", "10.0.0.83"}
     assert members["10.0.0.81"]["id"] == kept["id"]  # matched by address and port
     assert members["10.0.0.81"]["weight"] == 5
@@ -201,7 +263,8 @@ def test_member_batch_update_replaces_the_members(api: Api) -> None:
 
 def test_member_batch_answer_is_documented_without_a_body(api: Api) -> None:
     operation = api.get("/openapi.json", who=None).json()["paths"][
-        "/v2/lbaas/pools/{pool_id}/members"]["put"]
+        "/v2/lbaas/pools/{pool_id}/members"
+    ]["put"]
     assert "content" not in operation["responses"]["202"]
 
 
@@ -210,9 +273,15 @@ def test_member_batch_refuses_a_duplicate_and_changes_nothing(api: Api) -> None:
     pool = api.pool(loadbalancer_id=lb["id"])
     api.member(pool["id"])
     before = api.generation()
-    r = api.put(f"/v2/lbaas/pools/{pool['id']}/members", {"members": [
-        {"address": "10.0.0.90", "protocol_port": 80},
-        {"address": "10.0.0.90", "protocol_port": 80}]})
+    r = api.put(
+        f"/v2/lbaas/pools/{pool['id']}/members",
+        {
+            "members": [
+                {"address": "10.0.0.90", "protocol_port": 80},
+                {"address": "10.0.0.90", "protocol_port": 80},
+            ]
+        },
+    )
     assert r.status_code == 400
     assert "members[1]" in r.json()["faultstring"]
     assert api.generation() == before
@@ -224,8 +293,9 @@ def test_listing_filters_by_field(api: Api) -> None:
     api.loadbalancer(name="b")
     listed = api.get("/v2/lbaas/loadbalancers", params={"name": "a"}).json()["loadbalancers"]
     assert [x["id"] for x in listed] == [a["id"]]
-    listed = api.get("/v2/lbaas/loadbalancers",
-                     params={"vip_address": a["vip_address"]}).json()["loadbalancers"]
+    listed = api.get("/v2/lbaas/loadbalancers", params={"vip_address": a["vip_address"]}).json()[
+        "loadbalancers"
+    ]
     assert [x["id"] for x in listed] == [a["id"]]
 
 

@@ -11,14 +11,20 @@ from tests.api.conftest import NODE, OPERATOR, OPERATOR_TOPOLOGY, Api, operator_
 
 def with_load_balancer() -> dict:
     data = copy.deepcopy(OPERATOR_TOPOLOGY)
-    data["load_balancers"] = [{
-        "name": "web",
-        "vip": {"network": "tenant1", "address": "10.0.0.100"},
-        "listeners": [{"name": "http", "protocol_port": 80, "default_pool": "vms"}],
-        "pools": [{"name": "vms", "members": [
-            {"name": "vm1", "address": "10.0.0.81", "protocol_port": 80}],
-            "healthmonitor": {"type": "TCP"}}],
-    }]
+    data["load_balancers"] = [
+        {
+            "name": "web",
+            "vip": {"network": "tenant1", "address": "10.0.0.100"},
+            "listeners": [{"name": "http", "protocol_port": 80, "default_pool": "vms"}],
+            "pools": [
+                {
+                    "name": "vms",
+                    "members": [{"name": "vm1", "address": "10.0.0.81", "protocol_port": 80}],
+                    "healthmonitor": {"type": "TCP"},
+                }
+            ],
+        }
+    ]
     return data
 
 
@@ -27,8 +33,9 @@ def test_a_topology_files_load_balancer_shows_through_the_api(api: Api) -> None:
     topo = load_data(with_load_balancer(), NODE)
     lb = topo.load_balancers[0]
     listed = api.get("/v2/lbaas/loadbalancers").json()["loadbalancers"]
-    assert [(x["id"], x["name"], x["vip_address"]) for x in listed] == \
-        [(lb.uid, "web", "10.0.0.100")]
+    assert [(x["id"], x["name"], x["vip_address"]) for x in listed] == [
+        (lb.uid, "web", "10.0.0.100")
+    ]
     assert listed[0]["project_id"] == "admin"  # the operator's project
     assert listed[0]["provisioning_status"] == "PENDING_CREATE"
     api.converge(OPERATOR)
@@ -47,12 +54,21 @@ def test_a_topology_files_load_balancer_shows_through_the_api(api: Api) -> None:
     r = api.put(f"/v2/lbaas/loadbalancers/{lb.uid}", {"loadbalancer": {"name": "x"}})
     assert r.status_code == 409
     assert "topology file 'ops'" in r.json()["faultstring"]
-    r = api.post(f"/v2/lbaas/pools/{lb.pools[0].uid}/members",
-                 {"member": {"address": "10.0.0.82", "protocol_port": 80}})
+    r = api.post(
+        f"/v2/lbaas/pools/{lb.pools[0].uid}/members",
+        {"member": {"address": "10.0.0.82", "protocol_port": 80}},
+    )
     assert r.status_code == 409
     # Its VIP is taken for everyone.
-    r = api.post("/v2/lbaas/loadbalancers", {"loadbalancer": {
-        "vip_subnet_id": api.subnet_id("tenant1-subnet"), "vip_address": "10.0.0.100"}})
+    r = api.post(
+        "/v2/lbaas/loadbalancers",
+        {
+            "loadbalancer": {
+                "vip_subnet_id": api.subnet_id("tenant1-subnet"),
+                "vip_address": "10.0.0.100",
+            }
+        },
+    )
     assert r.status_code == 409
 
 
@@ -75,10 +91,12 @@ def test_api_objects_are_the_api_topology_in_the_store(api: Api) -> None:
     assert str(stored.vip.address) == "10.0.0.50"
     # The operator's network is copied in, under its id, so the topology stands alone.
     assert stored.vip.network == api.network_id("tenant1")
-    assert [(x.uid, x.protocol_port, x.default_pool) for x in stored.listeners] == \
-        [(listener["id"], 8080, pool["id"])]
-    assert [(m.uid, str(m.address), m.protocol_port) for m in stored.pools[0].members] == \
-        [(member["id"], "10.0.0.81", 8000)]
+    assert [(x.uid, x.protocol_port, x.default_pool) for x in stored.listeners] == [
+        (listener["id"], 8080, pool["id"])
+    ]
+    assert [(m.uid, str(m.address), m.protocol_port) for m in stored.pools[0].members] == [
+        (member["id"], "10.0.0.81", 8000)
+    ]
     assert topo.metadata[lb["id"]].name == "web"
     assert topo.metadata[lb["id"]].project_id == "alpha"
     assert topo.metadata[net["id"]].name == "my net"
@@ -118,6 +136,5 @@ def test_a_write_elsewhere_between_read_and_write_is_not_lost(api: Api) -> None:
         second = api.loadbalancer(name="second")
     finally:
         del api.store.replace_desired
-    names = {x["id"]: x["name"] for x in api.get("/v2/lbaas/loadbalancers").json()[
-        "loadbalancers"]}
+    names = {x["id"]: x["name"] for x in api.get("/v2/lbaas/loadbalancers").json()["loadbalancers"]}
     assert names == {first["id"]: "renamed elsewhere", second["id"]: "second"}

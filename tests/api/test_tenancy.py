@@ -10,10 +10,12 @@ from tests.api.conftest import Api
 NEEDS_TOKEN = "The request you have made requires authentication."
 
 
-@pytest.mark.parametrize("headers", [{}, {"X-Auth-Token": ""},
-                                     {"X-Auth-Token": "wrong-token-0000000000000"}])
-@pytest.mark.parametrize("path", ["/v2/lbaas/loadbalancers", "/v2.0/lbaas/pools",
-                                  "/v2.0/networks", "/v2/lbaas/quotas"])
+@pytest.mark.parametrize(
+    "headers", [{}, {"X-Auth-Token": ""}, {"X-Auth-Token": "wrong-token-0000000000000"}]
+)
+@pytest.mark.parametrize(
+    "path", ["/v2/lbaas/loadbalancers", "/v2.0/lbaas/pools", "/v2.0/networks", "/v2/lbaas/quotas"]
+)
 def test_missing_or_wrong_token_is_401(api: Api, path: str, headers: dict[str, str]) -> None:
     r = api.get(path, who=None, headers=headers)
     assert r.status_code == 401
@@ -26,8 +28,11 @@ def test_missing_or_wrong_token_is_401(api: Api, path: str, headers: dict[str, s
 
 def test_unauthenticated_write_changes_nothing(api: Api) -> None:
     before = api.generation()
-    r = api.post("/v2/lbaas/loadbalancers", {"loadbalancer": {
-        "vip_subnet_id": api.subnet_id("tenant1-subnet")}}, who=None)
+    r = api.post(
+        "/v2/lbaas/loadbalancers",
+        {"loadbalancer": {"vip_subnet_id": api.subnet_id("tenant1-subnet")}},
+        who=None,
+    )
     assert r.status_code == 401
     assert api.generation() == before
 
@@ -64,12 +69,15 @@ def test_another_projects_children_are_not_found(api: Api) -> None:
     member = api.member(pool["id"], "beta")
     hm = api.healthmonitor(pool["id"], "beta")
     before = api.generation()
-    for path in (f"/v2/lbaas/listeners/{listener['id']}", f"/v2/lbaas/pools/{pool['id']}",
-                 f"/v2/lbaas/pools/{pool['id']}/members",
-                 f"/v2/lbaas/pools/{pool['id']}/members/{member['id']}",
-                 f"/v2/lbaas/healthmonitors/{hm['id']}",
-                 f"/v2/lbaas/loadbalancers/{lb['id']}/status",
-                 f"/v2/lbaas/loadbalancers/{lb['id']}/stats"):
+    for path in (
+        f"/v2/lbaas/listeners/{listener['id']}",
+        f"/v2/lbaas/pools/{pool['id']}",
+        f"/v2/lbaas/pools/{pool['id']}/members",
+        f"/v2/lbaas/pools/{pool['id']}/members/{member['id']}",
+        f"/v2/lbaas/healthmonitors/{hm['id']}",
+        f"/v2/lbaas/loadbalancers/{lb['id']}/status",
+        f"/v2/lbaas/loadbalancers/{lb['id']}/stats",
+    ):
         assert api.get(path, "alpha").status_code == 404, path
         assert api.get(path, "beta").status_code == 200, path
     for kind in ("listeners", "pools", "healthmonitors"):
@@ -78,16 +86,22 @@ def test_another_projects_children_are_not_found(api: Api) -> None:
     assert api.delete(f"/v2/lbaas/healthmonitors/{hm['id']}", "alpha").status_code == 404
     r = api.put(f"/v2/lbaas/pools/{pool['id']}", {"pool": {"name": "x"}}, "alpha")
     assert r.status_code == 404
-    r = api.post("/v2/lbaas/listeners", {"listener": {
-        "loadbalancer_id": lb["id"], "protocol": "HTTP", "protocol_port": 81}}, "alpha")
+    r = api.post(
+        "/v2/lbaas/listeners",
+        {"listener": {"loadbalancer_id": lb["id"], "protocol": "HTTP", "protocol_port": 81}},
+        "alpha",
+    )
     assert r.status_code == 404
     assert api.generation() == before
 
 
 def test_a_project_cannot_create_for_another(api: Api) -> None:
     before = api.generation()
-    r = api.post("/v2/lbaas/loadbalancers", {"loadbalancer": {
-        "vip_subnet_id": api.subnet_id("tenant1-subnet"), "project_id": "beta"}}, "alpha")
+    r = api.post(
+        "/v2/lbaas/loadbalancers",
+        {"loadbalancer": {"vip_subnet_id": api.subnet_id("tenant1-subnet"), "project_id": "beta"}},
+        "alpha",
+    )
     assert r.status_code == 403
     assert api.generation() == before
     lb = api.loadbalancer("admin", project_id="beta")  # an admin may
@@ -104,12 +118,24 @@ def test_reader_may_read_but_not_write(api: Api) -> None:
         ("POST", "/v2/lbaas/loadbalancers", {"loadbalancer": {"vip_subnet_id": subnet}}),
         ("PUT", f"/v2/lbaas/loadbalancers/{lb['id']}", {"loadbalancer": {"name": "x"}}),
         ("DELETE", f"/v2/lbaas/loadbalancers/{lb['id']}", None),
-        ("POST", "/v2/lbaas/listeners", {"listener": {
-            "loadbalancer_id": lb["id"], "protocol": "HTTP", "protocol_port": 81}}),
+        (
+            "POST",
+            "/v2/lbaas/listeners",
+            {"listener": {"loadbalancer_id": lb["id"], "protocol": "HTTP", "protocol_port": 81}},
+        ),
         ("PUT", f"/v2/lbaas/listeners/{listener['id']}", {"listener": {"name": "x"}}),
         ("DELETE", f"/v2/lbaas/listeners/{listener['id']}", None),
-        ("POST", "/v2/lbaas/pools", {"pool": {
-            "loadbalancer_id": lb["id"], "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"}}),
+        (
+            "POST",
+            "/v2/lbaas/pools",
+            {
+                "pool": {
+                    "loadbalancer_id": lb["id"],
+                    "protocol": "HTTP",
+                    "lb_algorithm": "ROUND_ROBIN",
+                }
+            },
+        ),
         ("POST", "/v2.0/networks", {"network": {"name": "n"}}),
         ("POST", "/v2.0/routers", {"router": {"name": "r"}}),
         ("PUT", "/v2/lbaas/quotas/alpha", {"quota": {"load_balancer": 5}}),
@@ -125,8 +151,7 @@ def test_reader_may_read_but_not_write(api: Api) -> None:
 
 def test_networks_are_private_unless_shared(api: Api) -> None:
     private = api.create("/v2.0/networks", "network", {"name": "private"}, "alpha")
-    shared = api.create("/v2.0/networks", "network", {"name": "shared", "shared": True},
-                        "admin")
+    shared = api.create("/v2.0/networks", "network", {"name": "shared", "shared": True}, "admin")
     beta = {n["name"] for n in api.get("/v2.0/networks", "beta").json()["networks"]}
     assert "private" not in beta
     assert {"shared", "tenant1", "public"} <= beta
@@ -154,8 +179,11 @@ def test_quota_of_one_load_balancer(api: Api) -> None:
     assert api.get("/v2/lbaas/quotas/alpha", "beta").status_code == 403
     api.loadbalancer("alpha")
     before = api.generation()
-    r = api.post("/v2/lbaas/loadbalancers", {"loadbalancer": {
-        "vip_subnet_id": api.subnet_id("tenant1-subnet")}}, "alpha")
+    r = api.post(
+        "/v2/lbaas/loadbalancers",
+        {"loadbalancer": {"vip_subnet_id": api.subnet_id("tenant1-subnet")}},
+        "alpha",
+    )
     assert r.status_code == 403
     assert r.json()["faultstring"] == "Quota has been met for resources: Load Balancer"
     assert api.generation() == before
@@ -172,10 +200,16 @@ def test_member_quota_counts_the_batch(api: Api) -> None:
     pool = api.pool("alpha", loadbalancer_id=lb["id"])
     api.put("/v2/lbaas/quotas/alpha", {"quota": {"member": 2}})
     before = api.generation()
-    r = api.put(f"/v2/lbaas/pools/{pool['id']}/members", {"members": [
-        {"address": f"10.0.0.{i}", "protocol_port": 80} for i in (81, 82, 83)]}, "alpha")
+    r = api.put(
+        f"/v2/lbaas/pools/{pool['id']}/members",
+        {"members": [{"address": f"10.0.0.{i}", "protocol_port": 80} for i in (81, 82, 83)]},
+        "alpha",
+    )
     assert r.status_code == 403
     assert api.generation() == before
-    r = api.put(f"/v2/lbaas/pools/{pool['id']}/members", {"members": [
-        {"address": f"10.0.0.{i}", "protocol_port": 80} for i in (81, 82)]}, "alpha")
+    r = api.put(
+        f"/v2/lbaas/pools/{pool['id']}/members",
+        {"members": [{"address": f"10.0.0.{i}", "protocol_port": 80} for i in (81, 82)]},
+        "alpha",
+    )
     assert r.status_code == 202

@@ -36,12 +36,15 @@ time.sleep(120)
 
 
 def _topology(bridge: str, tag: int) -> str:
-    return (f"name: t\nintegration_bridge: {bridge}\nnetworks:\n- name: n\n"
-            f"  segmentation_id: {tag}\n  subnets:\n  - name: s\n    cidr: 10.250.0.0/24\n")
+    return (
+        f"name: t\nintegration_bridge: {bridge}\nnetworks:\n- name: n\n"
+        f"  segmentation_id: {tag}\n  subnets:\n  - name: s\n    cidr: 10.250.0.0/24\n"
+    )
 
 
-def _until(check: Callable[[], bool], timeout: float = 20,
-           message: Callable[[], str] = lambda: "") -> None:
+def _until(
+    check: Callable[[], bool], timeout: float = 20, message: Callable[[], str] = lambda: ""
+) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         assert time.monotonic() < deadline, f"condition not met in time: {message()}"
@@ -63,8 +66,9 @@ def test_a_locked_store_is_survived_and_counted(tmp_path: Path) -> None:
     loop.start()
     try:
         _until(lambda: agent.health.rounds >= 1)
-        holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(db)],
-                                  stdout=subprocess.PIPE, text=True)
+        holder = subprocess.Popen(
+            [sys.executable, "-c", HOLD_LOCK, str(db)], stdout=subprocess.PIPE, text=True
+        )
         try:
             assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
             path.write_text(_topology(bridge, 2))

@@ -47,8 +47,11 @@ def _haproxy_pids(config_dir: Path) -> list[int]:
             argv = (proc / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if argv and argv[0].endswith(b"haproxy") and any(
-                str(config_dir).encode() in a for a in argv):
+        if (
+            argv
+            and argv[0].endswith(b"haproxy")
+            and any(str(config_dir).encode() in a for a in argv)
+        ):
             pids.append(int(proc.name))
     return pids
 
@@ -84,8 +87,7 @@ def _is_master(pid: int) -> bool:
         status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return False
-    parent = int(next(line.split()[1] for line in status.splitlines()
-                      if line.startswith("PPid:")))
+    parent = int(next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:")))
     try:
         parent_argv = Path(f"/proc/{parent}/cmdline").read_bytes()
     except OSError:
@@ -144,8 +146,9 @@ def test_serve_killed_during_a_burst_of_writes_loses_no_acknowledged_object(
             return all(lb["provisioning_status"] == "ACTIVE" for lb in lbs)
 
         eventually(all_active, timeout=120, interval=0.5)
-        namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True,
-                                    text=True, check=True).stdout
+        namespaces = subprocess.run(
+            ["ip", "netns", "list"], capture_output=True, text=True, check=True
+        ).stdout
         assert all(f"qlbaas-{i}" in namespaces for i in ids)
     finally:
         http.close()
@@ -164,16 +167,30 @@ def test_the_agent_killed_in_a_pass_leaves_nothing_the_next_one_cannot_fix(
     path = lab.write(seed_data())
     agent = subprocess.Popen(
         [sys.executable, "-m", "netnode.cli.main", *lab.cli_args(), "agent", "-f", str(path)],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     time.sleep(delay)
     agent.send_signal(signal.SIGKILL)
     agent.wait(timeout=10)
     lab.applied = lab.prepare(seed_data())  # so the fixture destroys it whatever happens
     again = subprocess.run(
-        [sys.executable, "-m", "netnode.cli.main", *lab.cli_args(), "agent", "--once",
-         "-f", str(path)],
-        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, check=False,
+        [
+            sys.executable,
+            "-m",
+            "netnode.cli.main",
+            *lab.cli_args(),
+            "agent",
+            "--once",
+            "-f",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        check=False,
     )
     assert again.returncode == 0, again.stdout + again.stderr
     assert serving(lab) == {"server_81", "server_82"}
@@ -195,8 +212,9 @@ def test_a_full_state_filesystem_is_a_clear_error_and_recovers(lab: Lab) -> None
     returns, the same apply converges."""
     # Short: HAProxy's socket paths live under the state directory (107 bytes at most).
     mount = Path(tempfile.mkdtemp(prefix="nn-fs-"))
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m,mode=0755", "nn-faults", str(mount)],
-                   check=True)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=8m,mode=0755", "nn-faults", str(mount)], check=True
+    )
     try:
         state = mount / "s"
         path = lab.write(seed_data())
@@ -220,8 +238,15 @@ def test_a_full_state_filesystem_is_a_clear_error_and_recovers(lab: Lab) -> None
         assert status.returncode == 0 and "ACTIVE" in status.stdout, status.stdout
     finally:
         for name in ("topology.yaml", "lab.yaml"):
-            _netnode("--node", lab.host.node, "--state-dir", str(mount / "s"), "destroy",
-                     "-f", str(lab.tmp / name))
+            _netnode(
+                "--node",
+                lab.host.node,
+                "--state-dir",
+                str(mount / "s"),
+                "destroy",
+                "-f",
+                str(lab.tmp / name),
+            )
         subprocess.run(["umount", str(mount)], check=False)
         mount.rmdir()
 
@@ -238,9 +263,14 @@ def _fill(path: Path) -> None:
 
 
 def _netnode(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "netnode.cli.main", *args],
-                          capture_output=True, text=True, timeout=120,
-                          stdin=subprocess.DEVNULL, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "netnode.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
 
 
 def _namespaces() -> set[str]:
@@ -253,7 +283,8 @@ def _seed_namespaces(lab: Lab) -> set[str]:
     the lab file's, made before the disk filled up)."""
     topo = lab.topology(seed_data())
     return {ids.lb_namespace(lb.uid) for lb in topo.load_balancers} | {
-        ids.router_namespace(r.uid) for r in topo.routers}
+        ids.router_namespace(r.uid) for r in topo.routers
+    }
 
 
 def _sqlite(path: Path, statement: str) -> str:

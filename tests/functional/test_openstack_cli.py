@@ -54,13 +54,23 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = lab.tmp / f"serve-{self.port}.log"
         args = [
-            sys.executable, "-m", "netnode.cli.main", *lab.cli_args(), "serve",
-            "--port", str(self.port), "--integration-bridge", f"nn{lab.suffix}i",
-            "--period", "2", *extra,
+            sys.executable,
+            "-m",
+            "netnode.cli.main",
+            *lab.cli_args(),
+            "serve",
+            "--port",
+            str(self.port),
+            "--integration-bridge",
+            f"nn{lab.suffix}i",
+            "--period",
+            "2",
+            *extra,
         ]
         with open(self.log, "w") as out:
-            self.proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, cwd=ROOT)
+            self.proc = subprocess.Popen(
+                args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=ROOT
+            )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -91,8 +101,9 @@ class Openstack:
         command = [str(OPENSTACK), *self.auth, *args]
         if parse:
             command += ["-f", "json"]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=180,
-                              stdin=subprocess.DEVNULL)
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL
+        )
         assert done.returncode == 0, (
             f"openstack {' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
         )
@@ -136,19 +147,72 @@ def test_openstack_cli_builds_a_load_balancer_reachable_on_a_floating_ip(
     assert shown["external_gateway_info"]["network_id"]  # type: ignore[index]
 
     # Octavia: the load balancer, step by step, each waited for until ACTIVE.
-    lb = os_("loadbalancer", "create", "--name", "lb1", "--vip-subnet-id", "tenant1-subnet",
-             "--wait")
+    lb = os_(
+        "loadbalancer", "create", "--name", "lb1", "--vip-subnet-id", "tenant1-subnet", "--wait"
+    )
     assert lb["provisioning_status"] == "ACTIVE", lb  # type: ignore[index]
-    os_("loadbalancer", "listener", "create", "--name", "l1", "--protocol", "HTTP",
-        "--protocol-port", "80", "lb1", "--wait")
-    os_("loadbalancer", "pool", "create", "--name", "p1", "--lb-algorithm", "ROUND_ROBIN",
-        "--listener", "l1", "--protocol", "HTTP", "--wait")
+    os_(
+        "loadbalancer",
+        "listener",
+        "create",
+        "--name",
+        "l1",
+        "--protocol",
+        "HTTP",
+        "--protocol-port",
+        "80",
+        "lb1",
+        "--wait",
+    )
+    os_(
+        "loadbalancer",
+        "pool",
+        "create",
+        "--name",
+        "p1",
+        "--lb-algorithm",
+        "ROUND_ROBIN",
+        "--listener",
+        "l1",
+        "--protocol",
+        "HTTP",
+        "--wait",
+    )
     for name, address in (("vm1", "10.0.0.81"), ("vm2", "10.0.0.82")):
-        os_("loadbalancer", "member", "create", "--name", name, "--subnet-id",
-            "tenant1-subnet", "--address", address, "--protocol-port", "80", "p1", "--wait")
-    os_("loadbalancer", "healthmonitor", "create", "--name", "hm1", "--delay", "2",
-        "--timeout", "1", "--max-retries", "2", "--type", "HTTP", "--url-path", "/", "p1",
-        "--wait")
+        os_(
+            "loadbalancer",
+            "member",
+            "create",
+            "--name",
+            name,
+            "--subnet-id",
+            "tenant1-subnet",
+            "--address",
+            address,
+            "--protocol-port",
+            "80",
+            "p1",
+            "--wait",
+        )
+    os_(
+        "loadbalancer",
+        "healthmonitor",
+        "create",
+        "--name",
+        "hm1",
+        "--delay",
+        "2",
+        "--timeout",
+        "1",
+        "--max-retries",
+        "2",
+        "--type",
+        "HTTP",
+        "--url-path",
+        "/",
+        "p1",
+        "--wait",
+    )
 
     # The status tree: every member ONLINE once the checks have passed.
     def tree_online() -> object:
@@ -166,12 +230,36 @@ def test_openstack_cli_builds_a_load_balancer_reachable_on_a_floating_ip(
 
     # Listings: the CLI lists a load balancer's listeners and pools (a filter on
     # loadbalancer_id), another load balancer's are not among them.
-    lb2 = os_("loadbalancer", "create", "--name", "lb2", "--vip-subnet-id", "tenant1-subnet",
-              "--wait")
-    os_("loadbalancer", "listener", "create", "--name", "l2", "--protocol", "TCP",
-        "--protocol-port", "81", "lb2", "--wait")
-    os_("loadbalancer", "pool", "create", "--name", "p2", "--lb-algorithm", "ROUND_ROBIN",
-        "--listener", "l2", "--protocol", "TCP", "--wait")
+    lb2 = os_(
+        "loadbalancer", "create", "--name", "lb2", "--vip-subnet-id", "tenant1-subnet", "--wait"
+    )
+    os_(
+        "loadbalancer",
+        "listener",
+        "create",
+        "--name",
+        "l2",
+        "--protocol",
+        "TCP",
+        "--protocol-port",
+        "81",
+        "lb2",
+        "--wait",
+    )
+    os_(
+        "loadbalancer",
+        "pool",
+        "create",
+        "--name",
+        "p2",
+        "--lb-algorithm",
+        "ROUND_ROBIN",
+        "--listener",
+        "l2",
+        "--protocol",
+        "TCP",
+        "--wait",
+    )
     for lb_name, listener, pool in (("lb1", "l1", "p1"), ("lb2", "l2", "p2")):
         listeners = os_("loadbalancer", "listener", "list", "--loadbalancer", lb_name)
         assert [x["name"] for x in listeners] == [listener], (lb_name, listeners)  # type: ignore[union-attr]
@@ -182,8 +270,15 @@ def test_openstack_cli_builds_a_load_balancer_reachable_on_a_floating_ip(
     vip = os_("loadbalancer", "show", "lb1")
     fip = os_("floating", "ip", "create", "public")
     address = fip["floating_ip_address"]  # type: ignore[index]
-    os_("floating", "ip", "set", "--port", vip["vip_port_id"], address,  # type: ignore[index]
-        parse=False)
+    os_(
+        "floating",
+        "ip",
+        "set",
+        "--port",
+        vip["vip_port_id"],
+        address,  # type: ignore[index]
+        parse=False,
+    )
     bound = os_("floating", "ip", "show", address)
     assert bound["fixed_ip_address"] == vip["vip_address"]  # type: ignore[index]
 
@@ -201,12 +296,40 @@ def test_openstack_cli_builds_a_load_balancer_reachable_on_a_floating_ip(
 
     # Octavia's features through the real client: an L7 policy with a rule, cookie
     # persistence; their effect seen by the outside client.
-    os_("loadbalancer", "l7policy", "create", "--name", "no-admin", "--action", "REJECT",
-        "l1", "--wait")
-    os_("loadbalancer", "l7rule", "create", "--type", "PATH", "--compare-type", "STARTS_WITH",
-        "--value", "/admin", "no-admin", "--wait")
-    os_("loadbalancer", "pool", "set", "--session-persistence", "type=HTTP_COOKIE", "p1",
-        "--wait", parse=False)
+    os_(
+        "loadbalancer",
+        "l7policy",
+        "create",
+        "--name",
+        "no-admin",
+        "--action",
+        "REJECT",
+        "l1",
+        "--wait",
+    )
+    os_(
+        "loadbalancer",
+        "l7rule",
+        "create",
+        "--type",
+        "PATH",
+        "--compare-type",
+        "STARTS_WITH",
+        "--value",
+        "/admin",
+        "no-admin",
+        "--wait",
+    )
+    os_(
+        "loadbalancer",
+        "pool",
+        "set",
+        "--session-persistence",
+        "type=HTTP_COOKIE",
+        "p1",
+        "--wait",
+        parse=False,
+    )
     assert http_get(outside, address, 80, path="/admin").status == 403
     answer = http_get(outside, address, 80, path="/")
     assert answer.status == 200 and answer.headers["set-cookie"].startswith("SRV=")
@@ -231,8 +354,11 @@ def test_openstack_cli_builds_a_load_balancer_reachable_on_a_floating_ip(
     os_("loadbalancer", "delete", "--cascade", "--wait", "lb2", parse=False)
     os_("router", "remove", "subnet", "r1", "tenant1-subnet", parse=False)
     os_("router", "delete", "r1", parse=False)
-    gone = {f"qlbaas-{lb['id']}", f"qlbaas-{lb2['id']}",  # type: ignore[index]
-            f"qrouter-{router['id']}"}  # type: ignore[index]
+    gone = {
+        f"qlbaas-{lb['id']}",
+        f"qlbaas-{lb2['id']}",  # type: ignore[index]
+        f"qrouter-{router['id']}",
+    }  # type: ignore[index]
     assert eventually(lambda: not gone & _namespaces(), timeout=30, interval=0.5)
 
 
@@ -248,8 +374,13 @@ print(json.dumps(names))
 def sdk_load_balancer_names(url: str, limit: int) -> list[str]:
     """The load balancers' names as openstacksdk lists them, ``limit`` a page (sorted;
     a name twice means an object was paged twice)."""
-    done = subprocess.run([str(CLIENTS_PYTHON), "-c", SDK_LIST, url, str(limit)],
-                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    done = subprocess.run(
+        [str(CLIENTS_PYTHON), "-c", SDK_LIST, url, str(limit)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
     assert done.returncode == 0, f"openstacksdk failed:\n{done.stdout}\n{done.stderr}"
     return sorted(json.loads(done.stdout))
 
@@ -257,4 +388,3 @@ def sdk_load_balancer_names(url: str, limit: int) -> list[str]:
 def _namespaces() -> set[str]:
     out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     return {line.split()[0] for line in out.splitlines() if line.strip()}
-

@@ -23,7 +23,8 @@ VIP = "10.0.0.100"
 def served(lab: Lab) -> Iterator[Server]:
     data = lab_only()
     data["lab"]["instances"].append(
-        {"name": "probe", "network": "tenant1", "address": "10.0.0.90", "body": "probe"})
+        {"name": "probe", "network": "tenant1", "address": "10.0.0.90", "body": "probe"}
+    )
     lab.apply(data)
     tokens = lab.tmp / "tokens.yaml"
     tokens.write_text(f"tokens:\n  - token: {TOKEN}\n    project_id: demo\n    role: admin\n")
@@ -46,23 +47,46 @@ def check(lab: Lab, api: httpx.Client) -> None:
     subnets = api.get("/v2.0/subnets").json()["subnets"]
     subnet = next(s["id"] for s in subnets if s["name"] == "tenant1-subnet")
     members = [{"address": a, "protocol_port": 80} for a in ("10.0.0.81", "10.0.0.82")]
-    r = api.post("/v2/lbaas/loadbalancers", json={"loadbalancer": {
-        "name": "web", "vip_subnet_id": subnet, "vip_address": VIP,
-        "listeners": [{"name": "http", "protocol": "HTTP", "protocol_port": 80,
-                       "default_pool": {"name": "web-pool", "protocol": "HTTP",
-                                        "lb_algorithm": "ROUND_ROBIN", "members": members,
-                                        "healthmonitor": {"type": "HTTP", "delay": 1,
-                                                          "timeout": 1, "max_retries": 2,
-                                                          "url_path": "/"}}}],
-    }})
+    r = api.post(
+        "/v2/lbaas/loadbalancers",
+        json={
+            "loadbalancer": {
+                "name": "web",
+                "vip_subnet_id": subnet,
+                "vip_address": VIP,
+                "listeners": [
+                    {
+                        "name": "http",
+                        "protocol": "HTTP",
+                        "protocol_port": 80,
+                        "default_pool": {
+                            "name": "web-pool",
+                            "protocol": "HTTP",
+                            "lb_algorithm": "ROUND_ROBIN",
+                            "members": members,
+                            "healthmonitor": {
+                                "type": "HTTP",
+                                "delay": 1,
+                                "timeout": 1,
+                                "max_retries": 2,
+                                "url_path": "/",
+                            },
+                        },
+                    }
+                ],
+            }
+        },
+    )
     assert r.status_code == 201, r.text
     lb = r.json()["loadbalancer"]
     (pool,) = lb["pools"]
-    paths = [f"/v2/lbaas/loadbalancers/{lb['id']}",
-             f"/v2/lbaas/listeners/{lb['listeners'][0]['id']}",
-             f"/v2/lbaas/pools/{pool['id']}",
-             f"/v2/lbaas/healthmonitors/{pool['healthmonitor']['id']}",
-             *(f"/v2/lbaas/pools/{pool['id']}/members/{m['id']}" for m in pool["members"])]
+    paths = [
+        f"/v2/lbaas/loadbalancers/{lb['id']}",
+        f"/v2/lbaas/listeners/{lb['listeners'][0]['id']}",
+        f"/v2/lbaas/pools/{pool['id']}",
+        f"/v2/lbaas/healthmonitors/{pool['healthmonitor']['id']}",
+        *(f"/v2/lbaas/pools/{pool['id']}/members/{m['id']}" for m in pool["members"]),
+    ]
 
     def statuses() -> set[str]:
         return {next(iter(api.get(p).json().values()))["provisioning_status"] for p in paths}

@@ -74,7 +74,8 @@ class Client:
 
     def lb_status(self, lb_id: str) -> str:
         return self.ok(self.get(f"/v2/lbaas/loadbalancers/{lb_id}"))["loadbalancer"][
-            "provisioning_status"]
+            "provisioning_status"
+        ]
 
     def active(self, lb_id: str, timeout: float = 60) -> None:
         eventually(lambda: self.lb_status(lb_id) == "ACTIVE", timeout=timeout, interval=0.3)
@@ -112,26 +113,49 @@ def test_serve_converges_across_a_postgresql_restart(
         after = eventually(lambda: _created(api, "after", subnet), timeout=30, interval=0.5)
         assert isinstance(after, str)
         api.active(after)
-        listener = api.ok(api.post("/v2/lbaas/listeners", {"listener": {
-            "name": "l1", "protocol": "HTTP", "protocol_port": 80, "loadbalancer_id": after}}))
+        listener = api.ok(
+            api.post(
+                "/v2/lbaas/listeners",
+                {
+                    "listener": {
+                        "name": "l1",
+                        "protocol": "HTTP",
+                        "protocol_port": 80,
+                        "loadbalancer_id": after,
+                    }
+                },
+            )
+        )
         api.active(after)
-        pool = api.ok(api.post("/v2/lbaas/pools", {"pool": {
-            "name": "p1", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
-            "listener_id": listener["listener"]["id"]}}))
+        pool = api.ok(
+            api.post(
+                "/v2/lbaas/pools",
+                {
+                    "pool": {
+                        "name": "p1",
+                        "protocol": "HTTP",
+                        "lb_algorithm": "ROUND_ROBIN",
+                        "listener_id": listener["listener"]["id"],
+                    }
+                },
+            )
+        )
         api.active(after)
-        api.ok(api.post(f"/v2/lbaas/pools/{pool['pool']['id']}/members", {"member": {
-            "address": "10.0.0.81", "protocol_port": 80, "subnet_id": subnet}}))
+        api.ok(
+            api.post(
+                f"/v2/lbaas/pools/{pool['pool']['id']}/members",
+                {"member": {"address": "10.0.0.81", "protocol_port": 80, "subnet_id": subnet}},
+            )
+        )
         api.active(after)
 
         # Nothing acknowledged was lost, nothing refused was kept.
-        names = {x["name"] for x in api.ok(api.get("/v2/lbaas/loadbalancers"))[
-            "loadbalancers"]}
+        names = {x["name"] for x in api.ok(api.get("/v2/lbaas/loadbalancers"))["loadbalancers"]}
         assert names == {"before", "after"}
         assert api.lb_status(before) == "ACTIVE"
 
         # The new load balancer is real: vm2 reaches vm1 through its VIP.
-        vip = api.ok(api.get(f"/v2/lbaas/loadbalancers/{after}"))["loadbalancer"][
-            "vip_address"]
+        vip = api.ok(api.get(f"/v2/lbaas/loadbalancers/{after}"))["loadbalancer"]["vip_address"]
         vm2 = pg_lab.ns_of("instance", "vm2")
         assert eventually(lambda: _body(pg_lab, vm2, vip) == "server_81", timeout=30)
 
@@ -146,8 +170,9 @@ def test_serve_converges_across_a_postgresql_restart(
 
 
 def _created(api: Client, name: str, subnet: str) -> str | None:
-    response = api.post("/v2/lbaas/loadbalancers",
-                        {"loadbalancer": {"name": name, "vip_subnet_id": subnet}})
+    response = api.post(
+        "/v2/lbaas/loadbalancers", {"loadbalancer": {"name": name, "vip_subnet_id": subnet}}
+    )
     if response.status_code == 503:
         return None
     return api.ok(response)["loadbalancer"]["id"]

@@ -227,19 +227,39 @@ def test_l7_rules_on_the_client_certificate(lab: Lab, certs: Certs) -> None:
         client_authentication="OPTIONAL",
         client_ca_tls_container_ref=str(certs.ca.cert),
         l7policies=[
-            {"name": "anonymous", "action": "REJECT", "rules": [
-                {"type": "SSL_CONN_HAS_CERT", "compare_type": "EQUAL_TO", "value": "False"}]},
-            {"name": "client-1", "action": "REDIRECT_TO_POOL", "redirect_pool": "vm2-only",
-             "rules": [
-                 {"type": "SSL_VERIFY_RESULT", "compare_type": "EQUAL_TO", "value": "0"},
-                 {"type": "SSL_DN_FIELD", "key": "CN", "compare_type": "STARTS_WITH",
-                  "value": "client-"}]},
+            {
+                "name": "anonymous",
+                "action": "REJECT",
+                "rules": [
+                    {"type": "SSL_CONN_HAS_CERT", "compare_type": "EQUAL_TO", "value": "False"}
+                ],
+            },
+            {
+                "name": "client-1",
+                "action": "REDIRECT_TO_POOL",
+                "redirect_pool": "vm2-only",
+                "rules": [
+                    {"type": "SSL_VERIFY_RESULT", "compare_type": "EQUAL_TO", "value": "0"},
+                    {
+                        "type": "SSL_DN_FIELD",
+                        "key": "CN",
+                        "compare_type": "STARTS_WITH",
+                        "value": "client-",
+                    },
+                ],
+            },
         ],
     )
-    data = topology(certs, listener, {"members": [
-        {"name": "vm1", "address": "10.0.0.81", "protocol_port": 80}]})
-    data["load_balancers"][0]["pools"].append({"name": "vm2-only", "protocol": "HTTP", "members": [
-        {"name": "vm2", "address": "10.0.0.82", "protocol_port": 80}]})
+    data = topology(
+        certs, listener, {"members": [{"name": "vm1", "address": "10.0.0.81", "protocol_port": 80}]}
+    )
+    data["load_balancers"][0]["pools"].append(
+        {
+            "name": "vm2-only",
+            "protocol": "HTTP",
+            "members": [{"name": "vm2", "address": "10.0.0.82", "protocol_port": 80}],
+        }
+    )
     lab.apply(data)
     tester = lab.ns_of("instance", "tester")
     assert https_get(tester, VIP, ca=certs.ca.cert).status == 403

@@ -47,7 +47,8 @@ def test_serve_exits_1_when_its_loop_dies(
         while time.monotonic() < deadline and not answers:
             try:
                 answers.append(
-                    httpx.get(f"http://127.0.0.1:{port}/v2/lbaas/loadbalancers").status_code)
+                    httpx.get(f"http://127.0.0.1:{port}/v2/lbaas/loadbalancers").status_code
+                )
             except httpx.TransportError:
                 time.sleep(0.05)
         serving.set()
@@ -58,8 +59,9 @@ def test_serve_exits_1_when_its_loop_dies(
     prober = threading.Thread(target=probe)
     prober.start()
     # In the main thread, as from a shell (signal handlers can only be set there).
-    code = main(["--node", "sup", "--state-dir", str(tmp_path), "serve", "--noauth",
-                 "--port", str(port)])
+    code = main(
+        ["--node", "sup", "--state-dir", str(tmp_path), "serve", "--noauth", "--port", str(port)]
+    )
     finished.set()
     prober.join(30)
     assert answers == [200]

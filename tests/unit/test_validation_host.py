@@ -136,9 +136,7 @@ def test_the_api_takes_expected_codes_from_the_same_rule() -> None:
 NAME_FIELDS: dict[str, Callable[[dict, Any], None]] = {
     "integration_bridge": lambda d, v: d.update(integration_bridge=v),
     "networks[1].bridge": lambda d, v: d["networks"][1].update(bridge=v),
-    "networks[1].physical_interface": lambda d, v: d["networks"][1].update(
-        physical_interface=v
-    ),
+    "networks[1].physical_interface": lambda d, v: d["networks"][1].update(physical_interface=v),
 }
 
 

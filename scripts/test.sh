@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The test suite as `make test` (and so CI) runs it: two groups at once, since they share
+# no state and the machine has two cores: the API's contract tests are CPU-bound in one
+# process, the functional tests mostly wait on the kernel, HAProxy and timers.
+#
+#   api    tests/api                      the app in-process on SQLite and a private PostgreSQL
+#   host   tests/unit tests/functional    pure layers, then real namespaces, OVS, HAProxy
+#
+# Each group's output goes to a log and is printed whole when both have ended. A group
+# that collects no test fails (pytest's exit 5 is not a pass), as does any other
+# non-zero exit. Extra arguments go to both pytest runs.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+PYTEST=${PYTEST:-.venv/bin/pytest}
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+
+declare -A groups=([api]="tests/api" [host]="tests/unit tests/functional")
+declare -A pids=()
+started=$SECONDS
+for name in api host; do
+    # shellcheck disable=SC2086  # the group's paths are words
+    "$PYTEST" -q -p no:cacheprovider ${groups[$name]} "$@" >"$logs/$name.log" 2>&1 &
+    pids[$name]=$!
+done
+
+status=0
+passed=0
+failed=0
+for name in api host; do
+    wait "${pids[$name]}"
+    rc=$?
+    echo "=== $name: ${groups[$name]} (exit $rc)"
+    cat "$logs/$name.log"
+    summary=$(grep -E '^[=]* ?[0-9]+ (passed|failed)' "$logs/$name.log" | tail -n 1)
+    p=$(grep -oE '[0-9]+ passed' <<<"$summary" | grep -oE '[0-9]+' || echo 0)
+    f=$(grep -oE '[0-9]+ failed' <<<"$summary" | grep -oE '[0-9]+' || echo 0)
+    e=$(grep -oE '[0-9]+ errors?' <<<"$summary" | grep -oE '[0-9]+' || echo 0)
+    passed=$((passed + p))
+    failed=$((failed + f + e))
+    if [ "$rc" -eq 5 ]; then
+        echo "test.sh: the $name group collected no test: that is a failure, not a pass" >&2
+        status=1
+    elif [ "$rc" -ne 0 ]; then
+        status=1
+    fi
+done
+echo "=== both groups in $((SECONDS - started)) s"
+echo "$passed passed, $failed failed"
+exit "$status"
