@@ -228,7 +228,7 @@ def test_a_full_state_filesystem_is_a_clear_error_and_recovers(lab: Lab) -> None
         assert refused.returncode == 1, refused.stdout + refused.stderr
         assert "is full" in refused.stderr, refused.stderr
         assert not _seed_namespaces(lab) & _namespaces(), "the refused apply built something"
-        filler.unlink()
+        filler.unlink()  # (the cleanup below also does: a destroy needs space too)
         # The store is intact and holds what it held before the disk filled up.
         assert _sqlite(state / "netnode.db", "PRAGMA integrity_check") == "ok"
         assert _sqlite(state / "netnode.db", "SELECT count(*) FROM topologies") == "1"
@@ -237,6 +237,7 @@ def test_a_full_state_filesystem_is_a_clear_error_and_recovers(lab: Lab) -> None
         status = _netnode(*cli, "status")
         assert status.returncode == 0 and "ACTIVE" in status.stdout, status.stdout
     finally:
+        (mount / "filler").unlink(missing_ok=True)
         for name in ("topology.yaml", "lab.yaml"):
             _netnode(
                 "--node",
