@@ -16,6 +16,7 @@ from netnode.errors import HostError, MissingTool
 from netnode.plan.observed import OvsBridge, OvsPort, OvsState
 
 OVS_CTL = "/usr/share/openvswitch/scripts/ovs-ctl"
+APPCTL = "ovs-appctl"
 
 
 class OVS:
@@ -41,10 +42,16 @@ class OVS:
         return proc
 
     def is_running(self) -> bool:
+        """Both daemons answer: ovsdb-server (the configuration) and ovs-vswitchd (the
+        datapath, which holds every internal port's tap device: with it gone, the ports
+        are in the database but nothing forwards, and ovs-vsctl waits in vain)."""
         if shutil.which(self.vsctl) is None:
             raise MissingTool(self.vsctl, "openvswitch-switch")
         proc = subprocess.run([self.vsctl, "--timeout=2", "show"], capture_output=True, check=False)
-        return proc.returncode == 0
+        if proc.returncode != 0:
+            return False
+        probe = [APPCTL, "--timeout=2", "-t", "ovs-vswitchd", "version"]
+        return subprocess.run(probe, capture_output=True, check=False).returncode == 0
 
     def ensure_running(self) -> bool:
         """Start ovsdb-server and ovs-vswitchd if they are not answering. True if started."""

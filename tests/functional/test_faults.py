@@ -7,6 +7,7 @@ ovs-vswitchd and the rest of self-repair are test_self_repair.py.)
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import sqlite3
@@ -15,6 +16,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -35,6 +37,57 @@ from tests.functional.test_self_repair import (
 
 BURST = 24
 WRITERS = 6
+
+
+OVS_CTL = "/usr/share/openvswitch/scripts/ovs-ctl"
+
+
+@pytest.fixture
+def private_ovs(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """An Open vSwitch of this test's own (ovsdb-server and ovs-vswitchd with their
+    database, sockets and pid files in a temporary directory), so that killing its
+    ovs-vswitchd touches nobody else's bridges. ovs-vsctl, ovs-appctl and ovs-ctl find
+    it through OVS_RUNDIR and friends, which this process and its children inherit."""
+    top = Path(tempfile.mkdtemp(prefix="nn-ovs-"))
+    for name in ("OVS_RUNDIR", "OVS_DBDIR", "OVS_LOGDIR", "OVS_SYSCONFDIR"):
+        monkeypatch.setenv(name, str(top))
+    started = subprocess.run(
+        [OVS_CTL, "start", "--system-id=random"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    try:
+        assert started.returncode == 0, started.stdout + started.stderr
+        yield top
+    finally:
+        subprocess.run([OVS_CTL, "stop"], capture_output=True, timeout=60, check=False)
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def test_a_killed_ovs_vswitchd_is_started_again_and_ports_replugged(
+    private_ovs: Path, lab: Lab
+) -> None:
+    """ovs-vswitchd SIGKILLed (not asked to exit): its tap devices go with it while
+    ovsdb-server still answers. The next pass sees the datapath gone, starts
+    ovs-vswitchd again (ovs-ctl start starts only what is missing) and plugs the ports
+    back into their namespaces; the floating IP serves again."""
+    try:
+        lab.apply(seed_data())
+        assert serving(lab) == {"server_81", "server_82"}
+        pid = int((private_ovs / "ovs-vswitchd.pid").read_text())
+        os.kill(pid, signal.SIGKILL)
+        eventually(lambda: not Path(f"/proc/{pid}").exists(), timeout=10)
+        assert not lab.host.ovs.is_running()
+        reports = Agent(lab.host, log=lambda _s: None).run_once()
+        assert all(r.ok for r in reports), [str(r) for r in reports]
+        assert reports[0].outcome is not None and reports[0].outcome.started_ovs
+        restarted = int((private_ovs / "ovs-vswitchd.pid").read_text())
+        assert restarted != pid
+        assert serving(lab) == {"server_81", "server_82"}
+    finally:
+        lab.destroy()  # while this test's Open vSwitch still runs
 
 
 def _haproxy_pids(config_dir: Path) -> list[int]:
