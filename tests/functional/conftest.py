@@ -15,6 +15,7 @@ import copy
 import os
 import secrets
 import shutil
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -162,3 +163,30 @@ def eventually(check: Callable[[], object], timeout: float = 20.0, interval: flo
             return last
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
+
+
+OVS_CTL = "/usr/share/openvswitch/scripts/ovs-ctl"
+
+
+@pytest.fixture
+def private_ovs(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """An Open vSwitch of this test's own (ovsdb-server and ovs-vswitchd with their
+    database, sockets and pid files in a temporary directory), so that killing its
+    ovs-vswitchd touches nobody else's bridges. ovs-vsctl, ovs-appctl and ovs-ctl find
+    it through OVS_RUNDIR and friends, which this process and its children inherit."""
+    top = Path(tempfile.mkdtemp(prefix="nn-ovs-"))
+    for name in ("OVS_RUNDIR", "OVS_DBDIR", "OVS_LOGDIR", "OVS_SYSCONFDIR"):
+        monkeypatch.setenv(name, str(top))
+    started = subprocess.run(
+        [OVS_CTL, "start", "--system-id=random"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    try:
+        assert started.returncode == 0, started.stdout + started.stderr
+        yield top
+    finally:
+        subprocess.run([OVS_CTL, "stop"], capture_output=True, timeout=60, check=False)
+        shutil.rmtree(top, ignore_errors=True)

@@ -16,7 +16,6 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -37,33 +36,6 @@ from tests.functional.test_self_repair import (
 
 BURST = 24
 WRITERS = 6
-
-
-OVS_CTL = "/usr/share/openvswitch/scripts/ovs-ctl"
-
-
-@pytest.fixture
-def private_ovs(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """An Open vSwitch of this test's own (ovsdb-server and ovs-vswitchd with their
-    database, sockets and pid files in a temporary directory), so that killing its
-    ovs-vswitchd touches nobody else's bridges. ovs-vsctl, ovs-appctl and ovs-ctl find
-    it through OVS_RUNDIR and friends, which this process and its children inherit."""
-    top = Path(tempfile.mkdtemp(prefix="nn-ovs-"))
-    for name in ("OVS_RUNDIR", "OVS_DBDIR", "OVS_LOGDIR", "OVS_SYSCONFDIR"):
-        monkeypatch.setenv(name, str(top))
-    started = subprocess.run(
-        [OVS_CTL, "start", "--system-id=random"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    try:
-        assert started.returncode == 0, started.stdout + started.stderr
-        yield top
-    finally:
-        subprocess.run([OVS_CTL, "stop"], capture_output=True, timeout=60, check=False)
-        shutil.rmtree(top, ignore_errors=True)
 
 
 def test_a_killed_ovs_vswitchd_is_started_again_and_ports_replugged(
