@@ -315,6 +315,8 @@ class Service:
             for _ in range(ATTEMPTS):
                 world = self.world()
                 document, generation = self.store.document(API_TOPOLOGY)
+                if not self._reads(world, document, generation):
+                    continue  # written since the world was read: read both again
                 doc = Doc(document, self.integration_bridge)
                 result = mutate(doc, world)
                 doc.prune(world)
@@ -328,6 +330,21 @@ class Service:
                     self.on_change()
                     return result
         raise Conflict("the store kept changing under this request; try again")
+
+    def _reads(self, world: World, document: dict[str, Any] | None, generation: int) -> bool:
+        """Whether ``world`` holds the API's topology at ``generation``, the document a
+        change edits: a change checks against the world (free addresses, what is in use,
+        what a network copy comes from), so the two must be one state of the store."""
+        seen = world.sources.get(API_TOPOLOGY)
+        if seen is not None:
+            return seen.generation == generation
+        if document is None:
+            return True
+        try:  # absent from the world: not yet written when it was read, or unreadable
+            load_data(document, self.node, "api")
+        except NetnodeError:
+            return True  # the change's own validation says what is wrong with it
+        return False
 
 
 def _refusal(exc: TopologyError) -> ApiError:
