@@ -178,7 +178,8 @@ def create_app(svc: Service, tokens: Tokens | None, noauth_project: str = "admin
 
 def _described(document: dict[str, Any]) -> dict[str, Any]:
     """FastAPI's document, told the truth: no route answers 422 (bad input is 400, see
-    ``ERRORS``), and every route outside ``OPEN_PATHS`` wants an X-Auth-Token."""
+    ``ERRORS``), every route outside ``OPEN_PATHS`` wants an X-Auth-Token, and each
+    create links to what can be done with what it made (``_link_creates``)."""
     for path, item in document.get("paths", {}).items():
         for operation in item.values():
             operation.get("responses", {}).pop("422", None)
@@ -196,7 +197,44 @@ def _described(document: dict[str, Any]) -> dict[str, Any]:
             "description": "A token of the tokens file (netnode serve --tokens)",
         }
     }
+    _link_creates(document)
     return document
+
+
+def _link_creates(document: dict[str, Any]) -> None:
+    """OpenAPI links from each ``POST <collection>`` to the GET, PUT and DELETE of
+    ``<collection>/{id}``, the id taken from the created object (``$response.body#/
+    <kind>/id``) and the parents' ids from the create's own path: what a client does
+    next, and what a stateful test (schemathesis) follows from create to show,
+    update and delete."""
+    paths = document.get("paths", {})
+    schemas = document.get("components", {}).get("schemas", {})
+    for path, item in paths.items():
+        create = item.get("post")
+        created = (create or {}).get("responses", {}).get("201")
+        if create is None or created is None:
+            continue
+        ref = created.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref")
+        wrapper = list(schemas.get(str(ref).rsplit("/", 1)[-1], {}).get("properties", {}))
+        if len(wrapper) != 1:
+            continue
+        for target, target_item in paths.items():
+            head, _, leaf = target.rpartition("/")
+            if head != path or not (leaf.startswith("{") and leaf.endswith("}")):
+                continue
+            own = leaf[1:-1]
+            parents = [p.strip("{}") for p in path.split("/") if p.startswith("{")]
+            links = created.setdefault("links", {})
+            for method in ("get", "put", "delete"):
+                operation = target_item.get(method)
+                if operation is None:
+                    continue
+                parameters = {own: f"$response.body#/{wrapper[0]}/id"}
+                parameters |= {p: f"$request.path.{p}" for p in parents}
+                links[f"{method}-{wrapper[0]}"] = {
+                    "operationId": operation["operationId"],
+                    "parameters": parameters,
+                }
 
 
 def _version(request: Request, version: str, path: str, status: str) -> dict[str, Any]:
