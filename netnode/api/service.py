@@ -21,7 +21,7 @@ from netnode.api.status_cache import DEFAULT_INTERVAL, StatusCache, unobserved
 from netnode.api.world import API_TOPOLOGY, Source, TopologyCache, World, now
 from netnode.drivers.haproxy import HAProxyProcesses
 from netnode.drivers.nftables import UdpTables
-from netnode.errors import NetnodeError, TopologyError
+from netnode.errors import CONFLICT, NetnodeError, TopologyError
 from netnode.model.ids import lb_namespace
 from netnode.model.loading import load_data
 from netnode.model.topology import LoadBalancer
@@ -251,10 +251,10 @@ class Service:
 
 
 def _refusal(exc: TopologyError) -> ApiError:
-    """A change the topology's own rules refuse: 409 when it collides with something
-    that exists, 400 otherwise."""
-    text = "; ".join(f"{p.path}: {p.message}" if p.path else p.message for p in exc.problems)
-    if any(("already" in p.message or "duplicate" in p.message) for p in exc.problems):
+    """A change the topology's own rules refuse: 409 when a problem is a conflict (it
+    collides with something that exists), 400 otherwise."""
+    text = "; ".join(str(p) for p in exc.problems)
+    if any(p.code == CONFLICT for p in exc.problems):
         return Conflict(text)
     return BadRequest(text)
 
