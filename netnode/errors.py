@@ -11,12 +11,18 @@ A HostError is *temporary* unless it is ``Refused``: the reconcile loop retries 
 back-off. A ``Refused`` one (HAProxy rejecting a configuration, say) is reported as
 the object's ERROR with its reason, and tried again only when the desired state changes.
 
+A TopologyError carries ``Problem``s, each with a code: ``invalid`` (the description
+is wrong) or ``conflict`` (it collides with something the topology already holds). The
+API answers 409 when any problem is a conflict and 400 otherwise, from the code, never
+from a message's words.
+
 Every message says what went wrong and, where there is one, what to do about it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 
 class NetnodeError(Exception):
@@ -25,12 +31,22 @@ class NetnodeError(Exception):
     exit_code = 1
 
 
+# What kind of wrong a Problem is, for those that answer it (the API: 400 or 409).
+# invalid:  the description itself is wrong (a bad value, a missing field, an unknown name).
+# conflict: it collides with something the topology already holds (a name, an address,
+#           a port, a VLAN tag, a bridge taken twice).
+ProblemCode = Literal["invalid", "conflict"]
+INVALID: ProblemCode = "invalid"
+CONFLICT: ProblemCode = "conflict"
+
+
 @dataclass(frozen=True)
 class Problem:
-    """One thing wrong with a topology: where (a field path) and what."""
+    """One thing wrong with a topology: where (a field path), what, and its code."""
 
     path: str
     message: str
+    code: ProblemCode = INVALID
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}" if self.path else self.message

@@ -669,10 +669,13 @@ def update_pool(
 def delete_pool(pool_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Response:
     def mutate(doc: Doc, w: World) -> None:
         _child_for_change(ctx, w, w.pools, pool_id, "Pool")
-        for policy in doc.l7policies():
+        for policy in doc.items("l7policy"):
             if policy.get("redirect_pool") == pool_id:  # Octavia turns them into REJECT
                 policy["action"] = "REJECT"
                 policy.pop("redirect_pool")
+        for listener in doc.items("listener"):
+            if listener.get("default_pool") == pool_id:
+                listener.pop("default_pool")
         doc.remove("pool", pool_id)
 
     svc.change(mutate)
@@ -869,9 +872,8 @@ def update_monitor(
 @router.delete("/healthmonitors/{hm_id}", status_code=204)
 def delete_monitor(hm_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Response:
     def mutate(doc: Doc, w: World) -> None:
-        _, _, pool, _ = _child_for_change(ctx, w, w.monitors, hm_id, "Health Monitor")
-        doc.find("pool", pool.uid).pop("healthmonitor")
-        doc.data["metadata"].pop(hm_id, None)
+        _child_for_change(ctx, w, w.monitors, hm_id, "Health Monitor")
+        doc.remove("healthmonitor", hm_id)
 
     svc.change(mutate)
     return Response(status_code=204)
@@ -941,9 +943,7 @@ def update_l7policy(
 @router.delete("/l7policies/{policy_id}", status_code=204)
 def delete_l7policy(policy_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Response:
     def mutate(doc: Doc, w: World) -> None:
-        _, _, _, policy = _child_for_change(ctx, w, w.l7policies, policy_id, "L7 Policy")
-        for rule in policy.rules:
-            doc.data["metadata"].pop(rule.uid, None)
+        _child_for_change(ctx, w, w.l7policies, policy_id, "L7 Policy")
         doc.remove("l7policy", policy_id)
 
     svc.change(mutate)

@@ -259,7 +259,7 @@ def update_port_forwarding(
     def mutate(doc: Doc, w: World) -> None:
         src, fip = _fip_for_change(ctx, w, fip_id)
         current = _forwarding(fip, pf_id)
-        item = next(x for x in _items(doc, fip_id) if x["id"] == pf_id)
+        item = doc.find("portforwarding", pf_id)
         protocol = req.protocol or current.protocol
         external_port = req.external_port or current.external_port
         _check_free(fip, protocol, external_port, pf_id)
@@ -296,8 +296,7 @@ def delete_port_forwarding(
     def mutate(doc: Doc, w: World) -> None:
         _, fip = _fip_for_change(ctx, w, fip_id)
         _forwarding(fip, pf_id)
-        item = doc.find("floatingip", fip_id)
-        item["port_forwardings"] = [x for x in _items(doc, fip_id) if x["id"] != pf_id]
+        doc.remove("portforwarding", pf_id)
 
     svc.change(mutate)
     return Response(status_code=204)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from netnode.api import kinds
 from netnode.api.auth import Context
 from netnode.api.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound
 from netnode.api.snapshots import Snapshots
@@ -20,7 +21,7 @@ from netnode.api.status_cache import DEFAULT_INTERVAL, StatusCache, unobserved
 from netnode.api.world import API_TOPOLOGY, Source, TopologyCache, World, now
 from netnode.drivers.haproxy import HAProxyProcesses
 from netnode.drivers.nftables import UdpTables
-from netnode.errors import NetnodeError, TopologyError
+from netnode.errors import CONFLICT, NetnodeError, TopologyError
 from netnode.model.ids import lb_namespace
 from netnode.model.loading import load_data
 from netnode.model.topology import LoadBalancer
@@ -49,90 +50,31 @@ class Doc:
     def __init__(self, data: dict[str, Any] | None, integration_bridge: str = "br-int") -> None:
         self.data: dict[str, Any] = copy.deepcopy(data) if data else {"name": API_TOPOLOGY}
         self.data["integration_bridge"] = integration_bridge
-        for key in ("networks", "load_balancers", "routers", "floating_ips"):
-            self.data.setdefault(key, [])
+        for kind in kinds.KINDS.values():
+            if kind.parent is None and kind.many and len(kind.path) == 1:
+                self.data.setdefault(kind.field, [])  # networks, load_balancers, ...
         self.data.setdefault("metadata", {})
 
-    # --- objects ---------------------------------------------------------------------
+    # --- objects (where each kind lives: api/kinds.py) ----------------------------------
 
     def find(self, kind: str, object_id: str) -> dict[str, Any]:
         """An object of the API's topology by kind and id (the caller checked it exists)."""
-        for item in self._items(kind):
+        for item in self.items(kind):
             if item.get("id") == object_id:
                 return item
         raise NotFound.of(kind, object_id)
 
-    def _items(self, kind: str) -> list[dict[str, Any]]:
-        d = self.data
-        if kind == "network":
-            return d["networks"]
-        if kind == "subnet":
-            return [s for n in d["networks"] for s in n["subnets"]]
-        if kind == "loadbalancer":
-            return d["load_balancers"]
-        if kind == "listener":
-            return [x for lb in d["load_balancers"] for x in lb.get("listeners", [])]
-        if kind == "pool":
-            return [x for lb in d["load_balancers"] for x in lb.get("pools", [])]
-        if kind == "member":
-            return [
-                m
-                for lb in d["load_balancers"]
-                for p in lb.get("pools", [])
-                for m in p.get("members", [])
-            ]
-        if kind == "l7policy":
-            return self.l7policies()
-        if kind == "l7rule":
-            return [r for p in self.l7policies() for r in p.get("rules", [])]
-        if kind == "router":
-            return d["routers"]
-        if kind == "floatingip":
-            return d["floating_ips"]
-        raise KeyError(kind)
-
-    def l7policies(self) -> list[dict[str, Any]]:
-        return [
-            p
-            for lb in self.data["load_balancers"]
-            for x in lb.get("listeners", [])
-            for p in x.get("l7policies", [])
-        ]
+    def items(self, kind: str) -> list[dict[str, Any]]:
+        """Every object of ``kind`` ("listener", "l7rule", ...) in the document."""
+        return kinds.kind(kind).items(self.data)
 
     def remove(self, kind: str, object_id: str) -> None:
-        d = self.data
-        if kind == "network":
-            d["networks"] = [n for n in d["networks"] if n["id"] != object_id]
-        elif kind == "subnet":
-            for n in d["networks"]:
-                n["subnets"] = [s for s in n["subnets"] if s["id"] != object_id]
-        elif kind == "loadbalancer":
-            d["load_balancers"] = [x for x in d["load_balancers"] if x["id"] != object_id]
-        elif kind == "listener":
-            for lb in d["load_balancers"]:
-                lb["listeners"] = [x for x in lb.get("listeners", []) if x["id"] != object_id]
-        elif kind == "pool":
-            for lb in d["load_balancers"]:
-                lb["pools"] = [x for x in lb.get("pools", []) if x["id"] != object_id]
-                for x in lb.get("listeners", []):
-                    if x.get("default_pool") == object_id:
-                        x.pop("default_pool")
-        elif kind == "member":
-            for lb in d["load_balancers"]:
-                for p in lb.get("pools", []):
-                    p["members"] = [m for m in p.get("members", []) if m["id"] != object_id]
-        elif kind == "l7policy":
-            for lb in d["load_balancers"]:
-                for x in lb.get("listeners", []):
-                    x["l7policies"] = [p for p in x.get("l7policies", []) if p["id"] != object_id]
-        elif kind == "l7rule":
-            for p in self.l7policies():
-                p["rules"] = [r for r in p.get("rules", []) if r["id"] != object_id]
-        elif kind == "router":
-            d["routers"] = [x for x in d["routers"] if x["id"] != object_id]
-        elif kind == "floatingip":
-            d["floating_ips"] = [x for x in d["floating_ips"] if x["id"] != object_id]
-        d["metadata"].pop(object_id, None)
+        """Take an object out of the document, with what it holds and their metadata."""
+        found = kinds.kind(kind)
+        for item in found.remove(self.data, object_id):
+            for gone in found.ids_within(item):
+                self.data["metadata"].pop(gone, None)
+        self.data["metadata"].pop(object_id, None)
 
     def set_meta(
         self,
@@ -216,29 +158,7 @@ class Doc:
             n for n in self.data["networks"] if n["id"] not in copies or n["name"] in used
         ]
         present = {
-            x["id"]
-            for kind in (
-                "network",
-                "subnet",
-                "loadbalancer",
-                "listener",
-                "pool",
-                "member",
-                "l7policy",
-                "l7rule",
-                "router",
-                "floatingip",
-            )
-            for x in self._items(kind)
-        }
-        present |= {
-            p["healthmonitor"]["id"]
-            for lb in self.data["load_balancers"]
-            for p in lb.get("pools", [])
-            if p.get("healthmonitor")
-        }
-        present |= {
-            pf["id"] for f in self.data["floating_ips"] for pf in f.get("port_forwardings", [])
+            x["id"] for kind in kinds.KINDS.values() for x in kind.items(self.data) if x.get("id")
         }
         self.data["metadata"] = {k: v for k, v in self.data["metadata"].items() if k in present}
 
@@ -348,10 +268,10 @@ class Service:
 
 
 def _refusal(exc: TopologyError) -> ApiError:
-    """A change the topology's own rules refuse: 409 when it collides with something
-    that exists, 400 otherwise."""
-    text = "; ".join(f"{p.path}: {p.message}" if p.path else p.message for p in exc.problems)
-    if any(("already" in p.message or "duplicate" in p.message) for p in exc.problems):
+    """A change the topology's own rules refuse: 409 when a problem is a conflict (it
+    collides with something that exists), 400 otherwise."""
+    text = "; ".join(str(p) for p in exc.problems)
+    if any(p.code == CONFLICT for p in exc.problems):
         return Conflict(text)
     return BadRequest(text)
 

@@ -3,7 +3,8 @@
 The schema (``topology.py``) already keeps every value inside its alphabet; these rules
 refuse settings that are each valid but meaningless or contradictory together (an L7
 rule on a TCP listener, a TERMINATED_HTTPS listener without a certificate, SOURCE_IP_PORT
-with cookie persistence...), each with the field path and what to do instead.
+with cookie persistence...), each with the field path and what to do instead. Two are conflicts (code ``conflict``):
+an L7 policy name given twice on a listener, a pool used in two modes.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import re
 from collections.abc import Iterator
 from typing import get_args
 
-from netnode.errors import Problem
+from netnode.errors import CONFLICT, Problem
 from netnode.model.topology import (
     SSL_CLIENT_HEADERS,
     HealthMonitor,
@@ -139,6 +140,7 @@ def _listener(x: Listener, pools: dict[str, Pool], path: str) -> Iterator[Proble
             yield Problem(
                 f"{ppath}.name",
                 f"duplicate L7 policy name {policy.name!r} (also at l7policies[{names[policy.name]}])",
+                CONFLICT,
             )
         names.setdefault(policy.name, k)
         yield from _policy(policy, x, pools, ppath)
@@ -346,6 +348,7 @@ def _shared_pools(lb: LoadBalancer, path: str) -> Iterator[Problem]:
                     f"{path}.{where}",
                     f"pool {pool!r} is already used in {other_mode} mode by {path}.{other}; "
                     f"a {x.protocol} listener uses it in {mode} mode (give it a pool of its own)",
+                    CONFLICT,
                 )
             modes.setdefault(pool, (mode, where))
     # Cookies are HTTP: a pool reached only from TCP or HTTPS listeners (tcp mode) has

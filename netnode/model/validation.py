@@ -1,7 +1,13 @@
 """Rules that relate objects to each other, checked after the schema.
 
 ``check(topology)`` returns every problem it finds, each with the field path a user can
-look up in the file; an empty list means the topology can be applied.
+look up in the file; an empty list means the topology can be applied. A problem that
+collides with something the topology already holds has code ``conflict``: a name, a
+listener or external port, a member's address and port, a VLAN tag, an address or a
+MAC held twice; a bridge or physical interface used twice; a subnet served by two
+routers; a gateway address taken by something else; a fixed address bound twice, or
+both bound and forwarded to; an internal socket forwarded to twice. The rest (subnets
+that overlap included, as in Neutron) are ``invalid``.
 """
 
 from __future__ import annotations
@@ -9,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from ipaddress import IPv4Address, IPv4Network
 
-from netnode.errors import Problem
+from netnode.errors import CONFLICT, Problem
 from netnode.model import combinations
 from netnode.model.topology import Listener, Network, Topology
 
@@ -33,7 +39,7 @@ def _duplicates(items: Iterable[tuple[str, str]], what: str) -> Iterator[Problem
     seen: dict[str, str] = {}
     for path, key in items:
         if key in seen:
-            yield Problem(path, f"duplicate {what} {key!r} (also at {seen[key]})")
+            yield Problem(path, f"duplicate {what} {key!r} (also at {seen[key]})", CONFLICT)
         else:
             seen[key] = path
 
@@ -111,7 +117,9 @@ def _networks(topo: Topology) -> Iterator[Problem]:
             bridge = topo.bridge_of(net)
             if bridge in bridges:
                 yield Problem(
-                    f"{path}.bridge", f"bridge {bridge!r} is already used by {bridges[bridge]}"
+                    f"{path}.bridge",
+                    f"bridge {bridge!r} is already used by {bridges[bridge]}",
+                    CONFLICT,
                 )
             bridges[bridge] = path
         else:
@@ -178,6 +186,7 @@ def _physical_interfaces(topo: Topology, bridges: dict[str, str]) -> Iterator[Pr
                 path,
                 f"{phys!r} is already attached by {attached[phys]}: an interface is a port "
                 "of one bridge only",
+                CONFLICT,
             )
         attached.setdefault(phys, path)
 
@@ -295,7 +304,9 @@ def _routers(topo: Topology) -> Iterator[Problem]:
             if subnet.gateway_ip is None:
                 yield Problem(ipath, f"subnet {name!r} has no gateway_ip for the router to take")
             if name in served:
-                yield Problem(ipath, f"subnet {name!r} is already served by {served[name]}")
+                yield Problem(
+                    ipath, f"subnet {name!r} is already served by {served[name]}", CONFLICT
+                )
             served[name] = path
 
 
@@ -340,7 +351,9 @@ def _addresses(topo: Topology) -> Iterator[Problem]:
     upstream_ok = {f"lab.clients[{i}].address" for i in range(len(topo.lab.clients))}
     for path, net, addr in held:
         if (net, addr) in gateways and path not in upstream_ok:
-            yield Problem(path, f"{addr} is the gateway of its subnet ({gateways[(net, addr)]})")
+            yield Problem(
+                path, f"{addr} is the gateway of its subnet ({gateways[(net, addr)]})", CONFLICT
+            )
     macs = [
         (f"load_balancers[{i}].vip.mac", lb.vip.mac) for i, lb in enumerate(topo.load_balancers)
     ]
@@ -427,6 +440,7 @@ def _floating_ips(topo: Topology) -> Iterator[Problem]:
                 yield Problem(
                     f"{path}.floating_ip_address",
                     f"{fip.floating_ip_address} is the external gateway",
+                    CONFLICT,
                 )
         if fip.port_forwardings:
             forwarding.append((i, ext))
@@ -445,6 +459,7 @@ def _floating_ips(topo: Topology) -> Iterator[Problem]:
             yield Problem(
                 f"{path}.fixed_ip_address",
                 f"{key[1]} on {key[0]!r} is already bound by {bound[key]}",
+                CONFLICT,
             )
         bound[key] = path
         if problem := unrouted(key, ext, f"{path}.fixed_ip_address"):
@@ -460,6 +475,7 @@ def _floating_ips(topo: Topology) -> Iterator[Problem]:
                 f"{path}.port_forwardings",
                 "a floating IP with port forwardings cannot also have a fixed_ip_address "
                 "(Neutron refuses it): remove fixed_ip_address or the port forwardings",
+                CONFLICT,
             )
             continue
         yield from _duplicates(
@@ -486,6 +502,7 @@ def _floating_ips(topo: Topology) -> Iterator[Problem]:
                     f"{pf_path}.internal_ip_address",
                     f"{key[1]} on {key[0]!r} has a floating IP of its own ({bound[key]}); "
                     "Neutron forwards no port to an address bound to a floating IP",
+                    CONFLICT,
                 )
             socket = (key[0], key[1], pf.protocol, pf.internal_port)
             if socket in targets:
@@ -493,6 +510,7 @@ def _floating_ips(topo: Topology) -> Iterator[Problem]:
                     f"{pf_path}.internal_port",
                     f"{key[1]}:{pf.internal_port}/{pf.protocol} is already the target of "
                     f"{targets[socket]}",
+                    CONFLICT,
                 )
             targets.setdefault(socket, pf_path)
             if problem := unrouted(key, ext, f"{pf_path}.internal_ip_address"):
