@@ -41,6 +41,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -57,6 +58,9 @@ MIX = (
     ("delete", 10),
 )
 RSS_TARGET = 1.2
+# The server's RSS is sampled this often during the run: a leak climbs to the end, a
+# heap that settles after its high-water mark flattens.
+RSS_EVERY = 10.0
 START_TIMEOUT = 60.0
 
 
@@ -240,6 +244,7 @@ def main() -> int:
         argv += ["--db", args.db]
     argv += ["serve", "--noauth", "--no-agent", "--port", str(port)]
     log = state / "serve.log"
+    samples: list[int] = []
     with open(log, "wb") as out:
         server = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
@@ -264,9 +269,19 @@ def main() -> int:
         tally = Tally()
         asyncio.run(run_phase(url, args.clients, args.warmup, lb_ids, tally, args.seed, False))
         rss_warm = rss_kib(server.pid)
+        sampling = threading.Event()
+
+        def sample() -> None:
+            while not sampling.wait(RSS_EVERY):
+                samples.append(rss_kib(server.pid))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
         took = asyncio.run(
             run_phase(url, args.clients, args.duration, lb_ids, tally, args.seed + 1, True)
         )
+        sampling.set()
+        sampler.join()
         rss_after = rss_kib(server.pid)
         lost = verify(url, tally)
     finally:
@@ -280,6 +295,7 @@ def main() -> int:
         shutil.rmtree(state, ignore_errors=True)
 
     everything = [x for values in tally.latencies.values() for x in values]
+    unanswered = sum(1 for e in tally.errors if not e.split(": ", 2)[1][:1].isdigit())
     five = sum(n for status, n in tally.statuses.items() if status >= 500)
     ratio = rss_after / rss_warm
     print(
@@ -305,6 +321,7 @@ def main() -> int:
     )
     rows = [
         ("responses 5xx", f"{five}", "0", five == 0),
+        ("requests with no answer", f"{unanswered}", "0", unanswered == 0),
         ("acknowledged writes lost", f"{len(lost)}", "0", not lost),
         (
             "RSS after / after warm-up",
@@ -313,6 +330,8 @@ def main() -> int:
             ratio <= RSS_TARGET,
         ),
     ]
+    series = " ".join(str(k // 1024) for k in [rss_warm, *samples, rss_after])
+    print(f"  RSS every {RSS_EVERY:.0f} s (MiB): {series}")
     for what, figure, target, met in rows:
         print(f"  {what:<28} {figure:<28} target {target:<8} {'met' if met else 'MISSED'}")
     for line in (lost + tally.errors)[:20]:
