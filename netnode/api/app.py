@@ -13,7 +13,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from netnode.api import neutron, octavia, port_forwardings
+from netnode.api import neutron, octavia
 from netnode.api import schemas as s
 from netnode.api.auth import Context, Tokens
 from netnode.api.errors import (
@@ -152,12 +152,6 @@ def create_app(svc: Service, tokens: Tokens | None, noauth_project: str = "admin
         )
     app.include_router(
         neutron.router, prefix="/v2.0", tags=["neutron"], responses=error_responses(s.NeutronFault)
-    )
-    app.include_router(
-        port_forwardings.router,
-        prefix="/v2.0",
-        tags=["neutron"],
-        responses=error_responses(s.NeutronFault),
     )
 
     def openapi() -> dict[str, Any]:

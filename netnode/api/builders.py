@@ -2,7 +2,7 @@
 a member, a health monitor, an L7 policy or rule, each with its defaults, its metadata
 (name, project, timestamps) and its place in the project's quota.
 
-The one-by-one create routes (``octavia.py``) and the fully populated load balancer
+The one-by-one create routes (``octavia/``) and the fully populated load balancer
 create (``graph.py``) build every object through these functions, so both follow the
 same rules; the topology's own rules then judge the whole document
 (``Service.change``). Each ``add_*`` takes the parent's document item, the request's

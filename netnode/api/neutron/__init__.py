@@ -1,0 +1,28 @@
+"""Neutron v2.0's L3 subset (``/v2.0``): one module per resource (networks, subnets,
+routers with their gateway and interfaces, floating IPs and their port forwardings,
+ports, read only), the extensions clients ask for, their views (``views.py``) and the
+lookups they share (``lookups.py``). ``router`` holds them all, for ``app.py``."""
+
+from fastapi import APIRouter
+
+from netnode.api.neutron import (
+    extensions,
+    floatingips,
+    networks,
+    port_forwardings,
+    ports,
+    routers,
+    subnets,
+)
+
+router = APIRouter()
+for resource in (
+    networks,
+    subnets,
+    routers,
+    floatingips,
+    ports,
+    extensions,
+    port_forwardings,
+):
+    router.include_router(resource.router)

@@ -1,0 +1,50 @@
+"""Neutron's extensions: what clients look up before using a feature."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from netnode.api.auth import Context
+from netnode.api.common import Ctx
+from netnode.api.errors import NotFound
+
+router = APIRouter()
+
+# What clients look up before using a feature (the openstack CLI asks for
+# external-gateway-multihoming before it sets a router's gateway, for example).
+EXTENSIONS = {
+    "router": ("Neutron L3 Router", "Router abstraction for layer 3 forwarding"),
+    "external-net": ("Neutron external network", "Networks marked router:external"),
+    "ext-gw-mode": ("Neutron L3 Configurable external gateway mode", "enable_snat"),
+    "provider": ("Provider Network", "provider:network_type and provider:segmentation_id"),
+    "l3-ha": ("HA Router extension", "reported as false: one node"),
+    "floating-ip-port-forwarding": (
+        "Floating IP Port Forwarding",
+        "port_forwardings of a floating IP (api/port_forwardings.py)",
+    ),
+}
+
+
+def _extension(alias: str) -> dict[str, Any]:
+    name, description = EXTENSIONS[alias]
+    return {
+        "alias": alias,
+        "name": name,
+        "description": description,
+        "links": [],
+        "updated": "2026-11-26T00:00:00-00:00",
+    }
+
+
+@router.get("/extensions")
+def list_extensions(ctx: Context = Ctx) -> Any:
+    return {"extensions": [_extension(a) for a in EXTENSIONS]}
+
+
+@router.get("/extensions/{alias}")
+def show_extension(alias: str, ctx: Context = Ctx) -> Any:
+    if alias not in EXTENSIONS:
+        raise NotFound(f"Extension with alias {alias} does not exist")
+    return {"extension": _extension(alias)}
