@@ -49,7 +49,23 @@ def shared_subnets(w: World) -> frozenset[str]:
     return frozenset(sid for sid, (src, net, _) in w.subnets.items() if w.shared(src, net))
 
 
-def check_mine(ctx: Context, w: World, src: Source, object_id: str, kind: str) -> None:
+def network_for_change(ctx: Context, w: World, net_id: str) -> tuple[Source, Network]:
+    """``find_network``, for a caller that may write, of its own network the API made."""
+    may_write(ctx)
+    entry = find_network(ctx, w, net_id)
+    _mine(ctx, w, entry[0], net_id, "network")
+    return entry
+
+
+def subnet_for_change(ctx: Context, w: World, subnet_id: str) -> Any:
+    """``find_subnet``, for a caller that may write, of its own subnet the API made."""
+    may_write(ctx)
+    entry = find_subnet(ctx, w, subnet_id)
+    _mine(ctx, w, entry[0], subnet_id, "subnet")
+    return entry
+
+
+def _mine(ctx: Context, w: World, src: Source, object_id: str, kind: str) -> None:
     writable(src, kind, object_id)
     if not ctx.may_see(w.project_of(src, object_id)):
         raise NotFound.of(kind.title(), object_id)

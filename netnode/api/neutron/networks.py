@@ -11,7 +11,7 @@ from netnode.api.auth import Context
 from netnode.api.common import Ctx, Svc, listing
 from netnode.api.errors import BadRequest, Conflict, Forbidden
 from netnode.api.listing import neutron
-from netnode.api.neutron.lookups import check_mine, find_network, in_use
+from netnode.api.neutron.lookups import find_network, in_use, network_for_change
 from netnode.api.neutron.views import network_view
 from netnode.api.service import Doc, Service, may_write, new_id
 from netnode.api.world import World
@@ -99,9 +99,7 @@ def update_network(
     data = body.network.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
 
     def mutate(doc: Doc, w: World) -> None:
-        may_write(ctx)
-        src, _ = find_network(ctx, w, net_id)
-        check_mine(ctx, w, src, net_id, "network")
+        network_for_change(ctx, w, net_id)
         doc.update_meta(net_id, data)
         if data.get("shared") is not None:
             doc.data["metadata"][net_id]["shared"] = data["shared"]
@@ -113,9 +111,7 @@ def update_network(
 @router.delete("/networks/{net_id}", status_code=204)
 def delete_network(net_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Response:
     def mutate(doc: Doc, w: World) -> None:
-        may_write(ctx)
-        src, _ = find_network(ctx, w, net_id)
-        check_mine(ctx, w, src, net_id, "network")
+        network_for_change(ctx, w, net_id)
         port = in_use(w, net_id)
         if port is not None:
             raise Conflict(

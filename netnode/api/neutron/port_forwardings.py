@@ -22,6 +22,7 @@ from netnode.api.auth import Context
 from netnode.api.common import Ctx, Svc, listing
 from netnode.api.errors import BadRequest, Conflict, NotFound
 from netnode.api.listing import neutron
+from netnode.api.neutron.lookups import find_owned
 from netnode.api.service import Doc, Service, may_write, new_id, writable
 from netnode.api.world import Port, Source, World
 from netnode.model.topology import FloatingIP, FreeText, ObjectId, PortForwarding
@@ -86,9 +87,7 @@ def _network_id(src: Source, name: str | None) -> str | None:
 
 
 def _fip(ctx: Context, w: World, fip_id: str) -> tuple[Source, FloatingIP]:
-    entry = w.fips.get(fip_id)
-    if entry is None or not ctx.may_see(w.project_of(entry[0], fip_id)):
-        raise NotFound.of("Floating IP", fip_id)
+    entry: tuple[Source, FloatingIP] = find_owned(ctx, w, w.fips, fip_id, "Floating IP")
     return entry
 
 

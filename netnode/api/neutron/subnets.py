@@ -13,11 +13,11 @@ from netnode.api.common import Ctx, Svc, listing
 from netnode.api.errors import BadRequest, Conflict
 from netnode.api.listing import neutron
 from netnode.api.neutron.lookups import (
-    check_mine,
-    find_network,
     find_subnet,
     in_use,
+    network_for_change,
     shared_subnets,
+    subnet_for_change,
 )
 from netnode.api.neutron.views import subnet_view
 from netnode.api.service import Doc, Service, may_write, new_id
@@ -64,8 +64,7 @@ def create_subnet(
         )
 
     def mutate(doc: Doc, w: World) -> str:
-        src, _ = find_network(ctx, w, req.network_id)
-        check_mine(ctx, w, src, req.network_id, "network")
+        src, _ = network_for_change(ctx, w, req.network_id)
         gateway = req.gateway_ip if "gateway_ip" in data else cidr.network_address + 1
         if gateway is not None and (
             gateway not in cidr or gateway in (cidr.network_address, cidr.broadcast_address)
@@ -103,9 +102,7 @@ def update_subnet(
     data = body.subnet.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
 
     def mutate(doc: Doc, w: World) -> None:
-        may_write(ctx)
-        src, _, _ = find_subnet(ctx, w, subnet_id)
-        check_mine(ctx, w, src, subnet_id, "subnet")
+        subnet_for_change(ctx, w, subnet_id)
         doc.update_meta(subnet_id, data)
 
     svc.change(mutate)
@@ -115,9 +112,7 @@ def update_subnet(
 @router.delete("/subnets/{subnet_id}", status_code=204)
 def delete_subnet(subnet_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Response:
     def mutate(doc: Doc, w: World) -> None:
-        may_write(ctx)
-        src, net, _ = find_subnet(ctx, w, subnet_id)
-        check_mine(ctx, w, src, subnet_id, "subnet")
+        _, net, _ = subnet_for_change(ctx, w, subnet_id)
         port = in_use(w, net.uid, subnet_id)
         if port is not None:
             raise Conflict(

@@ -10,9 +10,8 @@ from netnode.api import schemas as s
 from netnode.api.auth import Context
 from netnode.api.builders import Quotas, add_l7policy, add_l7rule, place, policy_fields, put
 from netnode.api.common import Ctx, Svc, listing
-from netnode.api.errors import NotFound
 from netnode.api.listing import constant, octavia
-from netnode.api.octavia.lookups import child_for_change, find_child
+from netnode.api.octavia.lookups import child_for_change, find_child, find_in
 from netnode.api.octavia.views import views
 from netnode.api.service import Doc, Service
 from netnode.api.world import World
@@ -87,14 +86,6 @@ def delete_l7policy(policy_id: str, svc: Service = Svc, ctx: Context = Ctx) -> R
     return Response(status_code=204)
 
 
-def _rule_of(ctx: Context, w: World, policy_id: str, rule_id: str, change: bool) -> Any:
-    get = child_for_change if change else find_child
-    entry = get(ctx, w, w.l7rules, rule_id, "L7 Rule")
-    if entry[3].uid != policy_id:
-        raise NotFound.of("L7 Rule", rule_id)
-    return entry
-
-
 @router.get("/l7policies/{policy_id}/rules", response_model=s.wrap_out("rules", s.L7RuleOut, True))
 def list_l7rules(policy_id: str, request: Request, svc: Service = Svc, ctx: Context = Ctx) -> Any:
     w = svc.world()
@@ -131,7 +122,7 @@ def create_l7rule(
 )
 def show_l7rule(policy_id: str, rule_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Any:
     w = svc.world()
-    _rule_of(ctx, w, policy_id, rule_id, change=False)
+    find_in(ctx, w, w.l7rules, rule_id, "L7 Rule", policy_id)
     return {"rule": views(svc, w).l7rule(rule_id)}
 
 
@@ -148,7 +139,7 @@ def update_l7rule(
     data = body.rule.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
 
     def mutate(doc: Doc, w: World) -> None:
-        _rule_of(ctx, w, policy_id, rule_id, change=True)
+        find_in(ctx, w, w.l7rules, rule_id, "L7 Rule", policy_id, change=True)
         item = doc.find("l7rule", rule_id)
         for key in ("type", "compare_type", "value", "invert", "admin_state_up"):
             if data.get(key) is not None:
@@ -164,7 +155,7 @@ def update_l7rule(
 @router.delete("/l7policies/{policy_id}/rules/{rule_id}", status_code=204)
 def delete_l7rule(policy_id: str, rule_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Response:
     def mutate(doc: Doc, w: World) -> None:
-        _rule_of(ctx, w, policy_id, rule_id, change=True)
+        find_in(ctx, w, w.l7rules, rule_id, "L7 Rule", policy_id, change=True)
         doc.remove("l7rule", rule_id)
 
     svc.change(mutate)

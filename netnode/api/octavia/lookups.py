@@ -45,3 +45,21 @@ def child_for_change(
     writable(src, kind.lower(), object_id)
     not_pending(w, src, lb.uid)
     return entry
+
+
+def find_in(
+    ctx: Context,
+    w: World,
+    table: dict[str, Any],
+    object_id: str,
+    kind: str,
+    parent_id: str,
+    *,
+    change: bool = False,
+) -> Any:
+    """``find_child`` (``child_for_change`` with ``change``) of an object in a path under
+    its parent (a pool's member, a policy's rule): one under another parent is not found."""
+    entry = (child_for_change if change else find_child)(ctx, w, table, object_id, kind)
+    if entry[-2].uid != parent_id:  # the parent stands just before the object
+        raise NotFound.of(kind, object_id)
+    return entry

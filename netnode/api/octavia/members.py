@@ -10,9 +10,9 @@ from netnode.api import schemas as s
 from netnode.api.auth import Context
 from netnode.api.builders import Quotas, add_member, member_fields, member_item
 from netnode.api.common import Ctx, Svc, listing
-from netnode.api.errors import BadRequest, NotFound
+from netnode.api.errors import BadRequest
 from netnode.api.listing import constant, octavia
-from netnode.api.octavia.lookups import child_for_change, find_child
+from netnode.api.octavia.lookups import child_for_change, find_child, find_in
 from netnode.api.octavia.views import views
 from netnode.api.service import Doc, Service, new_id
 from netnode.api.world import World
@@ -93,9 +93,7 @@ def batch_update_members(
 )
 def show_member(pool_id: str, member_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Any:
     w = svc.world()
-    _, _, pool, _ = find_child(ctx, w, w.members, member_id, "Member")
-    if pool.uid != pool_id:
-        raise NotFound.of("Member", member_id)
+    find_in(ctx, w, w.members, member_id, "Member", pool_id)
     return {"member": views(svc, w).member(member_id)}
 
 
@@ -112,9 +110,7 @@ def update_member(
     data = body.member.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
 
     def mutate(doc: Doc, w: World) -> None:
-        _, _, pool, _ = child_for_change(ctx, w, w.members, member_id, "Member")
-        if pool.uid != pool_id:
-            raise NotFound.of("Member", member_id)
+        find_in(ctx, w, w.members, member_id, "Member", pool_id, change=True)
         member_fields(doc.find("member", member_id), data)
         doc.update_meta(member_id, data)
 
@@ -125,9 +121,7 @@ def update_member(
 @router.delete("/pools/{pool_id}/members/{member_id}", status_code=204)
 def delete_member(pool_id: str, member_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Response:
     def mutate(doc: Doc, w: World) -> None:
-        _, _, pool, _ = child_for_change(ctx, w, w.members, member_id, "Member")
-        if pool.uid != pool_id:
-            raise NotFound.of("Member", member_id)
+        find_in(ctx, w, w.members, member_id, "Member", pool_id, change=True)
         doc.remove("member", member_id)
 
     svc.change(mutate)
