@@ -22,7 +22,7 @@ EXTENSIONS = {
     "l3-ha": ("HA Router extension", "reported as false: one node"),
     "floating-ip-port-forwarding": (
         "Floating IP Port Forwarding",
-        "port_forwardings of a floating IP (api/port_forwardings.py)",
+        "port_forwardings of a floating IP: TCP/UDP ports forwarded to internal addresses",
     ),
 }
 
