@@ -135,6 +135,20 @@ class Lab:
     def bodies(self, namespace: str, address: str, count: int, port: int = 80) -> list[str]:
         return [self.get(namespace, address, port).body.strip() for _ in range(count)]
 
+    def answering(self, namespace: str, address: str, count: int = 6) -> set[str] | None:
+        """The bodies of ``count`` requests from ``namespace``, or None while the
+        address does not answer yet (for ``eventually``)."""
+        try:
+            return set(self.bodies(namespace, address, count))
+        except OSError:
+            return None
+
+    def destroy_api(self) -> None:
+        """Remove what ``netnode serve`` built for this lab's API topology, if anything."""
+        record = self.host.store.read("api")
+        if record.topology is not None:
+            converge.destroy(self.host, load_data(record.topology, node=self.host.node))
+
 
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[Lab]:

@@ -11,8 +11,6 @@ import secrets
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,6 +19,7 @@ from netnode.model.loading import load_file
 from netnode.reconcile import converge
 from netnode.reconcile.agent import Agent, backoff
 from netnode.reconcile.host import Host
+from tests.functional.conftest import eventually
 
 pytestmark = pytest.mark.functional  # a pass reads Open vSwitch (ovs-vsctl), as root
 
@@ -42,15 +41,6 @@ def _topology(bridge: str, tag: int) -> str:
     )
 
 
-def _until(
-    check: Callable[[], bool], timeout: float = 20, message: Callable[[], str] = lambda: ""
-) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"condition not met in time: {message()}"
-        time.sleep(0.02)
-
-
 def test_a_locked_store_is_survived_and_counted(tmp_path: Path) -> None:
     db = tmp_path / "netnode.db"
     host = Host(state_dir=tmp_path, node="rounds", db_url=f"sqlite:///{db}?timeout=0.2")
@@ -65,21 +55,21 @@ def test_a_locked_store_is_survived_and_counted(tmp_path: Path) -> None:
     loop = threading.Thread(target=agent.run, args=(stop,))
     loop.start()
     try:
-        _until(lambda: agent.health.rounds >= 1)
+        eventually(lambda: agent.health.rounds >= 1, interval=0.02)
         holder = subprocess.Popen(
             [sys.executable, "-c", HOLD_LOCK, str(db)], stdout=subprocess.PIPE, text=True
         )
         try:
             assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
             path.write_text(_topology(bridge, 2))
-            _until(lambda: agent.health.failing >= 3, message=lambda: "\n".join(lines))
+            eventually(lambda: agent.health.failing >= 3, interval=0.02)
             assert loop.is_alive()
             failed = agent.health.failed_rounds
         finally:
             holder.kill()
             holder.communicate()
         rounds = agent.health.rounds
-        _until(lambda: agent.health.rounds > rounds)
+        eventually(lambda: agent.health.rounds > rounds, interval=0.02)
         assert agent.health.failing == 0
         assert loop.is_alive()
         document, _ = host.store.document("t")

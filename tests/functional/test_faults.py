@@ -22,8 +22,6 @@ import httpx
 import pytest
 
 from netnode.model import ids
-from netnode.model.loading import load_data
-from netnode.reconcile import converge
 from netnode.reconcile.agent import Agent
 from tests.functional.conftest import Lab, eventually, seed_data
 from tests.functional.test_openstack_cli import Server, lab_only
@@ -178,7 +176,7 @@ def test_serve_killed_during_a_burst_of_writes_loses_no_acknowledged_object(
     finally:
         http.close()
         again.stop()
-        _destroy_api(lab)
+        lab.destroy_api()
 
 
 # Python starts and imports netnode in about 0.45 s, and the agent's first full pass
@@ -223,12 +221,6 @@ def test_the_agent_killed_in_a_pass_leaves_nothing_the_next_one_cannot_fix(
     assert len(rules) == len(set(rules))
     lab.destroy()
     assert owned_leftovers(lab) == []
-
-
-def _destroy_api(lab: Lab) -> None:
-    record = lab.host.store.read("api")
-    if record.topology is not None:
-        converge.destroy(lab.host, load_data(record.topology, node=lab.host.node))
 
 
 def test_a_full_state_filesystem_is_a_clear_error_and_recovers(lab: Lab) -> None:

@@ -26,8 +26,6 @@ import pytest
 import yaml
 
 from netnode.lab.client import http_get
-from netnode.model.loading import load_data
-from netnode.reconcile import converge
 from tests.functional.conftest import Lab, eventually
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -127,9 +125,7 @@ def served(lab: Lab, tokens: Path) -> Iterator[Server]:
         yield server
     finally:
         server.stop()
-        record = lab.host.store.read("api")
-        if record.topology is not None:
-            converge.destroy(lab.host, load_data(record.topology, node=lab.host.node))
+        lab.destroy_api()
 
 
 def test_openstack_cli_builds_a_load_balancer_reachable_on_a_floating_ip(
@@ -285,14 +281,8 @@ def test_openstack_cli_builds_a_load_balancer_reachable_on_a_floating_ip(
     # Traffic: from the outside client to the floating IP, answered by both members.
     outside = lab.ns_of("client", "outside")
 
-    def both() -> object:
-        try:
-            seen = set(lab.bodies(outside, address, 6))
-        except OSError:
-            return None
-        return seen if seen == {"server_81", "server_82"} else None
-
-    assert eventually(both, timeout=30, interval=0.5)
+    both = {"server_81", "server_82"}
+    assert eventually(lambda: lab.answering(outside, address) == both, timeout=30, interval=0.5)
 
     # Octavia's features through the real client: an L7 policy with a rule, cookie
     # persistence; their effect seen by the outside client.

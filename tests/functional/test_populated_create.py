@@ -11,8 +11,6 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from netnode.model.loading import load_data
-from netnode.reconcile import converge
 from tests.functional.conftest import Lab, eventually
 from tests.functional.test_openstack_cli import TOKEN, Server, lab_only
 
@@ -33,9 +31,7 @@ def served(lab: Lab) -> Iterator[Server]:
         yield server
     finally:
         server.stop()
-        record = lab.host.store.read("api")
-        if record.topology is not None:
-            converge.destroy(lab.host, load_data(record.topology, node=lab.host.node))
+        lab.destroy_api()
 
 
 def test_one_post_makes_a_working_load_balancer(lab: Lab, served: Server) -> None:
@@ -97,13 +93,7 @@ def check(lab: Lab, api: httpx.Client) -> None:
 
     probe = lab.ns_of("instance", "probe")
 
-    def both() -> object:
-        try:
-            seen = set(lab.bodies(probe, VIP, 6))
-        except OSError:
-            return None
-        return seen if seen == {"server_81", "server_82"} else None
-
-    assert eventually(both, timeout=30, interval=0.5)
+    both = {"server_81", "server_82"}
+    assert eventually(lambda: lab.answering(probe, VIP) == both, timeout=30, interval=0.5)
     r = api.delete(f"/v2/lbaas/loadbalancers/{lb['id']}?cascade=true")
     assert r.status_code == 204, r.text

@@ -17,8 +17,6 @@ from typing import Any
 import httpx
 import pytest
 
-from netnode.model.loading import load_data
-from netnode.reconcile import converge
 from netnode.reconcile.host import Host
 from tests import postgres
 from tests.functional.conftest import Lab, eventually
@@ -47,9 +45,7 @@ def pg_lab(lab: Lab, cluster: postgres.Cluster) -> Iterator[Lab]:
         try:
             if cluster.server is None:
                 cluster.start()
-            record = host.store.read("api")
-            if record.topology is not None:
-                converge.destroy(host, load_data(record.topology, node=host.node))
+            on_pg.destroy_api()
             on_pg.destroy()
         finally:
             host.close()
@@ -157,7 +153,7 @@ def test_serve_converges_across_a_postgresql_restart(
         # The new load balancer is real: vm2 reaches vm1 through its VIP.
         vip = api.ok(api.get(f"/v2/lbaas/loadbalancers/{after}"))["loadbalancer"]["vip_address"]
         vm2 = pg_lab.ns_of("instance", "vm2")
-        assert eventually(lambda: _body(pg_lab, vm2, vip) == "server_81", timeout=30)
+        assert eventually(lambda: pg_lab.answering(vm2, vip, 2) == {"server_81"}, timeout=30)
 
         # The loop said what happened and lived on.
         assert server.proc.poll() is None
@@ -176,10 +172,3 @@ def _created(api: Client, name: str, subnet: str) -> str | None:
     if response.status_code == 503:
         return None
     return api.ok(response)["loadbalancer"]["id"]
-
-
-def _body(lab: Lab, namespace: str, address: str) -> str | None:
-    try:
-        return lab.get(namespace, address).body.strip()
-    except OSError:
-        return None
