@@ -8,15 +8,35 @@ land or none do.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+from pathlib import Path
 from typing import Any
 
+from netnode.drivers.procfs import alive
 from netnode.errors import HostError, MissingTool
 from netnode.plan.observed import OvsBridge, OvsPort, OvsState
 
 OVS_CTL = "/usr/share/openvswitch/scripts/ovs-ctl"
-APPCTL = "ovs-appctl"
+# Where Open vSwitch keeps its pid files (and sockets): OVS_RUNDIR, as its own tools read it.
+DEFAULT_RUNDIR = "/var/run/openvswitch"
+
+
+def vswitchd_alive() -> bool:
+    """ovs-vswitchd's pid file names a live process (read, not forked: this is asked on
+    every pass; ``ovs-appctl version`` cost 3.3 ms a time)."""
+    rundir = Path(os.environ.get("OVS_RUNDIR", DEFAULT_RUNDIR))
+    try:
+        pid = int((rundir / "ovs-vswitchd.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return False
+    try:
+        # A pid file left by a vswitchd that died may name a recycled pid.
+        named = Path(f"/proc/{pid}/comm").read_text().strip() == "ovs-vswitchd"
+    except OSError:
+        return False
+    return named and alive(pid)
 
 
 class OVS:
@@ -50,8 +70,7 @@ class OVS:
         proc = subprocess.run([self.vsctl, "--timeout=2", "show"], capture_output=True, check=False)
         if proc.returncode != 0:
             return False
-        probe = [APPCTL, "--timeout=2", "-t", "ovs-vswitchd", "version"]
-        return subprocess.run(probe, capture_output=True, check=False).returncode == 0
+        return vswitchd_alive()
 
     def ensure_running(self) -> bool:
         """Start ovsdb-server and ovs-vswitchd if they are not answering. True if started."""
