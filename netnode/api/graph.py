@@ -219,7 +219,7 @@ def _at(path: str) -> Iterator[None]:
 
 def _document_paths(doc: Doc, lb: dict[str, Any], paths: dict[str, str]) -> dict[str, str]:
     """``paths`` (request path by object id) by each object's path in the document."""
-    index = next(i for i, x in enumerate(doc.data["load_balancers"]) if x is lb)
+    index = doc.index_of("load_balancers", str(lb["id"]))
     base = f"load_balancers[{index}]"
     found: dict[str, str] = {}
     for j, listener in enumerate(lb.get("listeners", [])):

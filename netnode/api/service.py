@@ -1,13 +1,13 @@
-"""The API's one way to change anything: read every topology, apply a change to the
-API's topology document, validate the whole of it, and write it only if nobody wrote
-since it was read (compare-and-set on the topology's generation); then wake the
-reconcile loop. A request either lands whole or changes nothing.
+"""The API's one way to change anything: a change edits the rows of the API's topology
+it needs (``Doc``), the topology's rules judge the result, and the store lands the rows
+it wrote only if none of the rows it read changed meanwhile (a compare-and-set per
+object; ``netnode.store.desired``); then the reconcile loop is woken. A request either
+lands whole or changes nothing, and changes to different objects proceed side by side.
 """
 
 from __future__ import annotations
 
 import copy
-import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +28,8 @@ from netnode.model.topology import LoadBalancer
 from netnode.plan.desired import process_name, udp_root
 from netnode.reconcile.ledger import LedgerStore
 from netnode.reconcile.status import LoadBalancerStatus, loadbalancer_status, udp_rows
+from netnode.store import rows
+from netnode.store.desired import Change, Refused, Snapshot, Stored
 from netnode.store.quotas import QuotaStore
 
 T = TypeVar("T")
@@ -45,36 +47,199 @@ def asked_project(body: dict[str, Any]) -> str | None:
 
 
 class Doc:
-    """The API topology's document being changed (plain JSON data)."""
+    """The API topology as one change sees and edits it: the rows of one snapshot of the
+    store (``netnode.store.rows``), each copied the first time the change touches it.
 
-    def __init__(self, data: dict[str, Any] | None, integration_bridge: str = "br-int") -> None:
-        self.data: dict[str, Any] = copy.deepcopy(data) if data else {"name": API_TOPOLOGY}
-        self.data["integration_bridge"] = integration_bridge
-        for kind in kinds.KINDS.values():
-            if kind.parent is None and kind.many and len(kind.path) == 1:
-                self.data.setdefault(kind.field, [])  # networks, load_balancers, ...
-        self.data.setdefault("metadata", {})
+    What the change touched is what it read: ``change()`` gives the store those rows
+    with their revisions then, so the write lands only if none of them changed meanwhile,
+    and writes only the rows that differ. Rows the change never touched are neither
+    copied nor written."""
+
+    def __init__(
+        self,
+        snapshot: Snapshot | None = None,
+        index: dict[str, str] | None = None,
+        integration_bridge: str = "br-int",
+    ) -> None:
+        snapshot = snapshot or Snapshot(None, 0, {})
+        self._base = snapshot.rows
+        # object id -> key of the row holding it (in the snapshot).
+        self._index = index if index is not None else _index(snapshot.rows)
+        self._original = snapshot.header or {"name": API_TOPOLOGY}
+        self._header: dict[str, Any] | None = None  # copied when first touched
+        self._integration_bridge = integration_bridge
+        self._touched: dict[str, rows.Row] = {}
+        self._deleted: set[str] = set()
+        self._meta: dict[str, dict[str, Any]] = {}  # metadata set by this change
+
+    @classmethod
+    def of(cls, document: dict[str, Any], integration_bridge: str = "br-int") -> Doc:
+        """A Doc over a whole document (tests; a topology outside the store)."""
+        header, parts = rows.split(document)
+        stored = {row.key: Stored(row, 1) for row in parts}
+        return cls(Snapshot(header, 1, stored), None, integration_bridge)
+
+    # --- rows -------------------------------------------------------------------------
+
+    @property
+    def header(self) -> dict[str, Any]:
+        if self._header is None:
+            self._header = copy.deepcopy(self._original)
+            self._header["integration_bridge"] = self._integration_bridge
+            for field in rows.ROOTS:
+                self._header.setdefault(field, [])
+            self._header.setdefault("metadata", {})
+        return self._header
+
+    def _row(self, key: str) -> rows.Row:
+        """Row ``key``, copied for this change (the caller checked it exists)."""
+        row = self._touched.get(key)
+        if row is None:
+            base = self._base[key].row
+            row = rows.Row(key, base.kind, base.position, copy.deepcopy(base.body), dict(base.meta))
+            self._touched[key] = row
+        return row
+
+    def _keys(self, field: str) -> list[str]:
+        """The keys of the live rows of ``field`` ("load_balancers"), in document order."""
+        live = {k: s.row for k, s in self._base.items() if k not in self._deleted}
+        live.update(self._touched)
+        found = [row for row in live.values() if row.kind == field]
+        return [row.key for row in sorted(found, key=lambda r: (r.position, r.key))]
+
+    def replace(self, document: dict[str, Any]) -> None:
+        """Make ``document`` the whole topology (what it does not hold goes)."""
+        header, parts = rows.split(document)
+        self._deleted = set(self._base)
+        self._touched = {}
+        self._header = None
+        self._original = {**self._original}
+        self.header.clear()
+        self.header.update(header)
+        self.header.setdefault("integration_bridge", self._integration_bridge)
+        for field in rows.ROOTS:
+            self.header.setdefault(field, [])
+        self.header.setdefault("metadata", {})
+        for row in parts:
+            self._deleted.discard(row.key)
+            self._touched[row.key] = row
+            self._meta.update(row.meta)
+
+    def index_of(self, field: str, key: str) -> int:
+        """Where row ``key`` stands in its list of the assembled document."""
+        return self._keys(field).index(key)
+
+    def roots(self, field: str) -> list[dict[str, Any]]:
+        """Every object of a top-level list ("floating_ips"), each copied for the change."""
+        return [self._row(key).body for key in self._keys(field)]
+
+    def add(self, field: str, item: dict[str, Any]) -> None:
+        """A new object of a top-level list ("load_balancers")."""
+        key = str(item["id"])
+        if key in self._touched or (key in self._base and key not in self._deleted):
+            raise Conflict(f"{key} exists already")
+        positions = [s.row.position for s in self._base.values()]
+        positions += [r.position for r in self._touched.values()]
+        self._deleted.discard(key)
+        self._touched[key] = rows.Row(key, field, max(positions, default=-1) + 1, item, {})
+
+    def _holder(self, object_id: str) -> str | None:
+        """The key of the row holding ``object_id`` (None: none does)."""
+        for key, row in self._touched.items():
+            if object_id in rows.ids_within(row.body):
+                return key
+        key = self._index.get(object_id)
+        if key is not None and key in self._base and key not in self._deleted:
+            return key
+        return None
+
+    def document(self) -> dict[str, Any]:
+        """The whole topology as the change leaves it."""
+        skip = self._touched.keys() | self._deleted
+        live = [s.row for k, s in self._base.items() if k not in skip]
+        return rows.assemble(
+            self.header, [*live, *(self._final(r) for r in self._touched.values())]
+        )
+
+    def networks(self) -> list[dict[str, Any]]:
+        live = {k: s.row for k, s in self._base.items() if k not in self._deleted}
+        live.update(self._touched)
+        return [row.body for row in live.values() if row.kind == "networks"]
+
+    def _final(self, row: rows.Row) -> rows.Row:
+        """``row`` with the metadata of exactly the objects it now holds."""
+        meta = {}
+        for object_id in rows.ids_within(row.body):
+            entry = self._meta.get(object_id, row.meta.get(object_id))
+            if entry is not None:
+                meta[object_id] = entry
+        return rows.Row(row.key, row.kind, row.position, row.body, meta)
+
+    def change(self) -> Change:
+        """What this change writes, and the revision of every row it read."""
+        change = Change()
+        for key in self._deleted:
+            change.expected[key] = self._base[key].revision
+            change.deletes.add(key)
+        for key, row in self._touched.items():
+            base = self._base.get(key)
+            change.expected[key] = base.revision if base is not None else None
+            final = self._final(row)
+            if base is None or (base.row.body, base.row.meta, base.row.position) != (
+                final.body,
+                final.meta,
+                final.position,
+            ):
+                change.writes[key] = final
+            change.deletes.discard(key)
+        if self.header != self._original:
+            change.header = self.header
+        return change
 
     # --- objects (where each kind lives: api/kinds.py) ----------------------------------
 
     def find(self, kind: str, object_id: str) -> dict[str, Any]:
-        """An object of the API's topology by kind and id (the caller checked it exists)."""
-        for item in self.items(kind):
+        """An object of the API's topology by kind and id (copied for the change)."""
+        for item in self._scope(kinds.kind(kind), object_id):
             if item.get("id") == object_id:
                 return item
         raise NotFound.of(kind, object_id)
 
+    def _scope(self, found: kinds.Kind, object_id: str) -> list[dict[str, Any]]:
+        """The objects of kind ``found`` in the row holding ``object_id`` (or the header)."""
+        key = self._holder(object_id)
+        if key is None:
+            return found.items(self.header)
+        row = self._row(key)
+        return found.items({row.kind: [row.body]})
+
     def items(self, kind: str) -> list[dict[str, Any]]:
-        """Every object of ``kind`` ("listener", "l7rule", ...) in the document."""
-        return kinds.kind(kind).items(self.data)
+        """Every object of ``kind`` ("listener", "l7rule", ...): reads every row that may
+        hold one."""
+        found = kinds.kind(kind)
+        field = _root(found).field
+        if field not in rows.ROOTS:
+            return found.items(self.header)
+        return found.items({field: self.roots(field)})
 
     def remove(self, kind: str, object_id: str) -> None:
         """Take an object out of the document, with what it holds and their metadata."""
         found = kinds.kind(kind)
-        for item in found.remove(self.data, object_id):
-            for gone in found.ids_within(item):
-                self.data["metadata"].pop(gone, None)
-        self.data["metadata"].pop(object_id, None)
+        key = self._holder(object_id)
+        if key is None:
+            removed = found.remove(self.header, object_id)
+            for item in removed:
+                for gone in found.ids_within(item):
+                    self.header["metadata"].pop(gone, None)
+            self.header["metadata"].pop(object_id, None)
+            return
+        row = self._row(key)
+        if found.parent is None and row.body.get("id") == object_id:
+            del self._touched[key]
+            if key in self._base:
+                self._deleted.add(key)
+            return
+        found.remove({row.kind: [row.body]}, object_id)
 
     def set_meta(
         self,
@@ -92,10 +257,23 @@ class Doc:
             "tags": list(body.get("tags") or []),
             **{k: v for k, v in extra.items() if v is not None},
         }
-        self.data["metadata"][object_id] = meta
+        self._meta[object_id] = meta
+
+    def meta(self, object_id: str) -> dict[str, Any]:
+        """The metadata of ``object_id``, to change in place (created empty)."""
+        entry = self._meta.get(object_id)
+        if entry is not None:
+            return entry
+        key = self._holder(object_id)
+        if key is None:
+            held: dict[str, Any] = self.header["metadata"].setdefault(object_id, {})
+            return held
+        entry = copy.deepcopy(self._row(key).meta.get(object_id, {}))
+        self._meta[object_id] = entry
+        return entry
 
     def update_meta(self, object_id: str, body: dict[str, Any]) -> None:
-        meta = self.data["metadata"].setdefault(object_id, {})
+        meta = self.meta(object_id)
         for key in ("name", "description", "tags"):
             if key in body and body[key] is not None:
                 meta[key] = body[key]
@@ -114,53 +292,76 @@ class Doc:
     def use_network(self, world: World, network_id: str) -> str:
         """The name (in this document) of network ``network_id``; a network of a
         topology file is copied in, so the API's topology is complete on its own."""
-        for net in self.data["networks"]:
-            if net["id"] == network_id:
-                return net["name"]
+        if self._holder(network_id) == network_id:
+            return str(self._row(network_id).body["name"])
         src, net = world.networks[network_id]
-        if not net.external and src.topo.integration_bridge != self.data["integration_bridge"]:
+        if not net.external and src.topo.integration_bridge != self._integration_bridge:
             raise Conflict(
                 f"network {network_id} of topology {src.name!r} is on integration bridge "
                 f"{src.topo.integration_bridge!r}, the API's networks on "
-                f"{self.data['integration_bridge']!r} (netnode serve --integration-bridge)"
+                f"{self._integration_bridge!r} (netnode serve --integration-bridge)"
             )
         copied = net.model_dump(mode="json", exclude_none=True)
         copied["name"] = net.uid
         for subnet in copied["subnets"]:
             subnet["name"] = subnet["id"]
-        self.data["networks"].append(copied)
+        self.add("networks", copied)
         return net.uid
 
     def subnet_name(self, world: World, subnet_id: str) -> str:
         _, net, _ = world.subnets[subnet_id]
         self.use_network(world, net.uid)
-        for n in self.data["networks"]:
-            for s in n["subnets"]:
-                if s["id"] == subnet_id:
-                    return s["name"]
+        for s in self._row(net.uid).body["subnets"]:
+            if s["id"] == subnet_id:
+                return str(s["name"])
         raise NotFound.of("subnet", subnet_id)
 
     def prune(self, world: World) -> None:
         """Drop copies of other topologies' networks that nothing here uses any more,
-        and metadata of objects that are gone."""
-        used: set[str] = set()
-        subnet_net = {s["name"]: n["name"] for n in self.data["networks"] for s in n["subnets"]}
-        for lb in self.data["load_balancers"]:
-            used.add(lb["vip"]["network"])
-        for r in self.data["routers"]:
-            if r.get("external_gateway"):
-                used.add(r["external_gateway"]["network"])
-            used.update(subnet_net.get(s, "") for s in r.get("interfaces", []))
-        for f in self.data["floating_ips"]:
-            used.update(x for x in (f.get("network"), f.get("fixed_network")) if x)
-        copies = {uid for uid, (src, _) in world.networks.items() if not src.is_api}
-        self.data["networks"] = [
-            n for n in self.data["networks"] if n["id"] not in copies or n["name"] in used
-        ]
-        present = {
-            x["id"] for kind in kinds.KINDS.values() for x in kind.items(self.data) if x.get("id")
+        and metadata of the header's objects that are gone."""
+        copies = {
+            uid
+            for uid, (src, _) in world.networks.items()
+            if not src.is_api and self._holder(uid) == uid
         }
-        self.data["metadata"] = {k: v for k, v in self.data["metadata"].items() if k in present}
+        if copies:
+            used: set[str] = set()
+            subnet_net = {
+                s["name"]: n["name"] for n in self.networks() for s in n.get("subnets", [])
+            }
+            for lb in self._bodies("load_balancers"):
+                used.add(lb["vip"]["network"])
+            for r in self._bodies("routers"):
+                if r.get("external_gateway"):
+                    used.add(r["external_gateway"]["network"])
+                used.update(subnet_net.get(s, "") for s in r.get("interfaces", []))
+            for f in self._bodies("floating_ips"):
+                used.update(x for x in (f.get("network"), f.get("fixed_network")) if x)
+            for uid in copies:
+                if uid not in used:
+                    self.remove("network", uid)
+        if self._header is not None:
+            present = set(rows.ids_within(self._header))
+            self._header["metadata"] = {
+                k: v for k, v in self._header["metadata"].items() if k in present
+            }
+
+    def _bodies(self, field: str) -> list[dict[str, Any]]:
+        """The objects of a top-level list as they stand, read without copying."""
+        live = {k: s.row for k, s in self._base.items() if k not in self._deleted}
+        live.update(self._touched)
+        return [row.body for row in live.values() if row.kind == field]
+
+
+def _root(found: kinds.Kind) -> kinds.Kind:
+    while found.parent is not None:
+        found = found.parent
+    return found
+
+
+def _index(stored: dict[str, Stored]) -> dict[str, str]:
+    """Object id -> key of the row holding it."""
+    return {i: key for key, s in stored.items() for i in rows.ids_within(s.row.body)}
 
 
 class Service:
@@ -187,7 +388,6 @@ class Service:
         self.operator_project = operator_project
         self.on_change = on_change
         self.cache = TopologyCache()
-        self._lock = threading.Lock()
         self.statuses = StatusCache(self.live_rows, status_interval)
         self.snapshots = Snapshots(store, self._read_world)
 
@@ -231,40 +431,38 @@ class Service:
 
     def change(self, mutate: Callable[[Doc, World], T]) -> T:
         """Apply ``mutate`` to the API's topology and write it, all or nothing."""
-        with self._lock:
-            for _ in range(ATTEMPTS):
-                world = self.world()
-                document, generation = self.store.document(API_TOPOLOGY)
-                if not self._reads(world, document, generation):
-                    continue  # written since the world was read: read both again
-                doc = Doc(document, self.integration_bridge)
-                result = mutate(doc, world)
-                doc.prune(world)
-                try:
-                    topo = load_data(doc.data, self.node, "api")
-                except TopologyError as exc:
-                    raise _refusal(exc) from exc
-                data = topo.model_dump(mode="json", exclude_none=True)
-                if self.store.replace_desired(API_TOPOLOGY, data, generation):
-                    self.cache.put(API_TOPOLOGY, generation + 1, topo)
-                    self.on_change()
-                    return result
+        refused: Refused | None = None
+        for _ in range(ATTEMPTS):
+            world = self.world()
+            src = world.sources.get(API_TOPOLOGY)
+            if src is None:
+                doc = Doc(None, {}, self.integration_bridge)
+            else:
+                doc = Doc(src.snapshot, src.index, self.integration_bridge)
+            result = mutate(doc, world)
+            doc.prune(world)
+            change = doc.change()
+            if change.empty:
+                return result
+            try:
+                load_data(doc.document(), self.node, "api")
+            except TopologyError as exc:
+                raise _refusal(exc) from exc
+            try:
+                landed = self.store.desired.commit(
+                    API_TOPOLOGY, change, rows.gateways(doc.networks())
+                )
+            except Refused as exc:
+                # Decided on a state that is gone (what it read still holds, but another
+                # change took an address or a network meanwhile): decide again.
+                refused = exc
+                continue
+            if landed:
+                self.on_change()
+                return result
+        if refused is not None:
+            raise Conflict(f"{refused}; try again")
         raise Conflict("the store kept changing under this request; try again")
-
-    def _reads(self, world: World, document: dict[str, Any] | None, generation: int) -> bool:
-        """Whether ``world`` holds the API's topology at ``generation``, the document a
-        change edits: a change checks against the world (free addresses, what is in use,
-        what a network copy comes from), so the two must be one state of the store."""
-        seen = world.sources.get(API_TOPOLOGY)
-        if seen is not None:
-            return seen.generation == generation
-        if document is None:
-            return True
-        try:  # absent from the world: not yet written when it was read, or unreadable
-            load_data(document, self.node, "api")
-        except NetnodeError:
-            return True  # the change's own validation says what is wrong with it
-        return False
 
 
 def _refusal(exc: TopologyError) -> ApiError:

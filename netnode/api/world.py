@@ -36,6 +36,8 @@ from netnode.model.topology import (
 )
 from netnode.reconcile import provisioning
 from netnode.reconcile.ledger import LedgerStore, Record
+from netnode.store import rows
+from netnode.store.desired import Snapshot
 
 API_TOPOLOGY = "api"
 
@@ -53,6 +55,10 @@ class Source:
     generation: int
     record: Record
     status: dict[str, str] = field(default_factory=dict)
+    # The rows it was read from (a change of the API's topology edits those), and which
+    # row holds each object id.
+    snapshot: Snapshot | None = None
+    index: dict[str, str] = field(default_factory=dict)
 
     @property
     def is_api(self) -> bool:
@@ -112,10 +118,10 @@ class World:
             parsed = cache.get(store, name, generation, node)
             if parsed is None:
                 continue
-            topo, objects = parsed
+            topo, objects, snapshot, index = parsed
             record = store.read_record(name)
             status = provisioning.pending(record.objects, record.status, objects)
-            sources[name] = Source(name, topo, generation, record, status)
+            sources[name] = Source(name, topo, snapshot.generation, record, status, snapshot, index)
         return cls(sources, node, operator_project)
 
     def _index(self, src: Source) -> None:
@@ -285,12 +291,13 @@ class World:
         return {n.segmentation_id for _, n in self.networks.values() if n.segmentation_id}
 
 
-Parsed = tuple[Topology, dict[str, provisioning.Object]]
+Parsed = tuple[Topology, dict[str, provisioning.Object], Snapshot, dict[str, str]]
 
 
 class TopologyCache:
-    """Parsed topologies and their objects' fingerprints by (name, generation): a
-    document is validated and hashed once, not per request."""
+    """Parsed topologies, their objects' fingerprints and the rows they were read from,
+    by (name, generation): a topology is read, validated and hashed once per write, not
+    per request."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -301,18 +308,20 @@ class TopologyCache:
             cached = self._topologies.get(name)
         if cached is not None and cached[0] == generation:
             return cached[1]
-        document, generation = store.document(name)
+        snapshot = store.desired.snapshot(name)
+        document = snapshot.document()
         parsed = None
         if document is not None:
             try:
                 topo = load_data(document, node, f"topology {name}")
-                parsed = (topo, provisioning.objects(topo, {}))
+                index = {
+                    i: key
+                    for key, stored in snapshot.rows.items()
+                    for i in rows.ids_within(stored.row.body)
+                }
+                parsed = (topo, provisioning.objects(topo, {}), snapshot, index)
             except NetnodeError:
                 parsed = None  # the agent reports it; the API shows what it can
         with self._lock:
-            self._topologies[name] = (generation, parsed)
+            self._topologies[name] = (snapshot.generation, parsed)
         return parsed
-
-    def put(self, name: str, generation: int, topo: Topology) -> None:
-        with self._lock:
-            self._topologies[name] = (generation, (topo, provisioning.objects(topo, {})))

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from netnode.plan.observed import Ledger
 from netnode.plan.spec import HostSpec
 from netnode.store import schema
+from netnode.store.desired import DesiredStore
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,8 @@ class LedgerStore:
     def __init__(self, engine: Engine, node: str) -> None:
         self.engine = engine
         self.node = node
+        # The desired topologies, one row per object (netnode.store.desired).
+        self.desired = DesiredStore(engine, node)
 
     def _row(self, topology: str) -> Any:
         t = schema.topologies
@@ -79,12 +82,8 @@ class LedgerStore:
             return {r.name: r.generation for r in rows}
 
     def read(self, topology: str) -> Record:
-        t = schema.topologies
-        with self.engine.connect() as db:
-            row = db.execute(sa.select(t.c.document, t.c.record).where(self._row(topology))).first()
-        if row is None:
-            return Record()
-        return _record(row.record, row.document)
+        document, _ = self.document(topology)
+        return self.read_record(topology).but(topology=document)
 
     def read_record(self, topology: str) -> Record:
         """The record alone (``topology`` left None): what the API reads per request."""
@@ -98,12 +97,7 @@ class LedgerStore:
 
     def document(self, topology: str) -> tuple[dict[str, Any] | None, int]:
         """The desired topology as last written, and its generation (0: never written)."""
-        t = schema.topologies
-        with self.engine.connect() as db:
-            row = db.execute(
-                sa.select(t.c.document, t.c.generation).where(self._row(topology))
-            ).first()
-        return (None, 0) if row is None else (row.document, row.generation)
+        return self.desired.document(topology)
 
     def write(self, topology: str, record: Record) -> None:
         """Keep a pass's record (never the document: that is the writer's)."""
@@ -124,40 +118,15 @@ class LedgerStore:
 
     def set_desired(self, topology: str, document: dict[str, Any]) -> None:
         """Record the desired topology (``netnode apply``, a watched file)."""
-        t = schema.topologies
-        self._upsert(topology, {"document": document, "generation": t.c.generation + 1})
+        self.desired.replace(topology, document)
 
     def replace_desired(self, topology: str, document: dict[str, Any], generation: int) -> bool:
-        """Write ``document`` only if nobody wrote since ``generation`` was read (the
-        API's read-modify-write); False when someone did."""
-        t = schema.topologies
-        now = _now()
-        with self.engine.begin() as db:
-            if generation == 0:
-                try:
-                    with db.begin_nested():
-                        db.execute(
-                            t.insert().values(
-                                node=self.node,
-                                name=topology,
-                                document=document,
-                                generation=1,
-                                updated_at=now,
-                            )
-                        )
-                    return True
-                except sa.exc.IntegrityError:
-                    return False
-            result = db.execute(
-                t.update()
-                .where(self._row(topology) & (t.c.generation == generation))
-                .values(document=document, generation=generation + 1, updated_at=now)
-            )
-            return result.rowcount == 1
+        """Write ``document`` whole only if nobody wrote since ``generation`` was read
+        (0: nobody ever did); False when someone did."""
+        return self.desired.replace(topology, document, generation)
 
     def forget(self, topology: str) -> None:
-        with self.engine.begin() as db:
-            db.execute(schema.topologies.delete().where(self._row(topology)))
+        self.desired.forget(topology)
 
     def _upsert(self, topology: str, values: dict[str, Any]) -> None:
         t = schema.topologies
@@ -166,10 +135,9 @@ class LedgerStore:
             with self.engine.begin() as db:
                 if db.execute(t.update().where(self._row(topology)).values(**values)).rowcount:
                     return
-                fresh = {k: (1 if k == "generation" else v) for k, v in values.items()}
                 try:
                     with db.begin_nested():
-                        db.execute(t.insert().values(node=self.node, name=topology, **fresh))
+                        db.execute(t.insert().values(node=self.node, name=topology, **values))
                     return
                 except sa.exc.IntegrityError:
                     continue  # written meanwhile by another process: update it

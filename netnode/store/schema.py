@@ -1,12 +1,20 @@
 """The store's tables (SQLAlchemy Core). Changed only together with a migration in
 ``migrations/versions``.
 
-One row per topology desired on a node: its ``document`` (the topology as ``netnode
-apply`` or the API last wrote it; ``generation`` counts those writes, which is how the
-agent notices a change made by another process) and its ``record`` (what the reconcile
-passes keep: the ledger of owned host objects, converged units, statuses). The two are
-written by different parties, each updating only its own columns, so neither can undo
-the other's write.
+One row per topology desired on a node in ``topologies``: its ``header`` (the part of
+the topology as ``netnode apply`` or the API last wrote it that is not a list of
+objects; ``generation`` counts the writes to the topology, which is how the agent and
+the API notice a change made by another process) and its ``record`` (what the
+reconcile passes keep: the ledger of owned host objects, converged units, statuses).
+The two are written by different parties, each updating only its own columns, so
+neither can undo the other's write.
+
+Each object of a topology's top-level lists (a network, a load balancer with all it
+holds, a router, a floating IP) is a row of ``objects`` with its own ``revision``
+(``netnode.store.rows`` splits and assembles documents), so a write touches only the
+objects it changes. ``allocations`` holds what those objects hold or bind (addresses,
+VLAN tags, external bridges), one row per (scope, value, role): the database, not a
+lock in some process, refuses two holders of one address or tag.
 """
 
 from __future__ import annotations
@@ -20,10 +28,45 @@ topologies = sa.Table(
     metadata,
     sa.Column("node", sa.String(64), primary_key=True),
     sa.Column("name", sa.String(64), primary_key=True),
-    sa.Column("document", sa.JSON, nullable=True),
+    # The document less its lists of objects (netnode.store.rows.split); None: the
+    # topology has a record but was never desired.
+    sa.Column("header", sa.JSON, nullable=True),
     sa.Column("generation", sa.Integer, nullable=False, server_default="0"),
     sa.Column("record", sa.JSON, nullable=True),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+objects = sa.Table(
+    "objects",
+    metadata,
+    sa.Column("node", sa.String(64), primary_key=True),
+    sa.Column("topology", sa.String(64), primary_key=True),
+    # The object's id (its name where a document has no ids).
+    sa.Column("key", sa.String(128), primary_key=True),
+    # The document's list holding it: networks, load_balancers, routers, floating_ips.
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+    # Counts the writes to this object: a writer's compare-and-set.
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("body", sa.JSON, nullable=False),
+    # The API's metadata (name, project, timestamps) of the objects within, by id.
+    sa.Column("meta", sa.JSON, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+allocations = sa.Table(
+    "allocations",
+    metadata,
+    sa.Column("node", sa.String(64), primary_key=True),
+    sa.Column("topology", sa.String(64), primary_key=True),
+    # A network's name in the topology and an address on it; "#vlan" and a VLAN tag;
+    # "#bridge" and an external network's bridge (netnode.store.rows.Allocation).
+    sa.Column("scope", sa.String(128), primary_key=True),
+    sa.Column("value", sa.String(45), primary_key=True),
+    # holds (a VIP, a router's port, a floating IP) or binds (a floating IP's fixed address).
+    sa.Column("role", sa.String(8), primary_key=True),
+    # The object (objects.key) that holds or binds it.
+    sa.Column("holder", sa.String(128), nullable=False),
 )
 
 # Octavia's quotas per project: one row per (project, kind); a kind with no row is

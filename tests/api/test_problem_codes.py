@@ -294,7 +294,7 @@ def refusal(api: Api, data: Data) -> ApiError:
     """What the API answers a change that writes ``data`` as its topology."""
 
     def mutate(doc: Doc, _: World) -> None:
-        doc.data.update(copy.deepcopy(data))
+        doc.replace(copy.deepcopy(data))
 
     before = api.generation()
     with pytest.raises(ApiError) as caught:
@@ -320,5 +320,5 @@ def test_the_api_answers_400_for_an_invalid_topology(api: Api, name: str) -> Non
 
 def test_the_api_takes_the_base_topology(api: Api) -> None:
     before = api.generation()
-    api.svc.change(lambda doc, _: doc.data.update(base()))
+    api.svc.change(lambda doc, _: doc.replace(base()))
     assert api.generation() == before + 1

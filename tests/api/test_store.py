@@ -4,6 +4,7 @@ through the API, and what the API makes is a topology the reconcile loop reads."
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 from netnode.model.loading import load_data
 from tests.api.conftest import NODE, OPERATOR, OPERATOR_TOPOLOGY, Api, operator_document
@@ -115,26 +116,33 @@ def test_the_copied_network_goes_when_nothing_uses_it(api: Api) -> None:
 
 
 def test_a_write_elsewhere_between_read_and_write_is_not_lost(api: Api) -> None:
-    """Compare-and-set: a request whose document changed meanwhile starts again from
-    the new one instead of overwriting it."""
+    """Compare-and-set per object: a write that lands between a request's read and its
+    write is kept, whether the request read what it changed (it starts again from the
+    new state) or not (it writes only its own objects)."""
     first = api.loadbalancer(name="first")
-    real = api.store.replace_desired
+    real = api.store.desired.commit
     raced: list[int] = []
 
-    def racing(topology: str, document: dict, generation: int) -> bool:
-        if not raced:
-            raced.append(generation)
+    def racing(topology: str, change: Any, subnets: Any) -> bool:
+        if len(raced) < 2:
+            raced.append(1)
             # Another writer (another API process) lands a change first.
             current, gen = api.store.document(topology)
             assert current is not None
-            current["metadata"][first["id"]]["name"] = "renamed elsewhere"
-            assert real(topology, current, gen)
-        return real(topology, document, generation)
+            current["metadata"][first["id"]]["name"] = f"renamed elsewhere {len(raced)}"
+            assert api.store.replace_desired(topology, current, gen)
+        return real(topology, change, subnets)
 
-    api.store.replace_desired = racing  # type: ignore[method-assign]
+    api.store.desired.commit = racing  # type: ignore[method-assign]
     try:
         second = api.loadbalancer(name="second")
+        # This one reads the first load balancer: it starts again from the rename.
+        third = api.put(
+            f"/v2/lbaas/loadbalancers/{first['id']}", {"loadbalancer": {"description": "d"}}
+        )
+        assert third.status_code == 200, third.text
     finally:
-        del api.store.replace_desired
+        del api.store.desired.commit
     names = {x["id"]: x["name"] for x in api.get("/v2/lbaas/loadbalancers").json()["loadbalancers"]}
-    assert names == {first["id"]: "renamed elsewhere", second["id"]: "second"}
+    assert names == {first["id"]: "renamed elsewhere 2", second["id"]: "second"}
+    assert raced == [1, 1]

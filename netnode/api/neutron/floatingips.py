@@ -48,7 +48,7 @@ def _associate(
             f"External network is not reachable from subnet {subnet_id}. "
             f"Therefore, cannot associate Port {port_id} with a Floating IP."
         )
-    for other in doc.data["floating_ips"]:
+    for other in doc.roots("floating_ips"):
         if (
             other is not item
             and other.get("fixed_ip_address") == str(port.address)
@@ -118,7 +118,7 @@ def create_floatingip(
         }
         if req.port_id is not None:
             _associate(ctx, doc, w, item, req.port_id, req.fixed_ip_address)
-        doc.data["floating_ips"].append(item)
+        doc.add("floating_ips", item)
         doc.set_meta(fip_id, ctx, data)
         return fip_id
 

@@ -74,7 +74,7 @@ def create_network(
                     "network physnet-int is in use."
                 )
             item["segmentation_id"] = tag
-        doc.data["networks"].append(item)
+        doc.add("networks", item)
         doc.set_meta(net_id, ctx, data, shared=req.shared)
         return net_id
 
@@ -102,7 +102,7 @@ def update_network(
         network_for_change(ctx, w, net_id)
         doc.update_meta(net_id, data)
         if data.get("shared") is not None:
-            doc.data["metadata"][net_id]["shared"] = data["shared"]
+            doc.meta(net_id)["shared"] = data["shared"]
 
     svc.change(mutate)
     return {"network": network_view(svc.world(), net_id)}

@@ -92,7 +92,7 @@ def create_router(
         item: dict[str, Any] = {"id": router_id, "name": router_id}
         if req.external_gateway_info is not None:
             item["external_gateway"] = _gateway(ctx, doc, w, req.external_gateway_info, None)
-        doc.data["routers"].append(item)
+        doc.add("routers", item)
         doc.set_meta(router_id, ctx, data)
         return router_id
 
@@ -134,7 +134,7 @@ def update_router(
             elif item.get("external_gateway"):
                 if any(
                     f.get("fixed_ip_address") and _via(doc, f, r.interfaces)
-                    for f in doc.data["floating_ips"]
+                    for f in doc.roots("floating_ips")
                 ):
                     raise Conflict(
                         f"Gateway cannot be updated for router {router_id}, since "
@@ -150,7 +150,7 @@ def update_router(
 
 def _via(doc: Doc, fip: dict[str, Any], interfaces: list[str]) -> bool:
     """Whether ``fip``'s fixed network is one the router's interfaces serve."""
-    for net in doc.data["networks"]:
+    for net in doc.networks():
         if net["name"] == fip.get("fixed_network"):
             return any(sub["name"] in interfaces for sub in net["subnets"])
     return False
@@ -250,11 +250,11 @@ def remove_router_interface(
         name = doc.subnet_name(w, subnet_id)
         item["interfaces"] = [x for x in item.get("interfaces", []) if x != name]
         net_name = next(
-            n["name"] for n in doc.data["networks"] if any(x["name"] == name for x in n["subnets"])
+            n["name"] for n in doc.networks() if any(x["name"] == name for x in n["subnets"])
         )
         if any(
             f.get("fixed_network") == net_name and f.get("fixed_ip_address")
-            for f in doc.data["floating_ips"]
+            for f in doc.roots("floating_ips")
         ):
             raise Conflict(
                 f"Router interface for subnet {subnet_id} on router {router_id} "

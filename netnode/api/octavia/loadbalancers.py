@@ -78,7 +78,7 @@ def create_loadbalancer(
             "vip": {"network": doc.use_network(w, net.uid), "address": str(address)},
             "admin_state_up": req.admin_state_up,
         }
-        doc.data["load_balancers"].append(lb)
+        doc.add("load_balancers", lb)
         doc.set_meta(lb_id, ctx, data, quotas.project)
         built = graph.populate(svc, ctx, doc, w, quotas, lb, req)
         return lb_id
@@ -176,7 +176,7 @@ def delete_loadbalancer(
             raise BadRequest(f"Cannot delete Load Balancer {lb_id} - it has children")
         fips = [
             f
-            for f in doc.data["floating_ips"]
+            for f in doc.roots("floating_ips")
             if f.get("fixed_ip_address") == str(lb.vip.address)
             and f.get("fixed_network") == lb.vip.network
         ]

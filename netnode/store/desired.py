@@ -1,0 +1,391 @@
+"""The desired state of each topology on a node, one row per object (``rows.py`` says
+how a document splits), with the addresses those objects hold in ``allocations``.
+
+Two ways in:
+
+- ``replace`` takes a whole document (``netnode apply``, a watched file) and writes the
+  rows that differ from the stored ones, nothing else;
+- ``commit`` takes the rows one change wrote (the API's) with the revision of every row
+  it read, and lands them only if none of those rows changed meanwhile: a compare-and-set
+  per row, not per topology, so changes to different objects never undo each other.
+
+Every write counts the topology's ``generation`` first, in its own transaction: that one
+row update orders the writers of a topology at commit time (SQLite has one writer
+anyway; PostgreSQL locks the row until commit), so the checks that follow it (the
+revisions read, the addresses released, the networks changed) see every commit before
+them. The work of a change (reading, deciding, validating) happens before, in parallel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from netnode.store import rows as r
+from netnode.store import schema
+
+Json = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A row as the store holds it."""
+
+    row: r.Row
+    revision: int
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One topology's desired state as read: header, generation and rows by key."""
+
+    header: Json | None
+    generation: int
+    rows: dict[str, Stored]
+
+    def document(self) -> Json | None:
+        if self.header is None:
+            return None
+        return r.assemble(self.header, (s.row for s in self.rows.values()))
+
+
+@dataclass
+class Change:
+    """What one change of a topology writes, and what it read to decide it."""
+
+    # New or changed rows, by key.
+    writes: dict[str, r.Row] = field(default_factory=dict)
+    deletes: set[str] = field(default_factory=set)
+    # Every row the change read or writes -> its revision then (None: it did not exist).
+    expected: dict[str, int | None] = field(default_factory=dict)
+    header: Json | None = None  # the new header; None: unchanged
+
+    @property
+    def empty(self) -> bool:
+        return not self.writes and not self.deletes and self.header is None
+
+
+class Refused(Exception):
+    """A commit the store's own keys refuse (an address held twice, a network still in
+    use): the change was decided on a state that is gone, or is wrong."""
+
+
+class DesiredStore:
+    def __init__(self, engine: Engine, node: str) -> None:
+        self.engine = engine
+        self.node = node
+
+    # --- reading ---------------------------------------------------------------------
+
+    def snapshot(self, topology: str) -> Snapshot:
+        t, o = schema.topologies, schema.objects
+        with self.engine.connect() as db:
+            head = db.execute(
+                sa.select(t.c.header, t.c.generation).where(
+                    (t.c.node == self.node) & (t.c.name == topology)
+                )
+            ).first()
+            if head is None:
+                return Snapshot(None, 0, {})
+            found = db.execute(
+                sa.select(o.c.key, o.c.kind, o.c.position, o.c.revision, o.c.body, o.c.meta).where(
+                    (o.c.node == self.node) & (o.c.topology == topology)
+                )
+            )
+            stored = {
+                x.key: Stored(r.Row(x.key, x.kind, x.position, x.body, x.meta or {}), x.revision)
+                for x in found
+            }
+        return Snapshot(head.header, head.generation, stored)
+
+    def revisions(self, topology: str) -> dict[str, int]:
+        """Each row's revision (what a reader compares to what it keeps)."""
+        o = schema.objects
+        with self.engine.connect() as db:
+            found = db.execute(
+                sa.select(o.c.key, o.c.revision).where(
+                    (o.c.node == self.node) & (o.c.topology == topology)
+                )
+            )
+            return {x.key: x.revision for x in found}
+
+    def read_rows(self, topology: str, keys: Iterable[str]) -> dict[str, Stored]:
+        o = schema.objects
+        wanted = list(keys)
+        if not wanted:
+            return {}
+        with self.engine.connect() as db:
+            found = db.execute(
+                sa.select(o.c.key, o.c.kind, o.c.position, o.c.revision, o.c.body, o.c.meta).where(
+                    (o.c.node == self.node) & (o.c.topology == topology) & o.c.key.in_(wanted)
+                )
+            )
+            return {
+                x.key: Stored(r.Row(x.key, x.kind, x.position, x.body, x.meta or {}), x.revision)
+                for x in found
+            }
+
+    def document(self, topology: str) -> tuple[Json | None, int]:
+        snapshot = self.snapshot(topology)
+        return snapshot.document(), snapshot.generation
+
+    # --- writing ---------------------------------------------------------------------
+
+    def replace(self, topology: str, document: Json, generation: int | None = None) -> bool:
+        """Make ``document`` the topology's desired state, writing only the rows that
+        differ. With ``generation``: only if nobody wrote since that generation was read
+        (0: the topology must not exist yet); False when somebody did."""
+        header, parts = r.split(document)
+        subnets = r.gateways(document.get("networks") or [])
+        with self.engine.begin() as db:
+            exists = None if generation is None else generation != 0
+            counted = self._count(db, topology, header, exists=exists)
+            if counted is None or (generation not in (None, 0) and counted != generation + 1):
+                db.rollback()
+                return False
+            stored = self._rows(db, topology)
+            wanted = {row.key: row for row in parts}
+            changed = [
+                row for row in parts if row.key not in stored or not _same(stored[row.key].row, row)
+            ]
+            gone = set(stored) - set(wanted)
+            self._write(db, topology, changed, gone, stored)
+            self._allocate(db, topology, changed, gone, subnets)
+        return True
+
+    def commit(self, topology: str, change: Change, subnets: dict[str, tuple[str, str]]) -> bool:
+        """Land ``change`` if no row it read or writes changed since (False: read again
+        and decide again). ``Refused`` when the store's keys refuse it (an address
+        another object holds, a network with objects still on it)."""
+        with self.engine.begin() as db:
+            if self._count(db, topology, change.header, exists=None) is None:
+                db.rollback()
+                return False
+            stored = self._rows(db, topology, change.expected.keys())
+            for key, revision in change.expected.items():
+                now = stored.get(key)
+                if (now.revision if now is not None else None) != revision:
+                    db.rollback()
+                    return False
+            written = list(change.writes.values())
+            try:
+                self._write(db, topology, written, change.deletes, stored)
+                released = self._allocate(db, topology, written, change.deletes, subnets)
+                self._still_placed(db, topology, change, stored, released)
+            except Refused:
+                db.rollback()
+                raise
+        return True
+
+    def forget(self, topology: str) -> None:
+        where_o = (schema.objects.c.node == self.node) & (schema.objects.c.topology == topology)
+        a = schema.allocations
+        with self.engine.begin() as db:
+            db.execute(schema.objects.delete().where(where_o))
+            db.execute(a.delete().where((a.c.node == self.node) & (a.c.topology == topology)))
+            t = schema.topologies
+            db.execute(t.delete().where((t.c.node == self.node) & (t.c.name == topology)))
+
+    # --- inside a transaction --------------------------------------------------------
+
+    def _count(
+        self, db: Connection, topology: str, header: Json | None, exists: bool | None
+    ) -> int | None:
+        """Count a write of the topology (its first statement: the writers' order) and
+        return the new generation; None when ``exists`` says otherwise than the store."""
+        t = schema.topologies
+        values: Json = {"generation": t.c.generation + 1, "updated_at": _now()}
+        if header is not None:
+            values["header"] = header
+        if exists is not False:
+            updated = db.execute(
+                t.update()
+                .where((t.c.node == self.node) & (t.c.name == topology))
+                .values(**values)
+                .returning(t.c.generation)
+            ).first()
+            if updated is not None:
+                return int(updated.generation)
+            if exists:
+                return None
+        try:
+            with db.begin_nested():
+                db.execute(
+                    t.insert().values(
+                        node=self.node,
+                        name=topology,
+                        header=header if header is not None else {"name": topology},
+                        generation=1,
+                        updated_at=_now(),
+                    )
+                )
+        except sa.exc.IntegrityError:
+            return None  # written meanwhile by another process
+        return 1
+
+    def _rows(
+        self, db: Connection, topology: str, keys: Iterable[str] | None = None
+    ) -> dict[str, Stored]:
+        o = schema.objects
+        where = (o.c.node == self.node) & (o.c.topology == topology)
+        if keys is not None:
+            wanted = list(keys)
+            if not wanted:
+                return {}
+            where = where & o.c.key.in_(wanted)
+        found = db.execute(
+            sa.select(o.c.key, o.c.kind, o.c.position, o.c.revision, o.c.body, o.c.meta).where(
+                where
+            )
+        )
+        return {
+            x.key: Stored(r.Row(x.key, x.kind, x.position, x.body, x.meta or {}), x.revision)
+            for x in found
+        }
+
+    def _write(
+        self,
+        db: Connection,
+        topology: str,
+        changed: list[r.Row],
+        gone: Iterable[str],
+        stored: dict[str, Stored],
+    ) -> None:
+        o = schema.objects
+        mine = (o.c.node == self.node) & (o.c.topology == topology)
+        gone = list(gone)
+        if gone:
+            db.execute(o.delete().where(mine & o.c.key.in_(gone)))
+        now = _now()
+        for row in changed:
+            values = {
+                "kind": row.kind,
+                "position": row.position,
+                "body": row.body,
+                "meta": row.meta,
+                "updated_at": now,
+            }
+            if row.key in stored:
+                db.execute(
+                    o.update()
+                    .where(mine & (o.c.key == row.key))
+                    .values(revision=o.c.revision + 1, **values)
+                )
+            else:
+                db.execute(
+                    o.insert().values(
+                        node=self.node, topology=topology, key=row.key, revision=1, **values
+                    )
+                )
+
+    def _allocate(
+        self,
+        db: Connection,
+        topology: str,
+        changed: list[r.Row],
+        gone: Iterable[str],
+        subnets: dict[str, tuple[str, str]],
+    ) -> set[tuple[str, str]]:
+        """The allocations of the rows written become theirs alone; an address another
+        row holds (or binds) refuses the write. Returns the addresses (network, address)
+        these rows held before and hold no more."""
+        a = schema.allocations
+        mine = (a.c.node == self.node) & (a.c.topology == topology)
+        holders = [row.key for row in changed] + list(gone)
+        before: set[tuple[str, str]] = set()
+        if holders:
+            before = {
+                (x.scope, x.value)
+                for x in db.execute(
+                    sa.select(a.c.scope, a.c.value).where(
+                        mine & a.c.holder.in_(holders) & (a.c.role == r.HOLDS)
+                    )
+                )
+            }
+            db.execute(a.delete().where(mine & a.c.holder.in_(holders)))
+        after: set[tuple[str, str]] = set()
+        for row in changed:
+            for alloc in sorted(r.allocations(row, subnets)):
+                if alloc.role == r.HOLDS:
+                    after.add((alloc.scope, alloc.value))
+                try:
+                    with db.begin_nested():
+                        db.execute(
+                            a.insert().values(
+                                node=self.node,
+                                topology=topology,
+                                scope=alloc.scope,
+                                value=alloc.value,
+                                role=alloc.role,
+                                holder=row.key,
+                            )
+                        )
+                except sa.exc.IntegrityError as exc:
+                    other = db.execute(
+                        sa.select(a.c.holder).where(
+                            mine
+                            & (a.c.scope == alloc.scope)
+                            & (a.c.value == alloc.value)
+                            & (a.c.role == alloc.role)
+                        )
+                    ).scalar()
+                    verb = "holds" if alloc.role == r.HOLDS else "is bound to"
+                    raise Refused(f"{alloc}: {other} {verb} it already") from exc
+        return before - after
+
+    def _still_placed(
+        self,
+        db: Connection,
+        topology: str,
+        change: Change,
+        stored: dict[str, Stored],
+        released: set[tuple[str, str]],
+    ) -> None:
+        """What the change takes away is used by no row it did not read: an address it
+        releases is bound by no other row, a network it deletes holds nothing, and every
+        address on a network it changes is still inside one of its subnets."""
+        a = schema.allocations
+        mine = (a.c.node == self.node) & (a.c.topology == topology)
+        touched = list(set(change.writes) | change.deletes)
+        others = mine & a.c.holder.not_in(touched) if touched else mine
+        changed = {
+            row.body.get("name", key): row.body
+            for key, row in change.writes.items()
+            if row.kind == "networks"
+        }
+        deleted = {
+            stored[key].row.body.get("name", key)
+            for key in change.deletes
+            if key in stored and stored[key].row.kind == "networks"
+        }
+        deleted -= set(changed)
+        if not (changed or deleted or released):
+            return
+        watched = set(changed) | deleted | {network for network, _ in released}
+        found = db.execute(
+            sa.select(a.c.scope, a.c.value, a.c.role, a.c.holder).where(
+                others & a.c.scope.in_(sorted(watched))
+            )
+        )
+        for network, address, role, holder in found:
+            if network in deleted:
+                raise Refused(f"{holder} still uses network {network}")
+            if network in changed and not r.within(address, changed[network]):
+                raise Refused(
+                    f"{holder} still uses {address}, outside every subnet left on network {network}"
+                )
+            if role == r.BINDS and (network, address) in released:
+                raise Refused(f"{holder} is bound to {address} on network {network}")
+
+
+def _same(a: r.Row, b: r.Row) -> bool:
+    return (a.kind, a.position, a.body, a.meta) == (b.kind, b.position, b.body, b.meta)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
