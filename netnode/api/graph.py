@@ -197,7 +197,7 @@ def populate(
             paths[policy["id"]] = ppath
             for r, rule in enumerate(policy["rules"]):
                 paths[rule["id"]] = f"{ppath}.rules[{r}]"
-    return Built(_document_paths(doc, lb, paths), {i: n for n, i in pool_ids.items()})
+    return Built(_document_paths(doc, w, lb, paths), {i: n for n, i in pool_ids.items()})
 
 
 @contextmanager
@@ -217,9 +217,11 @@ def _at(path: str) -> Iterator[None]:
         raise type(exc)(message) from exc
 
 
-def _document_paths(doc: Doc, lb: dict[str, Any], paths: dict[str, str]) -> dict[str, str]:
+def _document_paths(
+    doc: Doc, w: World, lb: dict[str, Any], paths: dict[str, str]
+) -> dict[str, str]:
     """``paths`` (request path by object id) by each object's path in the document."""
-    index = doc.index_of("load_balancers", str(lb["id"]))
+    index = doc.index_of("load_balancers", str(lb["id"]), w)
     base = f"load_balancers[{index}]"
     found: dict[str, str] = {}
     for j, listener in enumerate(lb.get("listeners", [])):

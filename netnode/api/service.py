@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import uuid
 from collections.abc import Callable
+from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,7 +19,7 @@ from netnode.api.auth import Context
 from netnode.api.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound
 from netnode.api.snapshots import Snapshots
 from netnode.api.status_cache import DEFAULT_INTERVAL, StatusCache, unobserved
-from netnode.api.world import API_TOPOLOGY, Source, TopologyCache, World, now
+from netnode.api.world import API_TOPOLOGY, Port, Source, TopologyCache, World, now
 from netnode.drivers.haproxy import HAProxyProcesses
 from netnode.drivers.nftables import UdpTables
 from netnode.errors import CONFLICT, NetnodeError, TopologyError
@@ -125,9 +126,10 @@ class Doc:
             self._touched[row.key] = row
             self._meta.update(row.meta)
 
-    def index_of(self, field: str, key: str) -> int:
-        """Where row ``key`` stands in its list of the assembled document."""
-        return self._keys(field).index(key)
+    def index_of(self, field: str, key: str, world: World) -> int:
+        """Where row ``key`` stands in its list of the document the change is judged on."""
+        keys = self._judged_keys(world) | self._touched.keys()
+        return [k for k in self._keys(field) if k in keys].index(key)
 
     def roots(self, field: str) -> list[dict[str, Any]]:
         """Every object of a top-level list ("floating_ips"), each copied for the change."""
@@ -160,6 +162,38 @@ class Doc:
         return rows.assemble(
             self.header, [*live, *(self._final(r) for r in self._touched.values())]
         )
+
+    # What a change is judged on: the topology's rules over every row that a rule may
+    # relate to a row the change touched. Addresses, VLAN tags, external bridges and MACs
+    # held twice across rows are refused by the store's allocations; names are ids.
+    # Networks are always in (every object is placed on one); routers and floating IPs
+    # come all together when the change touches a network, a router or a floating IP
+    # (the rules about which router serves which floating IP span them), with the rows
+    # holding the floating IPs' fixed addresses.
+
+    def judged(self, world: World) -> dict[str, Any]:
+        """The part of the topology the change is judged on (the whole of it where a
+        rule needs it: see above)."""
+        keys = self._judged_keys(world)
+        skip = self._touched.keys() | self._deleted
+        live = [s.row for k, s in self._base.items() if k in keys and k not in skip]
+        touched = [self._final(r) for r in self._touched.values()]
+        return rows.assemble(self.header, [*live, *touched])
+
+    def _judged_keys(self, world: World) -> set[str]:
+        kinds_touched = {r.kind for r in self._touched.values()}
+        kinds_touched |= {self._base[k].row.kind for k in self._deleted}
+        wanted = {"networks"}
+        if kinds_touched & {"networks", "routers", "floating_ips"}:
+            wanted |= {"routers", "floating_ips"}
+        keys = {k for k, s in self._base.items() if s.row.kind in wanted}
+        if "floating_ips" in wanted:
+            for fip in self._bodies("floating_ips"):
+                for port in _fixed_ports(world, fip):
+                    holder = self._index.get(port.device_id)
+                    if holder is not None:
+                        keys.add(holder)
+        return keys
 
     def networks(self) -> list[dict[str, Any]]:
         live = {k: s.row for k, s in self._base.items() if k not in self._deleted}
@@ -353,6 +387,20 @@ class Doc:
         return [row.body for row in live.values() if row.kind == field]
 
 
+def _fixed_ports(world: World, fip: dict[str, Any]) -> list[Port]:
+    """The ports holding the addresses a floating IP maps to: its fixed address, and
+    the internal addresses of its port forwardings."""
+    addresses = [fip.get("fixed_ip_address")]
+    addresses += [pf.get("internal_ip_address") for pf in fip.get("port_forwardings") or []]
+    found: list[Port] = []
+    for address in addresses:
+        try:
+            found += world.ports_at(IPv4Address(address)) if address else []
+        except ValueError:
+            continue
+    return found
+
+
 def _root(found: kinds.Kind) -> kinds.Kind:
     while found.parent is not None:
         found = found.parent
@@ -445,7 +493,7 @@ class Service:
             if change.empty:
                 return result
             try:
-                load_data(doc.document(), self.node, "api")
+                load_data(doc.judged(world), self.node, "api")
             except TopologyError as exc:
                 raise _refusal(exc) from exc
             try:

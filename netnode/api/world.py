@@ -102,6 +102,7 @@ class World:
         # subnet id -> the router serving it.
         self.served: dict[str, str] = {}
         self._port_at: dict[tuple[str, IPv4Address], Port] = {}
+        self._ports_at: dict[IPv4Address, list[Port]] = {}
         # Files first: a network a file defines is the file's, even when the API's
         # topology carries a copy of it.
         for source in sorted(sources.values(), key=lambda s: s.is_api):
@@ -247,6 +248,7 @@ class World:
         )
         self.ports[port_id] = port
         self._port_at.setdefault((network_id, address), port)
+        self._ports_at.setdefault(address, []).append(port)
         self.used.setdefault(network_id, set()).add(address)
 
     # --- questions -----------------------------------------------------------------
@@ -278,6 +280,10 @@ class World:
 
     def port_of_address(self, network_id: str, address: IPv4Address) -> Port | None:
         return self._port_at.get((network_id, address))
+
+    def ports_at(self, address: IPv4Address) -> list[Port]:
+        """The ports holding ``address``, on any network."""
+        return self._ports_at.get(address, [])
 
     def free_address(self, subnet_id: str) -> IPv4Address | None:
         _, net, subnet = self.subnets[subnet_id]

@@ -45,6 +45,7 @@ class Row:
 # Scopes of allocations that are not a network's addresses (network names have no '#').
 VLANS = "#vlan"  # segmentation ids on the integration bridge
 BRIDGES = "#bridge"  # the bridge of an external network
+MACS = "#mac"  # a VIP's MAC address
 
 
 @dataclass(frozen=True, order=True)
@@ -61,6 +62,8 @@ class Allocation:
             return f"VLAN {self.value}"
         if self.scope == BRIDGES:
             return f"external bridge {self.value}"
+        if self.scope == MACS:
+            return f"MAC address {self.value}"
         return f"address {self.value} on network {self.scope}"
 
 
@@ -149,6 +152,7 @@ def allocations(row: Row, subnets: dict[str, tuple[str, str]]) -> set[Allocation
     if row.kind == "load_balancers":
         vip = body.get("vip") or {}
         add(vip.get("network"), vip.get("address"))
+        add(MACS, vip.get("mac"))
     elif row.kind == "routers":
         gateway = body.get("external_gateway") or {}
         add(gateway.get("network"), gateway.get("ip_address"))

@@ -85,13 +85,13 @@ def document() -> dict[str, Any]:
 
 
 def test_the_document_holds_every_kind(document: dict[str, Any]) -> None:
-    doc = Doc(document)
+    doc = Doc.of(document)
     assert [name for name in KINDS if not doc.items(name)] == []
 
 
 @pytest.mark.parametrize("name", list(KINDS))
 def test_each_object_is_found_by_kind_and_id(document: dict[str, Any], name: str) -> None:
-    doc = Doc(document)
+    doc = Doc.of(document)
     for item in doc.items(name):
         assert doc.find(name, item["id"]) is item
     other = next(n for n in KINDS if n != name)
@@ -103,21 +103,21 @@ def test_each_object_is_found_by_kind_and_id(document: dict[str, Any], name: str
 def test_remove_takes_the_object_what_it_holds_and_their_metadata(
     document: dict[str, Any], name: str
 ) -> None:
-    doc = Doc(document)
-    before = _ids(doc.data)
+    doc = Doc.of(document)
+    before = _ids(doc.document())
     item = copy.deepcopy(doc.items(name)[0])
     doc.remove(name, item["id"])
     gone = _ids(item)
     assert item["id"] in gone
-    assert _ids(doc.data) == before - gone
-    assert set(doc.data["metadata"]) == before - gone
+    assert _ids(doc.document()) == before - gone
+    assert set(doc.document()["metadata"]) == before - gone
 
 
 def test_prune_keeps_the_metadata_of_every_kind(document: dict[str, Any]) -> None:
     """Names of L7 policies, rules, monitors, port forwardings... survive every change
     (a kind missing from a hand-kept list lost its names once)."""
-    doc = Doc(document)
+    doc = Doc.of(document)
     gone = "00000000-0000-4000-8000-000000000000"
-    doc.data["metadata"][gone] = {"name": "deleted", "project_id": "p", "created_at": "t"}
+    doc.meta(gone).update({"name": "deleted", "project_id": "p", "created_at": "t"})
     doc.prune(World({}, "node-1", "admin"))  # no other topology
-    assert set(doc.data["metadata"]) == _ids(document)
+    assert set(doc.document()["metadata"]) == _ids(document)
