@@ -2,12 +2,13 @@
 what it then shows, not of how it serializes them (a per-row store with unique
 constraints must pass these as the compare-and-set on one document does).
 
-Each test runs two or three Services on one store, each with its own app and lock, as
+The first tests run two or three Services on one store, each with its own app and lock, as
 separate ``netnode serve`` processes would; threads start together at a barrier and
 make a bounded number of requests. A client may retry what the API tells it to retry
 (a 409 for a load balancer that is PENDING_*, or for a store that kept changing; a
 503); every other answer is final. No outcome depends on timing: whichever order the
-writes land in, the properties hold.
+writes land in, the properties hold. The last two hold one change while it decides
+(an event, not a sleep) and show what another change does meanwhile.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from typing import Any, TypeVar
 import httpx
 from sqlalchemy.engine import Engine
 
-from netnode.api.world import API_TOPOLOGY
+from netnode.api.service import Doc
+from netnode.api.world import API_TOPOLOGY, World
 from netnode.model.loading import load_data
 from tests.api.conftest import NODE, Api, serve
 
@@ -324,3 +326,65 @@ def test_create_racing_a_delete_of_its_subnet_or_network(engine: Engine, tmp_pat
                 outcomes[f"delete won ({kind})"] += 1
             valid_document(a)
         print("outcomes:", dict(outcomes), "retried:", dict(retries.seen))
+
+
+# --- one change waiting on another, inside one Service ----------------------------------
+
+
+def _renaming(lb_id: str, name: str, deciding: threading.Event | None = None) -> Any:
+    """A change that renames load balancer ``lb_id``; with ``deciding``, it first waits
+    (bounded) until that event is set, as a slow request would while deciding."""
+    decided: list[int] = []
+
+    def mutate(doc: Doc, _: World) -> None:
+        decided.append(1)
+        doc.find("loadbalancer", lb_id)  # what it read
+        if deciding is not None and len(decided) == 1:
+            assert deciding.wait(JOIN_TIMEOUT), "the other change never landed"
+        doc.update_meta(lb_id, {"name": name})
+
+    mutate.decided = decided  # type: ignore[attr-defined]
+    return mutate
+
+
+def test_a_change_to_another_load_balancer_lands_while_one_is_deciding(api: Api) -> None:
+    """No lock spans a change: while a change of one load balancer is still deciding,
+    a change of another lands; neither is decided twice, both are kept."""
+    first, second = api.loadbalancer(name="one"), api.loadbalancer(name="two")
+    landed = threading.Event()
+    slow = _renaming(first["id"], "one renamed", landed)
+    fast = _renaming(second["id"], "two renamed")
+    worker = threading.Thread(target=api.svc.change, args=(slow,))
+    worker.start()
+    try:
+        api.svc.change(fast)  # would wait for the slow change under a lock
+    finally:
+        landed.set()
+        worker.join(JOIN_TIMEOUT)
+    assert not worker.is_alive()
+    names = {x["id"]: x["name"] for x in api.get(LBS).json()["loadbalancers"]}
+    assert names == {first["id"]: "one renamed", second["id"]: "two renamed"}
+    assert len(slow.decided) == 1 and len(fast.decided) == 1
+
+
+def test_a_change_whose_object_changed_meanwhile_is_decided_again(api: Api) -> None:
+    """Two changes of one load balancer: the one that read it before the other landed
+    is decided again on what landed, never written over it."""
+    lb = api.loadbalancer(name="one")
+    landed = threading.Event()
+    slow = _renaming(lb["id"], "slow", landed)
+    worker = threading.Thread(target=api.svc.change, args=(slow,))
+    worker.start()
+    try:
+
+        def describe(doc: Doc, _: World) -> None:
+            doc.update_meta(lb["id"], {"description": "fast"})
+
+        api.svc.change(describe)
+    finally:
+        landed.set()
+        worker.join(JOIN_TIMEOUT)
+    assert not worker.is_alive()
+    shown = api.get(f"{LBS}/{lb['id']}").json()["loadbalancer"]
+    assert (shown["name"], shown["description"]) == ("slow", "fast")
+    assert len(slow.decided) == 2
