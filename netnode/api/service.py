@@ -19,15 +19,16 @@ from netnode.api.auth import Context
 from netnode.api.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound
 from netnode.api.snapshots import Snapshots
 from netnode.api.status_cache import DEFAULT_INTERVAL, StatusCache, unobserved
-from netnode.api.world import API_TOPOLOGY, Port, Source, TopologyCache, World, now
+from netnode.api.world import API_TOPOLOGY, Port, Source, World, now
 from netnode.drivers.haproxy import HAProxyProcesses
 from netnode.drivers.nftables import UdpTables
 from netnode.errors import CONFLICT, NetnodeError, TopologyError
 from netnode.model.ids import lb_namespace
 from netnode.model.loading import load_data
-from netnode.model.topology import LoadBalancer
+from netnode.model.topology import LoadBalancer, Topology
 from netnode.plan.desired import process_name, udp_root
 from netnode.reconcile.ledger import LedgerStore
+from netnode.reconcile.sources import TopologyCache
 from netnode.reconcile.status import LoadBalancerStatus, loadbalancer_status, udp_rows
 from netnode.store import rows
 from netnode.store.desired import Change, Refused, Snapshot, Stored
@@ -61,9 +62,12 @@ class Doc:
         snapshot: Snapshot | None = None,
         index: dict[str, str] | None = None,
         integration_bridge: str = "br-int",
+        order: dict[str, list[str]] | None = None,
     ) -> None:
         snapshot = snapshot or Snapshot(None, 0, {})
         self._base = snapshot.rows
+        # Each list's row keys in document order (as the reader of the snapshot keeps it).
+        self._order = order if order is not None else _order(snapshot.rows)
         # object id -> key of the row holding it (in the snapshot).
         self._index = index if index is not None else _index(snapshot.rows)
         self._original = snapshot.header or {"name": API_TOPOLOGY}
@@ -128,8 +132,10 @@ class Doc:
 
     def index_of(self, field: str, key: str, world: World) -> int:
         """Where row ``key`` stands in its list of the document the change is judged on."""
-        keys = self._judged_keys(world) | self._touched.keys()
-        return [k for k in self._keys(field) if k in keys].index(key)
+        keys = (self._judged_keys(world) - self._deleted) | self._touched.keys()
+        found = [self._touched[k] if k in self._touched else self._base[k].row for k in keys]
+        ordered = sorted((r for r in found if r.kind == field), key=lambda r: (r.position, r.key))
+        return [r.key for r in ordered].index(key)
 
     def roots(self, field: str) -> list[dict[str, Any]]:
         """Every object of a top-level list ("floating_ips"), each copied for the change."""
@@ -140,7 +146,7 @@ class Doc:
         key = str(item["id"])
         if key in self._touched or (key in self._base and key not in self._deleted):
             raise Conflict(f"{key} exists already")
-        positions = [s.row.position for s in self._base.values()]
+        positions = [self._base[keys[-1]].row.position for keys in self._order.values() if keys]
         positions += [r.position for r in self._touched.values()]
         self._deleted.discard(key)
         self._touched[key] = rows.Row(key, field, max(positions, default=-1) + 1, item, {})
@@ -186,7 +192,7 @@ class Doc:
         wanted = {"networks"}
         if kinds_touched & {"networks", "routers", "floating_ips"}:
             wanted |= {"routers", "floating_ips"}
-        keys = {k for k, s in self._base.items() if s.row.kind in wanted}
+        keys = {k for kind in wanted for k in self._order.get(kind, ())}
         if "floating_ips" in wanted:
             for fip in self._bodies("floating_ips"):
                 for port in _fixed_ports(world, fip):
@@ -353,38 +359,53 @@ class Doc:
     def prune(self, world: World) -> None:
         """Drop copies of other topologies' networks that nothing here uses any more,
         and metadata of the header's objects that are gone."""
+        # Only a copy that a row this change touched or deleted used may be unused now.
+        subnet_net = {s["name"]: n["name"] for n in self.networks() for s in n.get("subnets", [])}
+        before = [
+            self._base[k].row.body for k in self._touched.keys() | self._deleted if k in self._base
+        ]
+        maybe = set().union(*(_networks_used(b, subnet_net) for b in before)) if before else set()
         copies = {
             uid
-            for uid, (src, _) in world.networks.items()
-            if not src.is_api and self._holder(uid) == uid
+            for uid in maybe
+            if uid in world.networks
+            and not world.networks[uid][0].is_api
+            and self._holder(uid) == uid
         }
+        for body in (r.body for r in self._touched.values()):
+            copies -= _networks_used(body, subnet_net)
         if copies:
             used: set[str] = set()
-            subnet_net = {
-                s["name"]: n["name"] for n in self.networks() for s in n.get("subnets", [])
-            }
-            for lb in self._bodies("load_balancers"):
-                used.add(lb["vip"]["network"])
-            for r in self._bodies("routers"):
-                if r.get("external_gateway"):
-                    used.add(r["external_gateway"]["network"])
-                used.update(subnet_net.get(s, "") for s in r.get("interfaces", []))
-            for f in self._bodies("floating_ips"):
-                used.update(x for x in (f.get("network"), f.get("fixed_network")) if x)
-            for uid in copies:
-                if uid not in used:
-                    self.remove("network", uid)
+            for body in self._bodies("load_balancers", "routers", "floating_ips"):
+                used |= _networks_used(body, subnet_net)
+            for uid in copies - used:
+                self.remove("network", uid)
         if self._header is not None:
             present = set(rows.ids_within(self._header))
             self._header["metadata"] = {
                 k: v for k, v in self._header["metadata"].items() if k in present
             }
 
-    def _bodies(self, field: str) -> list[dict[str, Any]]:
-        """The objects of a top-level list as they stand, read without copying."""
+    def _bodies(self, *fields: str) -> list[dict[str, Any]]:
+        """The objects of top-level lists as they stand, read without copying."""
         live = {k: s.row for k, s in self._base.items() if k not in self._deleted}
         live.update(self._touched)
-        return [row.body for row in live.values() if row.kind == field]
+        return [row.body for row in live.values() if row.kind in fields]
+
+
+def _networks_used(body: dict[str, Any], subnet_net: dict[str, str]) -> set[str]:
+    """The networks (names) a load balancer, router or floating IP is placed on or
+    reaches (nothing for a network)."""
+    used: set[str | None] = set()
+    if "vip" in body:
+        used.add(body["vip"].get("network"))
+    gateway = body.get("external_gateway")
+    if gateway:
+        used.add(gateway.get("network"))
+    used.update(subnet_net.get(s) for s in body.get("interfaces") or [])
+    if "floating_ip_address" in body:
+        used.update((body.get("network"), body.get("fixed_network")))
+    return {name for name in used if name}
 
 
 def _fixed_ports(world: World, fip: dict[str, Any]) -> list[Port]:
@@ -404,6 +425,15 @@ def _fixed_ports(world: World, fip: dict[str, Any]) -> list[Port]:
 def _root(found: kinds.Kind) -> kinds.Kind:
     while found.parent is not None:
         found = found.parent
+    return found
+
+
+def _order(stored: dict[str, Stored]) -> dict[str, list[str]]:
+    """Each list's row keys in document order."""
+    ordered = sorted((s.row for s in stored.values()), key=lambda r: (r.position, r.key))
+    found: dict[str, list[str]] = {}
+    for row in ordered:
+        found.setdefault(row.kind, []).append(row.key)
     return found
 
 
@@ -474,8 +504,8 @@ class Service:
         """Everything the API sees, as the store holds it now (kept while unchanged)."""
         return self.snapshots.world()
 
-    def _read_world(self) -> World:
-        return World.read(self.store, self.node, self.operator_project, self.cache)
+    def _read_world(self, previous: World | None) -> World:
+        return World.read(self.store, self.node, self.operator_project, self.cache, previous)
 
     def change(self, mutate: Callable[[Doc, World], T]) -> T:
         """Apply ``mutate`` to the API's topology and write it, all or nothing."""
@@ -486,16 +516,18 @@ class Service:
             if src is None:
                 doc = Doc(None, {}, self.integration_bridge)
             else:
-                doc = Doc(src.snapshot, src.index, self.integration_bridge)
+                order = src.parsed.order if src.parsed is not None else None
+                doc = Doc(src.snapshot, src.index, self.integration_bridge, order)
             result = mutate(doc, world)
             doc.prune(world)
             change = doc.change()
             if change.empty:
                 return result
             try:
-                load_data(doc.judged(world), self.node, "api")
+                judged = load_data(doc.judged(world), self.node, "api")
             except TopologyError as exc:
                 raise _refusal(exc) from exc
+            _canonical(change, judged)
             try:
                 landed = self.store.desired.commit(
                     API_TOPOLOGY, change, rows.gateways(doc.networks())
@@ -505,12 +537,25 @@ class Service:
                 # change took an address or a network meanwhile): decide again.
                 refused = exc
                 continue
-            if landed:
+            if landed is not None:
+                if src is not None and src.parsed is not None:
+                    self.cache.landed(API_TOPOLOGY, src.parsed.serial, change, landed)
                 self.on_change()
                 return result
         if refused is not None:
             raise Conflict(f"{refused}; try again")
         raise Conflict("the store kept changing under this request; try again")
+
+
+def _canonical(change: Change, judged: Topology) -> None:
+    """The rows ``change`` writes as the topology's rules left them (ids given, defaults
+    filled in): so each row read back parses alone to the same objects."""
+    dumped = rows.split(judged.model_dump(mode="json", exclude_none=True))[1]
+    canon = {row.key: row for row in dumped}
+    for key, row in change.writes.items():
+        found = canon.get(key)
+        if found is not None and found.kind == row.kind:
+            change.writes[key] = rows.Row(key, row.kind, row.position, found.body, found.meta)
 
 
 def _refusal(exc: TopologyError) -> ApiError:

@@ -30,7 +30,7 @@ MAX_DERIVED = 64
 
 
 class Snapshots:
-    def __init__(self, store: LedgerStore, read: Callable[[], World]) -> None:
+    def __init__(self, store: LedgerStore, read: Callable[[World | None], World]) -> None:
         self.store = store
         self.read = read
         t = schema.topologies
@@ -55,7 +55,8 @@ class Snapshots:
             kept = self._world
         if kept is not None and kept[0] == token:
             return kept[1]
-        world = self.read()
+        # Built from the World kept: only what changed since is indexed again.
+        world = self.read(kept[1] if kept is not None else None)
         with self._lock:
             self._world = (token, world)
         return world

@@ -11,15 +11,14 @@ a router on the lab's networks.
 
 from __future__ import annotations
 
-import threading
+import functools
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from ipaddress import IPv4Address
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from netnode.errors import NetnodeError
 from netnode.model import ids
-from netnode.model.loading import load_data
 from netnode.model.topology import (
     FloatingIP,
     HealthMonitor,
@@ -36,8 +35,10 @@ from netnode.model.topology import (
 )
 from netnode.reconcile import provisioning
 from netnode.reconcile.ledger import LedgerStore, Record
-from netnode.store import rows
 from netnode.store.desired import Snapshot
+
+if TYPE_CHECKING:
+    from netnode.reconcile.sources import Parsed, TopologyCache
 
 API_TOPOLOGY = "api"
 
@@ -59,6 +60,7 @@ class Source:
     # row holds each object id.
     snapshot: Snapshot | None = None
     index: dict[str, str] = field(default_factory=dict)
+    parsed: Parsed | None = None
 
     @property
     def is_api(self) -> bool:
@@ -80,150 +82,358 @@ class Port:
     name: str = ""
 
 
+class Entries(Mapping[str, tuple[Any, ...]]):
+    """A table of the World: object id -> (its Source, what holds it..., the object),
+    kept as (source name, the rest) so that a World built from the one before shares
+    the entries of what did not change, each shown with its Source as it is now."""
+
+    def __init__(self, world: World, table: dict[str, tuple[str, tuple[Any, ...]]]) -> None:
+        self._world = world
+        self._table = table
+
+    def __getitem__(self, key: str) -> tuple[Any, ...]:
+        name, rest = self._table[key]
+        return (self._world.sources[name], *rest)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._table
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table)
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+
+@dataclass
+class Part:
+    """What one row of the API's topology (or a topology file whole) adds to the World."""
+
+    entries: list[tuple[str, str, tuple[Any, ...]]] = field(default_factory=list)
+    ports: list[Port] = field(default_factory=list)
+    served: list[tuple[str, str]] = field(default_factory=list)  # (subnet id, router id)
+    used: list[tuple[str, IPv4Address]] = field(default_factory=list)
+
+
+TABLES = (
+    "networks",
+    "subnets",
+    "lbs",
+    "listeners",
+    "pools",
+    "members",
+    "monitors",
+    "l7policies",
+    "l7rules",
+    "routers",
+    "fips",
+)
+# The key of a Part that is not a row: the lab of the API's topology, a file whole.
+WHOLE = ""
+
+
 class World:
-    def __init__(self, sources: dict[str, Source], node: str, operator_project: str) -> None:
+    networks: Mapping[str, tuple[Source, Network]]
+    subnets: Mapping[str, tuple[Source, Network, Subnet]]
+    lbs: Mapping[str, tuple[Source, LoadBalancer]]
+    listeners: Mapping[str, tuple[Source, LoadBalancer, Listener]]
+    pools: Mapping[str, tuple[Source, LoadBalancer, Pool]]
+    members: Mapping[str, tuple[Source, LoadBalancer, Pool, Member]]
+    monitors: Mapping[str, tuple[Source, LoadBalancer, Pool, HealthMonitor]]
+    l7policies: Mapping[str, tuple[Source, LoadBalancer, Listener, L7Policy]]
+    l7rules: Mapping[str, tuple[Source, LoadBalancer, Listener, L7Policy, L7Rule]]
+    routers: Mapping[str, tuple[Source, Router]]
+    fips: Mapping[str, tuple[Source, FloatingIP]]
+
+    def __init__(
+        self,
+        sources: dict[str, Source],
+        node: str,
+        operator_project: str,
+        previous: World | None = None,
+    ) -> None:
+        """Index ``sources``; with ``previous`` (the World read before), only the rows
+        that changed since are indexed again, when nothing else did."""
         self.sources = sources
         self.node = node
         self.operator_project = operator_project
-        self.networks: dict[str, tuple[Source, Network]] = {}
-        self.subnets: dict[str, tuple[Source, Network, Subnet]] = {}
-        self.lbs: dict[str, tuple[Source, LoadBalancer]] = {}
-        self.listeners: dict[str, tuple[Source, LoadBalancer, Listener]] = {}
-        self.pools: dict[str, tuple[Source, LoadBalancer, Pool]] = {}
-        self.members: dict[str, tuple[Source, LoadBalancer, Pool, Member]] = {}
-        self.monitors: dict[str, tuple[Source, LoadBalancer, Pool, HealthMonitor]] = {}
-        self.l7policies: dict[str, tuple[Source, LoadBalancer, Listener, L7Policy]] = {}
-        self.l7rules: dict[str, tuple[Source, LoadBalancer, Listener, L7Policy, L7Rule]] = {}
-        self.routers: dict[str, tuple[Source, Router]] = {}
-        self.fips: dict[str, tuple[Source, FloatingIP]] = {}
+        self._tables: dict[str, dict[str, tuple[str, tuple[Any, ...]]]] = {}
+        # source name -> row key -> what it added.
+        self._parts: dict[str, dict[str, Part]] = {}
         self.ports: dict[str, Port] = {}
         # network id -> addresses held on it (by anything, in any topology).
         self.used: dict[str, set[IPv4Address]] = {}
+        self._held: dict[tuple[str, IPv4Address], int] = {}
         # subnet id -> the router serving it.
         self.served: dict[str, str] = {}
         self._port_at: dict[tuple[str, IPv4Address], Port] = {}
         self._ports_at: dict[IPv4Address, list[Port]] = {}
-        # Files first: a network a file defines is the file's, even when the API's
-        # topology carries a copy of it.
-        for source in sorted(sources.values(), key=lambda s: s.is_api):
-            self._index(source)
+        changed = self._changed_since(previous)
+        if previous is not None and changed is not None:
+            self._evolve(previous, changed)
+        else:
+            self._build()
+        for table in TABLES:
+            setattr(self, table, Entries(self, self._tables[table]))
 
     # --- reading -------------------------------------------------------------------
 
     @classmethod
     def read(
-        cls, store: LedgerStore, node: str, operator_project: str, cache: TopologyCache
+        cls,
+        store: LedgerStore,
+        node: str,
+        operator_project: str,
+        cache: TopologyCache,
+        previous: World | None = None,
     ) -> World:
         sources = {}
         for name, generation in store.generations().items():
             parsed = cache.get(store, name, generation, node)
             if parsed is None:
                 continue
-            topo, objects, snapshot, index = parsed
             record = store.read_record(name)
-            status = provisioning.pending(record.objects, record.status, objects)
-            sources[name] = Source(name, topo, snapshot.generation, record, status, snapshot, index)
-        return cls(sources, node, operator_project)
-
-    def _index(self, src: Source) -> None:
-        topo = src.topo
-        for net in topo.networks:
-            if net.uid not in self.networks:
-                self.networks[net.uid] = (src, net)
-                for subnet in net.subnets:
-                    self.subnets[subnet.uid] = (src, net, subnet)
-        by_name = {n.name: n.uid for n in topo.networks}
-        subnet_by_name = {s.name: s.uid for n in topo.networks for s in n.subnets}
-        for lb in topo.load_balancers:
-            self.lbs[lb.uid] = (src, lb)
-            net_id = by_name[lb.vip.network]
-            self._port(
-                src,
-                f"vip/{lb.uid}",
-                net_id,
-                lb.vip.address,
-                "Octavia",
-                lb.uid,
-                lb.vip.mac,
-                f"octavia-lb-{lb.uid}",
+            status = provisioning.pending(record.objects, record.status, parsed.objects)
+            sources[name] = Source(
+                name,
+                parsed.topo,
+                parsed.generation,
+                record,
+                status,
+                parsed.snapshot,
+                parsed.index,
+                parsed,
             )
-            for listener in lb.listeners:
-                self.listeners[listener.uid] = (src, lb, listener)
-                for policy in listener.l7policies:
-                    self.l7policies[policy.uid] = (src, lb, listener, policy)
-                    for rule in policy.rules:
-                        self.l7rules[rule.uid] = (src, lb, listener, policy, rule)
-            for pool in lb.pools:
-                self.pools[pool.uid] = (src, lb, pool)
-                for member in pool.members:
-                    self.members[member.uid] = (src, lb, pool, member)
-                if pool.healthmonitor is not None:
-                    self.monitors[pool.healthmonitor.uid] = (src, lb, pool, pool.healthmonitor)
-        for router in topo.routers:
-            self.routers[router.uid] = (src, router)
-            for name in router.interfaces:
-                subnet_id = subnet_by_name[name]
-                self.served[subnet_id] = router.uid
-                _, net, subnet = self.subnets[subnet_id]
-                if subnet.gateway_ip is not None:
+        return cls(sources, node, operator_project, previous)
+
+    # --- building -------------------------------------------------------------------
+
+    def _changed_since(self, previous: World | None) -> dict[str, frozenset[str]] | None:
+        """Per source, the rows read again since ``previous`` was built; None when the
+        World must be built whole (a source came or went, or was read whole)."""
+        if previous is None or previous.sources.keys() != self.sources.keys():
+            return None
+        changed: dict[str, frozenset[str]] = {}
+        for name, src in self.sources.items():
+            now, then = src.parsed, previous.sources[name].parsed
+            if now is None or then is None or not src.is_api:
+                if now is not then:
+                    return None
+                continue
+            if now.serial == then.serial:
+                continue
+            if now.base != then.serial:
+                return None
+            changed[name] = now.changed
+        return changed
+
+    def _build(self) -> None:
+        self._tables = {table: {} for table in TABLES}
+        # Files first: a network a file defines is the file's, even when the API's
+        # topology carries a copy of it.
+        ordered = sorted(self.sources.values(), key=lambda s: s.is_api)
+        for src in ordered:
+            for net in src.topo.networks:
+                if net.uid not in self._tables["networks"]:
+                    self._tables["networks"][net.uid] = (src.name, (net,))
+                    for subnet in net.subnets:
+                        self._tables["subnets"][subnet.uid] = (src.name, (net, subnet))
+        for src in ordered:
+            parts: dict[str, Part] = {}
+            if src.parsed is not None and src.is_api:
+                for key, item in src.parsed.models.items():
+                    parts[key] = self._part(src, [item])
+                parts[WHOLE] = self._part(src, [src.topo.lab])
+            else:
+                topo = src.topo
+                everything = [*topo.networks, *topo.load_balancers, *topo.routers]
+                parts[WHOLE] = self._part(src, [*everything, *topo.floating_ips, topo.lab])
+            self._parts[src.name] = parts
+            for part in parts.values():
+                self._add(src.name, part)
+
+    def _evolve(self, previous: World, changed: dict[str, frozenset[str]]) -> None:
+        """This World as ``previous`` plus the rows in ``changed`` read again (tables
+        copied, not rebuilt: what did not change is shared)."""
+        self._tables = {table: dict(entries) for table, entries in previous._tables.items()}
+        self._parts = {name: dict(parts) for name, parts in previous._parts.items()}
+        self.ports = dict(previous.ports)
+        self.used = dict(previous.used)
+        self._held = dict(previous._held)
+        self.served = dict(previous.served)
+        self._port_at = dict(previous._port_at)
+        self._ports_at = dict(previous._ports_at)
+        for name, keys in changed.items():
+            src = self.sources[name]
+            assert src.parsed is not None
+            parts = self._parts[name]
+            for key in keys:
+                old = parts.pop(key, None)
+                if old is not None:
+                    self._remove(old)
+                item = src.parsed.models.get(key)
+                if item is not None:
+                    parts[key] = self._part(src, [item])
+                    self._add(name, parts[key])
+
+    def _add(self, name: str, part: Part) -> None:
+        for table, key, rest in part.entries:
+            self._tables[table][key] = (name, rest)
+        for port in part.ports:
+            self.ports[port.id] = port
+            self._port_at.setdefault((port.network_id, port.address), port)
+            self._ports_at[port.address] = [*self._ports_at.get(port.address, ()), port]
+        for subnet_id, router_id in part.served:
+            self.served[subnet_id] = router_id
+        for network_id, address in part.used:
+            count = self._held.get((network_id, address), 0)
+            self._held[(network_id, address)] = count + 1
+            if count == 0:
+                self.used[network_id] = {*self.used.get(network_id, ()), address}
+
+    def _remove(self, part: Part) -> None:
+        for table, key, _ in part.entries:
+            self._tables[table].pop(key, None)
+        for port in part.ports:
+            if self.ports.get(port.id) is port:
+                del self.ports[port.id]
+            if self._port_at.get((port.network_id, port.address)) is port:
+                del self._port_at[(port.network_id, port.address)]
+            left = [p for p in self._ports_at.get(port.address, ()) if p is not port]
+            if left:
+                self._ports_at[port.address] = left
+            else:
+                self._ports_at.pop(port.address, None)
+        for subnet_id, router_id in part.served:
+            if self.served.get(subnet_id) == router_id:
+                del self.served[subnet_id]
+        for network_id, address in part.used:
+            count = self._held.get((network_id, address), 0) - 1
+            if count > 0:
+                self._held[(network_id, address)] = count
+                continue
+            self._held.pop((network_id, address), None)
+            self.used[network_id] = self.used.get(network_id, set()) - {address}
+
+    # --- what each object adds ------------------------------------------------------
+
+    def _part(self, src: Source, items: list[Any]) -> Part:
+        part = Part()
+        by_name = {n.name: n.uid for n in src.topo.networks}
+        for item in items:
+            if isinstance(item, Network):
+                for subnet in item.subnets:
+                    if subnet.gateway_ip is not None:
+                        part.used.append((item.uid, subnet.gateway_ip))
+            elif isinstance(item, LoadBalancer):
+                self._load_balancer(part, src, item, by_name[item.vip.network])
+            elif isinstance(item, Router):
+                self._router(part, src, item, by_name)
+            elif isinstance(item, FloatingIP):
+                part.entries.append(("fips", item.uid, (item,)))
+                if item.network is not None:
+                    net_id = by_name[item.network]
+                    address = item.floating_ip_address
                     self._port(
+                        part,
                         src,
-                        f"routerport/{router.uid}/{subnet_id}",
-                        net.uid,
-                        subnet.gateway_ip,
-                        "network:router_interface",
-                        router.uid,
+                        f"fip/{item.uid}",
+                        net_id,
+                        address,
+                        "network:floatingip",
+                        item.uid,
                     )
-            gw = router.external_gateway
-            if gw is not None:
+            else:  # the lab
+                for inst in item.instances:
+                    net_id = by_name[inst.network]
+                    key = f"instance/{inst.uid}"
+                    self._port(
+                        part,
+                        src,
+                        key,
+                        net_id,
+                        inst.address,
+                        "compute:nova",
+                        inst.uid,
+                        inst.mac,
+                        inst.name,
+                    )
+                for client in item.clients:
+                    net_id = by_name[client.network]
+                    key = f"client/{client.uid}"
+                    self._port(
+                        part,
+                        src,
+                        key,
+                        net_id,
+                        client.address,
+                        "compute:nova",
+                        client.uid,
+                        None,
+                        client.name,
+                    )
+        return part
+
+    def _load_balancer(self, part: Part, src: Source, lb: LoadBalancer, net_id: str) -> None:
+        part.entries.append(("lbs", lb.uid, (lb,)))
+        self._port(
+            part,
+            src,
+            f"vip/{lb.uid}",
+            net_id,
+            lb.vip.address,
+            "Octavia",
+            lb.uid,
+            lb.vip.mac,
+            f"octavia-lb-{lb.uid}",
+        )
+        for listener in lb.listeners:
+            part.entries.append(("listeners", listener.uid, (lb, listener)))
+            for policy in listener.l7policies:
+                part.entries.append(("l7policies", policy.uid, (lb, listener, policy)))
+                for rule in policy.rules:
+                    part.entries.append(("l7rules", rule.uid, (lb, listener, policy, rule)))
+        for pool in lb.pools:
+            part.entries.append(("pools", pool.uid, (lb, pool)))
+            for member in pool.members:
+                part.entries.append(("members", member.uid, (lb, pool, member)))
+            if pool.healthmonitor is not None:
+                hm = pool.healthmonitor
+                part.entries.append(("monitors", hm.uid, (lb, pool, hm)))
+
+    def _router(self, part: Part, src: Source, router: Router, by_name: dict[str, str]) -> None:
+        part.entries.append(("routers", router.uid, (router,)))
+        subnet_by_name = {s.name: s.uid for n in src.topo.networks for s in n.subnets}
+        for name in router.interfaces:
+            subnet_id = subnet_by_name[name]
+            part.served.append((subnet_id, router.uid))
+            _, (net, subnet) = self._tables["subnets"][subnet_id]
+            if subnet.gateway_ip is not None:
+                key = f"routerport/{router.uid}/{subnet_id}"
                 self._port(
+                    part,
                     src,
-                    f"gateway/{router.uid}",
-                    by_name[gw.network],
-                    gw.ip_address,
-                    "network:router_gateway",
+                    key,
+                    net.uid,
+                    subnet.gateway_ip,
+                    "network:router_interface",
                     router.uid,
                 )
-        for fip in topo.floating_ips:
-            self.fips[fip.uid] = (src, fip)
-            if fip.network is not None:
-                self._port(
-                    src,
-                    f"fip/{fip.uid}",
-                    by_name[fip.network],
-                    fip.floating_ip_address,
-                    "network:floatingip",
-                    fip.uid,
-                )
-        for inst in topo.lab.instances:
+        gw = router.external_gateway
+        if gw is not None:
             self._port(
+                part,
                 src,
-                f"instance/{inst.uid}",
-                by_name[inst.network],
-                inst.address,
-                "compute:nova",
-                inst.uid,
-                inst.mac,
-                inst.name,
+                f"gateway/{router.uid}",
+                by_name[gw.network],
+                gw.ip_address,
+                "network:router_gateway",
+                router.uid,
             )
-        for client in topo.lab.clients:
-            self._port(
-                src,
-                f"client/{client.uid}",
-                by_name[client.network],
-                client.address,
-                "compute:nova",
-                client.uid,
-                None,
-                client.name,
-            )
-        for net in topo.networks:
-            for subnet in net.subnets:
-                if subnet.gateway_ip is not None:
-                    self.used.setdefault(net.uid, set()).add(subnet.gateway_ip)
 
     def _port(
         self,
+        part: Part,
         src: Source,
         key: str,
         network_id: str,
@@ -233,23 +443,21 @@ class World:
         mac: str | None = None,
         name: str = "",
     ) -> None:
-        port_id = ids.stable_id(self.node, "port", key)
         subnet_id = self.subnet_holding(network_id, address)
+        project = self.project_of(src, device)
         port = Port(
-            port_id,
+            _port_id(self.node, key),
             network_id,
             subnet_id,
             address,
             owner,
             device,
-            self.project_of(src, device),
+            project,
             mac,
             name,
         )
-        self.ports[port_id] = port
-        self._port_at.setdefault((network_id, address), port)
-        self._ports_at.setdefault(address, []).append(port)
-        self.used.setdefault(network_id, set()).add(address)
+        part.ports.append(port)
+        part.used.append((network_id, address))
 
     # --- questions -----------------------------------------------------------------
 
@@ -270,10 +478,10 @@ class World:
         return src.status.get(object_id, provisioning.ACTIVE)
 
     def subnet_holding(self, network_id: str, address: IPv4Address) -> str | None:
-        entry = self.networks.get(network_id)
+        entry = self._tables["networks"].get(network_id)
         if entry is None:
             return None
-        for subnet in entry[1].subnets:
+        for subnet in entry[1][0].subnets:
             if address in subnet.cidr:
                 return subnet.uid
         return None
@@ -297,37 +505,7 @@ class World:
         return {n.segmentation_id for _, n in self.networks.values() if n.segmentation_id}
 
 
-Parsed = tuple[Topology, dict[str, provisioning.Object], Snapshot, dict[str, str]]
-
-
-class TopologyCache:
-    """Parsed topologies, their objects' fingerprints and the rows they were read from,
-    by (name, generation): a topology is read, validated and hashed once per write, not
-    per request."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._topologies: dict[str, tuple[int, Parsed | None]] = {}
-
-    def get(self, store: LedgerStore, name: str, generation: int, node: str) -> Parsed | None:
-        with self._lock:
-            cached = self._topologies.get(name)
-        if cached is not None and cached[0] == generation:
-            return cached[1]
-        snapshot = store.desired.snapshot(name)
-        document = snapshot.document()
-        parsed = None
-        if document is not None:
-            try:
-                topo = load_data(document, node, f"topology {name}")
-                index = {
-                    i: key
-                    for key, stored in snapshot.rows.items()
-                    for i in rows.ids_within(stored.row.body)
-                }
-                parsed = (topo, provisioning.objects(topo, {}), snapshot, index)
-            except NetnodeError:
-                parsed = None  # the agent reports it; the API shows what it can
-        with self._lock:
-            self._topologies[name] = (snapshot.generation, parsed)
-        return parsed
+@functools.lru_cache(maxsize=65536)
+def _port_id(node: str, key: str) -> str:
+    """A derived port's id (a uuid5 of what it is: the same in every World)."""
+    return ids.stable_id(node, "port", key)

@@ -39,6 +39,7 @@ from netnode.model.topology import Topology
 from netnode.reconcile import converge
 from netnode.reconcile.converge import Outcome
 from netnode.reconcile.host import Host
+from netnode.reconcile.sources import TopologyCache
 
 DEFAULT_PERIOD = 10.0
 WATCH_INTERVAL = 0.05
@@ -116,34 +117,31 @@ class Agent:
         self._file_topologies: set[str] = set()
         self._retry_at: float | None = None
         self.health = Health()
-        # name -> (generation, its document parsed): unchanged documents are not parsed
-        # again on every pass.
-        self._parsed: dict[str, tuple[int, Topology]] = {}
+        # Each recorded topology as last read: read whole once, then row by row as its
+        # rows change (a write of one load balancer is one row parsed, not a topology).
+        self._sources = TopologyCache()
 
     # --- what is desired ------------------------------------------------------------
 
     def desired(self) -> tuple[dict[str, Topology], list[Report]]:
         """Every desired topology by name; a file that does not load is reported and
-        its last recorded state (if any) stays desired. A recorded topology is parsed
-        once per generation (its document is read and parsed again only when written)."""
+        its last recorded state (if any) stays desired. A recorded topology is read
+        once per generation, and then only the rows that changed (``reconcile.sources``)."""
         topologies: dict[str, Topology] = {}
         problems: list[Report] = []
         self._file_topologies = set()
-        parsed: dict[str, tuple[int, Topology]] = {}
         for name, generation in self.store.generations().items():
-            known = self._parsed.get(name)
-            if known is None or known[0] != generation:
-                document, generation = self.store.document(name)
-                if document is None:
-                    continue
-                try:
-                    known = (generation, load_data(document, self.host.node, f"record {name}"))
-                except NetnodeError as exc:
-                    problems.append(Report(name, "load", error=str(exc)))
-                    continue
-            parsed[name] = known
-            topologies[name] = known[1]
-        self._parsed = parsed
+            parsed = self._sources.get(self.store, name, generation, self.host.node)
+            if parsed is not None:
+                topologies[name] = parsed.topo
+                continue
+            document, _ = self.store.document(name)
+            if document is None:
+                continue
+            try:  # what is wrong with it, for the report
+                load_data(document, self.host.node, f"record {name}")
+            except NetnodeError as exc:
+                problems.append(Report(name, "load", error=str(exc)))
         for path in self.files:
             try:
                 topo = load_file(path, self.host.node)

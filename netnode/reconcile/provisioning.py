@@ -22,7 +22,7 @@ from functools import partial
 from typing import Any
 
 from netnode.model import ids
-from netnode.model.topology import LoadBalancer, Topology
+from netnode.model.topology import FloatingIP, LoadBalancer, Named, Router, Topology
 from netnode.plan.desired import name_of
 from netnode.plan.memo import Memo, Pass
 
@@ -56,13 +56,23 @@ def objects(
         key = lb.model_dump_json() if memo is not None else None
         found.update(made.get(key, partial(_lb_objects, lb)))
     made.done()
-    for router in topo.routers:
-        found[router.uid] = Object("router", ids.router_namespace(router.uid), _digest(router))
-    for fip in topo.floating_ips:
-        address = str(fip.floating_ip_address)
-        unit = next((ns for ns, held in floating.items() if address in held), None)
-        found[fip.uid] = Object("floatingip", unit, _digest(fip))
+    for item in (*topo.routers, *topo.floating_ips):
+        found.update(objects_of(item, floating))
     return found
+
+
+def objects_of(item: Named, floating: dict[str, tuple[str, ...]]) -> dict[str, Object]:
+    """The objects of one top-level object of a topology (a network has none with a
+    provisioning status of its own)."""
+    if isinstance(item, LoadBalancer):
+        return _lb_objects(item)
+    if isinstance(item, Router):
+        return {item.uid: Object("router", ids.router_namespace(item.uid), _digest(item))}
+    if isinstance(item, FloatingIP):
+        address = str(item.floating_ip_address)
+        unit = next((ns for ns, held in floating.items() if address in held), None)
+        return {item.uid: Object("floatingip", unit, _digest(item))}
+    return {}
 
 
 def _lb_objects(lb: LoadBalancer) -> dict[str, Object]:

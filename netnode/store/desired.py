@@ -54,6 +54,20 @@ class Snapshot:
         return r.assemble(self.header, (s.row for s in self.rows.values()))
 
 
+@dataclass(frozen=True)
+class Changes:
+    """A topology as it is now, for a reader who holds an earlier read of it: every
+    row's revision, and the rows whose revision the reader did not hold, read now."""
+
+    header: Json
+    generation: int
+    revisions: dict[str, int]
+    fresh: dict[str, Stored]
+
+    def gone(self, known: Iterable[str]) -> set[str]:
+        return set(known) - set(self.revisions)
+
+
 @dataclass
 class Change:
     """What one change of a topology writes, and what it read to decide it."""
@@ -114,6 +128,37 @@ class DesiredStore:
             )
             return {x.key: x.revision for x in found}
 
+    def changes(self, topology: str, known: dict[str, int]) -> Changes | None:
+        """The topology as it is now, reading again only the rows whose revision is not
+        the one in ``known`` (row key -> revision, as the reader last read them). None:
+        the topology is not desired (or kept changing while read)."""
+        t, o = schema.topologies, schema.objects
+        head_query = sa.select(t.c.header, t.c.generation).where(
+            (t.c.node == self.node) & (t.c.name == topology)
+        )
+        mine = (o.c.node == self.node) & (o.c.topology == topology)
+        for _ in range(5):
+            with self.engine.connect() as db:
+                head = db.execute(head_query).first()
+                if head is None or head.header is None:
+                    return None
+                revisions = {
+                    x.key: x.revision
+                    for x in db.execute(sa.select(o.c.key, o.c.revision).where(mine))
+                }
+                stale = [k for k, rev in revisions.items() if known.get(k) != rev]
+                fresh = self._rows(db, topology, stale)
+                # PostgreSQL reads each statement at its own moment: a write between
+                # them shows as a new generation, and the whole is read again.
+                again = db.execute(head_query).first()
+            if (
+                again is not None
+                and again.generation == head.generation
+                and all(k in fresh and fresh[k].revision == revisions[k] for k in stale)
+            ):
+                return Changes(head.header, head.generation, revisions, fresh)
+        return None
+
     def read_rows(self, topology: str, keys: Iterable[str]) -> dict[str, Stored]:
         o = schema.objects
         wanted = list(keys)
@@ -158,20 +203,24 @@ class DesiredStore:
             self._allocate(db, topology, changed, gone, subnets)
         return True
 
-    def commit(self, topology: str, change: Change, subnets: dict[str, tuple[str, str]]) -> bool:
-        """Land ``change`` if no row it read or writes changed since (False: read again
-        and decide again). ``Refused`` when the store's keys refuse it (an address
-        another object holds, a network with objects still on it)."""
+    def commit(
+        self, topology: str, change: Change, subnets: dict[str, tuple[str, str]]
+    ) -> int | None:
+        """Land ``change`` if no row it read or writes changed since, and return the
+        topology's new generation (None: read again and decide again). ``Refused`` when
+        the store's keys refuse it (an address another object holds, a network with
+        objects still on it)."""
         with self.engine.begin() as db:
-            if self._count(db, topology, change.header, exists=None) is None:
+            generation = self._count(db, topology, change.header, exists=None)
+            if generation is None:
                 db.rollback()
-                return False
+                return None
             stored = self._rows(db, topology, change.expected.keys())
             for key, revision in change.expected.items():
                 now = stored.get(key)
                 if (now.revision if now is not None else None) != revision:
                     db.rollback()
-                    return False
+                    return None
             written = list(change.writes.values())
             try:
                 self._write(db, topology, written, change.deletes, stored)
@@ -180,7 +229,7 @@ class DesiredStore:
             except Refused:
                 db.rollback()
                 raise
-        return True
+        return generation
 
     def forget(self, topology: str) -> None:
         where_o = (schema.objects.c.node == self.node) & (schema.objects.c.topology == topology)

@@ -123,7 +123,7 @@ def test_a_write_elsewhere_between_read_and_write_is_not_lost(api: Api) -> None:
     real = api.store.desired.commit
     raced: list[int] = []
 
-    def racing(topology: str, change: Any, subnets: Any) -> bool:
+    def racing(topology: str, change: Any, subnets: Any) -> int | None:
         if len(raced) < 2:
             raced.append(1)
             # Another writer (another API process) lands a change first.

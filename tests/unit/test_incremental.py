@@ -264,13 +264,13 @@ def test_without_verdicts_every_check_reads_and_checks(
 # --- the agent's parsed topologies -----------------------------------------------------
 
 
-def test_a_recorded_topology_is_parsed_again_only_for_a_new_generation(
+def test_a_recorded_topology_is_read_whole_once_then_row_by_row(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from netnode.reconcile import agent as agent_module
+    from netnode.reconcile import sources
 
-    parses = Calls(agent_module.load_data)
-    monkeypatch.setattr(agent_module, "load_data", parses)
+    wholes = Calls(sources.load_data)
+    monkeypatch.setattr(sources, "load_data", wholes)
     host = Host(tmp_path, "netnode")
     data = yaml.safe_load(SEED.read_text())
     document = load_data(data).model_dump(mode="json", exclude_none=True)
@@ -279,15 +279,17 @@ def test_a_recorded_topology_is_parsed_again_only_for_a_new_generation(
     topologies, problems = agent.desired()
     first = topologies["seed"]
     assert problems == [] and agent.desired()[0]["seed"] is first
-    assert parses.count == 1
-    # A new generation, even of the same document, is parsed again.
+    assert wholes.count == 1
+    # A new generation of the same document: no row changed, nothing parsed.
     host.store.set_desired("seed", document)
     again = agent.desired()[0]["seed"]
     assert again is not first and again == first
+    # A member more: the load balancer's row alone is parsed again.
     changed = load_data(add_member(data))
     host.store.set_desired("seed", changed.model_dump(mode="json", exclude_none=True))
     topologies, problems = agent.desired()
-    assert problems == [] and parses.count == 3
-    assert len(topologies["seed"].load_balancers[0].pools[0].members) == 3
+    assert problems == [] and wholes.count == 1
+    assert topologies["seed"] == changed
+    assert topologies["seed"].routers[0] is first.routers[0]  # an unchanged row is kept
     host.store.forget("seed")
     assert agent.desired() == ({}, [])

@@ -3,6 +3,7 @@ or one it may change (a writer, an object the API made)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from netnode.api.auth import Context
@@ -28,7 +29,7 @@ def find_subnet(ctx: Context, w: World, subnet_id: str) -> Any:
     return entry
 
 
-def find_owned(ctx: Context, w: World, table: dict[str, Any], object_id: str, kind: str) -> Any:
+def find_owned(ctx: Context, w: World, table: Mapping[str, Any], object_id: str, kind: str) -> Any:
     entry = table.get(object_id)
     if entry is None or not ctx.may_see(w.project_of(entry[0], object_id)):
         raise NotFound.of(kind, object_id)
@@ -36,7 +37,7 @@ def find_owned(ctx: Context, w: World, table: dict[str, Any], object_id: str, ki
 
 
 def owned_for_change(
-    ctx: Context, w: World, table: dict[str, Any], object_id: str, kind: str
+    ctx: Context, w: World, table: Mapping[str, Any], object_id: str, kind: str
 ) -> Any:
     """``find_owned``, for a caller that may write, of an object the API made."""
     may_write(ctx)

@@ -3,6 +3,7 @@ or one it may change (a writer, an object the API made, its load balancer not pe
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from netnode.api.auth import Context
@@ -28,7 +29,7 @@ def lb_for_change(ctx: Context, w: World, lb_id: str) -> Source:
     return src
 
 
-def find_child(ctx: Context, w: World, table: dict[str, Any], object_id: str, kind: str) -> Any:
+def find_child(ctx: Context, w: World, table: Mapping[str, Any], object_id: str, kind: str) -> Any:
     if object_id not in table:
         raise NotFound.of(kind, object_id)
     entry = table[object_id]
@@ -37,7 +38,7 @@ def find_child(ctx: Context, w: World, table: dict[str, Any], object_id: str, ki
 
 
 def child_for_change(
-    ctx: Context, w: World, table: dict[str, Any], object_id: str, kind: str
+    ctx: Context, w: World, table: Mapping[str, Any], object_id: str, kind: str
 ) -> Any:
     may_write(ctx)
     entry = find_child(ctx, w, table, object_id, kind)
@@ -50,7 +51,7 @@ def child_for_change(
 def find_in(
     ctx: Context,
     w: World,
-    table: dict[str, Any],
+    table: Mapping[str, Any],
     object_id: str,
     kind: str,
     parent_id: str,
