@@ -8,6 +8,8 @@ lands whole or changes nothing, and changes to different objects proceed side by
 from __future__ import annotations
 
 import copy
+import random
+import time
 import uuid
 from collections.abc import Callable
 from ipaddress import IPv4Address
@@ -19,7 +21,7 @@ from netnode.api.auth import Context
 from netnode.api.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound
 from netnode.api.snapshots import Snapshots
 from netnode.api.status_cache import DEFAULT_INTERVAL, StatusCache, unobserved
-from netnode.api.world import API_TOPOLOGY, Port, Source, World, now
+from netnode.api.world import API_TOPOLOGY, SPREAD, Port, Source, World, now
 from netnode.drivers.haproxy import HAProxyProcesses
 from netnode.drivers.nftables import UdpTables
 from netnode.errors import CONFLICT, NetnodeError, TopologyError
@@ -36,6 +38,7 @@ from netnode.store.quotas import QuotaStore
 
 T = TypeVar("T")
 ATTEMPTS = 20
+BACK_OFF = 0.0015  # seconds: the first retry's longest wait
 PENDING = ("PENDING_CREATE", "PENDING_UPDATE", "PENDING_DELETE")
 
 
@@ -510,8 +513,12 @@ class Service:
     def change(self, mutate: Callable[[Doc, World], T]) -> T:
         """Apply ``mutate`` to the API's topology and write it, all or nothing."""
         refused: Refused | None = None
-        for _ in range(ATTEMPTS):
+        for attempt in range(ATTEMPTS):
+            if attempt:
+                _back_off(attempt)
             world = self.world()
+            # After a lost race, free addresses and tags are chosen among the first few.
+            SPREAD.set(1 if attempt == 0 else 16)
             src = world.sources.get(API_TOPOLOGY)
             if src is None:
                 doc = Doc(None, {}, self.integration_bridge)
@@ -545,6 +552,13 @@ class Service:
         if refused is not None:
             raise Conflict(f"{refused}; try again")
         raise Conflict("the store kept changing under this request; try again")
+
+
+def _back_off(attempt: int) -> None:
+    """Wait before deciding a change again: a random while, longer after each lost
+    race (at most about 0.1 s), so that changes racing for the same first free
+    address or tag do not all meet again at once."""
+    time.sleep(random.uniform(0, BACK_OFF * 2 ** min(attempt, 6)))
 
 
 def _canonical(change: Change, judged: Topology) -> None:

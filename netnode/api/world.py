@@ -12,7 +12,9 @@ a router on the lab's networks.
 from __future__ import annotations
 
 import functools
+import random
 from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from ipaddress import IPv4Address
@@ -494,15 +496,38 @@ class World:
         return self._ports_at.get(address, [])
 
     def free_address(self, subnet_id: str) -> IPv4Address | None:
+        """A free address of the subnet: the first, or one of the first few after a
+        lost race (``spread``)."""
         _, net, subnet = self.subnets[subnet_id]
-        used = self.used.get(net.uid, set())
-        for address in subnet.cidr.hosts():
-            if address not in used:
-                return address
-        return None
+        used = {int(a) for a in self.used.get(net.uid, ())}
+        first, last = int(subnet.cidr.network_address) + 1, int(subnet.cidr.broadcast_address)
+        if subnet.cidr.prefixlen >= 31:
+            first, last = int(subnet.cidr.network_address), last + 1
+        free = _first_free(range(first, last), used, SPREAD.get())
+        return IPv4Address(free) if free is not None else None
+
+    def free_tag(self) -> int | None:
+        """A free VLAN tag: the first, or one of the first few after a lost race."""
+        return _first_free(range(1, 4095), self.used_tags(), SPREAD.get())
 
     def used_tags(self) -> set[int]:
         return {n.segmentation_id for _, n in self.networks.values() if n.segmentation_id}
+
+
+# How many of the first free addresses or tags a change chooses among at random: 1 (the
+# first) until it lost a race for one; then more, so racing changes part ways
+# (Neutron's IPAM, too, picks at random among the first free addresses).
+SPREAD: ContextVar[int] = ContextVar("spread", default=1)
+
+
+def _first_free(candidates: range, used: set[int], spread: int) -> int | None:
+    found: list[int] = []
+    for value in candidates:
+        if value not in used:
+            found.append(value)
+            if len(found) >= spread:
+                break
+    return random.choice(found) if found else None
 
 
 @functools.lru_cache(maxsize=65536)

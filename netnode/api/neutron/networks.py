@@ -65,7 +65,7 @@ def create_network(
             used = w.used_tags()
             tag = req.provider_segmentation_id
             if tag is None:
-                tag = next((t for t in range(1, 4095) if t not in used), None)
+                tag = w.free_tag()
                 if tag is None:
                     raise Conflict("no free VLAN left for a new network")
             elif tag in used:
