@@ -205,9 +205,7 @@ class Doc:
         return keys
 
     def networks(self) -> list[dict[str, Any]]:
-        live = {k: s.row for k, s in self._base.items() if k not in self._deleted}
-        live.update(self._touched)
-        return [row.body for row in live.values() if row.kind == "networks"]
+        return self._bodies("networks")
 
     def _final(self, row: rows.Row) -> rows.Row:
         """``row`` with the metadata of exactly the objects it now holds."""
@@ -391,9 +389,13 @@ class Doc:
 
     def _bodies(self, *fields: str) -> list[dict[str, Any]]:
         """The objects of top-level lists as they stand, read without copying."""
-        live = {k: s.row for k, s in self._base.items() if k not in self._deleted}
-        live.update(self._touched)
-        return [row.body for row in live.values() if row.kind in fields]
+        found = [
+            self._base[k].row.body
+            for field in fields
+            for k in self._order.get(field, ())
+            if k not in self._touched and k not in self._deleted
+        ]
+        return found + [row.body for row in self._touched.values() if row.kind in fields]
 
 
 def _networks_used(body: dict[str, Any], subnet_net: dict[str, str]) -> set[str]:

@@ -63,6 +63,7 @@ class Source:
     snapshot: Snapshot | None = None
     index: dict[str, str] = field(default_factory=dict)
     parsed: Parsed | None = None
+    record_revision: int = 0
 
     @property
     def is_api(self) -> bool:
@@ -166,6 +167,7 @@ class World:
         # network id -> addresses held on it (by anything, in any topology).
         self.used: dict[str, set[IPv4Address]] = {}
         self._held: dict[tuple[str, IPv4Address], int] = {}
+        self._used_ints: dict[str, set[int]] = {}  # ``used`` as integers
         # subnet id -> the router serving it.
         self.served: dict[str, str] = {}
         self._port_at: dict[tuple[str, IPv4Address], Port] = {}
@@ -194,8 +196,12 @@ class World:
             parsed = cache.get(store, name, generation, node)
             if parsed is None:
                 continue
-            record = store.read_record(name)
-            status = provisioning.pending(record.objects, record.status, parsed.objects)
+            before = previous.sources.get(name) if previous is not None else None
+            known = before.record_revision if before is not None else None
+            record, revision = store.read_record_at(name, known)
+            if before is not None and revision == known:
+                record = before.record
+            status = _statuses(record, parsed, before if revision == known else None)
             sources[name] = Source(
                 name,
                 parsed.topo,
@@ -205,6 +211,7 @@ class World:
                 parsed.snapshot,
                 parsed.index,
                 parsed,
+                revision,
             )
         return cls(sources, node, operator_project, previous)
 
@@ -262,6 +269,7 @@ class World:
         self.ports = dict(previous.ports)
         self.used = dict(previous.used)
         self._held = dict(previous._held)
+        self._used_ints = dict(previous._used_ints)
         self.served = dict(previous.served)
         self._port_at = dict(previous._port_at)
         self._ports_at = dict(previous._ports_at)
@@ -292,6 +300,7 @@ class World:
             self._held[(network_id, address)] = count + 1
             if count == 0:
                 self.used[network_id] = {*self.used.get(network_id, ()), address}
+                self._used_ints[network_id] = {*self._used_ints.get(network_id, ()), int(address)}
 
     def _remove(self, part: Part) -> None:
         for table, key, _ in part.entries:
@@ -316,6 +325,7 @@ class World:
                 continue
             self._held.pop((network_id, address), None)
             self.used[network_id] = self.used.get(network_id, set()) - {address}
+            self._used_ints[network_id] = self._used_ints.get(network_id, set()) - {int(address)}
 
     # --- what each object adds ------------------------------------------------------
 
@@ -499,7 +509,7 @@ class World:
         """A free address of the subnet: the first, or one of the first few after a
         lost race (``spread``)."""
         _, net, subnet = self.subnets[subnet_id]
-        used = {int(a) for a in self.used.get(net.uid, ())}
+        used = self._used_ints.get(net.uid, set())
         first, last = int(subnet.cidr.network_address) + 1, int(subnet.cidr.broadcast_address)
         if subnet.cidr.prefixlen >= 31:
             first, last = int(subnet.cidr.network_address), last + 1
@@ -528,6 +538,26 @@ def _first_free(candidates: range, used: set[int], spread: int) -> int | None:
             if len(found) >= spread:
                 break
     return random.choice(found) if found else None
+
+
+def _statuses(record: Record, parsed: Parsed, before: Source | None) -> dict[str, str]:
+    """Each object's provisioning status: the record's, or pending where the desired
+    state moved on. With ``before`` (the same topology read with the same record), only
+    the rows read again since are judged again (an object's parents are in its row)."""
+    then = before.parsed if before is not None else None
+    if before is None or then is None:
+        return provisioning.pending(record.objects, record.status, parsed.objects)
+    if then.serial == parsed.serial:
+        return before.status
+    if parsed.base != then.serial:
+        return provisioning.pending(record.objects, record.status, parsed.objects)
+    status = dict(before.status)
+    for key in parsed.changed:
+        for object_id in then.row_objects.get(key, {}):
+            status.pop(object_id, None)
+        now = parsed.row_objects.get(key, {})
+        status.update(provisioning.pending(record.objects, record.status, now))
+    return status
 
 
 @functools.lru_cache(maxsize=65536)

@@ -87,10 +87,23 @@ class LedgerStore:
 
     def read_record(self, topology: str) -> Record:
         """The record alone (``topology`` left None): what the API reads per request."""
-        t = schema.topologies
+        return self.read_record_at(topology)[0]
+
+    def read_record_at(self, topology: str, known: int | None = None) -> tuple[Record, int]:
+        """The record and its revision (0: none written); with ``known``, the revision
+        the caller holds, the record is not read again when it is still that one (the
+        Record answered is then empty: keep yours)."""
+        r = schema.records
+        mine = (r.c.node == self.node) & (r.c.name == topology)
         with self.engine.connect() as db:
-            row = db.execute(sa.select(t.c.record).where(self._row(topology))).first()
-        return _record(None if row is None else row.record, None)
+            if known is not None:
+                revision = db.execute(sa.select(r.c.revision).where(mine)).scalar()
+                if (revision or 0) == known:
+                    return Record(), known
+            row = db.execute(sa.select(r.c.record, r.c.revision).where(mine)).first()
+        if row is None:
+            return _record(None, None), 0
+        return _record(row.record, None), row.revision
 
     def load(self, topology: str) -> Ledger:
         return self.read(topology).ledger
@@ -114,7 +127,29 @@ class LedgerStore:
                 for k, v in record.failures.items()
             },
         }
-        self._upsert(topology, {"record": data})
+        r = schema.records
+        mine = (r.c.node == self.node) & (r.c.name == topology)
+        for _ in range(3):
+            with self.engine.begin() as db:
+                # The topology's row first: it orders this write with the desired
+                # state's (netnode.store.desired), and tells readers something changed.
+                self._touch(db, topology)
+                updated = db.execute(
+                    r.update().where(mine).values(record=data, revision=r.c.revision + 1)
+                )
+                if updated.rowcount:
+                    return
+                try:
+                    with db.begin_nested():
+                        db.execute(
+                            r.insert().values(
+                                node=self.node, name=topology, record=data, revision=1
+                            )
+                        )
+                    return
+                except sa.exc.IntegrityError:
+                    continue  # written meanwhile by another process: update it
+        raise RuntimeError(f"store: could not write the record of topology {topology!r}")
 
     def set_desired(self, topology: str, document: dict[str, Any]) -> None:
         """Record the desired topology (``netnode apply``, a watched file)."""
@@ -128,20 +163,17 @@ class LedgerStore:
     def forget(self, topology: str) -> None:
         self.desired.forget(topology)
 
-    def _upsert(self, topology: str, values: dict[str, Any]) -> None:
+    def _touch(self, db: Any, topology: str) -> None:
+        """Set the topology's ``updated_at`` (its row made, without a header, if none)."""
         t = schema.topologies
-        values = {**values, "updated_at": _now()}
-        for _ in range(3):
-            with self.engine.begin() as db:
-                if db.execute(t.update().where(self._row(topology)).values(**values)).rowcount:
-                    return
-                try:
-                    with db.begin_nested():
-                        db.execute(t.insert().values(node=self.node, name=topology, **values))
-                    return
-                except sa.exc.IntegrityError:
-                    continue  # written meanwhile by another process: update it
-        raise RuntimeError(f"store: could not write topology {topology!r}")
+        now = _now()
+        if db.execute(t.update().where(self._row(topology)).values(updated_at=now)).rowcount:
+            return
+        try:
+            with db.begin_nested():
+                db.execute(t.insert().values(node=self.node, name=topology, updated_at=now))
+        except sa.exc.IntegrityError:
+            db.execute(t.update().where(self._row(topology)).values(updated_at=now))
 
 
 def _record(data: dict[str, Any] | None, document: dict[str, Any] | None) -> Record:

@@ -137,7 +137,7 @@ def _apply(kept: Parsed, changes: Changes) -> Parsed | None:
     if changes.header != kept.snapshot.header:
         return None
     before = kept.snapshot.rows
-    gone = changes.gone(before)
+    gone = changes.gone
     if any(s.row.kind == "networks" for s in changes.fresh.values()) or any(
         before[k].row.kind == "networks" for k in gone
     ):
@@ -167,9 +167,12 @@ def _apply(kept: Parsed, changes: Changes) -> Parsed | None:
                 metadata[object_id] = ApiMeta.model_validate(meta)
     except (ValidationError, RuntimeError, KeyError):
         return None
-    stored_rows = {key: changes.fresh.get(key) or before[key] for key in changes.revisions}
+    stored_rows = dict(before)
+    for key in gone:
+        del stored_rows[key]
+    stored_rows.update(changes.fresh)
     order = _reordered(kept, stored_rows, changes, gone)
-    lists = {kind: [models[k] for k in keys] for kind, keys in order.items()}
+    lists = {kind: list(map(models.__getitem__, keys)) for kind, keys in order.items()}
     topo = kept.topo.model_copy(update={**lists, "metadata": metadata})
     return Parsed(
         Snapshot(changes.header, changes.generation, stored_rows),
@@ -189,14 +192,12 @@ def landed(kept: Parsed, change: Change, generation: int) -> Changes:
     """What the store holds after ``change`` landed on ``kept`` as ``generation`` (the
     next after ``kept``'s: nobody else wrote between), without reading it again."""
     before = kept.snapshot.rows
-    revisions = {k: s.revision for k, s in before.items() if k not in change.deletes}
     fresh = {}
     for key, row in change.writes.items():
-        revision = before[key].revision + 1 if key in before else 1
-        revisions[key] = revision
-        fresh[key] = Stored(row, revision)
+        fresh[key] = Stored(row, before[key].revision + 1 if key in before else 1)
+    gone = (change.deletes & before.keys()) - fresh.keys()
     header = change.header if change.header is not None else kept.snapshot.header
-    return Changes(header or {}, generation, revisions, fresh)
+    return Changes(header or {}, generation, fresh, gone)
 
 
 def _reordered(
@@ -210,8 +211,12 @@ def _reordered(
         for k, s in changes.fresh.items()
         if k not in kept.snapshot.rows or (kept.snapshot.rows[k].row.position != s.row.position)
     }
+    # Rows of the kept order that leave it: gone, or moved elsewhere.
+    leaving = {kept.snapshot.rows[k].row.kind for k in (gone | moved) & kept.snapshot.rows.keys()}
     for name in rows.ROOTS:
-        keys = [k for k in kept.order.get(name, ()) if k not in gone and k not in moved]
+        keys = list(kept.order.get(name, ()))
+        if name in leaving:
+            keys = [k for k in keys if k not in gone and k not in moved]
         for key in sorted(
             (k for k in moved if stored[k].row.kind == name),
             key=lambda k: (stored[k].row.position, k),

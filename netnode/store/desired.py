@@ -56,16 +56,13 @@ class Snapshot:
 
 @dataclass(frozen=True)
 class Changes:
-    """A topology as it is now, for a reader who holds an earlier read of it: every
-    row's revision, and the rows whose revision the reader did not hold, read now."""
+    """A topology as it is now, for a reader who holds an earlier read of it: the rows
+    whose revision the reader did not hold, read now, and the keys of those gone."""
 
     header: Json
     generation: int
-    revisions: dict[str, int]
     fresh: dict[str, Stored]
-
-    def gone(self, known: Iterable[str]) -> set[str]:
-        return set(known) - set(self.revisions)
+    gone: set[str]
 
 
 @dataclass
@@ -156,7 +153,8 @@ class DesiredStore:
                 and again.generation == head.generation
                 and all(k in fresh and fresh[k].revision == revisions[k] for k in stale)
             ):
-                return Changes(head.header, head.generation, revisions, fresh)
+                gone = set(known) - set(revisions)
+                return Changes(head.header, head.generation, fresh, gone)
         return None
 
     def read_rows(self, topology: str, keys: Iterable[str]) -> dict[str, Stored]:
@@ -233,8 +231,9 @@ class DesiredStore:
 
     def forget(self, topology: str) -> None:
         where_o = (schema.objects.c.node == self.node) & (schema.objects.c.topology == topology)
-        a = schema.allocations
+        a, r = schema.allocations, schema.records
         with self.engine.begin() as db:
+            db.execute(r.delete().where((r.c.node == self.node) & (r.c.name == topology)))
             db.execute(schema.objects.delete().where(where_o))
             db.execute(a.delete().where((a.c.node == self.node) & (a.c.topology == topology)))
             t = schema.topologies

@@ -5,9 +5,9 @@ One row per topology desired on a node in ``topologies``: its ``header`` (the pa
 the topology as ``netnode apply`` or the API last wrote it that is not a list of
 objects; ``generation`` counts the writes to the topology, which is how the agent and
 the API notice a change made by another process) and its ``record`` (what the
-reconcile passes keep: the ledger of owned host objects, converged units, statuses).
-The two are written by different parties, each updating only its own columns, so
-neither can undo the other's write.
+reconcile passes keep: the ledger of owned host objects, converged units, statuses),
+in ``records``. The two are written by different parties, each updating only its own
+rows, so neither can undo the other's write; both set the topology's ``updated_at``.
 
 Each object of a topology's top-level lists (a network, a load balancer with all it
 holds, a router, a floating IP) is a row of ``objects`` with its own ``revision``
@@ -32,8 +32,19 @@ topologies = sa.Table(
     # topology has a record but was never desired.
     sa.Column("header", sa.JSON, nullable=True),
     sa.Column("generation", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("record", sa.JSON, nullable=True),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# What the reconcile passes keep of each topology (``reconcile.ledger.Record``), apart
+# from the topology's row: a write of the desired state never rewrites it, nor a pass
+# the desired state. ``revision`` counts its writes (a reader keeps what it read).
+records = sa.Table(
+    "records",
+    metadata,
+    sa.Column("node", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("record", sa.JSON, nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
 )
 
 objects = sa.Table(
@@ -67,6 +78,8 @@ allocations = sa.Table(
     sa.Column("role", sa.String(8), primary_key=True),
     # The object (objects.key) that holds or binds it.
     sa.Column("holder", sa.String(128), nullable=False),
+    # A write replaces what the objects it writes hold: found by holder.
+    sa.Index("allocations_by_holder", "node", "topology", "holder"),
 )
 
 # Octavia's quotas per project: one row per (project, kind); a kind with no row is

@@ -317,11 +317,14 @@ def allocations(engine: Engine, topology: str) -> set[tuple[str, str, str, str]]
 
 
 def headers(engine: Engine) -> dict[str, tuple[Json | None, int, Json | None]]:
-    """Each topology's (header, generation, record), at head."""
-    t = schema.topologies
+    """Each topology's (header, generation, record), at head (the record from its row of
+    ``records``)."""
+    t, r = schema.topologies, schema.records
     with engine.connect() as db:
         found = db.execute(
-            sa.select(t.c.name, t.c.header, t.c.generation, t.c.record).where(t.c.node == NODE)
+            sa.select(t.c.name, t.c.header, t.c.generation, r.c.record)
+            .select_from(t.outerjoin(r, (r.c.node == t.c.node) & (r.c.name == t.c.name)))
+            .where(t.c.node == NODE)
         )
         return {x.name: (x.header, x.generation, x.record) for x in found}
 
@@ -349,8 +352,9 @@ def row(document: Json, kind: str, position: int, key: str, *with_meta: str) -> 
 def test_upgrade_splits_each_document_into_objects_and_allocations(store: Engine) -> None:
     upgrade(store)
 
-    assert {"objects", "allocations"} <= tables(store)
+    assert {"objects", "allocations", "records"} <= tables(store)
     assert "document" not in columns(store, "topologies")
+    assert "record" not in columns(store, "topologies")
     assert "header" in columns(store, "topologies")
 
     api = API_DOCUMENT
@@ -434,6 +438,7 @@ def test_downgrade_puts_the_documents_back(store: Engine) -> None:
 
     assert "objects" not in tables(store)
     assert "allocations" not in tables(store)
+    assert "records" not in tables(store)
     assert columns(store, "topologies") == {
         "node",
         "name",

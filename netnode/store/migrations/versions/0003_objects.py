@@ -1,9 +1,10 @@
-"""objects and allocations: each topology's objects as rows of their own
+"""objects, allocations and records: each topology's objects as rows of their own
 
 Each topology's ``document`` becomes a ``header`` (what is not a list of objects) and
 one row of ``objects`` per network, load balancer, router and floating IP, with the
-API metadata of what each holds; ``allocations`` gets the addresses they hold or bind.
-The data is converted in place; downgrade assembles the documents again.
+API metadata of what each holds; ``allocations`` gets what they hold or bind
+(addresses, VLAN tags, external bridges, VIP MACs); each ``record`` moves to a row of
+``records``. The data is converted in place; downgrade assembles the documents again.
 
 Revision ID: 0003
 Revises: 0002
@@ -31,6 +32,7 @@ topologies = sa.Table(
     sa.Column("name", sa.String(64)),
     sa.Column("document", sa.JSON),
     sa.Column("header", sa.JSON),
+    sa.Column("record", sa.JSON),
 )
 
 
@@ -50,7 +52,7 @@ def _objects_table() -> sa.Table:
 
 
 def _allocations_table() -> sa.Table:
-    return op.create_table(
+    table = op.create_table(
         "allocations",
         sa.Column("node", sa.String(64), primary_key=True),
         sa.Column("topology", sa.String(64), primary_key=True),
@@ -59,17 +61,34 @@ def _allocations_table() -> sa.Table:
         sa.Column("role", sa.String(8), primary_key=True),
         sa.Column("holder", sa.String(128), nullable=False),
     )
+    op.create_index("allocations_by_holder", "allocations", ["node", "topology", "holder"])
+    return table
+
+
+def _records_table() -> sa.Table:
+    return op.create_table(
+        "records",
+        sa.Column("node", sa.String(64), primary_key=True),
+        sa.Column("name", sa.String(64), primary_key=True),
+        sa.Column("record", sa.JSON, nullable=False),
+        sa.Column("revision", sa.Integer, nullable=False),
+    )
 
 
 def upgrade() -> None:
     objects = _objects_table()
     allocations = _allocations_table()
+    records = _records_table()
     with op.batch_alter_table("topologies") as batch:
         batch.add_column(sa.Column("header", sa.JSON, nullable=True))
     db = op.get_bind()
     now = datetime.now(UTC)
-    found = db.execute(sa.select(topologies.c.node, topologies.c.name, topologies.c.document))
-    for node, name, document in list(found):
+    found = db.execute(
+        sa.select(topologies.c.node, topologies.c.name, topologies.c.document, topologies.c.record)
+    )
+    for node, name, document, record in list(found):
+        if record is not None:
+            db.execute(records.insert().values(node=node, name=name, record=record, revision=1))
         if document is None:
             continue
         header, parts = rows.split(document)
@@ -111,12 +130,27 @@ def upgrade() -> None:
         )
     with op.batch_alter_table("topologies") as batch:
         batch.drop_column("document")
+        batch.drop_column("record")
 
 
 def downgrade() -> None:
     with op.batch_alter_table("topologies") as batch:
         batch.add_column(sa.Column("document", sa.JSON, nullable=True))
+        batch.add_column(sa.Column("record", sa.JSON, nullable=True))
     db = op.get_bind()
+    records = sa.Table(
+        "records",
+        sa.MetaData(),
+        sa.Column("node", sa.String(64)),
+        sa.Column("name", sa.String(64)),
+        sa.Column("record", sa.JSON),
+    )
+    for node, name, record in list(db.execute(sa.select(records))):
+        db.execute(
+            topologies.update()
+            .where((topologies.c.node == node) & (topologies.c.name == name))
+            .values(record=record)
+        )
     objects = sa.Table(
         "objects",
         sa.MetaData(),
@@ -145,5 +179,6 @@ def downgrade() -> None:
         )
     with op.batch_alter_table("topologies") as batch:
         batch.drop_column("header")
+    op.drop_table("records")
     op.drop_table("allocations")
     op.drop_table("objects")
