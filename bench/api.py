@@ -15,8 +15,8 @@ shared ``br-int`` is never used):
    balancers and the same reads with 100 present, plus the first page ``GET
    /v2/lbaas/loadbalancers?limit=100``. Creates per second are over the 100 POSTs.
    Then ``--listing-lbs`` (1,000) load balancers in all, those past 100 written to the
-   store in one document write as the API writes them (a thousand POSTs would each
-   re-validate the whole topology), and the listing and its first page of 100 again
+   store in one write of the whole topology, as the API's rows are (a thousand POSTs
+   one by one would take most of the run), and the listing and its first page of 100 again
    (target: the page >= 1,000 req/s).
 2. **create to ACTIVE through the API, with the reconcile loop** (``serve``): ``--single``
    rounds of one load balancer, then ``--lbs`` (100) at once, one client thread each.
@@ -619,9 +619,9 @@ def phase_reads(args: argparse.Namespace, problems: list[str], out: dict[str, An
 
 def seed_lbs(env: Env, total: int) -> int:
     """Load balancers up to ``total`` in the API's topology, written to the store in
-    one document write, as the API writes them (copies of its first load balancer, each
-    with its own id, VIP and metadata): building a thousand by POST would re-validate
-    the whole topology a thousand times. Returns how many were added."""
+    one write of the whole topology, the rows as the API writes them (copies of its
+    first load balancer, each with its own id, VIP and metadata), so the run does not
+    spend its time on a thousand POSTs. Returns how many were added."""
     host = env.host()
     try:
         document, generation = host.store.document(API_TOPOLOGY)
