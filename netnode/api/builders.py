@@ -56,10 +56,7 @@ class Quotas:
         self._added[kind] += more
 
     def _held(self, kind: str) -> int:
-        table: dict[str, Any] = getattr(self._w, QUOTA_TABLES[kind])
-        return sum(
-            1 for key, entry in table.items() if self._w.project_of(entry[0], key) == self.project
-        )
+        return self._w.held(QUOTA_TABLES[kind], self.project)
 
 
 def given(req: BaseModel) -> dict[str, Any]:

@@ -116,6 +116,7 @@ class Part:
     ports: list[Port] = field(default_factory=list)
     served: list[tuple[str, str]] = field(default_factory=list)  # (subnet id, router id)
     used: list[tuple[str, IPv4Address]] = field(default_factory=list)
+    owners: list[tuple[str, str]] = field(default_factory=list)  # (table, project) per entry
 
 
 TABLES = (
@@ -168,6 +169,8 @@ class World:
         self.used: dict[str, set[IPv4Address]] = {}
         self._held: dict[tuple[str, IPv4Address], int] = {}
         self._used_ints: dict[str, set[int]] = {}  # ``used`` as integers
+        # (table, project) -> how many objects of that table the project holds.
+        self._owned: dict[tuple[str, str], int] = {}
         # subnet id -> the router serving it.
         self.served: dict[str, str] = {}
         self._port_at: dict[tuple[str, IPv4Address], Port] = {}
@@ -270,6 +273,7 @@ class World:
         self.used = dict(previous.used)
         self._held = dict(previous._held)
         self._used_ints = dict(previous._used_ints)
+        self._owned = dict(previous._owned)
         self.served = dict(previous.served)
         self._port_at = dict(previous._port_at)
         self._ports_at = dict(previous._ports_at)
@@ -289,6 +293,8 @@ class World:
     def _add(self, name: str, part: Part) -> None:
         for table, key, rest in part.entries:
             self._tables[table][key] = (name, rest)
+        for owner in part.owners:
+            self._owned[owner] = self._owned.get(owner, 0) + 1
         for port in part.ports:
             self.ports[port.id] = port
             self._port_at.setdefault((port.network_id, port.address), port)
@@ -305,6 +311,8 @@ class World:
     def _remove(self, part: Part) -> None:
         for table, key, _ in part.entries:
             self._tables[table].pop(key, None)
+        for owner in part.owners:
+            self._owned[owner] -= 1
         for port in part.ports:
             if self.ports.get(port.id) is port:
                 del self.ports[port.id]
@@ -384,6 +392,7 @@ class World:
                         None,
                         client.name,
                     )
+        part.owners = [(table, self.project_of(src, key)) for table, key, _ in part.entries]
         return part
 
     def _load_balancer(self, part: Part, src: Source, lb: LoadBalancer, net_id: str) -> None:
@@ -488,6 +497,10 @@ class World:
 
     def status(self, src: Source, object_id: str) -> str:
         return src.status.get(object_id, provisioning.ACTIVE)
+
+    def held(self, table: str, project: str) -> int:
+        """How many objects of ``table`` ("lbs", "members", ...) ``project`` holds."""
+        return self._owned.get((table, project), 0)
 
     def subnet_holding(self, network_id: str, address: IPv4Address) -> str | None:
         entry = self._tables["networks"].get(network_id)

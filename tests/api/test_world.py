@@ -24,6 +24,11 @@ def _tables(world: World) -> dict[str, Any]:
     found["served"] = dict(world.served)
     found["status"] = {name: dict(src.status) for name, src in world.sources.items()}
     found["metadata"] = {name: src.topo.metadata for name, src in world.sources.items()}
+    found["held"] = {
+        (table, project): world.held(table, project)
+        for table in TABLES
+        for project in ("admin", "alpha", "ops")
+    }
     return found
 
 
