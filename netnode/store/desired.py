@@ -26,6 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from netnode.errors import NetnodeError
 from netnode.store import rows as r
 from netnode.store import schema
 
@@ -81,9 +82,9 @@ class Change:
         return not self.writes and not self.deletes and self.header is None
 
 
-class Refused(Exception):
-    """A commit the store's own keys refuse (an address held twice, a network still in
-    use): the change was decided on a state that is gone, or is wrong."""
+class Refused(NetnodeError):
+    """A write the store's own keys refuse (an address held twice, a network still in
+    use): it was decided on a state that is gone, or is wrong."""
 
 
 class DesiredStore:
@@ -94,7 +95,7 @@ class DesiredStore:
     # --- reading ---------------------------------------------------------------------
 
     def snapshot(self, topology: str) -> Snapshot:
-        t, o = schema.topologies, schema.objects
+        t = schema.topologies
         with self.engine.connect() as db:
             head = db.execute(
                 sa.select(t.c.header, t.c.generation).where(
@@ -103,27 +104,7 @@ class DesiredStore:
             ).first()
             if head is None:
                 return Snapshot(None, 0, {})
-            found = db.execute(
-                sa.select(o.c.key, o.c.kind, o.c.position, o.c.revision, o.c.body, o.c.meta).where(
-                    (o.c.node == self.node) & (o.c.topology == topology)
-                )
-            )
-            stored = {
-                x.key: Stored(r.Row(x.key, x.kind, x.position, x.body, x.meta or {}), x.revision)
-                for x in found
-            }
-        return Snapshot(head.header, head.generation, stored)
-
-    def revisions(self, topology: str) -> dict[str, int]:
-        """Each row's revision (what a reader compares to what it keeps)."""
-        o = schema.objects
-        with self.engine.connect() as db:
-            found = db.execute(
-                sa.select(o.c.key, o.c.revision).where(
-                    (o.c.node == self.node) & (o.c.topology == topology)
-                )
-            )
-            return {x.key: x.revision for x in found}
+            return Snapshot(head.header, head.generation, self._rows(db, topology))
 
     def changes(self, topology: str, known: dict[str, int]) -> Changes | None:
         """The topology as it is now, reading again only the rows whose revision is not
@@ -156,22 +137,6 @@ class DesiredStore:
                 gone = set(known) - set(revisions)
                 return Changes(head.header, head.generation, fresh, gone)
         return None
-
-    def read_rows(self, topology: str, keys: Iterable[str]) -> dict[str, Stored]:
-        o = schema.objects
-        wanted = list(keys)
-        if not wanted:
-            return {}
-        with self.engine.connect() as db:
-            found = db.execute(
-                sa.select(o.c.key, o.c.kind, o.c.position, o.c.revision, o.c.body, o.c.meta).where(
-                    (o.c.node == self.node) & (o.c.topology == topology) & o.c.key.in_(wanted)
-                )
-            )
-            return {
-                x.key: Stored(r.Row(x.key, x.kind, x.position, x.body, x.meta or {}), x.revision)
-                for x in found
-            }
 
     def document(self, topology: str) -> tuple[Json | None, int]:
         snapshot = self.snapshot(topology)
