@@ -33,7 +33,7 @@ from netnode.reconcile.ledger import LedgerStore
 from netnode.reconcile.sources import TopologyCache
 from netnode.reconcile.status import LoadBalancerStatus, loadbalancer_status, udp_rows
 from netnode.store import rows
-from netnode.store.desired import Change, Refused, Snapshot, Stored
+from netnode.store.desired import Change, Collision, Snapshot, Stored, index_of, order_of
 from netnode.store.quotas import QuotaStore
 
 T = TypeVar("T")
@@ -70,9 +70,9 @@ class Doc:
         snapshot = snapshot or Snapshot(None, 0, {})
         self._base = snapshot.rows
         # Each list's row keys in document order (as the reader of the snapshot keeps it).
-        self._order = order if order is not None else _order(snapshot.rows)
+        self._order = order if order is not None else order_of(snapshot.rows)
         # object id -> key of the row holding it (in the snapshot).
-        self._index = index if index is not None else _index(snapshot.rows)
+        self._index = index if index is not None else index_of(snapshot.rows)
         self._original = snapshot.header or {"name": API_TOPOLOGY}
         self._header: dict[str, Any] | None = None  # copied when first touched
         self._integration_bridge = integration_bridge
@@ -92,12 +92,17 @@ class Doc:
     @property
     def header(self) -> dict[str, Any]:
         if self._header is None:
-            self._header = copy.deepcopy(self._original)
+            self._header = self._normal(copy.deepcopy(self._original))
             self._header["integration_bridge"] = self._integration_bridge
-            for field in rows.ROOTS:
-                self._header.setdefault(field, [])
-            self._header.setdefault("metadata", {})
         return self._header
+
+    def _normal(self, header: dict[str, Any]) -> dict[str, Any]:
+        """``header`` with the keys the API's topology always has."""
+        header.setdefault("integration_bridge", self._integration_bridge)
+        for field in rows.ROOTS:
+            header.setdefault(field, [])
+        header.setdefault("metadata", {})
+        return header
 
     def _row(self, key: str) -> rows.Row:
         """Row ``key``, copied for this change (the caller checked it exists)."""
@@ -108,26 +113,26 @@ class Doc:
             self._touched[key] = row
         return row
 
-    def _keys(self, field: str) -> list[str]:
-        """The keys of the live rows of ``field`` ("load_balancers"), in document order."""
-        live = {k: s.row for k, s in self._base.items() if k not in self._deleted}
-        live.update(self._touched)
-        found = [row for row in live.values() if row.kind == field]
-        return [row.key for row in sorted(found, key=lambda r: (r.position, r.key))]
+    def _keys(self, field: str, among: set[str] | None = None) -> list[str]:
+        """The keys of the live rows of ``field`` ("load_balancers") in document order;
+        with ``among``, only those rows."""
+        keys = [k for k in self._order.get(field, ()) if k not in self._deleted]
+        keys += [k for k, row in self._touched.items() if row.kind == field and k not in keys]
+        if among is not None:
+            keys = [k for k in keys if k in among]
+
+        def place(key: str) -> tuple[int, str]:
+            row = self._touched[key] if key in self._touched else self._base[key].row
+            return row.position, key
+
+        return sorted(keys, key=place)
 
     def replace(self, document: dict[str, Any]) -> None:
         """Make ``document`` the whole topology (what it does not hold goes)."""
         header, parts = rows.split(document)
         self._deleted = set(self._base)
         self._touched = {}
-        self._header = None
-        self._original = {**self._original}
-        self.header.clear()
-        self.header.update(header)
-        self.header.setdefault("integration_bridge", self._integration_bridge)
-        for field in rows.ROOTS:
-            self.header.setdefault(field, [])
-        self.header.setdefault("metadata", {})
+        self._header = self._normal(header)
         for row in parts:
             self._deleted.discard(row.key)
             self._touched[row.key] = row
@@ -135,10 +140,8 @@ class Doc:
 
     def index_of(self, field: str, key: str, world: World) -> int:
         """Where row ``key`` stands in its list of the document the change is judged on."""
-        keys = (self._judged_keys(world) - self._deleted) | self._touched.keys()
-        found = [self._touched[k] if k in self._touched else self._base[k].row for k in keys]
-        ordered = sorted((r for r in found if r.kind == field), key=lambda r: (r.position, r.key))
-        return [r.key for r in ordered].index(key)
+        among = self._judged_keys(world) | self._touched.keys()
+        return self._keys(field, among).index(key)
 
     def roots(self, field: str) -> list[dict[str, Any]]:
         """Every object of a top-level list ("floating_ips"), each copied for the change."""
@@ -166,8 +169,15 @@ class Doc:
 
     def document(self) -> dict[str, Any]:
         """The whole topology as the change leaves it."""
+        return self._assembled(None)
+
+    def _assembled(self, keys: set[str] | None) -> dict[str, Any]:
+        """The topology as the change leaves it: every row it touched, and of the others
+        those in ``keys`` (None: all)."""
         skip = self._touched.keys() | self._deleted
-        live = [s.row for k, s in self._base.items() if k not in skip]
+        live = [
+            s.row for k, s in self._base.items() if k not in skip and (keys is None or k in keys)
+        ]
         return rows.assemble(
             self.header, [*live, *(self._final(r) for r in self._touched.values())]
         )
@@ -183,11 +193,7 @@ class Doc:
     def judged(self, world: World) -> dict[str, Any]:
         """The part of the topology the change is judged on (the whole of it where a
         rule needs it: see above)."""
-        keys = self._judged_keys(world)
-        skip = self._touched.keys() | self._deleted
-        live = [s.row for k, s in self._base.items() if k in keys and k not in skip]
-        touched = [self._final(r) for r in self._touched.values()]
-        return rows.assemble(self.header, [*live, *touched])
+        return self._assembled(self._judged_keys(world))
 
     def _judged_keys(self, world: World) -> set[str]:
         kinds_touched = {r.kind for r in self._touched.values()}
@@ -433,20 +439,6 @@ def _root(found: kinds.Kind) -> kinds.Kind:
     return found
 
 
-def _order(stored: dict[str, Stored]) -> dict[str, list[str]]:
-    """Each list's row keys in document order."""
-    ordered = sorted((s.row for s in stored.values()), key=lambda r: (r.position, r.key))
-    found: dict[str, list[str]] = {}
-    for row in ordered:
-        found.setdefault(row.kind, []).append(row.key)
-    return found
-
-
-def _index(stored: dict[str, Stored]) -> dict[str, str]:
-    """Object id -> key of the row holding it."""
-    return {i: key for key, s in stored.items() for i in rows.ids_within(s.row.body)}
-
-
 class Service:
     def __init__(
         self,
@@ -514,7 +506,7 @@ class Service:
 
     def change(self, mutate: Callable[[Doc, World], T]) -> T:
         """Apply ``mutate`` to the API's topology and write it, all or nothing."""
-        refused: Refused | None = None
+        refused: Collision | None = None
         for attempt in range(ATTEMPTS):
             if attempt:
                 _back_off(attempt)
@@ -525,8 +517,8 @@ class Service:
             if src is None:
                 doc = Doc(None, {}, self.integration_bridge)
             else:
-                order = src.parsed.order if src.parsed is not None else None
-                doc = Doc(src.snapshot, src.index, self.integration_bridge, order)
+                parsed = src.parsed
+                doc = Doc(parsed.snapshot, parsed.index, self.integration_bridge, parsed.order)
             result = mutate(doc, world)
             doc.prune(world)
             change = doc.change()
@@ -541,13 +533,13 @@ class Service:
                 landed = self.store.desired.commit(
                     API_TOPOLOGY, change, rows.gateways(doc.networks())
                 )
-            except Refused as exc:
+            except Collision as exc:
                 # Decided on a state that is gone (what it read still holds, but another
                 # change took an address or a network meanwhile): decide again.
                 refused = exc
                 continue
             if landed is not None:
-                if src is not None and src.parsed is not None:
+                if src is not None:
                     self.cache.landed(API_TOPOLOGY, src.parsed.serial, change, landed)
                 self.on_change()
                 return result

@@ -37,7 +37,6 @@ from netnode.model.topology import (
 )
 from netnode.reconcile import provisioning
 from netnode.reconcile.ledger import LedgerStore, Record
-from netnode.store.desired import Snapshot
 
 if TYPE_CHECKING:
     from netnode.reconcile.sources import Parsed, TopologyCache
@@ -54,16 +53,20 @@ class Source:
     """One desired topology and what the reconcile loop recorded of it."""
 
     name: str
-    topo: Topology
-    generation: int
+    # As read from the store (``reconcile.sources``): the topology, its rows (a change
+    # of the API's topology edits those) and which row holds each object.
+    parsed: Parsed
     record: Record
+    record_revision: int
     status: dict[str, str] = field(default_factory=dict)
-    # The rows it was read from (a change of the API's topology edits those), and which
-    # row holds each object id.
-    snapshot: Snapshot | None = None
-    index: dict[str, str] = field(default_factory=dict)
-    parsed: Parsed | None = None
-    record_revision: int = 0
+
+    @property
+    def topo(self) -> Topology:
+        return self.parsed.topo
+
+    @property
+    def generation(self) -> int:
+        return self.parsed.generation
 
     @property
     def is_api(self) -> bool:
@@ -205,17 +208,7 @@ class World:
             if before is not None and revision == known:
                 record = before.record
             status = _statuses(record, parsed, before if revision == known else None)
-            sources[name] = Source(
-                name,
-                parsed.topo,
-                parsed.generation,
-                record,
-                status,
-                parsed.snapshot,
-                parsed.index,
-                parsed,
-                revision,
-            )
+            sources[name] = Source(name, parsed, record, revision, status)
         return cls(sources, node, operator_project, previous)
 
     # --- building -------------------------------------------------------------------
@@ -228,7 +221,7 @@ class World:
         changed: dict[str, frozenset[str]] = {}
         for name, src in self.sources.items():
             now, then = src.parsed, previous.sources[name].parsed
-            if now is None or then is None or not src.is_api:
+            if not src.is_api:
                 if now is not then:
                     return None
                 continue
@@ -252,7 +245,7 @@ class World:
                         self._tables["subnets"][subnet.uid] = (src.name, (net, subnet))
         for src in ordered:
             parts: dict[str, Part] = {}
-            if src.parsed is not None and src.is_api:
+            if src.is_api:
                 for key, item in src.parsed.models.items():
                     parts[key] = self._part(src, [item])
                 parts[WHOLE] = self._part(src, [src.topo.lab])
@@ -279,7 +272,6 @@ class World:
         self._ports_at = dict(previous._ports_at)
         for name, keys in changed.items():
             src = self.sources[name]
-            assert src.parsed is not None
             parts = self._parts[name]
             for key in keys:
                 old = parts.pop(key, None)
@@ -363,34 +355,22 @@ class World:
                         "network:floatingip",
                         item.uid,
                     )
-            else:  # the lab
-                for inst in item.instances:
-                    net_id = by_name[inst.network]
-                    key = f"instance/{inst.uid}"
+            else:  # the lab: its instances and clients
+                hosts = [("instance", x, x.mac) for x in item.instances]
+                hosts += [("client", x, None) for x in item.clients]
+                for kind, host, mac in hosts:
+                    net_id = by_name[host.network]
+                    key = f"{kind}/{host.uid}"
                     self._port(
                         part,
                         src,
                         key,
                         net_id,
-                        inst.address,
+                        host.address,
                         "compute:nova",
-                        inst.uid,
-                        inst.mac,
-                        inst.name,
-                    )
-                for client in item.clients:
-                    net_id = by_name[client.network]
-                    key = f"client/{client.uid}"
-                    self._port(
-                        part,
-                        src,
-                        key,
-                        net_id,
-                        client.address,
-                        "compute:nova",
-                        client.uid,
-                        None,
-                        client.name,
+                        host.uid,
+                        mac,
+                        host.name,
                     )
         part.owners = [(table, self.project_of(src, key)) for table, key, _ in part.entries]
         return part
@@ -557,9 +537,9 @@ def _statuses(record: Record, parsed: Parsed, before: Source | None) -> dict[str
     """Each object's provisioning status: the record's, or pending where the desired
     state moved on. With ``before`` (the same topology read with the same record), only
     the rows read again since are judged again (an object's parents are in its row)."""
-    then = before.parsed if before is not None else None
-    if before is None or then is None:
+    if before is None:
         return provisioning.pending(record.objects, record.status, parsed.objects)
+    then = before.parsed
     if then.serial == parsed.serial:
         return before.status
     if parsed.base != then.serial:

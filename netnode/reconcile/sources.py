@@ -24,7 +24,7 @@ from netnode.model.topology import ApiMeta, FloatingIP, LoadBalancer, Network, R
 from netnode.reconcile import provisioning
 from netnode.reconcile.ledger import LedgerStore
 from netnode.store import rows
-from netnode.store.desired import Change, Changes, Snapshot, Stored
+from netnode.store.desired import Change, Changes, Snapshot, Stored, index_of, order_of
 
 # The model of each kind of row.
 MODELS: dict[str, type[BaseModel]] = {
@@ -114,11 +114,11 @@ def _whole(snapshot: Snapshot, node: str, name: str) -> Parsed | None:
     except NetnodeError:
         return None  # the agent reports it; the API shows what it can
     models: dict[str, Any] = {}
-    order = {kind: _ordered(snapshot.rows, kind) for kind in rows.ROOTS}
-    for kind, keys in order.items():
-        models.update(zip(keys, getattr(topo, kind), strict=True))
+    order = order_of(snapshot.rows)
+    for kind in rows.ROOTS:
+        models.update(zip(order[kind], getattr(topo, kind), strict=True))
     row_objects = {key: provisioning.objects_of(m, {}) for key, m in models.items()}
-    index = {i: key for key, s in snapshot.rows.items() for i in rows.ids_within(s.row.body)}
+    index = index_of(snapshot.rows)
     objects = _merged(row_objects)
     return Parsed(snapshot, topo, models, row_objects, objects, index, next(_serials), order=order)
 
@@ -222,16 +222,10 @@ def _reordered(
             key=lambda k: (stored[k].row.position, k),
         ):
             if keys and (stored[keys[-1]].row.position, keys[-1]) > (stored[key].row.position, key):
-                return {f: _ordered(stored, f) for f in rows.ROOTS}
+                return order_of(stored)
             keys.append(key)
         order[name] = keys
     return order
-
-
-def _ordered(stored: dict[str, Stored], name: str) -> list[str]:
-    """The keys of the rows of ``name``, in document order."""
-    found = [s.row for s in stored.values() if s.row.kind == name]
-    return [row.key for row in sorted(found, key=lambda r: (r.position, r.key))]
 
 
 def _merged(row_objects: dict[str, dict[str, provisioning.Object]]) -> dict[str, Any]:

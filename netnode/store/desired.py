@@ -9,11 +9,12 @@ Two ways in:
   it read, and lands them only if none of those rows changed meanwhile: a compare-and-set
   per row, not per topology, so changes to different objects never undo each other.
 
-Every write counts the topology's ``generation`` first, in its own transaction: that one
-row update orders the writers of a topology at commit time (SQLite has one writer
-anyway; PostgreSQL locks the row until commit), so the checks that follow it (the
-revisions read, the addresses released, the networks changed) see every commit before
-them. The work of a change (reading, deciding, validating) happens before, in parallel.
+Every write counts the topology's ``generation`` as the first statement of its
+transaction: that one row update orders the writers of a topology at commit time
+(SQLite has one writer anyway; PostgreSQL locks the row until commit), so the checks
+that follow it in the same transaction (the revisions read, the addresses released, the
+networks changed) see every commit before them. The work of a change (reading,
+deciding, validating) happens before, in parallel.
 """
 
 from __future__ import annotations
@@ -82,9 +83,10 @@ class Change:
         return not self.writes and not self.deletes and self.header is None
 
 
-class Refused(NetnodeError):
+class Collision(NetnodeError):
     """A write the store's own keys refuse (an address held twice, a network still in
-    use): it was decided on a state that is gone, or is wrong."""
+    use): it was decided on a state that is gone, or is wrong. (Not ``errors.Refused``:
+    that is the host refusing a desired state.)"""
 
 
 class DesiredStore:
@@ -170,7 +172,7 @@ class DesiredStore:
         self, topology: str, change: Change, subnets: dict[str, tuple[str, str]]
     ) -> int | None:
         """Land ``change`` if no row it read or writes changed since, and return the
-        topology's new generation (None: read again and decide again). ``Refused`` when
+        topology's new generation (None: read again and decide again). ``Collision`` when
         the store's keys refuse it (an address another object holds, a network with
         objects still on it)."""
         with self.engine.begin() as db:
@@ -189,7 +191,7 @@ class DesiredStore:
                 self._write(db, topology, written, change.deletes, stored)
                 released = self._allocate(db, topology, written, change.deletes, subnets)
                 self._still_placed(db, topology, change, stored, released)
-            except Refused:
+            except Collision:
                 db.rollback()
                 raise
         return generation
@@ -321,35 +323,49 @@ class DesiredStore:
                 )
             }
             db.execute(a.delete().where(mine & a.c.holder.in_(holders)))
-        after: set[tuple[str, str]] = set()
-        for row in changed:
-            for alloc in sorted(r.allocations(row, subnets)):
-                if alloc.role == r.HOLDS:
-                    after.add((alloc.scope, alloc.value))
-                try:
-                    with db.begin_nested():
-                        db.execute(
-                            a.insert().values(
-                                node=self.node,
-                                topology=topology,
-                                scope=alloc.scope,
-                                value=alloc.value,
-                                role=alloc.role,
-                                holder=row.key,
-                            )
-                        )
-                except sa.exc.IntegrityError as exc:
-                    other = db.execute(
-                        sa.select(a.c.holder).where(
-                            mine
-                            & (a.c.scope == alloc.scope)
-                            & (a.c.value == alloc.value)
-                            & (a.c.role == alloc.role)
-                        )
-                    ).scalar()
-                    verb = "holds" if alloc.role == r.HOLDS else "is bound to"
-                    raise Refused(f"{alloc}: {other} {verb} it already") from exc
+        wanted = [
+            {
+                "node": self.node,
+                "topology": topology,
+                "scope": alloc.scope,
+                "value": alloc.value,
+                "role": alloc.role,
+                "holder": row.key,
+            }
+            for row in changed
+            for alloc in sorted(r.allocations(row, subnets))
+        ]
+        if wanted:
+            try:
+                with db.begin_nested():
+                    db.execute(a.insert(), wanted)
+            except sa.exc.IntegrityError as exc:
+                raise self._collision(db, topology, wanted) from exc
+        after = {(x["scope"], x["value"]) for x in wanted if x["role"] == r.HOLDS}
         return before - after
+
+    def _collision(self, db: Connection, topology: str, wanted: list[Json]) -> Collision:
+        """What refused inserting ``wanted``: the first value another row holds (or
+        binds), or two of the rows written themselves."""
+        a = schema.allocations
+        mine = (a.c.node == self.node) & (a.c.topology == topology)
+        seen: dict[tuple[str, str, str], str] = {}
+        for x in wanted:
+            key = (x["scope"], x["value"], x["role"])
+            other = (
+                seen.get(key)
+                or db.execute(
+                    sa.select(a.c.holder).where(
+                        mine & (a.c.scope == key[0]) & (a.c.value == key[1]) & (a.c.role == key[2])
+                    )
+                ).scalar()
+            )
+            if other is not None:
+                alloc = r.Allocation(*key)
+                verb = "holds" if alloc.role == r.HOLDS else "is bound to"
+                return Collision(f"{alloc}: {other} {verb} it already")
+            seen[key] = x["holder"]
+        return Collision("an address, VLAN tag, bridge or MAC is held twice")
 
     def _still_placed(
         self,
@@ -387,13 +403,27 @@ class DesiredStore:
         )
         for network, address, role, holder in found:
             if network in deleted:
-                raise Refused(f"{holder} still uses network {network}")
+                raise Collision(f"{holder} still uses network {network}")
             if network in changed and not r.within(address, changed[network]):
-                raise Refused(
+                raise Collision(
                     f"{holder} still uses {address}, outside every subnet left on network {network}"
                 )
             if role == r.BINDS and (network, address) in released:
-                raise Refused(f"{holder} is bound to {address} on network {network}")
+                raise Collision(f"{holder} is bound to {address} on network {network}")
+
+
+def order_of(stored: dict[str, Stored]) -> dict[str, list[str]]:
+    """Each list's row keys ("load_balancers": [...]) in document order."""
+    ordered = sorted((s.row for s in stored.values()), key=lambda x: (x.position, x.key))
+    found: dict[str, list[str]] = {kind: [] for kind in r.ROOTS}
+    for row in ordered:
+        found.setdefault(row.kind, []).append(row.key)
+    return found
+
+
+def index_of(stored: dict[str, Stored]) -> dict[str, str]:
+    """Object id -> key of the row holding it."""
+    return {i: key for key, s in stored.items() for i in r.ids_within(s.row.body)}
 
 
 def _same(a: r.Row, b: r.Row) -> bool:
