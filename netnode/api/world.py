@@ -205,9 +205,12 @@ class World:
             before = previous.sources.get(name) if previous is not None else None
             known = before.record_revision if before is not None else None
             record, revision = store.read_record_at(name, known)
-            if before is not None and revision == known:
+            if record is None:  # unchanged since the World before
+                assert before is not None
                 record = before.record
-            status = _statuses(record, parsed, before if revision == known else None)
+                status = _statuses(record, parsed, before)
+            else:
+                status = _statuses(record, parsed, None)
             sources[name] = Source(name, parsed, record, revision, status)
         return cls(sources, node, operator_project, previous)
 

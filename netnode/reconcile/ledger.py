@@ -87,19 +87,21 @@ class LedgerStore:
 
     def read_record(self, topology: str) -> Record:
         """The record alone (``topology`` left None): what the API reads per request."""
-        return self.read_record_at(topology)[0]
+        record, _ = self.read_record_at(topology)
+        assert record is not None  # nothing known: always read
+        return record
 
-    def read_record_at(self, topology: str, known: int | None = None) -> tuple[Record, int]:
+    def read_record_at(self, topology: str, known: int | None = None) -> tuple[Record | None, int]:
         """The record and its revision (0: none written); with ``known``, the revision
-        the caller holds, the record is not read again when it is still that one (the
-        Record answered is then empty: keep yours)."""
+        the caller holds, the record is not read again while it is still that one
+        (None: keep yours)."""
         r = schema.records
         mine = (r.c.node == self.node) & (r.c.name == topology)
         with self.engine.connect() as db:
             if known is not None:
                 revision = db.execute(sa.select(r.c.revision).where(mine)).scalar()
                 if (revision or 0) == known:
-                    return Record(), known
+                    return None, known
             row = db.execute(sa.select(r.c.record, r.c.revision).where(mine)).first()
         if row is None:
             return _record(None, None), 0
