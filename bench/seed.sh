@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The seed's own command sequence (shared/seed/SEED.md, sections 8.1 and 8.2), command
+# The seed's own command sequence (docs/seed.md, sections 8.1 and 8.2), command
 # by command and in the author's order, one process per step: the baseline that
 # bench/apply_vs_seed.py times against `netnode apply`.
 #
