@@ -16,11 +16,17 @@
 # The same goes for the postgresql service and the 'main' cluster its postinst creates:
 # not started here, never used; the tests run initdb and postgres in a temporary
 # directory of their own, on a unix socket only.
+# And the same again for keepalived and conntrackd (high availability): Debian's
+# keepalived.service and conntrackd.service are held back like haproxy's, and netnode
+# never reads /etc/keepalived or /etc/conntrackd. It runs one keepalived per namespace
+# with a config, pid files and a log under its own state directory
+# (netnode/drivers/keepalived.py).
 set -euo pipefail
 
 PACKAGES=(
     haproxy openvswitch-switch iptables conntrack curl wrk
     iputils-ping iputils-arping python3-venv make postgresql nftables openssl
+    keepalived conntrackd
 )
 OVS_CTL=/usr/share/openvswitch/scripts/ovs-ctl
 
