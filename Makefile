@@ -10,6 +10,8 @@
 #                5xx, lost writes, p99, memory growth (BENCH_LOAD_ARGS=--db URL)
 #   make bench-api   set up, then the REST API: requests/s, and 100 load balancers to
 #                ACTIVE through the API beside netnode apply (BENCH_API_ARGS=--profile)
+#   make bench-ha    set up, then high availability: VRRP takeover after the master's
+#                keepalived is killed, default profile against fast (BENCH_HA_ARGS=--rounds 10)
 #   make lint    ruff check and format --check, lint-imports (the layering contracts in pyproject.toml) and
 #                mypy netnode (needs no root)
 #   make clean   remove the virtualenv and its stamp
@@ -35,9 +37,10 @@ NETNODE_REQUIRE_FUNCTIONAL ?= 1
 BENCH_ARGS ?=
 BENCH_API_ARGS ?=
 BENCH_LOAD_ARGS ?=
+BENCH_HA_ARGS ?=
 LINT_PATHS := netnode tests bench
 
-.PHONY: help setup host demo test lint bench bench-live bench-api bench-load clean
+.PHONY: help setup host demo test lint bench bench-live bench-api bench-load bench-ha clean
 # In order: the host set-up installs python3-venv before the virtualenv is made.
 .NOTPARALLEL:
 
@@ -104,6 +107,9 @@ bench-load: setup
 
 bench-api: setup
 	$(VPY) bench/api.py $(BENCH_API_ARGS)
+
+bench-ha: setup
+	$(VPY) bench/ha.py $(BENCH_HA_ARGS)
 
 clean:
 	rm -rf $(VENV) $(CLIENTS)
