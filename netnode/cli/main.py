@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from netnode.cli import cluster as cluster_cli
 from netnode.cli import serve as serve_cli
 from netnode.errors import NetnodeError, TopologyError
 from netnode.model.loading import DEFAULT_NODE, load_data, load_file
@@ -107,6 +108,7 @@ def _parser() -> argparse.ArgumentParser:
         default=10.0,
         help="seconds between full passes (default 10); changes are acted on at once",
     )
+    cluster_cli.add_membership_arguments(agent)
     serve = command(
         "serve",
         cmd_serve,
@@ -114,6 +116,14 @@ def _parser() -> argparse.ArgumentParser:
         file=False,
     )
     serve_cli.add_arguments(serve)
+    cluster_cli.add_membership_arguments(serve)
+    nodes = command(
+        "nodes",
+        cmd_nodes,
+        "the nodes sharing this store: alive, dead or left, and what is desired on each",
+        file=False,
+    )
+    nodes.add_argument("-o", "--output", choices=("table", "json"), default="table")
     demo = command(
         "demo", cmd_demo, "build the seed scenario, show it working, clean up", file=False
     )
@@ -271,12 +281,14 @@ def cmd_agent(args: argparse.Namespace) -> int:
 
         signal.signal(signal.SIGTERM, stopping)
         signal.signal(signal.SIGINT, stopping)
-        print(
-            f"netnode agent: node {args.node!r}, state in {args.state_dir}, "
-            f"full pass every {args.period:g} s",
-            flush=True,
-        )
-        agent.run(stop)
+        report = cluster_cli.health_report(agent.health)
+        with cluster_cli.membership(args, host.store.engine, report, agent.log):
+            print(
+                f"netnode agent: node {args.node!r} (zone {args.zone!r}), state in "
+                f"{args.state_dir}, full pass every {args.period:g} s",
+                flush=True,
+            )
+            agent.run(stop)
         return 0
     finally:
         host.close()
@@ -290,6 +302,12 @@ def _positive_seconds(text: str) -> float:
     if not 0.05 <= value <= 86400:
         raise argparse.ArgumentTypeError(f"between 0.05 and 86400 seconds, not {text}")
     return value
+
+
+def cmd_nodes(args: argparse.Namespace) -> int:
+    from netnode.store.database import default_url, engine_for
+
+    return cluster_cli.cmd_nodes(args, engine_for(args.db or default_url(args.state_dir)))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ restarts it: an API whose writes would never converge is worse than none."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import ctypes.util
 import ipaddress
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from netnode.api.status_cache import interval_seconds
+from netnode.cli import cluster as cluster_cli
 from netnode.errors import NetnodeError
 from netnode.reconcile.host import Host
 
@@ -182,28 +184,38 @@ def run(args: argparse.Namespace, host: Host) -> int:
         wake()
         server.should_exit = True
 
-    if not args.no_agent:
-        worker = threading.Thread(target=loop, name="netnode-agent", daemon=True)
-        worker.start()
-        ready.wait(10)
-    signal.signal(signal.SIGTERM, stopping)
-    signal.signal(signal.SIGINT, stopping)
-    mode = "no authentication" if tokens is None else f"tokens from {args.tokens}"
-    print(
-        f"netnode serve: http://{args.host}:{args.port}/ ({mode}), node {host.node!r}"
-        + ("" if worker else ", no reconcile loop"),
-        flush=True,
-    )
-    svc.watch_statuses()
-    try:
-        if not died:
-            server.run()
-    finally:
-        svc.statuses.stop()
-        stop.set()
-        wake()
-        if worker is not None:
-            worker.join(timeout=60)
+    def report() -> dict[str, Any]:
+        agent = agent_box.get("agent")
+        return {} if agent is None else cluster_cli.health_report(agent.health)()
+
+    with contextlib.ExitStack() as stack:
+        if not args.no_agent:
+            # A node that joins the cluster is one with a reconcile loop; joining
+            # first refuses a second process of the same node before anything starts.
+            stack.enter_context(
+                cluster_cli.membership(args, store.engine, report, lambda s: print(s, flush=True))
+            )
+            worker = threading.Thread(target=loop, name="netnode-agent", daemon=True)
+            worker.start()
+            ready.wait(10)
+        signal.signal(signal.SIGTERM, stopping)
+        signal.signal(signal.SIGINT, stopping)
+        mode = "no authentication" if tokens is None else f"tokens from {args.tokens}"
+        print(
+            f"netnode serve: http://{args.host}:{args.port}/ ({mode}), node {host.node!r}"
+            + ("" if worker else ", no reconcile loop"),
+            flush=True,
+        )
+        svc.watch_statuses()
+        try:
+            if not died:
+                server.run()
+        finally:
+            svc.statuses.stop()
+            stop.set()
+            wake()
+            if worker is not None:
+                worker.join(timeout=60)
     if died:
         print(
             "netnode serve: exiting with status 1, the reconcile loop is gone:\n" + "\n".join(died),

@@ -82,6 +82,32 @@ allocations = sa.Table(
     sa.Index("allocations_by_holder", "node", "topology", "holder"),
 )
 
+# The netnode nodes sharing this store (netnode.store.nodes, netnode.cluster). ``id`` is
+# also the key of the node's session-level advisory lock on PostgreSQL, held by the
+# connection its heartbeats go through: the lock vanishes with the session.
+nodes = sa.Table(
+    "nodes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("hostname", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("version", sa.String(32), nullable=False),
+    sa.Column("availability_zone", sa.String(64), nullable=False),
+    # An operator's switch (Neutron's admin_state_up): a node set down takes no new work.
+    sa.Column("admin_state_up", sa.Boolean, nullable=False, server_default=sa.true()),
+    # Seconds without a heartbeat after which the node counts as dead: the node's own
+    # setting, so that every reader judges it alike. It beats four times within it.
+    sa.Column("timeout", sa.Float, nullable=False),
+    # What the node last said of itself with its heartbeat (its reconcile loop's health).
+    sa.Column("report", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=False),
+    # Set when the node stopped cleanly (netnode.cluster: "left", not "dead").
+    sa.Column("left_at", sa.DateTime(timezone=True), nullable=True),
+)
+
 # Octavia's quotas per project: one row per (project, kind); a kind with no row is
 # unlimited (-1), as Octavia's default.
 quotas = sa.Table(

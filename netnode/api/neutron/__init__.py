@@ -1,11 +1,12 @@
 """Neutron v2.0's L3 subset (``/v2.0``): one module per resource (networks, subnets,
 routers with their gateway and interfaces, floating IPs and their port forwardings,
-ports, read only), the extensions clients ask for, their views (``views.py``) and the
+ports, read only), the agents (the nodes sharing the store), the extensions clients ask for, their views (``views.py``) and the
 lookups they share (``lookups.py``). ``router`` holds them all, for ``app.py``."""
 
 from fastapi import APIRouter
 
 from netnode.api.neutron import (
+    agents,
     extensions,
     floatingips,
     networks,
@@ -24,5 +25,6 @@ for resource in (
     ports,
     extensions,
     port_forwardings,
+    agents,
 ):
     router.include_router(resource.router)

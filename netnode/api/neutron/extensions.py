@@ -19,6 +19,8 @@ EXTENSIONS = {
     "external-net": ("Neutron external network", "Networks marked router:external"),
     "ext-gw-mode": ("Neutron L3 Configurable external gateway mode", "enable_snat"),
     "provider": ("Provider Network", "provider:network_type and provider:segmentation_id"),
+    "agent": ("agent", "The nodes sharing the store, as L3 and load-balancer agents"),
+    "availability_zone": ("Availability Zone", "The zone each node (agent) is in"),
     "l3-ha": ("HA Router extension", "reported as false: one node"),
     "floating-ip-port-forwarding": (
         "Floating IP Port Forwarding",

@@ -1,0 +1,128 @@
+"""The command line of several nodes: the options of a node that joins the cluster
+(``netnode agent``, ``netnode serve``), its membership for as long as its loop runs,
+and ``netnode nodes``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from netnode.cluster import nodes
+from netnode.cluster.membership import DEFAULT_TIMEOUT, DEFAULT_ZONE, Membership
+
+
+def add_membership_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--zone",
+        default=os.environ.get("NETNODE_ZONE", DEFAULT_ZONE),
+        help=f"this node's availability zone (default {DEFAULT_ZONE!r}; env NETNODE_ZONE)",
+    )
+    p.add_argument(
+        "--node-timeout",
+        type=_timeout,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help="seconds without a heartbeat after which other nodes count this one as dead "
+        f"(default {DEFAULT_TIMEOUT:g}); it beats four times within them",
+    )
+
+
+def _timeout(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0.2 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"between 0.2 and 3600 seconds, not {text}")
+    return value
+
+
+@contextmanager
+def membership(
+    args: argparse.Namespace,
+    engine: Engine,
+    report: Callable[[], dict[str, Any]],
+    log: Callable[[str], None],
+) -> Iterator[Membership]:
+    """This node, joined and beating until the block ends; then it has left."""
+    member = Membership(
+        engine, args.node, zone=args.zone, timeout=args.node_timeout, report=report, log=log
+    )
+    member.join()
+    member.start()
+    try:
+        yield member
+    finally:
+        member.stop()
+
+
+def health_report(health: Any) -> Callable[[], dict[str, Any]]:
+    """What a node says of its reconcile loop with each heartbeat (``agent.Health``)."""
+
+    def report() -> dict[str, Any]:
+        last = health.last_round_at
+        return {
+            "rounds": health.rounds,
+            "failed_rounds": health.failed_rounds,
+            "failing": health.failing,
+            "last_error": health.last_error,
+            "last_pass_seconds_ago": None if last is None else round(time.monotonic() - last, 1),
+        }
+
+    return report
+
+
+def cmd_nodes(args: argparse.Namespace, engine: Engine) -> int:
+    from netnode.cli.tables import table
+
+    found = nodes.read(engine)
+    if args.output == "json":
+        print(json.dumps([_json(n) for n in found], indent=2))
+        return 0
+    if not found:
+        print("No node has joined this store yet (netnode agent and netnode serve join it).")
+        return 0
+    rows = [
+        (
+            n.name,
+            n.verdict.state,
+            "up" if n.row.admin_state_up else "down",
+            n.row.availability_zone,
+            str(n.load_balancers),
+            str(n.routers),
+            f"{n.row.hostname}:{n.row.pid}",
+            n.verdict.reason,
+        )
+        for n in found
+    ]
+    headers = ("NODE", "STATE", "ADMIN", "ZONE", "LBS", "ROUTERS", "PROCESS", "WHY")
+    print(table(headers, rows))
+    return 0
+
+
+def _json(n: nodes.Node) -> dict[str, Any]:
+    r = n.row
+    return {
+        "name": r.name,
+        "state": n.verdict.state,
+        "reason": n.verdict.reason,
+        "heartbeat_age": round(n.verdict.age, 3),
+        "admin_state_up": r.admin_state_up,
+        "availability_zone": r.availability_zone,
+        "load_balancers": n.load_balancers,
+        "routers": n.routers,
+        "hostname": r.hostname,
+        "pid": r.pid,
+        "version": r.version,
+        "timeout": r.timeout,
+        "started_at": r.started_at.isoformat(),
+        "heartbeat_at": r.heartbeat_at.isoformat(),
+        "report": r.report,
+    }
