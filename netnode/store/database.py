@@ -12,9 +12,12 @@ a fresh connection.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import shutil
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +31,8 @@ from netnode.errors import HostError, StoreUnavailable
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_FILE = "netnode.db"
 SQLITE_TIMEOUT = 30.0
+# The advisory lock migrations run under on PostgreSQL: "nm" (node locks are "nn").
+MIGRATION_LOCK = 0x6E6D
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
@@ -143,9 +148,31 @@ def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest migration (idempotent)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
+    with _migrating(engine), engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Nodes starting together on a new database: one migrates, the others wait
+            # for its commit and then find nothing to do (a lock of this transaction).
+            connection.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK, 0)))
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+@contextlib.contextmanager
+def _migrating(engine: Engine) -> Iterator[None]:
+    """On SQLite, processes opening a new store together migrate one at a time: an
+    flock(2) on the folder holding the database. Not on the database file itself:
+    closing any descriptor of that file would drop the POSIX locks SQLite holds on it in
+    this process. PostgreSQL's turn is an advisory lock in ``upgrade``."""
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:":
+        yield
+        return
+    folder = os.open(Path(database).resolve().parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(folder, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(folder)  # and with it the flock
 
 
 def dispose() -> None:
