@@ -201,7 +201,8 @@ class SeedScript:
 class Netnode:
     def __init__(self, run_id: str, workdir: Path) -> None:
         self.node = f"bench-{run_id}"
-        self.state_dir = workdir / "nn"  # short: HAProxy socket paths must fit 107 bytes
+        # Short: HAProxy socket paths must fit netnode.drivers.haproxy.MAX_SOCKET_PATH (97).
+        self.state_dir = workdir / "nn"
         self.bridges = (f"nbi{run_id}", f"nbe{run_id}")
         self.full = workdir / "seed.yaml"
         self.only_81 = workdir / "seed-81.yaml"

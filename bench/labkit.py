@@ -674,7 +674,8 @@ def lab(prefix: str) -> Iterator[Lab]:
     On the way out: destroy, leftover check, state directory removed. Leftovers (removed)
     raise BenchError unless another error is already on its way out."""
     suffix = secrets.token_hex(3)
-    # Short: HAProxy's UNIX socket paths live under it (108 bytes at most).
+    # Short: HAProxy's UNIX socket paths live under it (97 bytes at most,
+    # netnode.drivers.haproxy.MAX_SOCKET_PATH).
     state_dir = Path(tempfile.mkdtemp(prefix="nn-"))
     try:
         host = Host(state_dir=state_dir, node=f"{prefix}-{suffix}")

@@ -58,8 +58,11 @@ SOCKET_TIMEOUT = 5.0
 DRAIN_TIMEOUT = 10.0
 # How long "del server" is retried while HAProxy still counts a connection on it.
 DELETE_TIMEOUT = 2.0
-# sun_path holds 108 bytes including the terminating NUL.
-MAX_SOCKET_PATH = 107
+# The longest UNIX socket path HAProxy takes, in bytes: sun_path holds 108 with the
+# terminating NUL, and HAProxy keeps room for the temporary name it binds first,
+# "<path>.<pid>.tmp" (str2sa_range in src/tools.c: 107 - (1 + 5 + 1 + 3)). HAProxy 2.6
+# refuses a 98-byte stats socket or master CLI path with "too long (max 97)".
+MAX_SOCKET_PATH = 97
 
 T = TypeVar("T")
 
@@ -518,13 +521,8 @@ class HAProxyProcesses:
         return found
 
     def _prepare_dir(self, p: HAProxyPaths) -> None:
-        longest = max(len(os.fsencode(x)) for x in (p.stats_socket, p.master_socket))
-        if longest > MAX_SOCKET_PATH:
-            raise HostError(
-                f"socket paths under {p.dir} are {longest} bytes long; UNIX sockets allow "
-                f"{MAX_SOCKET_PATH}",
-                hint="use a shorter run directory",
-            )
+        for path in (p.stats_socket, p.master_socket):
+            check_socket_path(path)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         p.dir.mkdir(mode=0o700, exist_ok=True)
         if not p.state_file.exists():
@@ -552,6 +550,19 @@ class HAProxyProcesses:
 
 
 # --- module helpers (no state) ------------------------------------------------------------
+
+
+def check_socket_path(path: Path) -> None:
+    """Refuse a socket path HAProxy would refuse (longer than MAX_SOCKET_PATH bytes),
+    before any file is written or HAProxy is run."""
+    length = len(os.fsencode(path))
+    if length > MAX_SOCKET_PATH:
+        raise Refused(
+            f"socket path {path} is {length} bytes long; "
+            f"HAProxy takes at most {MAX_SOCKET_PATH} bytes for a UNIX socket path",
+            hint="use a shorter --state-dir (or --node): the longest socket path is "
+            "<state dir>/<node>/haproxy/client-<36-character id>/master.sock",
+        )
 
 
 def parse_stat_csv(text: str) -> list[dict[str, str]]:

@@ -153,7 +153,8 @@ class Lab:
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[Lab]:
     suffix = secrets.token_hex(3)
-    # Short: HAProxy's UNIX socket paths live under the state dir (108 bytes at most).
+    # Short: HAProxy's UNIX socket paths live under the state dir (97 bytes at most,
+    # netnode.drivers.haproxy.MAX_SOCKET_PATH).
     state_dir = Path(tempfile.mkdtemp(prefix="nn-"))
     host = Host(state_dir=state_dir, node=f"t-{suffix}")
     the_lab = Lab(host, suffix, tmp_path)

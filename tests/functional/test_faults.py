@@ -227,7 +227,8 @@ def test_a_full_state_filesystem_is_a_clear_error_and_recovers(lab: Lab) -> None
     """The state directory on a small tmpfs, filled up: an apply fails with a message
     that says so and changes nothing on the host; the store is intact; once space
     returns, the same apply converges."""
-    # Short: HAProxy's socket paths live under the state directory (107 bytes at most).
+    # Short: HAProxy's socket paths live under the state directory (97 bytes at most,
+    # netnode.drivers.haproxy.MAX_SOCKET_PATH).
     mount = Path(tempfile.mkdtemp(prefix="nn-fs-"))
     subprocess.run(
         ["mount", "-t", "tmpfs", "-o", "size=8m,mode=0755", "nn-faults", str(mount)], check=True

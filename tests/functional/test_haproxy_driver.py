@@ -24,8 +24,8 @@ from typing import TypeVar
 
 import pytest
 
-from netnode.drivers.haproxy import HAProxyProcesses
-from netnode.errors import HostError, MissingTool
+from netnode.drivers.haproxy import MAX_SOCKET_PATH, HAProxyProcesses
+from netnode.errors import HostError, MissingTool, Refused
 from netnode.model.topology import (
     HealthMonitor,
     Instance,
@@ -54,6 +54,12 @@ def needs_host(test: F) -> F:
     for mark in HOST_MARKS:
         test = mark(test)
     return test
+
+
+# haproxy -c alone: no namespace, no root.
+needs_haproxy = pytest.mark.skipif(
+    shutil.which("haproxy") is None, reason="haproxy is not installed"
+)
 
 
 NAME = "lab-66666666-6666-4666-8666-666666666666"
@@ -111,7 +117,7 @@ def namespace() -> Iterator[str]:
 
 @pytest.fixture
 def driver() -> Iterator[HAProxyProcesses]:
-    # Not tmp_path: UNIX socket paths must stay under 108 bytes.
+    # Not tmp_path: HAProxy's UNIX socket paths must fit MAX_SOCKET_PATH (97 bytes).
     run_dir = Path(tempfile.mkdtemp(prefix="nn-hap-"))
     procs = HAProxyProcesses(run_dir)
     try:
@@ -126,6 +132,62 @@ def test_missing_binary_is_reported(tmp_path: Path) -> None:
     procs = HAProxyProcesses(tmp_path, binary="haproxy-not-installed-here")
     with pytest.raises(MissingTool, match="haproxy is not installed"):
         procs.start("lab-x", "nowhere", "global\n")
+
+
+def run_dir_for(top: Path, length: int) -> Path:
+    """A run directory under ``top`` where NAME's longest socket path (master.sock)
+    is ``length`` bytes long."""
+    fixed = len(os.fsencode(top / NAME / "master.sock")) + 1  # + the padding's "/"
+    assert length > fixed, "the temporary directory is too long for this test"
+    return top / ("x" * (length - fixed))
+
+
+def haproxy_check(cfg: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["haproxy", "-c", "-f", str(cfg)], capture_output=True, text=True, timeout=30, check=False
+    )
+
+
+@needs_haproxy
+def test_max_socket_path_is_haproxys_own_limit() -> None:
+    """The installed HAProxy takes a stats socket of MAX_SOCKET_PATH bytes, and says
+    that same number when it refuses one a byte longer."""
+    top = Path(tempfile.mkdtemp(prefix="nn-hap-"))
+    try:
+        for length in (MAX_SOCKET_PATH, MAX_SOCKET_PATH + 1):
+            socket_path = run_dir_for(top, length + 1) / NAME / "stats.sock"
+            assert len(os.fsencode(socket_path)) == length
+            cfg = top / f"haproxy-{length}.cfg"
+            cfg.write_text(render_lab_instance(instance("x"), stats_socket=str(socket_path)))
+            result = haproxy_check(cfg)
+            if length == MAX_SOCKET_PATH:
+                assert result.returncode == 0, result.stderr
+            else:
+                assert result.returncode != 0
+                assert f"too long (max {MAX_SOCKET_PATH})" in result.stderr
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+@needs_haproxy
+def test_a_socket_path_haproxy_would_refuse_is_refused_before_haproxy_runs() -> None:
+    top = Path(tempfile.mkdtemp(prefix="nn-hap-"))
+    try:
+        fits = HAProxyProcesses(run_dir_for(top, MAX_SOCKET_PATH))
+        fits.validate(NAME, config(fits, "server_81"))  # HAProxy takes it
+        assert fits.paths(NAME).new_cfg.exists()
+
+        long = HAProxyProcesses(run_dir_for(top, MAX_SOCKET_PATH + 1))
+        master = long.paths(NAME).master_socket
+        with pytest.raises(Refused) as refused:
+            long.validate(NAME, config(long, "server_81"))
+        message = str(refused.value)
+        assert f"{master} is {MAX_SOCKET_PATH + 1} bytes long" in message
+        assert f"at most {MAX_SOCKET_PATH} bytes" in message
+        assert "hint: use a shorter --state-dir" in message
+        assert not long.run_dir.exists()  # nothing written, HAProxy not run
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
 
 
 @needs_host
