@@ -157,8 +157,9 @@ class HAProxyProcesses:
         self._prepare_dir(p)
         write_private(p.new_cfg, config)
         try:
+            # Not -q: it silences the [ALERT] lines that say why.
             result = subprocess.run(
-                [self._binary(), "-c", "-q", "-f", str(p.new_cfg)],
+                [self._binary(), "-c", "-f", str(p.new_cfg)],
                 capture_output=True,
                 text=True,
                 timeout=30,
@@ -169,9 +170,12 @@ class HAProxyProcesses:
             raise HostError(f"haproxy -c on {p.failed_cfg} did not finish") from exc
         if result.returncode != 0:
             os.replace(p.new_cfg, p.failed_cfg)
-            message = (result.stderr or result.stdout).strip()
+            why = check_alerts(f"{result.stderr}\n{result.stdout}", p.new_cfg)
+            if not why:
+                why = [f"haproxy -c exited with status {result.returncode} and said nothing"]
+            reasons = "".join(f"\n  {line}" for line in why)
             raise Refused(
-                f"HAProxy refused the configuration for {name}, kept in {p.failed_cfg}:\n{message}",
+                f"HAProxy refused the configuration for {name}, kept in {p.failed_cfg}:{reasons}",
                 hint=f"check it with 'haproxy -c -f {p.failed_cfg}'; the running configuration is unchanged",
             )
 
@@ -563,6 +567,41 @@ def check_socket_path(path: Path) -> None:
             hint="use a shorter --state-dir (or --node): the longest socket path is "
             "<state dir>/<node>/haproxy/client-<36-character id>/master.sock",
         )
+
+
+# How many of HAProxy's alerts a refusal carries, and how long each may be.
+MAX_ALERTS = 10
+MAX_ALERT_LENGTH = 300
+# "[ALERT]    (1234) : config : " before each of HAProxy's alerts.
+_ALERT = re.compile(r"\[ALERT\]\s*(?:\(\d+\)\s*)?:\s*(?:config\s*:\s*)?(?P<text>.*)")
+# HAProxy's closing lines, which say only that there were errors.
+_ALERT_SUMMARIES = ("Error(s) found in configuration file", "Fatal errors found in configuration")
+
+
+def check_alerts(output: str, cfg: Path) -> list[str]:
+    """The reasons in ``haproxy -c``'s output, one line each: its [ALERT] lines without
+    the pid, with "parsing [<cfg>:17] :" (once or twice) shortened to "line 17:", the
+    closing summaries left out unless nothing else was said, at most MAX_ALERTS lines
+    of at most MAX_ALERT_LENGTH characters. Other lines (NOTICE, WARNING) are left out;
+    with no alert at all, every non-empty line that is not a NOTICE is kept."""
+    where = re.compile(rf"(?:(?:parsing\s+)?\[{re.escape(str(cfg))}:(\d+)\]\s*:\s*)+")
+    alerts: list[str] = []
+    others: list[str] = []
+    for raw in output.splitlines():
+        line = raw.strip()
+        match = _ALERT.match(line)
+        if match is None:
+            if line and not line.startswith("[NOTICE]") and line != "Configuration file is valid":
+                others.append(line)
+            continue
+        text = where.sub(lambda m: f"line {m[1]}: ", match["text"]).strip()
+        if text:
+            alerts.append(text)
+    reasons = [a for a in alerts if not a.startswith(_ALERT_SUMMARIES)] or alerts or others
+    shown = [r if len(r) <= MAX_ALERT_LENGTH else r[: MAX_ALERT_LENGTH - 1] + "…" for r in reasons]
+    if len(shown) > MAX_ALERTS:
+        shown = [*shown[: MAX_ALERTS - 1], f"(and {len(shown) - MAX_ALERTS + 1} more)"]
+    return shown
 
 
 def parse_stat_csv(text: str) -> list[dict[str, str]]:

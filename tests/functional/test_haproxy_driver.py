@@ -24,7 +24,7 @@ from typing import TypeVar
 
 import pytest
 
-from netnode.drivers.haproxy import MAX_SOCKET_PATH, HAProxyProcesses
+from netnode.drivers.haproxy import MAX_ALERTS, MAX_SOCKET_PATH, HAProxyProcesses, check_alerts
 from netnode.errors import HostError, MissingTool, Refused
 from netnode.model.topology import (
     HealthMonitor,
@@ -188,6 +188,55 @@ def test_a_socket_path_haproxy_would_refuse_is_refused_before_haproxy_runs() -> 
         assert not long.run_dir.exists()  # nothing written, HAProxy not run
     finally:
         shutil.rmtree(top, ignore_errors=True)
+
+
+@needs_haproxy
+def test_a_refusal_carries_haproxys_reasons(driver: HAProxyProcesses) -> None:
+    bad = config(driver, "server_81") + "    no-such-keyword\n"
+    with pytest.raises(Refused) as refused:
+        driver.validate(NAME, bad)
+    failed = driver.paths(NAME).failed_cfg
+    number = failed.read_text().splitlines().index("    no-such-keyword") + 1
+    head, *reasons, hint = str(refused.value).splitlines()
+    assert head.endswith(f"kept in {failed}:")
+    assert reasons == [f"  line {number}: unknown keyword 'no-such-keyword' in 'frontend' section"]
+    assert hint.startswith("  hint: check it with 'haproxy -c -f")
+
+
+def test_a_silent_refusal_still_says_something(tmp_path: Path) -> None:
+    silent = tmp_path / "haproxy"
+    silent.write_text("#!/bin/sh\nexit 3\n")
+    silent.chmod(0o755)
+    procs = HAProxyProcesses(tmp_path / "run", binary=str(silent))
+    with pytest.raises(
+        Refused, match=r"failed:\n  haproxy -c exited with status 3 and said nothing"
+    ):
+        procs.validate("lb-x", "global\n")
+
+
+def test_check_alerts_keeps_the_reasons_short() -> None:
+    cfg = Path("/var/lib/netnode/n/haproxy/lb-x/haproxy.cfg.new")
+    alerts = [
+        f"[ALERT]    (42) : config : parsing [{cfg}:{n}] : parsing [{cfg}:{n}] : bad {n}"
+        for n in range(1, 13)
+    ]
+    output = "\n".join(
+        [
+            "[NOTICE]   (42) : haproxy version is 2.6.12",
+            "[WARNING]  (42) : config : something to tidy",
+            *alerts,
+            "",
+            f"[ALERT]    (42) : config : Error(s) found in configuration file : {cfg}",
+            "[ALERT]    (42) : config : Fatal errors found in configuration.",
+        ]
+    )
+    shown = check_alerts(output, cfg)
+    assert shown[: MAX_ALERTS - 1] == [f"line {n}: bad {n}" for n in range(1, MAX_ALERTS)]
+    assert shown[-1] == f"(and {12 - MAX_ALERTS + 1} more)"
+    assert check_alerts("x" * 1000, cfg) == ["x" * 299 + "…"]
+    # Only the summaries: they are the reason then.
+    summary = f"[ALERT]    (42) : config : Error(s) found in configuration file : {cfg}"
+    assert check_alerts(summary, cfg) == [f"Error(s) found in configuration file : {cfg}"]
 
 
 @needs_host
