@@ -25,19 +25,31 @@ SYMBOLS = {"create": "+", "change": "~", "delete": "-"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
     try:
-        return int(args.func(args) or 0)
-    except TopologyError as exc:
-        print(f"netnode: {exc}", file=sys.stderr)
-        print("Nothing was changed on the host.", file=sys.stderr)
-        return exc.exit_code
-    except NetnodeError as exc:
-        print(f"netnode: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("netnode: interrupted; run the same command again to converge", file=sys.stderr)
-        return 130
+        try:
+            args = _parser().parse_args(argv)
+            code = int(args.func(args) or 0)
+        except TopologyError as exc:
+            print(f"netnode: {exc}", file=sys.stderr)
+            print("Nothing was changed on the host.", file=sys.stderr)
+            code = exc.exit_code
+        except NetnodeError as exc:
+            print(f"netnode: error: {exc}", file=sys.stderr)
+            code = exc.exit_code
+        except KeyboardInterrupt:
+            print("netnode: interrupted; run the same command again to converge", file=sys.stderr)
+            code = 130
+        # What is still buffered is written now, where a closed pipe can be caught, and
+        # not at the interpreter's exit.
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        # Whoever read stdout stopped (`netnode status | head`): stop quietly, with the
+        # status of a command that SIGPIPE ended (128 + 13). Python flushes stdout again
+        # at exit: pointed at /dev/null, that flush has nowhere to fail.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -41,3 +44,24 @@ def test_validate_reports_the_counts(capsys: pytest.CaptureFixture[str]) -> None
         "2 networks, 1 load balancers, 1 routers, 1 floating IPs, 3 lab hosts"
         in capsys.readouterr().out
     )
+
+
+def test_a_closed_stdout_ends_netnode_quietly() -> None:
+    """`netnode status | head`: the reader goes before netnode has written everything.
+    Here it has gone before netnode writes anything (its end of the pipe is closed
+    first), so that every run meets the closed pipe."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "netnode.cli.main", "validate", "-f", str(SEED)],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert result.stderr == ""
+    assert result.returncode == 141
