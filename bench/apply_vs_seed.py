@@ -3,7 +3,7 @@
 Each round starts from an empty host and, for both, builds the seed scenario, proves it
 with HTTP requests sent from inside the run's own namespaces, and removes it again:
 
-1. ``bench/seed.sh up`` (SEED.md 8.1 and 8.2 and the lab around them: about 90
+1. ``bench/seed.sh up`` (docs/seed.md §8.1 and §8.2 and the lab around them: about 90
    commands, one process each), the traffic check, ``bench/seed.sh down``;
 2. ``netnode apply -f`` a copy of examples/seed.yaml with bridge names of this run (the
    first apply), the same apply again (a no-op re-apply), the traffic check,
@@ -355,7 +355,10 @@ def report(samples: Samples, rounds: int) -> str:
         "(netnode's own figure leaves out Python start-up, imports and reading the file)",
         "",
     ]
-    sections = [("seed", "netnode", "SEED.md 8.1 + 8.2"), ("seed81", "netnode81", "8.1 only")]
+    sections = [
+        ("seed", "netnode", "docs/seed.md §8.1 + §8.2"),
+        ("seed81", "netnode81", "docs/seed.md §8.1 only"),
+    ]
     for seed_key, nn_key, title in sections:
         if samples.median(seed_key) is None and samples.median(f"{nn_key}-apply") is None:
             continue

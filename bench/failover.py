@@ -18,7 +18,7 @@ with the load balancer's HAProxy running either
 
 - ``netnode``: the haproxy.cfg netnode renders for the topology (its defaults, whatever
   they are at the time of the run: the settings in force are printed under the table), or
-- ``seed``: the seed's haproxy.cfg (SEED.md 8.1, ``check inter 5s fall 3``, ``retries
+- ``seed``: the seed's haproxy.cfg (docs/seed.md §8.1, ``check inter 5s fall 3``, ``retries
   3``, ``option redispatch``, ``timeout connect 5000``), reloaded through netnode's driver
   exactly as bench/throughput.py does (only its stats socket line differs).
 

@@ -62,7 +62,7 @@ FIP = "10.255.253.100"
 READY_TIMEOUT = 20.0
 TOOLS = ("wrk", "haproxy", "ovs-vsctl", "ip")
 
-# The seed's haproxy.cfg (SEED.md 8.1) verbatim; bench/seed.sh uses the same file.
+# The seed's haproxy.cfg (docs/seed.md §8.1) verbatim; bench/seed.sh uses the same file.
 SEED_CFG = (REPO / "bench" / "seed-haproxy.cfg").read_text()
 SEED_STATS_LINE = "    stats socket /root/sock mode 0666 level user\n"
 SEED_FRONTEND = "0c32d37d-f84a-4309-9e01-72d9f0bac69e"

@@ -20,7 +20,7 @@ weight 1. Then, for each way, under load:
    driver did (``update()`` -> ``_spawn(lb, ['-sf', <pids from the pid file>])``):
    write the new haproxy.cfg and run ``ip netns exec qlbaas-<id> haproxy -f cfg -p
    pidfile -sf <old pids>``, a new independent daemon that tells the old one to finish.
-   Its configuration is the old driver's own: the seed's haproxy.cfg (SEED.md 8.1, which
+   Its configuration is the old driver's own: the seed's haproxy.cfg (docs/seed.md §8.1, which
    is that driver's template output: ``daemon``, ``retries 3``, ``option redispatch``,
    ``check inter 5s fall 3``) with this pool's ``server`` lines (named by member id, as
    the template did) and, as throughput.py runs it, ``stats socket <run dir> mode 600

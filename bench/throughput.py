@@ -9,7 +9,7 @@ measures with wrk, always from inside a lab namespace:
    floating IP http://10.255.253.100/: br-ex -> router DNAT -> br-int -> HAProxy VIP
    10.0.0.100 -> members, with the haproxy.cfg netnode rendered;
 3. ``seed``: the same path, with the load balancer's HAProxy reloaded (through netnode's
-   own driver, ``host.haproxy.reload``) onto the seed's haproxy.cfg of SEED.md 8.1
+   own driver, ``host.haproxy.reload``) onto the seed's haproxy.cfg of docs/seed.md §8.1
    verbatim but for ONE line: its ``stats socket /root/sock mode 0666 level user``
    becomes ``stats socket <this LB's stats.sock> mode 600 level user``. The driver
    needs the socket where it looks for it (it waits on it for the new worker), and the

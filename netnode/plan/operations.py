@@ -2,9 +2,9 @@
 
 Each operation says which host object it touches (``subject``), whether that creates,
 changes or deletes it (``action``), and the equivalent shell commands (``shell``), so
-``netnode plan`` can print exactly what ``netnode apply`` will do. The executor in
-``reconcile/executor.py`` carries them out with netlink and batched OVS transactions,
-in the order of their ``phase``.
+``netnode plan`` can print exactly what ``netnode apply`` will do. ``Host.execute`` in
+``reconcile/host.py`` carries them out with netlink and batched OVS transactions, in
+the order of their ``phase``.
 """
 
 from __future__ import annotations

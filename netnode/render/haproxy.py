@@ -1,6 +1,6 @@
 """HAProxy configuration text from the model. Pure: no subprocess, no I/O.
 
-``render_loadbalancer`` reproduces the seed's haproxy.cfg (SEED.md §8.1) for one
+``render_loadbalancer`` reproduces the seed's haproxy.cfg (docs/seed.md §8.1) for one
 Octavia-style load balancer, with deliberate differences:
 
 - the stats socket is ``mode 600 level admin expose-fd listeners`` (never the seed's

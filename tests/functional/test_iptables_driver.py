@@ -311,7 +311,7 @@ def test_apply_twice_changes_nothing_and_keeps_foreign_rules(lab: Lab, iptables:
 
 
 def test_converges_from_the_seed_hand_typed_rules(lab: Lab, iptables: Iptables) -> None:
-    seed = [  # SEED.md §8.2 step 4, with this lab's gateway port name
+    seed = [  # docs/seed.md §8.2 step 4, with this lab's gateway port name
         "-N neutron-filter-top", "-A FORWARD -j neutron-filter-top", "-A OUTPUT -j neutron-filter-top",
         "-N neutron-l3-agent-local", "-A neutron-filter-top -j neutron-l3-agent-local",
         "-N neutron-l3-agent-INPUT", "-N neutron-l3-agent-OUTPUT", "-N neutron-l3-agent-FORWARD",

@@ -43,6 +43,49 @@ def test_nothing_points_outside_the_clone() -> None:
     assert offenders == []
 
 
+def sources() -> list[Path]:
+    """The repository's Python and shell files (this one left out: it names the old
+    paths it looks for)."""
+    found = [
+        path
+        for top in ("netnode", "bench", "scripts", "tests")
+        for pattern in ("*.py", "*.sh")
+        for path in (docs.REPO / top).rglob(pattern)
+    ]
+    return sorted(p for p in found if p != Path(__file__).resolve())
+
+
+def test_the_code_cites_the_seed_inside_the_repository() -> None:
+    """Comments cite the seed as docs/seed.md and a section that page has (they used to
+    cite SEED.md, a file beside the clone)."""
+    sections = set(
+        re.findall(r"^## (§[\d.]+):", (docs.REPO / "docs" / "seed.md").read_text(), re.M)
+    )
+    assert {"§8.1", "§8.2"} <= sections
+    outside, unknown = [], []
+    for path in sources():
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            where = f"{path.relative_to(docs.REPO)}:{number}"
+            if "SEED.md" in line:
+                outside.append(where)
+            cited = re.findall(r"docs/seed\.md §([\d.]+)", line)
+            unknown += [f"{where}: §{c}" for c in cited if f"§{c.rstrip('.')}" not in sections]
+    assert outside == []
+    assert unknown == []
+
+
+def test_module_paths_in_netnode_docstrings_exist() -> None:
+    """``reconcile/host.py``-style paths in netnode's own text name files of netnode."""
+    package = docs.REPO / "netnode"
+    missing = [
+        f"{path.relative_to(docs.REPO)}: {name}"
+        for path in sorted(package.rglob("*.py"))
+        for name in re.findall(r"``([a-z_]+(?:/[a-z_]+)+\.py)``", path.read_text())
+        if not (package / name).is_file()
+    ]
+    assert missing == []
+
+
 def test_a_broken_link_is_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(docs, "REPO", tmp_path)
     (tmp_path / "b.md").write_text("# Title here\n")
