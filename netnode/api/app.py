@@ -151,6 +151,12 @@ def create_app(svc: Service, tokens: Tokens | None, noauth_project: str = "admin
             responses=error_responses(s.OctaviaFault),
         )
     app.include_router(
+        octavia.admin,
+        prefix="/v2/octavia",
+        tags=["octavia"],
+        responses=error_responses(s.OctaviaFault),
+    )
+    app.include_router(
         neutron.router, prefix="/v2.0", tags=["neutron"], responses=error_responses(s.NeutronFault)
     )
 

@@ -36,7 +36,7 @@ class Snapshots:
         t = schema.topologies
         self._query = (
             sa.select(t.c.name, t.c.generation, t.c.updated_at)
-            .where(t.c.node == store.node)
+            .where(t.c.node == store.scope)
             .order_by(t.c.name)
         )
         self._lock = threading.Lock()

@@ -204,7 +204,7 @@ class World:
                 continue
             before = previous.sources.get(name) if previous is not None else None
             known = before.record_revision if before is not None else None
-            record, revision = store.read_record_at(name, known)
+            record, revision = store.read_merged_at(name, known)
             if record is None:  # unchanged since the World before
                 assert before is not None
                 record = before.record

@@ -15,7 +15,10 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from netnode.cluster import nodes
+from netnode.cluster.local import bridge_map
 from netnode.cluster.membership import DEFAULT_TIMEOUT, DEFAULT_ZONE, Membership
+from netnode.cluster.scheduler import Cluster
+from netnode.errors import NetnodeError
 
 
 def add_membership_arguments(p: argparse.ArgumentParser) -> None:
@@ -32,6 +35,34 @@ def add_membership_arguments(p: argparse.ArgumentParser) -> None:
         help="seconds without a heartbeat after which other nodes count this one as dead "
         f"(default {DEFAULT_TIMEOUT:g}); it beats four times within them",
     )
+
+    p.add_argument(
+        "--bridge-map",
+        dest="bridge_map",
+        action="append",
+        type=_bridge_entry,
+        default=[],
+        metavar="FROM=TO",
+        help="with --cluster: this node's name for a bridge the topology names (several "
+        "nodes simulated on one machine each have bridges of their own); may repeat",
+    )
+
+
+def _bridge_entry(text: str) -> tuple[str, str]:
+    try:
+        ((name, to),) = bridge_map([text]).items()
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return name, to
+
+
+def cluster_of(args: argparse.Namespace, engine: Engine) -> Cluster | None:
+    """This node's part in its cluster (``--cluster``), None on its own."""
+    if args.cluster is None:
+        if args.bridge_map:
+            raise NetnodeError("--bridge-map names this node's bridges in a cluster: add --cluster")
+        return None
+    return Cluster(engine, args.cluster, args.node, dict(args.bridge_map))
 
 
 def _timeout(text: str) -> float:

@@ -72,6 +72,14 @@ def _parser() -> argparse.ArgumentParser:
         help="the store: a SQLAlchemy URL, e.g. postgresql+psycopg://netnode@/netnode "
         "(env NETNODE_DB; default: SQLite in the state directory)",
     )
+    parser.add_argument(
+        "--cluster",
+        default=os.environ.get("NETNODE_CLUSTER") or None,
+        metavar="NAME",
+        help="the cluster this node is one of: nodes of one cluster share their desired "
+        "state in one store (PostgreSQL) and each converges what is scheduled on it "
+        "(env NETNODE_CLUSTER; default: none, the node on its own)",
+    )
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     def command(name: str, func, help: str, file: bool = True) -> argparse.ArgumentParser:
@@ -148,7 +156,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _host(args: argparse.Namespace) -> Host:
-    return Host(state_dir=args.state_dir, node=args.node, db_url=args.db)
+    return Host(state_dir=args.state_dir, node=args.node, db_url=args.db, cluster=args.cluster)
 
 
 def _require_root(what: str) -> None:
@@ -275,7 +283,14 @@ def cmd_agent(args: argparse.Namespace) -> int:
     for path in args.files:
         load_file(path, args.node)  # refuse a bad file before touching anything
     host = _host(args)
-    agent = Agent(host, files=args.files, period=args.period, log=lambda s: print(s, flush=True))
+    cluster = cluster_cli.cluster_of(args, host.store.engine)
+    agent = Agent(
+        host,
+        files=args.files,
+        period=args.period,
+        log=lambda s: print(s, flush=True),
+        cluster=cluster,
+    )
     try:
         if args.once:
             reports = agent.run_once()

@@ -128,6 +128,7 @@ def run(args: argparse.Namespace, host: Host) -> int:
     _fewer_malloc_arenas()
     tokens = None if args.noauth else Tokens.load(Path(args.tokens))
     store = host.store  # opens the store and migrates its schema before serving
+    cluster_cli.cluster_of(args, store.engine)  # a bad --bridge-map, refused before serving
     stop = threading.Event()
     agent_box: dict[str, Any] = {}
     ready = threading.Event()
@@ -137,8 +138,15 @@ def run(args: argparse.Namespace, host: Host) -> int:
     def loop() -> None:
         # The agent's host lives in the agent's thread (netlink sockets are per thread).
         try:
-            own = Host(state_dir=host.state_dir, node=host.node, db_url=host.db_url)
-            agent = Agent(own, period=args.period, log=lambda s: print(s, flush=True))
+            own = Host(
+                state_dir=host.state_dir, node=host.node, db_url=host.db_url, cluster=host.cluster
+            )
+            agent = Agent(
+                own,
+                period=args.period,
+                log=lambda s: print(s, flush=True),
+                cluster=cluster_cli.cluster_of(args, own.store.engine),
+            )
             agent_box["agent"] = agent
             ready.set()
             try:
@@ -162,7 +170,7 @@ def run(args: argparse.Namespace, host: Host) -> int:
 
     svc = Service(
         store,
-        host.node,
+        host.scope,
         quotas=QuotaStore(store.engine),
         haproxy=HAProxyProcesses(host.run_dir),
         operator_project=args.project,

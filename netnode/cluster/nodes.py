@@ -29,7 +29,10 @@ class Node:
 
 def read(engine: Engine) -> list[Node]:
     """Every node that ever joined this store, by name."""
-    reading = rows.read(engine)
+    return judged(rows.read(engine))
+
+
+def judged(reading: rows.Reading) -> list[Node]:
     found = []
     for row in reading.nodes:
         verdict = judge(

@@ -413,7 +413,23 @@ class Vip(Base):
     mac: MacAddress | None = None
 
 
-class LoadBalancer(Named):
+class Placed(Named):
+    """What runs on a node of its own: a load balancer, a router."""
+
+    # On a node of a cluster, the id of this node's instance of the object (an amphora,
+    # in Octavia's words), given by its placement (netnode.cluster.local): the object's
+    # host names (namespace, ports, processes) derive from it, so that an instance made
+    # again elsewhere never meets a dead node's leftovers on a shared machine. None: the
+    # object's own id (a node on its own).
+    instance: ObjectId | None = None
+
+    @property
+    def host_id(self) -> str:
+        """The id the object's host names derive from."""
+        return self.instance or self.uid
+
+
+class LoadBalancer(Placed):
     vip: Vip
     listeners: list[Listener] = []
     pools: list[Pool] = []
@@ -429,7 +445,7 @@ class ExternalGateway(Base):
     enable_snat: bool = True
 
 
-class Router(Named):
+class Router(Placed):
     external_gateway: ExternalGateway | None = None
     # Subnet names; the router's qr- port takes each subnet's gateway_ip.
     interfaces: list[Name] = []

@@ -237,10 +237,10 @@ def _load_balancer(
     topo: Topology, lb: LoadBalancer, run_dir: PurePath, digests: Mapping[str, str]
 ) -> Unit:
     net = topo.network(lb.vip.network)
-    ns = ids.lb_namespace(lb.uid)
+    ns = ids.lb_namespace(lb.host_id)
     balancer = udp_balancer(lb)
     sysctls = BASE_SYSCTLS if balancer is None else UDP_LB_SYSCTLS
-    name = process_name("lb", lb.uid)
+    name = process_name("lb", lb.host_id)
     paths, files = tls_files.installed(
         tls_files.lb_references(lb, "load_balancer"), digests, run_dir / name
     )
@@ -259,7 +259,7 @@ def _load_balancer(
             checker = CheckerConfig(ns, str(udp_root(run_dir)), balancer, checks)
             processes.append(
                 ProcessSpec(
-                    process_name("udpcheck", lb.uid),
+                    process_name("udpcheck", lb.host_id),
                     ns,
                     "loadbalancer",
                     checker.dumps(),
@@ -270,7 +270,9 @@ def _load_balancer(
         NamespaceSpec(ns, "loadbalancer", lb.uid, sysctls, _gateway_of(topo, net, lb.vip.address)),
         bridges=(_bridge(topo, net),),
         ports=(
-            _port(topo, "tap", lb.uid, net, ns, (_cidr(topo, net, lb.vip.address),), lb.vip.mac),
+            _port(
+                topo, "tap", lb.host_id, net, ns, (_cidr(topo, net, lb.vip.address),), lb.vip.mac
+            ),
         ),
         processes=tuple(processes),
         firewalls=(FirewallSpec(ns, _lb_filter(lb)),),
@@ -280,7 +282,7 @@ def _load_balancer(
 
 def _router(topo: Topology, router: Router, node: str) -> Unit:
     subnets = {s.name: (n, s) for n in topo.networks for s in n.subnets}
-    ns = ids.router_namespace(router.uid)
+    ns = ids.router_namespace(router.host_id)
     bridges: list[BridgeSpec] = []
     ports: list[PortSpec] = []
     internal_ifs: list[str] = []
@@ -288,7 +290,7 @@ def _router(topo: Topology, router: Router, node: str) -> Unit:
     for subnet_name in router.interfaces:
         net, subnet = subnets[subnet_name]
         assert subnet.gateway_ip is not None, "validated: router subnets have a gateway"
-        owner = ids.stable_id(node, "routerport", f"{router.uid}/{subnet.uid}")
+        owner = ids.stable_id(node, "routerport", f"{router.host_id}/{subnet.uid}")
         qr = _port(topo, "qr-", owner, net, ns, (_cidr(topo, net, subnet.gateway_ip),))
         bridges.append(_bridge(topo, net))
         ports.append(qr)
@@ -310,7 +312,7 @@ def _router(topo: Topology, router: Router, node: str) -> Unit:
             _cidr(topo, ext, gw.ip_address),
             *(f"{f.floating_ip_address}/32" for f in fips),
         )
-        qg = _port(topo, "qg-", router.uid, ext, ns, addresses)
+        qg = _port(topo, "qg-", router.host_id, ext, ns, addresses)
         bridges.append(_bridge(topo, ext))
         ports.append(qg)
         ext_subnet = topo.subnet_of(ext, gw.ip_address)

@@ -33,6 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from netnode.cluster.scheduler import Cluster, describe
 from netnode.errors import NetnodeError, StoreUnavailable
 from netnode.model.loading import load_data, load_file
 from netnode.model.topology import Topology
@@ -43,6 +44,8 @@ from netnode.reconcile.sources import TopologyCache
 
 DEFAULT_PERIOD = 10.0
 WATCH_INTERVAL = 0.05
+# How often a node of a cluster looks whether nodes died or placements moved.
+CLUSTER_WATCH = 0.2
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
 
@@ -105,6 +108,7 @@ class Agent:
         files: Sequence[Path] = (),
         period: float = DEFAULT_PERIOD,
         log: Callable[[str], None] = print,
+        cluster: Cluster | None = None,
     ) -> None:
         self.host = host
         self.files = [Path(f) for f in files]
@@ -113,10 +117,15 @@ class Agent:
         self.store = host.store
         self._wake = threading.Event()
         self._seen: dict[Path, int] = {}
-        self._store_seen: dict[str, int] | None = None
+        self._store_seen: dict[str, object] | None = None
         self._file_topologies: set[str] = set()
         self._retry_at: float | None = None
         self.health = Health()
+        # One node of several (``--cluster``): schedules, and converges what is placed
+        # on it of the cluster's desired state.
+        self.cluster = cluster
+        self._cluster_checked = 0.0
+        self._cluster_stamp: tuple[object, ...] | None = None
         # Each recorded topology as last read: read whole once, then row by row as its
         # rows change (a write of one load balancer is one row parsed, not a topology).
         self._sources = TopologyCache()
@@ -131,20 +140,21 @@ class Agent:
         problems: list[Report] = []
         self._file_topologies = set()
         for name, generation in self.store.generations().items():
-            parsed = self._sources.get(self.store, name, generation, self.host.node)
+            parsed = self._sources.get(self.store, name, generation, self.host.scope)
             if parsed is not None:
-                topologies[name] = parsed.topo
+                topo = parsed.topo
+                topologies[name] = topo if self.cluster is None else self.cluster.local(topo)
                 continue
             document, _ = self.store.document(name)
             if document is None:
                 continue
             try:  # what is wrong with it, for the report
-                load_data(document, self.host.node, f"record {name}")
+                load_data(document, self.host.scope, f"record {name}")
             except NetnodeError as exc:
                 problems.append(Report(name, "load", error=str(exc)))
         for path in self.files:
             try:
-                topo = load_file(path, self.host.node)
+                topo = load_file(path, self.host.scope)
             except (NetnodeError, OSError) as exc:
                 problems.append(Report(str(path), "load", error=str(exc)))
                 continue
@@ -161,6 +171,8 @@ class Agent:
         # Stamped before reading: a document written during the pass is a change the
         # next round sees, not one this pass already covered.
         stamp = self._store_stamp()
+        if self.cluster is not None:
+            self._schedule()
         topologies, reports = self.desired()
         from_files = self._file_topologies
         for name, topo in topologies.items():
@@ -293,8 +305,27 @@ class Agent:
         self._seen = stamps
         return changed
 
-    def _store_stamp(self) -> dict[str, int]:
-        return self.store.generations()
+    def _store_stamp(self) -> dict[str, object]:
+        stamp: dict[str, object] = dict(self.store.generations())
+        if self.cluster is not None:
+            # Nodes living and dying, placements made and dropped: looked at less often
+            # than the generations (a pass is due at once either way).
+            now = time.monotonic()
+            if self._cluster_stamp is None or now - self._cluster_checked >= CLUSTER_WATCH:
+                self._cluster_checked = now
+                self._cluster_stamp = self.cluster.stamp()
+            stamp["#cluster"] = self._cluster_stamp
+        return stamp
+
+    def _schedule(self) -> None:
+        """The cluster's scheduling pass (whichever node holds the turn decides), then
+        where everything is placed, for this round."""
+        assert self.cluster is not None
+        decisions = self.cluster.schedule()
+        if decisions is not None:
+            for line in describe(decisions):
+                self.log(f"{self.cluster.scope}: {line}")
+        self.cluster.refresh()
 
     def _store_changed(self) -> bool:
         # A topology's generation moves when its document is written: netnode apply,

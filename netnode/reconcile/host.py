@@ -65,6 +65,10 @@ class Host:
     iptables: Iptables = field(default_factory=Iptables)
     # The store's URL; None: SQLite in the state directory.
     db_url: str | None = None
+    # The cluster this node is one of (several nodes sharing a store): the desired
+    # state is the cluster's, and this node converges what is placed on it. None: a
+    # node on its own, its desired state its own.
+    cluster: str | None = None
     haproxy: HAProxyProcesses = field(init=False)
     helpers: HelperProcesses = field(init=False)
     udp: UdpTables = field(init=False)
@@ -79,9 +83,15 @@ class Host:
         self.udp = UdpTables(Path(udp_root(self.run_dir)))
 
     @property
+    def scope(self) -> str:
+        """Whose desired state this node converges: its cluster's, or its own."""
+        return self.cluster or self.node
+
+    @property
     def store(self) -> LedgerStore:
         """This node's topologies and records (the engine is shared per process)."""
-        return LedgerStore(engine_for(self.db_url or default_url(self.state_dir)), self.node)
+        engine = engine_for(self.db_url or default_url(self.state_dir))
+        return LedgerStore(engine, self.node, self.cluster)
 
     @property
     def node_dir(self) -> Path:

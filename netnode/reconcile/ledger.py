@@ -58,27 +58,30 @@ class LedgerStore:
     """Each topology's document and record on one node, in the store's ``topologies``
     table (see ``netnode.store.schema``)."""
 
-    def __init__(self, engine: Engine, node: str) -> None:
+    def __init__(self, engine: Engine, node: str, scope: str | None = None) -> None:
         self.engine = engine
         self.node = node
+        # Whose desired state: this node's own, or (several nodes) the cluster's that
+        # every node shares; the records are always this node's.
+        self.scope = scope or node
         # The desired topologies, one row per object (netnode.store.desired).
-        self.desired = DesiredStore(engine, node)
+        self.desired = DesiredStore(engine, self.scope)
 
     def _row(self, topology: str) -> Any:
         t = schema.topologies
-        return (t.c.node == self.node) & (t.c.name == topology)
+        return (t.c.node == self.scope) & (t.c.name == topology)
 
     def topologies(self) -> list[str]:
         t = schema.topologies
         with self.engine.connect() as db:
-            rows = db.execute(sa.select(t.c.name).where(t.c.node == self.node))
+            rows = db.execute(sa.select(t.c.name).where(t.c.node == self.scope))
             return sorted(r.name for r in rows)
 
     def generations(self) -> dict[str, int]:
         """Each topology's count of document writes: what the agent watches."""
         t = schema.topologies
         with self.engine.connect() as db:
-            rows = db.execute(sa.select(t.c.name, t.c.generation).where(t.c.node == self.node))
+            rows = db.execute(sa.select(t.c.name, t.c.generation).where(t.c.node == self.scope))
             return {r.name: r.generation for r in rows}
 
     def read(self, topology: str) -> Record:
@@ -106,6 +109,35 @@ class LedgerStore:
         if row is None:
             return _record(None, None), 0
         return _record(row.record, None), row.revision
+
+    def read_merged_at(self, topology: str, known: int | None = None) -> tuple[Record | None, int]:
+        """What the API shows of a topology: this node's record (``read_record_at``);
+        in a cluster, the records of the nodes that hold its placements, merged (each
+        holds only the objects placed on it; a dead node holds none, so what it
+        recorded before its objects moved is not shown). The revision stands for them
+        all and for the placements."""
+        if self.scope == self.node:
+            return self.read_record_at(topology, known)
+        r = schema.records
+        p = schema.placements
+        holding = sa.select(p.c.node).where((p.c.scope == self.scope) & (p.c.topology == topology))
+        mine = (r.c.name == topology) & r.c.node.in_(holding)
+        with self.engine.connect() as db:
+            revisions = tuple(db.execute(sa.select(r.c.node, r.c.revision).where(mine)))
+            placed = tuple(
+                db.execute(
+                    sa.select(p.c.id).where((p.c.scope == self.scope) & (p.c.topology == topology))
+                ).scalars()
+            )
+            revision = hash((tuple(sorted(revisions)), tuple(sorted(placed)))) & (2**62 - 1)
+            if known is not None and revision == known:
+                return None, known
+            found = [row.record for row in db.execute(sa.select(r.c.record).where(mine))]
+        merged: dict[str, Any] = {"units": {}, "objects": {}, "status": {}, "failures": {}}
+        for data in found:
+            for key in merged:
+                merged[key].update(data.get(key, {}))
+        return _record(merged, None), revision
 
     def load(self, topology: str) -> Ledger:
         return self.read(topology).ledger
@@ -173,7 +205,7 @@ class LedgerStore:
             return
         try:
             with db.begin_nested():
-                db.execute(t.insert().values(node=self.node, name=topology, updated_at=now))
+                db.execute(t.insert().values(node=self.scope, name=topology, updated_at=now))
         except sa.exc.IntegrityError:
             db.execute(t.update().where(self._row(topology)).values(updated_at=now))
 

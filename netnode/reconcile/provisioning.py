@@ -67,7 +67,8 @@ def objects_of(item: Named, floating: dict[str, tuple[str, ...]]) -> dict[str, O
     if isinstance(item, LoadBalancer):
         return _lb_objects(item)
     if isinstance(item, Router):
-        return {item.uid: Object("router", ids.router_namespace(item.uid), _digest(item))}
+        unit = ids.router_namespace(item.host_id)
+        return {item.uid: Object("router", unit, _digest(item, "instance"))}
     if isinstance(item, FloatingIP):
         address = str(item.floating_ip_address)
         unit = next((ns for ns, held in floating.items() if address in held), None)
@@ -79,8 +80,8 @@ def _lb_objects(lb: LoadBalancer) -> dict[str, Object]:
     """A load balancer and its listeners (with their L7 policies and rules), pools,
     health monitors and members."""
     found: dict[str, Object] = {}
-    unit = ids.lb_namespace(lb.uid)
-    found[lb.uid] = Object("loadbalancer", unit, _digest(lb, "listeners", "pools"))
+    unit = ids.lb_namespace(lb.host_id)
+    found[lb.uid] = Object("loadbalancer", unit, _digest(lb, "listeners", "pools", "instance"))
     for listener in lb.listeners:
         found[listener.uid] = Object("listener", unit, _digest(listener), (lb.uid,))
         for policy in listener.l7policies:

@@ -143,25 +143,33 @@ def unlock(conn: Connection, node_id: int) -> None:
     conn.execute(sa.select(sa.func.pg_advisory_unlock(LOCK_CLASS, node_id)))
 
 
-def read(engine: Engine) -> Reading:
-    """Every node, the locks held, and what is desired on each, in one transaction."""
+def read(db: Engine | Connection, *, load: bool = True) -> Reading:
+    """Every node, the locks held, and (``load``) what is desired on each, in one
+    transaction (``db``'s, when it is a connection)."""
+    if isinstance(db, Engine):
+        with db.connect() as conn:
+            return _read(conn, load)
+    return _read(db, load)
+
+
+def _read(conn: Connection, with_load: bool) -> Reading:
     n = schema.nodes
     o = schema.objects
-    with engine.connect() as conn:
-        when = now(conn)
-        rows = [_row(r) for r in conn.execute(sa.select(n).order_by(n.c.name)).mappings()]
-        locked: frozenset[int] | None = None
-        if postgres(conn):
-            # pg_try_advisory_lock(int4, int4) shows as classid, objid and objsubid 2.
-            held = conn.execute(
-                sa.text(
-                    "SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory' "
-                    "AND granted AND objsubid = 2 AND classid = CAST(:lock_class AS oid)"
-                ),
-                {"lock_class": LOCK_CLASS},
-            )
-            locked = frozenset(int(r[0]) for r in held)
-        load: dict[str, dict[str, int]] = {}
+    when = now(conn)
+    rows = [_row(r) for r in conn.execute(sa.select(n).order_by(n.c.name)).mappings()]
+    locked: frozenset[int] | None = None
+    if postgres(conn):
+        # pg_try_advisory_lock(int4, int4) shows as classid, objid and objsubid 2.
+        held = conn.execute(
+            sa.text(
+                "SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory' "
+                "AND granted AND objsubid = 2 AND classid = CAST(:lock_class AS oid)"
+            ),
+            {"lock_class": LOCK_CLASS},
+        )
+        locked = frozenset(int(r[0]) for r in held)
+    load: dict[str, dict[str, int]] = {}
+    if with_load:
         counted = conn.execute(
             sa.select(o.c.node, o.c.kind, sa.func.count())
             .where(o.c.kind.in_(("load_balancers", "routers")))

@@ -108,6 +108,25 @@ nodes = sa.Table(
     sa.Column("left_at", sa.DateTime(timezone=True), nullable=True),
 )
 
+# Which node runs each instance of a cluster's load balancers and routers (an
+# amphora): netnode.store.placements, decided by netnode.cluster.scheduling. ``scope``
+# is the cluster (the ``node`` of the objects' rows), ``holder`` the object's key.
+placements = sa.Table(
+    "placements",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("scope", sa.String(64), nullable=False),
+    sa.Column("topology", sa.String(64), nullable=False),
+    sa.Column("holder", sa.String(128), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("node", sa.String(64), nullable=False),
+    # STANDALONE (one instance); MASTER/BACKUP candidates of an HA pair to come.
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("scope", "topology", "holder", "node", name="placements_once_per_node"),
+    sa.Index("placements_by_node", "node"),
+)
+
 # Octavia's quotas per project: one row per (project, kind); a kind with no row is
 # unlimited (-1), as Octavia's default.
 quotas = sa.Table(

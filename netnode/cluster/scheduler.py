@@ -1,0 +1,96 @@
+"""One scheduling pass: read what is desired in a cluster, where it is placed and which
+nodes are alive, decide (``scheduling``, pure), and write the decisions, all in one
+transaction that one node at a time may hold (an advisory lock of the transaction on
+PostgreSQL; SQLite's write lock). Every node's agent runs it each round; whoever holds
+the turn decides for all, the others find nothing left to do."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+
+from sqlalchemy.engine import Engine
+
+from netnode.cluster import nodes
+from netnode.cluster.local import for_node
+from netnode.cluster.scheduling import Candidate, Decisions, Placement, schedule
+from netnode.model.topology import Topology
+from netnode.store import nodes as node_rows
+from netnode.store import placements as rows
+
+
+def placements(engine: Engine, scope: str) -> list[Placement]:
+    return [_placement(r) for r in rows.read(engine, scope)]
+
+
+def run_pass(
+    engine: Engine, scope: str, new_id: Callable[[], str] = lambda: str(uuid.uuid4())
+) -> Decisions | None:
+    """The pass's decisions, written; None when another node held the turn."""
+    with engine.begin() as conn:
+        if not rows.take_turn(conn):
+            return None
+        candidates = [
+            Candidate(n.name, n.alive, n.row.admin_state_up)
+            for n in nodes.judged(node_rows.read(conn, load=False))
+        ]
+        current = [_placement(r) for r in rows.read(conn, scope)]
+        decisions = schedule(rows.placeable(conn, scope), current, candidates, new_id)
+        if not decisions.empty:
+            rows.write(
+                conn,
+                scope,
+                ({c: getattr(p, c) for c in rows.COLUMNS} for p in decisions.add),
+                (p.id for p in decisions.drop),
+            )
+            # Readers of those topologies (the API's snapshots) see them change.
+            rows.touch(conn, scope, {p.topology for p in (*decisions.add, *decisions.drop)})
+        return decisions
+
+
+def _placement(r: rows.Row) -> Placement:
+    return Placement(r["id"], r["topology"], r["holder"], r["kind"], r["node"], r["role"])
+
+
+class Cluster:
+    """A node's part in its cluster, as its agent sees it: schedule, read where things
+    are placed, notice when that or the living nodes change, and cut each topology to
+    what is placed on this node."""
+
+    def __init__(
+        self, engine: Engine, scope: str, node: str, bridges: Mapping[str, str] | None = None
+    ) -> None:
+        self.engine = engine
+        self.scope = scope
+        self.node = node
+        self.bridges = dict(bridges or {})
+        self._placements: list[Placement] = []
+
+    def schedule(self) -> Decisions | None:
+        return run_pass(self.engine, self.scope)
+
+    def refresh(self) -> list[Placement]:
+        self._placements = placements(self.engine, self.scope)
+        return self._placements
+
+    def local(self, topo: Topology) -> Topology:
+        return for_node(topo, self._placements, self.node, self.bridges)
+
+    def stamp(self) -> tuple[object, ...]:
+        """Changes when a node lives or dies, or a placement is made or dropped."""
+        with self.engine.connect() as conn:
+            living = tuple(
+                n.name for n in nodes.judged(node_rows.read(conn, load=False)) if n.alive
+            )
+            return living, rows.stamp(conn, self.scope)
+
+
+def describe(decisions: Decisions) -> list[str]:
+    """The decisions in words, for the agent's log."""
+    lines = [f"placed {p.kind[:-1].replace('_', ' ')} {p.holder} on node {p.node} "
+             f"(instance {p.id})" for p in decisions.add]  # fmt: skip
+    lines += [f"dropped instance {p.id} of {p.holder} on node {p.node}" for p in decisions.drop]
+    lines += [
+        f"no node can take {holder} of {topology} now" for topology, holder in decisions.unplaced
+    ]
+    return lines

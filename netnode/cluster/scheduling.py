@@ -1,0 +1,105 @@
+"""Which node each load balancer and router runs on: a pure decision from what is
+desired, where things are placed, and which nodes can take work.
+
+- An object with no placement goes to the least loaded node that takes new work (alive
+  and set up by its operator); ties go to the node first by name, so the decision is
+  the same whoever makes it.
+- An object placed on a dead node is placed again elsewhere, as a new instance (a new
+  amphora, in Octavia's words): the dead node's leftovers keep their names and never
+  meet the new one's.
+- A node that comes back takes nothing back by itself: placements on live nodes never
+  move, and nothing is rebalanced.
+- A node set down by its operator keeps what it runs and takes nothing new.
+- A placement whose object is no longer desired goes.
+
+Load is the number of placements a node holds, counting those decided in this pass.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+STANDALONE = "STANDALONE"
+
+
+@dataclass(frozen=True)
+class Placement:
+    id: str  # the instance's own id (an amphora's id)
+    topology: str
+    holder: str  # the load balancer's or router's id
+    kind: str  # "load_balancers" or "routers"
+    node: str
+    role: str = STANDALONE
+
+
+@dataclass(frozen=True)
+class Candidate:
+    name: str
+    alive: bool
+    admin_state_up: bool = True
+
+    @property
+    def takes_work(self) -> bool:
+        return self.alive and self.admin_state_up
+
+
+@dataclass
+class Decisions:
+    add: list[Placement] = field(default_factory=list)
+    drop: list[Placement] = field(default_factory=list)
+    # Objects no node can take now (none alive and up), by (topology, holder).
+    unplaced: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.add or self.drop)
+
+
+def schedule(
+    desired: Mapping[tuple[str, str], str],
+    placements: Iterable[Placement],
+    nodes: Iterable[Candidate],
+    new_id: Callable[[], str],
+) -> Decisions:
+    """``desired``: (topology, holder id) -> kind, for every object to place."""
+    by_name = {n.name: n for n in nodes}
+    decisions = Decisions()
+    load: Counter[str] = Counter()
+    placed: dict[tuple[str, str], list[Placement]] = {}
+    for p in placements:
+        if (p.topology, p.holder) not in desired:
+            decisions.drop.append(p)
+            continue
+        placed.setdefault((p.topology, p.holder), []).append(p)
+        load[p.node] += 1
+
+    def least_loaded(exclude: set[str]) -> str | None:
+        able = [n for n in by_name.values() if n.takes_work and n.name not in exclude]
+        if not able:
+            return None
+        return min(able, key=lambda n: (load[n.name], n.name)).name
+
+    for key in sorted(desired):
+        topology, holder = key
+        current = placed.get(key, [])
+        living = [p for p in current if _alive(by_name.get(p.node))]
+        for p in current:
+            if p not in living:
+                decisions.drop.append(p)
+                load[p.node] -= 1
+        if living:
+            continue
+        node = least_loaded({p.node for p in current})
+        if node is None:
+            decisions.unplaced.append(key)
+            continue
+        decisions.add.append(Placement(new_id(), topology, holder, desired[key], node))
+        load[node] += 1
+    return decisions
+
+
+def _alive(node: Candidate | None) -> bool:
+    # A node that is not in the store at all (its row deleted) is as good as dead.
+    return node is not None and node.alive

@@ -1,0 +1,99 @@
+"""The ``placements`` table: which node runs each instance of a cluster's load balancers
+and routers (an amphora, in Octavia's words). Written by the scheduling pass
+(``netnode.cluster.scheduler``), read by every node's agent and by the API.
+
+A placement's ``id`` is the instance's own: host names on its node derive from it, so
+an object placed again after its node died never meets the dead node's leftovers. One
+object has at most one instance per node (a unique key).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from netnode.store import schema
+
+# A placement as a row: id, topology, holder, kind, node, role.
+Row = Mapping[str, Any]
+COLUMNS = ("id", "topology", "holder", "kind", "node", "role")
+
+# The transaction-level advisory lock one scheduling pass holds (PostgreSQL): "ns".
+SCHEDULING_LOCK = 0x6E73
+
+
+def read(db: Engine | Connection, scope: str) -> list[dict[str, Any]]:
+    p = schema.placements
+    query = (
+        sa.select(*(p.c[c] for c in COLUMNS), p.c.created_at)
+        .where(p.c.scope == scope)
+        .order_by(p.c.topology, p.c.holder, p.c.node)
+    )
+    if isinstance(db, Engine):
+        with db.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+    else:
+        rows = db.execute(query).mappings().all()
+    return [dict(r) for r in rows]
+
+
+def stamp(conn: Connection, scope: str) -> tuple[int, str]:
+    """What changes whenever a placement of ``scope`` does: their count and newest time."""
+    p = schema.placements
+    count, newest = conn.execute(
+        sa.select(sa.func.count(), sa.func.max(p.c.created_at)).where(p.c.scope == scope)
+    ).one()
+    return int(count), str(newest)
+
+
+def write(conn: Connection, scope: str, add: Iterable[Row], drop: Iterable[str]) -> None:
+    """Insert the placements ``add`` (rows of ``COLUMNS``), delete those of ids ``drop``."""
+    p = schema.placements
+    gone = list(drop)
+    if gone:
+        conn.execute(p.delete().where((p.c.scope == scope) & p.c.id.in_(gone)))
+    now = datetime.now(UTC)
+    rows = [{**{c: a[c] for c in COLUMNS}, "scope": scope, "created_at": now} for a in add]
+    if rows:
+        conn.execute(p.insert(), rows)
+
+
+def take_turn(conn: Connection) -> bool:
+    """This transaction's turn to schedule: False when another node's pass holds it
+    (PostgreSQL); SQLite's write lock takes turns by itself."""
+    if conn.dialect.name != "postgresql":
+        return True
+    return bool(
+        conn.execute(sa.select(sa.func.pg_try_advisory_xact_lock(SCHEDULING_LOCK, 0))).scalar_one()
+    )
+
+
+def placeable(conn: Connection, scope: str) -> dict[tuple[str, str], str]:
+    """What is desired in ``scope`` that runs on a node: (topology, id) -> kind."""
+    o = schema.objects
+    rows = conn.execute(
+        sa.select(o.c.topology, o.c.key, o.c.kind).where(
+            (o.c.node == scope) & o.c.kind.in_(PLACED_KINDS)
+        )
+    )
+    return {(r.topology, r.key): r.kind for r in rows}
+
+
+# The objects (rows of ``objects``) that run on a node of their own.
+PLACED_KINDS = ("load_balancers", "routers")
+
+
+def touch(conn: Connection, scope: str, topologies: Iterable[str]) -> None:
+    """Mark ``topologies`` changed for their readers (their ``updated_at``)."""
+    t = schema.topologies
+    names = sorted(topologies)
+    if names:
+        conn.execute(
+            t.update()
+            .where((t.c.node == scope) & t.c.name.in_(names))
+            .values(updated_at=datetime.now(UTC))
+        )

@@ -1,0 +1,84 @@
+"""netnode.cluster.scheduling: where load balancers and routers go, and where they go
+when their node dies."""
+
+from __future__ import annotations
+
+import itertools
+
+from netnode.cluster.scheduling import Candidate, Placement, schedule
+
+LB = "load_balancers"
+
+
+def ids() -> itertools.count:
+    return itertools.count(1)
+
+
+def run(desired, placements, nodes):  # type: ignore[no-untyped-def]
+    counter = ids()
+    return schedule(desired, placements, nodes, lambda: f"amp-{next(counter)}")
+
+
+def up(*names: str) -> list[Candidate]:
+    return [Candidate(n, alive=True) for n in names]
+
+
+def test_new_objects_go_to_the_least_loaded_node_ties_by_name() -> None:
+    held = [Placement("p1", "api", "lb0", LB, "a")]
+    desired = {("api", "lb0"): LB, ("api", "lb1"): LB, ("api", "lb2"): LB, ("api", "r1"): "routers"}
+    d = run(desired, held, up("a", "b", "c"))
+    assert [(p.holder, p.node) for p in d.add] == [("lb1", "b"), ("lb2", "c"), ("r1", "a")]
+    assert d.drop == [] and d.unplaced == []
+    assert [p.id for p in d.add] == ["amp-1", "amp-2", "amp-3"]
+    assert d.add[2].kind == "routers"
+
+
+def test_what_is_placed_on_live_nodes_stays() -> None:
+    held = [Placement("p1", "api", "lb1", LB, "a"), Placement("p2", "api", "lb2", LB, "a")]
+    d = run({("api", "lb1"): LB, ("api", "lb2"): LB}, held, up("a", "b"))
+    assert d.empty
+
+
+def test_objects_of_a_dead_node_get_new_instances_on_live_ones() -> None:
+    held = [
+        Placement("p1", "api", "lb1", LB, "a"),
+        Placement("p2", "api", "lb2", LB, "a"),
+        Placement("p3", "api", "lb3", LB, "b"),
+    ]
+    nodes = [Candidate("a", alive=False), *up("b", "c")]
+    d = run({("api", "lb1"): LB, ("api", "lb2"): LB, ("api", "lb3"): LB}, held, nodes)
+    assert sorted(p.id for p in d.drop) == ["p1", "p2"]
+    assert [(p.holder, p.node, p.id) for p in d.add] == [
+        ("lb1", "c", "amp-1"),
+        ("lb2", "b", "amp-2"),
+    ]
+
+
+def test_a_node_that_comes_back_takes_nothing_back() -> None:
+    # lb1 moved from a to b while a was dead; a is alive again.
+    held = [Placement("p9", "api", "lb1", LB, "b")]
+    assert run({("api", "lb1"): LB}, held, up("a", "b")).empty
+
+
+def test_a_node_set_down_keeps_its_objects_and_takes_no_new_one() -> None:
+    held = [Placement("p1", "api", "lb1", LB, "a")]
+    nodes = [Candidate("a", alive=True, admin_state_up=False), Candidate("b", alive=True)]
+    d = run({("api", "lb1"): LB, ("api", "lb2"): LB}, held, nodes)
+    assert d.drop == []
+    assert [(p.holder, p.node) for p in d.add] == [("lb2", "b")]
+
+
+def test_nothing_can_take_work_leaves_objects_unplaced_and_keeps_dead_placements_off() -> None:
+    held = [Placement("p1", "api", "lb1", LB, "a")]
+    nodes = [Candidate("a", alive=False), Candidate("b", alive=True, admin_state_up=False)]
+    d = run({("api", "lb1"): LB, ("api", "lb2"): LB}, held, nodes)
+    assert [p.id for p in d.drop] == ["p1"]
+    assert d.add == []
+    assert d.unplaced == [("api", "lb1"), ("api", "lb2")]
+
+
+def test_a_placement_whose_object_is_gone_is_dropped_and_one_of_a_deleted_node_moves() -> None:
+    held = [Placement("p1", "api", "gone", LB, "a"), Placement("p2", "api", "lb1", LB, "x")]
+    d = run({("api", "lb1"): LB}, held, up("a"))
+    assert sorted(p.id for p in d.drop) == ["p1", "p2"]
+    assert [(p.holder, p.node) for p in d.add] == [("lb1", "a")]
