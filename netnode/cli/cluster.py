@@ -14,11 +14,12 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from netnode.cluster import nodes
+from netnode.cluster import nodes, scheduler
 from netnode.cluster.local import bridge_map
 from netnode.cluster.membership import DEFAULT_TIMEOUT, DEFAULT_ZONE, Membership
 from netnode.cluster.scheduler import Cluster
 from netnode.errors import NetnodeError
+from netnode.reconcile.host import Host
 
 
 def add_membership_arguments(p: argparse.ArgumentParser) -> None:
@@ -157,3 +158,20 @@ def _json(n: nodes.Node) -> dict[str, Any]:
         "heartbeat_at": r.heartbeat_at.isoformat(),
         "report": r.report,
     }
+
+
+def cmd_apply(args: argparse.Namespace, host: Host) -> int:
+    """``netnode --cluster NAME apply``: record the file as the cluster's desired state
+    and schedule it; the nodes' agents converge what is placed on each."""
+    from netnode.model.loading import load_file
+
+    topo = load_file(args.file, args.cluster)
+    assert topo.name is not None  # load_file refuses a file that names none
+    store = host.store
+    store.set_desired(topo.name, topo.model_dump(mode="json", exclude_none=True))
+    print(f"Recorded {args.file} as topology {topo.name!r} of cluster {args.cluster!r}.")
+    decisions = scheduler.run_pass(store.engine, args.cluster)
+    for line in [] if decisions is None else scheduler.describe(decisions):
+        print(f"  {line}")
+    print("The cluster's nodes (netnode agent/serve --cluster) converge it.")
+    return 0

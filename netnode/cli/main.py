@@ -177,6 +177,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
+    if args.cluster is not None:
+        return cluster_cli.cmd_apply(args, _host(args))
     topo = load_file(args.file, args.node)
     _require_root("netnode apply")
     host = _host(args)
@@ -205,7 +207,7 @@ def cmd_destroy(args: argparse.Namespace) -> int:
                 f"no topology {args.topology!r} is recorded on node {args.node!r} "
                 f"(recorded: {names})"
             )
-        topo = load_data(record.topology, args.node, f"record {args.topology}")
+        topo = load_data(record.topology, host.scope, f"record {args.topology}")
     try:
         outcome = converge.destroy(host, topo, _Reporter())
     finally:
@@ -280,6 +282,11 @@ def cmd_agent(args: argparse.Namespace) -> int:
     from netnode.reconcile.agent import Agent
 
     _require_root("netnode agent")
+    if args.cluster is not None and args.files:
+        raise NetnodeError(
+            "in a cluster, topology files are recorded with 'netnode --cluster NAME apply -f "
+            "FILE' and every node's agent converges what is placed on it: drop --file here"
+        )
     for path in args.files:
         load_file(path, args.node)  # refuse a bad file before touching anything
     host = _host(args)

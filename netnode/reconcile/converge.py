@@ -199,7 +199,8 @@ def _unit_failures(
 
 def destroy(host: Host, topo: Topology, progress: Progress | None = None) -> Outcome:
     """Remove what netnode owns for this topology: its record and what the file names.
-    The record is forgotten only when everything went."""
+    The record is forgotten only when everything went (and, on a node on its own, the
+    desired state with it; a cluster's stays for its other nodes)."""
     started = time.perf_counter()
     spec = desired_for(host, topo, check_files=False)
     store = host.store
@@ -211,6 +212,9 @@ def destroy(host: Host, topo: Topology, progress: Progress | None = None) -> Out
         failures = host.execute(the_plan, progress)
         if failures:
             store.write(spec.topology, record.but(ledger=owned))
+        elif host.cluster is not None:
+            # The cluster's desired state stays: this node leaves it, not the others.
+            store.drop_record(spec.topology)
         else:
             store.forget(spec.topology)
     return Outcome(the_plan, time.perf_counter() - started, failures=tuple(failures))

@@ -194,6 +194,12 @@ class LedgerStore:
         (0: nobody ever did); False when someone did."""
         return self.desired.replace(topology, document, generation)
 
+    def drop_record(self, topology: str) -> None:
+        """Forget this node's record of a topology, not the topology."""
+        r = schema.records
+        with self.engine.begin() as db:
+            db.execute(r.delete().where((r.c.node == self.node) & (r.c.name == topology)))
+
     def forget(self, topology: str) -> None:
         self.desired.forget(topology)
 

@@ -1,0 +1,223 @@
+"""Several netnode nodes on one machine, as Neutron's fullstack tests simulate hosts.
+
+``SimulatedNodes`` runs one ``netnode agent --cluster`` per node, all on one store (a
+PostgreSQL URL). Each node has bridges of its own (``nn<suffix><n>i`` for the
+integration bridge, ``nn<suffix><n>e`` for the external one, mapped by ``--bridge-map``
+from the names the cluster's topology uses), joined by OVS patch ports to the shared
+segments: the bridges of a lab that holds the simulated instances and clients. The
+patch ports carry every VLAN, as a trunk between hosts would.
+
+A node is killed as a host dies: SIGKILL of its agent and of every HAProxy it started
+(by the pids in its pid files), and its patch ports removed, so what it left behind
+(namespaces still holding a VIP) is cut off from the segments. ``close`` stops the
+agents, removes what each node built (``netnode destroy --topology``, which leaves the
+cluster's desired state to the other nodes) and deletes the node bridges and patches.
+Nothing here touches a bridge or interface it did not create.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from netnode.errors import HostError
+
+PATCH_PEER = "options:peer="
+
+
+@dataclass
+class SimulatedNode:
+    name: str
+    label: str  # one letter, in device names
+    state_dir: Path
+    bridges: dict[str, str]  # the cluster's name -> this node's bridge
+    patches: list[tuple[str, str, str, str]] = field(default_factory=list)
+    agent: subprocess.Popen[bytes] | None = None
+    log: Path | None = None
+
+
+class SimulatedNodes:
+    def __init__(
+        self,
+        *,
+        db: str,
+        cluster: str,
+        suffix: str,
+        workdir: Path,
+        segments: dict[str, str],
+        labels: tuple[str, ...] = ("a", "b"),
+        node_timeout: float = 2.0,
+        period: float = 5.0,
+    ) -> None:
+        """``segments``: the cluster's bridge names -> the shared segment's bridge
+        (``{"br-int": lab's integration bridge, "br-ex": lab's external bridge}``)."""
+        self.db = db
+        self.cluster = cluster
+        self.suffix = suffix
+        self.workdir = workdir
+        self.segments = segments
+        self.node_timeout = node_timeout
+        self.period = period
+        self.nodes: dict[str, SimulatedNode] = {}
+        for label in labels:
+            name = f"{cluster}-{label}"
+            bridges = {
+                logical: f"nn{suffix}{label}{'i' if logical == 'br-int' else 'e'}"
+                for logical in segments
+            }
+            state = workdir / label
+            self.nodes[name] = SimulatedNode(name, label, state, bridges)
+
+    # --- building --------------------------------------------------------------------
+
+    def build(self) -> None:
+        """Every node's bridges, patched to the segments."""
+        for node in self.nodes.values():
+            for logical, bridge in node.bridges.items():
+                _vsctl("--may-exist", "add-br", bridge, "--", "set", "bridge", bridge,
+                       "datapath_type=netdev")  # fmt: skip
+                segment = self.segments[logical]
+                kind = "i" if logical == "br-int" else "e"
+                ours = f"nn{self.suffix}{node.label}p{kind}"
+                theirs = f"nn{self.suffix}{node.label}q{kind}"
+                node.patches.append((bridge, ours, segment, theirs))
+            self.heal(node.name)
+
+    def heal(self, name: str) -> None:
+        """Patch the node to the segments (again)."""
+        for bridge, ours, segment, theirs in self.nodes[name].patches:
+            _vsctl("--may-exist", "add-port", bridge, ours, "--", "set", "interface", ours,
+                   "type=patch", f"{PATCH_PEER}{theirs}", "--", "--may-exist", "add-port",
+                   segment, theirs, "--", "set", "interface", theirs, "type=patch",
+                   f"{PATCH_PEER}{ours}")  # fmt: skip
+
+    def cut(self, name: str) -> None:
+        """Remove the node's patch ports: it is partitioned from the segments."""
+        for bridge, ours, segment, theirs in self.nodes[name].patches:
+            _vsctl("--if-exists", "del-port", bridge, ours, "--", "--if-exists", "del-port",
+                   segment, theirs)  # fmt: skip
+
+    # --- the nodes' processes ----------------------------------------------------------
+
+    def cli(self, name: str) -> list[str]:
+        node = self.nodes[name]
+        return [sys.executable, "-m", "netnode.cli.main", "--node", name, "--cluster",
+                self.cluster, "--state-dir", str(node.state_dir), "--db", self.db]  # fmt: skip
+
+    def start(self, name: str) -> subprocess.Popen[bytes]:
+        node = self.nodes[name]
+        node.state_dir.mkdir(parents=True, exist_ok=True)
+        node.log = self.workdir / f"{node.label}-agent.log"
+        maps = [arg for b in node.bridges.items() for arg in ("--bridge-map", "=".join(b))]
+        with open(node.log, "ab") as out:
+            node.agent = subprocess.Popen(
+                [
+                    *self.cli(name),
+                    "agent",
+                    "--period",
+                    str(self.period),
+                    "--node-timeout",
+                    str(self.node_timeout),
+                    *maps,
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        return node.agent
+
+    def kill(self, name: str) -> None:
+        """The node's host dies: its agent and HAProxy processes SIGKILLed, its patches cut."""
+        node = self.nodes[name]
+        if node.agent is not None and node.agent.poll() is None:
+            node.agent.send_signal(signal.SIGKILL)
+            node.agent.wait(timeout=10)
+        for pid in self.haproxy_pids(name):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.cut(name)
+
+    def haproxy_pids(self, name: str) -> list[int]:
+        """The node's HAProxy masters (by its pid files) and their workers."""
+        node = self.nodes[name]
+        masters = []
+        for pidfile in (node.state_dir / name / "haproxy").glob("*/haproxy.pid"):
+            with contextlib.suppress(ValueError, OSError):
+                masters.append(int(pidfile.read_text().split()[0]))
+        return [*masters, *(c for m in masters for c in _children(m))]
+
+    def stop(self, name: str) -> None:
+        node = self.nodes[name]
+        if node.agent is None or node.agent.poll() is not None:
+            return
+        node.agent.send_signal(signal.SIGTERM)
+        try:
+            node.agent.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            node.agent.kill()
+            node.agent.wait()
+
+    def agent_log(self, name: str) -> str:
+        log = self.nodes[name].log
+        return "" if log is None or not log.exists() else log.read_text()
+
+    # --- cleaning up --------------------------------------------------------------------
+
+    def close(self, topologies: tuple[str, ...]) -> None:
+        """Stop every agent, remove what each node built for ``topologies``, delete the
+        node bridges and patches. Safe after any failure."""
+        for name in self.nodes:
+            self.stop(name)
+        for name in self.nodes:
+            self.kill(name)  # HAProxy processes a killed agent left, if any
+            for topology in topologies:
+                subprocess.run(
+                    [*self.cli(name), "destroy", "--topology", topology],
+                    stdin=subprocess.DEVNULL,
+                    capture_output=True,
+                    check=False,
+                    timeout=120,
+                )
+        for node in self.nodes.values():
+            self.cut(node.name)
+            for bridge in node.bridges.values():
+                _vsctl("--if-exists", "del-br", bridge)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def _vsctl(*args: str) -> None:
+    done = subprocess.run(
+        ["ovs-vsctl", "--timeout=10", *args], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise HostError(f"ovs-vsctl {' '.join(args)}: {done.stderr.strip()}")
+
+
+def wait_for(check: object, timeout: float, interval: float = 0.05) -> float | None:
+    """Seconds until ``check()`` is true, None if not within ``timeout``."""
+    assert callable(check)
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if check():
+            return time.monotonic() - started
+        time.sleep(interval)
+    return None

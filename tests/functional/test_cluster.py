@@ -1,0 +1,141 @@
+"""Two netnode nodes of one cluster on one machine (``netnode.lab.nodes``), sharing a
+private PostgreSQL: a load balancer recorded with ``netnode --cluster apply`` is placed on
+one node, built there and serves HTTP from a lab client on the tenant segment; when that
+node dies (its agent and HAProxy SIGKILLed, its patch ports cut), the other node places
+it again as a new instance and serves the same VIP; the dead node, back, takes nothing
+back.
+
+The lab (backends, the client, and the segments the nodes patch into) is a topology of
+its own on a node outside the cluster.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pytest
+import yaml
+
+from netnode.cluster import nodes as cluster_nodes
+from netnode.cluster import scheduler
+from netnode.lab.nodes import SimulatedNodes, wait_for
+from netnode.store.database import engine_for
+from tests import postgres
+from tests.functional.conftest import Lab, eventually
+
+VIP = "10.0.0.100"
+TENANT = {
+    "name": "tenant1",
+    "segmentation_id": 1,
+    "subnets": [{"name": "tenant1-subnet", "cidr": "10.0.0.0/24", "gateway_ip": "10.0.0.1"}],
+}
+LAB = {
+    "name": "lab",
+    "networks": [TENANT],
+    "lab": {
+        "instances": [
+            {"name": "vm1", "network": "tenant1", "address": "10.0.0.81", "body": "server_81"},
+            {"name": "vm2", "network": "tenant1", "address": "10.0.0.82", "body": "server_82"},
+        ],
+        "clients": [{"name": "inside", "network": "tenant1", "address": "10.0.0.90"}],
+    },
+}
+SERVICE = {
+    "name": "svc",
+    "networks": [TENANT],
+    "load_balancers": [
+        {
+            "name": "web",
+            "vip": {"network": "tenant1", "address": VIP},
+            "listeners": [
+                {"name": "http", "protocol": "HTTP", "protocol_port": 80, "default_pool": "pool"}
+            ],
+            "pools": [
+                {
+                    "name": "pool",
+                    "protocol": "HTTP",
+                    "lb_algorithm": "ROUND_ROBIN",
+                    "members": [
+                        {"name": "m1", "address": "10.0.0.81", "protocol_port": 80},
+                        {"name": "m2", "address": "10.0.0.82", "protocol_port": 80},
+                    ],
+                }
+            ],
+        }
+    ],
+}
+
+
+@pytest.fixture
+def cluster_db() -> Iterator[str]:
+    reason = postgres.available()
+    if reason is not None:
+        pytest.fail(f"this test needs a private PostgreSQL cluster: {reason}")
+    with postgres.private_cluster() as url:
+        yield url
+
+
+@pytest.fixture
+def nodes(lab: Lab, cluster_db: str) -> Iterator[SimulatedNodes]:
+    lab.apply(LAB)
+    prepared = lab.prepare(LAB)
+    sim = SimulatedNodes(
+        db=cluster_db,
+        cluster=f"c{lab.suffix}",
+        suffix=lab.suffix,
+        workdir=lab.host.state_dir / "cluster",
+        segments={"br-int": prepared["integration_bridge"]},
+    )
+    try:
+        sim.build()
+        yield sim
+    finally:
+        sim.close(("svc",))
+
+
+def serving(lab: Lab) -> bool:
+    return lab.answering(lab.ns_of("client", "inside"), VIP, count=4) == {"server_81", "server_82"}
+
+
+def placed_on(sim: SimulatedNodes) -> str:
+    engine = engine_for(sim.db)
+    (placement,) = scheduler.placements(engine, sim.cluster)
+    return placement.node
+
+
+def test_a_dead_nodes_load_balancer_serves_again_from_the_other_node(
+    lab: Lab, nodes: SimulatedNodes
+) -> None:
+    a, b = list(nodes.nodes)
+    for name in (a, b):
+        nodes.start(name)
+    engine = engine_for(nodes.db)
+    eventually(lambda: {n.name for n in cluster_nodes.read(engine) if n.alive} == {a, b}, 30)
+    path = lab.tmp / "svc.yaml"
+    path.write_text(yaml.safe_dump(SERVICE))
+    done = subprocess.run(
+        [*nodes.cli(a), "apply", "-f", str(path)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    # Placed by the apply (the two nodes alive), then built by the node that holds it.
+    eventually(lambda: serving(lab), timeout=60)
+    first = placed_on(nodes)
+    other = b if first == a else a
+    assert "placed load balancer" in done.stdout and f"on node {first}" in done.stdout
+
+    nodes.kill(first)
+    killed_at = time.monotonic()
+    took = wait_for(lambda: serving(lab), timeout=60, interval=0.1)
+    assert took is not None, nodes.agent_log(other)
+    assert placed_on(nodes) == other
+    print(f"\na dead node's load balancer served again from {other} {took:.2f} s after the kill")
+
+    # The dead node comes back (patched, its agent started): it takes nothing back.
+    nodes.heal(first)
+    nodes.start(first)
+    time.sleep(3)
+    assert placed_on(nodes) == other
+    assert serving(lab)
+    assert time.monotonic() - killed_at > took
