@@ -11,7 +11,8 @@
 #   make bench-api   set up, then the REST API: requests/s, and 100 load balancers to
 #                ACTIVE through the API beside netnode apply (BENCH_API_ARGS=--profile)
 #   make bench-ha    set up, then high availability: VRRP takeover after the master's
-#                keepalived is killed, default profile against fast (BENCH_HA_ARGS=--rounds 10)
+#                keepalived is killed, default profile against fast (BENCH_HA_ARGS=--rounds 10);
+#                a dead node's load balancer serving again from another node
 #   make lint    ruff check and format --check, lint-imports (the layering contracts in pyproject.toml) and
 #                mypy netnode (needs no root)
 #   make clean   remove the virtualenv and its stamp
@@ -110,6 +111,7 @@ bench-api: setup
 
 bench-ha: setup
 	$(VPY) bench/ha.py $(BENCH_HA_ARGS)
+	$(VPY) bench/reschedule.py
 
 clean:
 	rm -rf $(VENV) $(CLIENTS)
