@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from netnode.cluster.scheduling import Placement
+from netnode.cluster.scheduling import SLOTS, STANDALONE, Placement
 from netnode.model.topology import Topology
 
 
@@ -22,7 +22,7 @@ def for_node(
     node: str,
     bridges: Mapping[str, str] | None = None,
 ) -> Topology:
-    mine = {p.holder: p.id for p in placements if p.node == node and p.topology == topo.name}
+    mine = {p.holder: p for p in placements if p.node == node and p.topology == topo.name}
     bridges = bridges or {}
     networks = [
         n.model_copy(update={"bridge": bridges.get(topo.bridge_of(n), topo.bridge_of(n))})
@@ -35,12 +35,12 @@ def for_node(
             "integration_bridge": bridges.get(topo.integration_bridge, topo.integration_bridge),
             "networks": networks,
             "load_balancers": [
-                lb.model_copy(update={"instance": mine[lb.uid]})
+                lb.model_copy(update=_instance(mine[lb.uid]))
                 for lb in topo.load_balancers
                 if lb.uid in mine
             ],
             "routers": [
-                r.model_copy(update={"instance": mine[r.uid]})
+                r.model_copy(update=_instance(mine[r.uid]))
                 for r in topo.routers
                 if r.uid in mine
             ],
@@ -58,3 +58,7 @@ def bridge_map(entries: Iterable[str]) -> dict[str, str]:
             raise ValueError(f"{entry!r} is not FROM=TO (e.g. br-int=nna-int)")
         found[name] = to
     return found
+
+
+def _instance(p: Placement) -> dict[str, object]:
+    return {"instance": p.id, "slot": None if p.role == STANDALONE else SLOTS[p.role]}

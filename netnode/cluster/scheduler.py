@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 
 from netnode.cluster import nodes
 from netnode.cluster.local import for_node
-from netnode.cluster.scheduling import Candidate, Decisions, Placement, schedule
+from netnode.cluster.scheduling import Candidate, Decisions, Placement, Wanted, schedule
 from netnode.model.topology import Topology
 from netnode.store import nodes as node_rows
 from netnode.store import placements as rows
@@ -35,7 +35,8 @@ def run_pass(
             for n in nodes.judged(node_rows.read(conn, load=False))
         ]
         current = [_placement(r) for r in rows.read(conn, scope)]
-        decisions = schedule(rows.placeable(conn, scope), current, candidates, new_id)
+        wanted = {key: Wanted(*found) for key, found in rows.placeable(conn, scope).items()}
+        decisions = schedule(wanted, current, candidates, new_id)
         if not decisions.empty:
             rows.write(
                 conn,
@@ -88,7 +89,7 @@ class Cluster:
 def describe(decisions: Decisions) -> list[str]:
     """The decisions in words, for the agent's log."""
     lines = [f"placed {p.kind[:-1].replace('_', ' ')} {p.holder} on node {p.node} "
-             f"(instance {p.id})" for p in decisions.add]  # fmt: skip
+             f"(instance {p.id}, {p.role})" for p in decisions.add]  # fmt: skip
     lines += [f"dropped instance {p.id} of {p.holder} on node {p.node}" for p in decisions.drop]
     lines += [
         f"no node can take {holder} of {topology} now" for topology, holder in decisions.unplaced

@@ -7,6 +7,9 @@ desired, where things are placed, and which nodes can take work.
 - An object placed on a dead node is placed again elsewhere, as a new instance (a new
   amphora, in Octavia's words): the dead node's leftovers keep their names and never
   meet the new one's.
+- An HA pair (an ACTIVE_STANDBY load balancer) has two instances on two nodes; the
+  one on a dead node is placed again on a node that does not hold the other, and the
+  survivor is left alone (it holds the VIP now, and keeps it).
 - A node that comes back takes nothing back by itself: placements on live nodes never
   move, and nothing is rebalanced.
 - A node set down by its operator keeps what it runs and takes nothing new.
@@ -22,6 +25,23 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 STANDALONE = "STANDALONE"
+# The two instances of an HA pair: the first (VRRP priority 100) and the second (90).
+# Which one holds the VIP at a time is VRRP's business (nopreempt: whoever took it
+# keeps it), not the scheduler's.
+MASTER, BACKUP = "MASTER", "BACKUP"
+SLOTS = {STANDALONE: 0, MASTER: 0, BACKUP: 1}
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """An object to place: its kind, and how many instances (2: an HA pair)."""
+
+    kind: str
+    replicas: int = 1
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        return (MASTER, BACKUP) if self.replicas == 2 else (STANDALONE,)
 
 
 @dataclass(frozen=True)
@@ -58,18 +78,21 @@ class Decisions:
 
 
 def schedule(
-    desired: Mapping[tuple[str, str], str],
+    desired: Mapping[tuple[str, str], Wanted],
     placements: Iterable[Placement],
     nodes: Iterable[Candidate],
     new_id: Callable[[], str],
 ) -> Decisions:
-    """``desired``: (topology, holder id) -> kind, for every object to place."""
+    """``desired``: (topology, holder id) -> what to place, for every object to place.
+    The two instances of an HA pair go to two different nodes; when one dies, its role
+    is placed again on a node that does not hold the other."""
     by_name = {n.name: n for n in nodes}
     decisions = Decisions()
     load: Counter[str] = Counter()
     placed: dict[tuple[str, str], list[Placement]] = {}
     for p in placements:
-        if (p.topology, p.holder) not in desired:
+        wanted = desired.get((p.topology, p.holder))
+        if wanted is None or p.role not in wanted.roles:
             decisions.drop.append(p)
             continue
         placed.setdefault((p.topology, p.holder), []).append(p)
@@ -83,20 +106,24 @@ def schedule(
 
     for key in sorted(desired):
         topology, holder = key
+        wanted = desired[key]
         current = placed.get(key, [])
-        living = [p for p in current if _alive(by_name.get(p.node))]
+        living = {p.role: p for p in current if _alive(by_name.get(p.node))}
         for p in current:
-            if p not in living:
+            if living.get(p.role) is not p:
                 decisions.drop.append(p)
                 load[p.node] -= 1
-        if living:
-            continue
-        node = least_loaded({p.node for p in current})
-        if node is None:
-            decisions.unplaced.append(key)
-            continue
-        decisions.add.append(Placement(new_id(), topology, holder, desired[key], node))
-        load[node] += 1
+        taken = {p.node for p in current}
+        for role in wanted.roles:
+            if role in living:
+                continue
+            node = least_loaded(taken)
+            if node is None:
+                decisions.unplaced.append(key)
+                continue
+            decisions.add.append(Placement(new_id(), topology, holder, wanted.kind, node, role))
+            load[node] += 1
+            taken.add(node)
     return decisions
 
 

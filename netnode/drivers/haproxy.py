@@ -236,9 +236,14 @@ class HAProxyProcesses:
         os.replace(p.new_cfg, p.cfg)
         for stale in (p.pid, p.stats_socket, p.master_socket):
             stale.unlink(missing_ok=True)
+        self._binary()  # installed, or MissingTool
+        # argv[0] is the bare name (ip netns exec finds it on PATH, as the master does
+        # when it re-executes itself on a reload): keepalived tracks an HA load
+        # balancer's HAProxy by the start of its command line, which the plan names as
+        # "haproxy -W -D -f <its config>" (plan.desired._standby_pair).
         argv = [
             "ip", "netns", "exec", namespace,
-            self._binary(), "-W", "-D",
+            self.binary, "-W", "-D",
             "-f", str(p.cfg),
             "-p", str(p.pid),
             "-S", f"{p.master_socket},mode,600",

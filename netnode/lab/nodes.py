@@ -7,9 +7,9 @@ from the names the cluster's topology uses), joined by OVS patch ports to the sh
 segments: the bridges of a lab that holds the simulated instances and clients. The
 patch ports carry every VLAN, as a trunk between hosts would.
 
-A node is killed as a host dies: SIGKILL of its agent and of every HAProxy it started
-(by the pids in its pid files), and its patch ports removed, so what it left behind
-(namespaces still holding a VIP) is cut off from the segments. ``close`` stops the
+A node is killed as a host dies: its patch ports removed, so what it left behind
+(namespaces still holding a VIP) is cut off from the segments, then SIGKILL of its agent
+and of every keepalived and HAProxy it started (by the pids in their pid files). ``close`` stops the
 agents, removes what each node built (``netnode destroy --topology``, which leaves the
 cluster's desired state to the other nodes) and deletes the node bridges and patches.
 Nothing here touches a bridge or interface it did not create.
@@ -65,6 +65,8 @@ class SimulatedNodes:
         self.node_timeout = node_timeout
         self.period = period
         self.nodes: dict[str, SimulatedNode] = {}
+        # What ``close`` could not remove, in words (empty: everything went).
+        self.cleanup_errors: list[str] = []
         for label in labels:
             name = f"{cluster}-{label}"
             bridges = {
@@ -133,15 +135,27 @@ class SimulatedNodes:
         return node.agent
 
     def kill(self, name: str) -> None:
-        """The node's host dies: its agent and HAProxy processes SIGKILLed, its patches cut."""
+        """The node's host dies: cut off first (its last adverts and answers never
+        arrive), then its agent, keepalived and HAProxy processes SIGKILLed."""
         node = self.nodes[name]
+        self.cut(name)
         if node.agent is not None and node.agent.poll() is None:
             node.agent.send_signal(signal.SIGKILL)
             node.agent.wait(timeout=10)
-        for pid in self.haproxy_pids(name):
+        for pid in [*self.keepalived_pids(name), *self.haproxy_pids(name)]:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-        self.cut(name)
+
+    def keepalived_pids(self, name: str) -> list[int]:
+        """The node's keepalived processes, VRRP children first (a parent killed first
+        would have its children stop gracefully, with a last priority-0 advert)."""
+        base = self.nodes[name].state_dir / name / "keepalived"
+        found = []
+        for pidname in ("vrrp.pid", "keepalived.pid"):
+            for pidfile in base.glob(f"*/{pidname}"):
+                with contextlib.suppress(ValueError, OSError):
+                    found.append(int(pidfile.read_text().split()[0]))
+        return found
 
     def haproxy_pids(self, name: str) -> list[int]:
         """The node's HAProxy masters (by its pid files) and their workers."""
@@ -177,13 +191,16 @@ class SimulatedNodes:
         for name in self.nodes:
             self.kill(name)  # HAProxy processes a killed agent left, if any
             for topology in topologies:
-                subprocess.run(
+                done = subprocess.run(
                     [*self.cli(name), "destroy", "--topology", topology],
                     stdin=subprocess.DEVNULL,
                     capture_output=True,
+                    text=True,
                     check=False,
                     timeout=120,
                 )
+                if done.returncode != 0 and "is recorded" not in done.stderr:
+                    self.cleanup_errors.append(f"{name} {topology}: {done.stdout}{done.stderr}")
         for node in self.nodes.values():
             self.cut(node.name)
             for bridge in node.bridges.values():

@@ -422,6 +422,9 @@ class Placed(Named):
     # again elsewhere never meets a dead node's leftovers on a shared machine. None: the
     # object's own id (a node on its own).
     instance: ObjectId | None = None
+    # Which of the object's instances this one is (0 first, 1 the second of an HA
+    # pair), given with ``instance``.
+    slot: int | None = None
 
     @property
     def host_id(self) -> str:
@@ -434,6 +437,19 @@ class LoadBalancer(Placed):
     listeners: list[Listener] = []
     pools: list[Pool] = []
     admin_state_up: bool = True
+    # Octavia's loadbalancer_topology: SINGLE (one instance) or ACTIVE_STANDBY (two, on
+    # two nodes of a cluster, the VIP held by keepalived: VRRPv3 between them).
+    topology: Literal["SINGLE", "ACTIVE_STANDBY"] = "SINGLE"
+    # ACTIVE_STANDBY: each instance's own address on the VIP's network, which VRRP runs
+    # between (the first instance's first): Octavia's vrrp_ip of each amphora.
+    vrrp_addresses: list[IPv4Address] = []
+    # How fast the standby takes over (netnode.render.keepalived.PROFILES): "default"
+    # (Octavia's advert 1 s: about 3.6 s) or "fast" (advert 0.1 s: under 0.4 s).
+    failover_profile: Literal["default", "fast"] = "default"
+
+    @property
+    def replicas(self) -> int:
+        return 2 if self.topology == "ACTIVE_STANDBY" else 1
 
 
 # --- routers (Neutron L3) --------------------------------------------------------------

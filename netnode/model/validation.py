@@ -17,7 +17,7 @@ from ipaddress import IPv4Address, IPv4Network
 
 from netnode.errors import CONFLICT, Problem
 from netnode.model import combinations
-from netnode.model.topology import Listener, Network, Topology
+from netnode.model.topology import Listener, LoadBalancer, Network, Topology
 
 
 def check(topo: Topology) -> list[Problem]:
@@ -238,6 +238,7 @@ def _load_balancers(topo: Topology) -> Iterator[Problem]:
     for i, lb in enumerate(topo.load_balancers):
         path = f"load_balancers[{i}]"
         yield from _placed(topo, lb.vip.network, lb.vip.address, f"{path}.vip", tenant=True)
+        yield from _active_standby(topo, lb, path)
         # A UDP and a TCP listener may share a port number.
         yield from _duplicates(
             (
@@ -251,6 +252,36 @@ def _load_balancers(topo: Topology) -> Iterator[Problem]:
         )
         yield from combinations.check_load_balancer(lb, path)
         yield from _member_timeouts(lb.listeners, path)
+
+
+def _active_standby(topo: Topology, lb: LoadBalancer, path: str) -> Iterator[Problem]:
+    if lb.topology != "ACTIVE_STANDBY":
+        if lb.vrrp_addresses:
+            yield Problem(
+                f"{path}.vrrp_addresses", "only an ACTIVE_STANDBY load balancer has VRRP addresses"
+            )
+        return
+    if len(lb.vrrp_addresses) != 2:
+        yield Problem(
+            f"{path}.vrrp_addresses",
+            f"an ACTIVE_STANDBY load balancer needs two (one per instance), not "
+            f"{len(lb.vrrp_addresses)}: addresses on {lb.vip.network!r} besides the VIP",
+        )
+    net = next((n for n in topo.networks if n.name == lb.vip.network), None)
+    for j, vrrp in enumerate(lb.vrrp_addresses if net is not None else ()):
+        assert net is not None
+        subnet = topo.subnet_of(net, vrrp)
+        if subnet is None or not _is_host(vrrp, subnet.cidr):
+            yield Problem(
+                f"{path}.vrrp_addresses[{j}]",
+                f"{vrrp} is not a host address of network {lb.vip.network!r}",
+            )
+    if any(listener.protocol == "UDP" for listener in lb.listeners):
+        yield Problem(
+            f"{path}.topology",
+            "ACTIVE_STANDBY is for HAProxy's listeners; a UDP listener runs in the kernel "
+            "of one node (use SINGLE)",
+        )
 
 
 def _member_timeouts(listeners: list[Listener], path: str) -> Iterator[Problem]:
@@ -315,6 +346,8 @@ def _holders(topo: Topology) -> list[tuple[str, str, IPv4Address]]:
     held: list[tuple[str, str, IPv4Address]] = []
     for i, lb in enumerate(topo.load_balancers):
         held.append((f"load_balancers[{i}].vip.address", lb.vip.network, lb.vip.address))
+        for j, vrrp in enumerate(lb.vrrp_addresses):
+            held.append((f"load_balancers[{i}].vrrp_addresses[{j}]", lb.vip.network, vrrp))
     for i, inst in enumerate(topo.lab.instances):
         held.append((f"lab.instances[{i}].address", inst.network, inst.address))
     for i, client in enumerate(topo.lab.clients):

@@ -8,12 +8,14 @@ load balancer's ``allowed_cidrs`` filter.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from functools import partial
 from ipaddress import IPv4Address
 from pathlib import PurePath
 
+from netnode.errors import Problem, TopologyError
 from netnode.model import ids
 from netnode.model.topology import (
     Client,
@@ -39,6 +41,9 @@ from netnode.plan.spec import (
 from netnode.plan.units import Unit, assemble
 from netnode.render.haproxy import render_lab_client, render_lab_instance, render_loadbalancer
 from netnode.render.iptables import FloatingIPNat, PortForwardingNat, RouterNat
+from netnode.render.keepalived import PROFILES, TrackProcess, VirtualAddress, instance
+from netnode.render.keepalived import files as keepalived_files
+from netnode.render.keepalived import render as render_keepalived
 from netnode.render.lb_filter import ListenerFilter, LoadBalancerFilter
 from netnode.render.nftables import udp_balancer
 from netnode.udpcheck.config import CheckerConfig, monitors
@@ -67,6 +72,16 @@ def stats_socket(run_dir: PurePath, name: str) -> str:
 
 def state_file(run_dir: PurePath, name: str) -> str:
     return str(run_dir / name / "server-state")
+
+
+def haproxy_config(run_dir: PurePath, name: str) -> str:
+    """Where HAProxy's configuration of ``name`` lives (drivers.haproxy's layout)."""
+    return str(run_dir / name / "haproxy.cfg")
+
+
+def keepalived_dir(run_dir: PurePath) -> PurePath:
+    """Where the keepalived processes of a node live (one directory per name)."""
+    return run_dir.parent / "keepalived"
 
 
 def udp_root(run_dir: PurePath) -> PurePath:
@@ -266,18 +281,71 @@ def _load_balancer(
                     program="netnode.udpcheck",
                 )
             )
+    port = _port(topo, "tap", lb.host_id, net, ns, (_cidr(topo, net, lb.vip.address),), lb.vip.mac)
+    if lb.topology == "ACTIVE_STANDBY":
+        port, keepalived = _standby_pair(topo, lb, net, ns, run_dir, name)
+        processes.append(keepalived)
+        # HAProxy binds the VIP on both instances; keepalived puts it on the master.
+        sysctls = (*sysctls, ("net.ipv4.ip_nonlocal_bind", "1"))
     return Unit(
         NamespaceSpec(ns, "loadbalancer", lb.uid, sysctls, _gateway_of(topo, net, lb.vip.address)),
         bridges=(_bridge(topo, net),),
-        ports=(
-            _port(
-                topo, "tap", lb.host_id, net, ns, (_cidr(topo, net, lb.vip.address),), lb.vip.mac
-            ),
-        ),
+        ports=(port,),
         processes=tuple(processes),
         firewalls=(FirewallSpec(ns, _lb_filter(lb)),),
         udp=udp,
     )
+
+
+def _standby_pair(
+    topo: Topology, lb: LoadBalancer, net: Network, ns: str, run_dir: PurePath, haproxy: str
+) -> tuple[PortSpec, ProcessSpec]:
+    """One instance of an ACTIVE_STANDBY load balancer: its port holds its own VRRP
+    address (the VIP is keepalived's), and its keepalived: VRRPv3 unicast to the other
+    instance's address, priority 100 for the first instance and 90 for the second,
+    nopreempt (a returning instance never takes the VIP back), HAProxy tracked (a dead
+    HAProxy moves the VIP too)."""
+    if lb.slot is None:
+        raise TopologyError(
+            [
+                Problem(
+                    "load_balancers.topology",
+                    f"{lb.name}: ACTIVE_STANDBY needs two nodes of a cluster (netnode "
+                    "--cluster NAME, sharing a PostgreSQL store); a node on its own runs "
+                    "SINGLE load balancers only",
+                )
+            ]
+        )
+    own, peer = lb.vrrp_addresses[lb.slot], lb.vrrp_addresses[1 - lb.slot]
+    port = _port(topo, "tap", lb.host_id, net, ns, (_cidr(topo, net, own),))
+    prefix = int(_cidr(topo, net, lb.vip.address).split("/")[1])
+    name = process_name("vrrp", lb.host_id)
+    profile = PROFILES[lb.failover_profile]
+    keepalived = instance(
+        profile,
+        router_id=f"nn-{lb.host_id[:8]}",
+        namespace=ns,
+        name="vip",
+        interface=port.name,
+        virtual_router_id=_vrid(lb.uid),
+        priority=(100, 90)[lb.slot],
+        unicast_src_ip=str(own),
+        unicast_peers=(str(peer),),
+        vips=(VirtualAddress(str(lb.vip.address), prefix, port.name),),
+        track_process=TrackProcess(
+            "haproxy", ("haproxy", "-W", "-D", "-f", haproxy_config(run_dir, haproxy))
+        ),
+    )
+    config = render_keepalived(keepalived, keepalived_files(str(keepalived_dir(run_dir) / name)))
+    process = ProcessSpec(
+        name, ns, "loadbalancer", config, program="keepalived", rt_priority=profile.rt_priority
+    )
+    return port, process
+
+
+def _vrid(lb_id: str) -> int:
+    """The load balancer's VRRP router id (1-255), the same on both instances."""
+    return int(hashlib.sha256(lb_id.encode()).hexdigest()[:8], 16) % 255 + 1
 
 
 def _router(topo: Topology, router: Router, node: str) -> Unit:

@@ -66,9 +66,10 @@ class ProcessFile:
 
 @dataclass(frozen=True)
 class ProcessSpec:
-    """A HAProxy process (a load balancer or a lab HTTP server) in a namespace, or one
-    of netnode's helpers (``program`` names its module: the UDP health checker, the lab's
-    UDP responder; see ``drivers/helpers.py``)."""
+    """A HAProxy process (a load balancer or a lab HTTP server) in a namespace, the
+    keepalived of an ACTIVE_STANDBY load balancer's instance (``program`` "keepalived"),
+    or one of netnode's helpers (``program`` names its module: the UDP health checker,
+    the lab's UDP responder; see ``drivers/helpers.py``)."""
 
     name: str
     namespace: str
@@ -77,14 +78,22 @@ class ProcessSpec:
     # Installed in its directory before the config is validated and loaded.
     files: tuple[ProcessFile, ...] = ()
     program: str = "haproxy"
+    # keepalived's SCHED_RR priority (the fast failover profile); None: normal.
+    rt_priority: int | None = None
 
     @property
     def haproxy(self) -> bool:
         return self.program == "haproxy"
 
     @property
+    def keepalived(self) -> bool:
+        return self.program == "keepalived"
+
+    @property
     def subject(self) -> str:
-        return f"haproxy {self.name}" if self.haproxy else f"process {self.name}"
+        if self.haproxy or self.keepalived:
+            return f"{self.program} {self.name}"
+        return f"process {self.name}"
 
 
 @dataclass(frozen=True)

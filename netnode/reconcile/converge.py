@@ -202,6 +202,10 @@ def destroy(host: Host, topo: Topology, progress: Progress | None = None) -> Out
     The record is forgotten only when everything went (and, on a node on its own, the
     desired state with it; a cluster's stays for its other nodes)."""
     started = time.perf_counter()
+    if host.cluster is not None:
+        # What a node of a cluster built is what its record says: the cluster's
+        # topology names instances placed on other nodes too, or on none.
+        topo = topo.model_copy(update={"load_balancers": [], "routers": []})
     spec = desired_for(host, topo, check_files=False)
     store = host.store
     with node_lock(host):

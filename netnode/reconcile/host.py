@@ -17,12 +17,13 @@ from pathlib import Path
 from netnode.drivers.haproxy import HAProxyProcesses, in_namespace
 from netnode.drivers.helpers import HelperProcesses
 from netnode.drivers.iptables import Iptables
+from netnode.drivers.keepalived import KeepalivedProcesses
 from netnode.drivers.netlink import Netlink
 from netnode.drivers.nftables import UdpTables
 from netnode.drivers.ovs import OVS
 from netnode.errors import HostError, NetnodeError, Refused
 from netnode.plan import operations as op
-from netnode.plan.desired import udp_root
+from netnode.plan.desired import keepalived_dir, udp_root
 from netnode.plan.diff import Plan
 from netnode.plan.memo import Memo
 from netnode.plan.observed import HostState, Ledger, NamespaceState, ProcessState
@@ -71,6 +72,7 @@ class Host:
     cluster: str | None = None
     haproxy: HAProxyProcesses = field(init=False)
     helpers: HelperProcesses = field(init=False)
+    keepalived: KeepalivedProcesses = field(init=False)
     udp: UdpTables = field(init=False)
     # What the passes of this process already checked and rendered (see converge).
     certificates: Verdicts = field(init=False, default_factory=Verdicts)
@@ -78,8 +80,11 @@ class Host:
     objects: Memo[dict[str, Object]] = field(init=False, default_factory=Memo)
 
     def __post_init__(self) -> None:
+        # Absolute: process files name it (keepalived's configuration must).
+        self.state_dir = Path(self.state_dir).absolute()
         self.haproxy = HAProxyProcesses(self.run_dir)
         self.helpers = HelperProcesses(self.node_dir / "helpers")
+        self.keepalived = KeepalivedProcesses(Path(keepalived_dir(self.run_dir)))
         self.udp = UdpTables(Path(udp_root(self.run_dir)))
 
     @property
@@ -130,15 +135,23 @@ class Host:
                 inside[ns.name] = self.netlink.observe(ns.name, tuple(k for k, _ in ns.sysctls))
         namespace_of = {p.name: p.namespace for p in desired.processes}
         helpers = {p.name for p in desired.processes if not p.haproxy}
+        vrrp = {p.name for p in desired.processes if p.keepalived}
         processes: dict[str, ProcessState] = {}
         for name in {*namespace_of, *ledger.processes} - elsewhere:
+            ns_name = namespace_of.get(name)
+            if name in vrrp or (name not in namespace_of and name.startswith("vrrp-")):
+                pid = self.keepalived.running_pid(name)
+                config = self.keepalived.installed_config(name)
+                at_home = pid is None or ns_name is None or self.keepalived.runs_in(name, ns_name)
+                if pid is not None or config is not None:
+                    processes[name] = ProcessState(pid is not None, config, at_home)
+                continue
             pid = self.haproxy.running_pid(name)
             config = self.haproxy.installed_config(name)
             if name in helpers or (pid is None and config is None):
                 pid = self.helpers.running_pid(name)
                 config = self.helpers.installed_config(name)
             if pid is not None or config is not None:
-                ns_name = namespace_of.get(name)
                 at_home = pid is None or ns_name is None or in_namespace(pid, ns_name)
                 processes[name] = ProcessState(pid is not None, config, at_home)
         firewalls = {
@@ -260,8 +273,13 @@ class Host:
         nl = self.netlink
         match operation:
             case op.StopProcess(name=name):
+                self.keepalived.stop(name)
                 self.haproxy.stop(name)
                 self.helpers.stop(name)
+            case op.EnsureProcess(process=proc) if proc.keepalived:
+                # Started last in its unit (ports wired, HAProxy up): a keepalived with no
+                # wired port would claim the VIP alone, and two masters would follow.
+                self.keepalived.ensure(proc.name, proc.namespace, proc.config, proc.rt_priority)
             case op.RemoveUdp(namespace=ns, exists=exists):
                 self.udp.remove(ns, exists)
                 if exists:

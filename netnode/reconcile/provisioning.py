@@ -68,7 +68,7 @@ def objects_of(item: Named, floating: dict[str, tuple[str, ...]]) -> dict[str, O
         return _lb_objects(item)
     if isinstance(item, Router):
         unit = ids.router_namespace(item.host_id)
-        return {item.uid: Object("router", unit, _digest(item, "instance"))}
+        return {item.uid: Object("router", unit, _digest(item, *PLACEMENT))}
     if isinstance(item, FloatingIP):
         address = str(item.floating_ip_address)
         unit = next((ns for ns, held in floating.items() if address in held), None)
@@ -81,7 +81,7 @@ def _lb_objects(lb: LoadBalancer) -> dict[str, Object]:
     health monitors and members."""
     found: dict[str, Object] = {}
     unit = ids.lb_namespace(lb.host_id)
-    found[lb.uid] = Object("loadbalancer", unit, _digest(lb, "listeners", "pools", "instance"))
+    found[lb.uid] = Object("loadbalancer", unit, _digest(lb, "listeners", "pools", *PLACEMENT))
     for listener in lb.listeners:
         found[listener.uid] = Object("listener", unit, _digest(listener), (lb.uid,))
         for policy in listener.l7policies:
@@ -146,6 +146,11 @@ def settle(
         elif covered is None or obj.unit is None or obj.unit in covered:
             result[uid] = ACTIVE
     return result
+
+
+# What a node's placement sets on its copy of an object (model.topology.Placed): the
+# same object converged on any node has the same fingerprint.
+PLACEMENT = ("instance", "slot")
 
 
 def _digest(obj: Any, *without: str) -> str:

@@ -72,15 +72,19 @@ def take_turn(conn: Connection) -> bool:
     )
 
 
-def placeable(conn: Connection, scope: str) -> dict[tuple[str, str], str]:
-    """What is desired in ``scope`` that runs on a node: (topology, id) -> kind."""
+def placeable(conn: Connection, scope: str) -> dict[tuple[str, str], tuple[str, int]]:
+    """What is desired in ``scope`` that runs on a node: (topology, id) -> its kind and
+    how many instances it wants (2: an ACTIVE_STANDBY load balancer)."""
     o = schema.objects
+    topology = o.c.body["topology"].as_string()
     rows = conn.execute(
-        sa.select(o.c.topology, o.c.key, o.c.kind).where(
+        sa.select(o.c.topology, o.c.key, o.c.kind, topology.label("lb_topology")).where(
             (o.c.node == scope) & o.c.kind.in_(PLACED_KINDS)
         )
     )
-    return {(r.topology, r.key): r.kind for r in rows}
+    return {
+        (r.topology, r.key): (r.kind, 2 if r.lb_topology == "ACTIVE_STANDBY" else 1) for r in rows
+    }
 
 
 # The objects (rows of ``objects``) that run on a node of their own.

@@ -21,6 +21,7 @@ import yaml
 from netnode.cluster import nodes as cluster_nodes
 from netnode.cluster import scheduler
 from netnode.lab.nodes import SimulatedNodes, wait_for
+from netnode.model import ids
 from netnode.store.database import engine_for
 from tests import postgres
 from tests.functional.conftest import Lab, eventually
@@ -92,7 +93,8 @@ def nodes(lab: Lab, cluster_db: str) -> Iterator[SimulatedNodes]:
         sim.build()
         yield sim
     finally:
-        sim.close(("svc",))
+        sim.close(("svc", "hasvc"))
+        assert not sim.cleanup_errors, "\n".join(sim.cleanup_errors)
 
 
 def serving(lab: Lab) -> bool:
@@ -139,3 +141,80 @@ def test_a_dead_nodes_load_balancer_serves_again_from_the_other_node(
     assert placed_on(nodes) == other
     assert serving(lab)
     assert time.monotonic() - killed_at > took
+
+
+HA_SERVICE = {
+    **SERVICE,
+    "name": "hasvc",
+    "load_balancers": [
+        {
+            **SERVICE["load_balancers"][0],
+            "name": "ha",
+            "topology": "ACTIVE_STANDBY",
+            "vrrp_addresses": ["10.0.0.101", "10.0.0.102"],
+            "failover_profile": "fast",
+        }
+    ],
+}
+
+
+def logs(sim: SimulatedNodes) -> str:
+    return "\n".join(f"--- {name}\n{sim.agent_log(name)}" for name in sim.nodes)
+
+
+def vip_holders(sim: SimulatedNodes) -> list[str]:
+    """The nodes whose instance of the HA load balancer has the VIP on its port."""
+    engine = engine_for(sim.db)
+    found = []
+    for p in scheduler.placements(engine, sim.cluster):
+        ns = ids.lb_namespace(p.id)
+        shown = subprocess.run(
+            ["ip", "-n", ns, "-o", "-4", "addr", "show"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
+        if f" {VIP}/" in shown:
+            found.append(p.node)
+    return found
+
+
+def test_an_active_standby_load_balancer_survives_its_masters_node(
+    lab: Lab, nodes: SimulatedNodes
+) -> None:
+    a, b = list(nodes.nodes)
+    for name in (a, b):
+        nodes.start(name)
+    engine = engine_for(nodes.db)
+    eventually(lambda: {n.name for n in cluster_nodes.read(engine) if n.alive} == {a, b}, 30)
+    path = lab.tmp / "hasvc.yaml"
+    path.write_text(yaml.safe_dump(HA_SERVICE))
+    done = subprocess.run(
+        [*nodes.cli(a), "apply", "-f", str(path)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    roles = sorted((p.node, p.role) for p in scheduler.placements(engine, nodes.cluster))
+    assert sorted(r for _, r in roles) == ["BACKUP", "MASTER"] and {n for n, _ in roles} == {a, b}
+    assert wait_for(lambda: serving(lab), 60) is not None, logs(nodes)
+    # Exactly one instance holds the VIP, and keeps it while nothing happens.
+    eventually(lambda: len(vip_holders(nodes)) == 1, timeout=20)
+    (master,) = vip_holders(nodes)
+    time.sleep(1.0)
+    assert vip_holders(nodes) == [master]
+    standby = b if master == a else a
+
+    nodes.kill(master)
+    took = wait_for(lambda: vip_holders(nodes) == [standby] and serving(lab), 30, 0.02)
+    assert took is not None, nodes.agent_log(standby)
+    print(f"\nACTIVE_STANDBY (fast profile): {standby} serves the VIP {took:.2f} s after the kill")
+    # The dead half cannot be placed again (no third node): the survivor keeps serving.
+    assert [p.node for p in scheduler.placements(engine, nodes.cluster)] == [standby]
+
+    # The dead node returns: it gets the missing half again, as a standby (nopreempt).
+    nodes.heal(master)
+    nodes.start(master)
+    eventually(lambda: len(scheduler.placements(engine, nodes.cluster)) == 2, timeout=30)
+    eventually(lambda: nodes.keepalived_pids(master) != [], timeout=30)
+    time.sleep(2.0)
+    assert vip_holders(nodes) == [standby]
+    assert serving(lab)

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import itertools
 
-from netnode.cluster.scheduling import Candidate, Placement, schedule
+from netnode.cluster.scheduling import Candidate, Placement, Wanted, schedule
 
 LB = "load_balancers"
+W = Wanted(LB)
+HA = Wanted(LB, replicas=2)
 
 
 def ids() -> itertools.count:
@@ -25,7 +27,12 @@ def up(*names: str) -> list[Candidate]:
 
 def test_new_objects_go_to_the_least_loaded_node_ties_by_name() -> None:
     held = [Placement("p1", "api", "lb0", LB, "a")]
-    desired = {("api", "lb0"): LB, ("api", "lb1"): LB, ("api", "lb2"): LB, ("api", "r1"): "routers"}
+    desired = {
+        ("api", "lb0"): W,
+        ("api", "lb1"): W,
+        ("api", "lb2"): W,
+        ("api", "r1"): Wanted("routers"),
+    }
     d = run(desired, held, up("a", "b", "c"))
     assert [(p.holder, p.node) for p in d.add] == [("lb1", "b"), ("lb2", "c"), ("r1", "a")]
     assert d.drop == [] and d.unplaced == []
@@ -35,7 +42,7 @@ def test_new_objects_go_to_the_least_loaded_node_ties_by_name() -> None:
 
 def test_what_is_placed_on_live_nodes_stays() -> None:
     held = [Placement("p1", "api", "lb1", LB, "a"), Placement("p2", "api", "lb2", LB, "a")]
-    d = run({("api", "lb1"): LB, ("api", "lb2"): LB}, held, up("a", "b"))
+    d = run({("api", "lb1"): W, ("api", "lb2"): W}, held, up("a", "b"))
     assert d.empty
 
 
@@ -46,7 +53,7 @@ def test_objects_of_a_dead_node_get_new_instances_on_live_ones() -> None:
         Placement("p3", "api", "lb3", LB, "b"),
     ]
     nodes = [Candidate("a", alive=False), *up("b", "c")]
-    d = run({("api", "lb1"): LB, ("api", "lb2"): LB, ("api", "lb3"): LB}, held, nodes)
+    d = run({("api", "lb1"): W, ("api", "lb2"): W, ("api", "lb3"): W}, held, nodes)
     assert sorted(p.id for p in d.drop) == ["p1", "p2"]
     assert [(p.holder, p.node, p.id) for p in d.add] == [
         ("lb1", "c", "amp-1"),
@@ -57,13 +64,13 @@ def test_objects_of_a_dead_node_get_new_instances_on_live_ones() -> None:
 def test_a_node_that_comes_back_takes_nothing_back() -> None:
     # lb1 moved from a to b while a was dead; a is alive again.
     held = [Placement("p9", "api", "lb1", LB, "b")]
-    assert run({("api", "lb1"): LB}, held, up("a", "b")).empty
+    assert run({("api", "lb1"): W}, held, up("a", "b")).empty
 
 
 def test_a_node_set_down_keeps_its_objects_and_takes_no_new_one() -> None:
     held = [Placement("p1", "api", "lb1", LB, "a")]
     nodes = [Candidate("a", alive=True, admin_state_up=False), Candidate("b", alive=True)]
-    d = run({("api", "lb1"): LB, ("api", "lb2"): LB}, held, nodes)
+    d = run({("api", "lb1"): W, ("api", "lb2"): W}, held, nodes)
     assert d.drop == []
     assert [(p.holder, p.node) for p in d.add] == [("lb2", "b")]
 
@@ -71,7 +78,7 @@ def test_a_node_set_down_keeps_its_objects_and_takes_no_new_one() -> None:
 def test_nothing_can_take_work_leaves_objects_unplaced_and_keeps_dead_placements_off() -> None:
     held = [Placement("p1", "api", "lb1", LB, "a")]
     nodes = [Candidate("a", alive=False), Candidate("b", alive=True, admin_state_up=False)]
-    d = run({("api", "lb1"): LB, ("api", "lb2"): LB}, held, nodes)
+    d = run({("api", "lb1"): W, ("api", "lb2"): W}, held, nodes)
     assert [p.id for p in d.drop] == ["p1"]
     assert d.add == []
     assert d.unplaced == [("api", "lb1"), ("api", "lb2")]
@@ -79,6 +86,40 @@ def test_nothing_can_take_work_leaves_objects_unplaced_and_keeps_dead_placements
 
 def test_a_placement_whose_object_is_gone_is_dropped_and_one_of_a_deleted_node_moves() -> None:
     held = [Placement("p1", "api", "gone", LB, "a"), Placement("p2", "api", "lb1", LB, "x")]
-    d = run({("api", "lb1"): LB}, held, up("a"))
+    d = run({("api", "lb1"): W}, held, up("a"))
     assert sorted(p.id for p in d.drop) == ["p1", "p2"]
     assert [(p.holder, p.node) for p in d.add] == [("lb1", "a")]
+
+
+def test_an_ha_pair_goes_to_two_nodes() -> None:
+    d = run({("api", "ha"): HA}, [], up("a", "b", "c"))
+    assert [(p.node, p.role) for p in d.add] == [("a", "MASTER"), ("b", "BACKUP")]
+
+
+def test_the_dead_half_of_a_pair_is_placed_where_the_other_is_not() -> None:
+    held = [
+        Placement("p1", "api", "ha", LB, "a", "MASTER"),
+        Placement("p2", "api", "ha", LB, "b", "BACKUP"),
+    ]
+    nodes = [Candidate("a", alive=False), *up("b", "c")]
+    d = run({("api", "ha"): HA}, held, nodes)
+    assert [p.id for p in d.drop] == ["p1"]
+    # The survivor (b, now holding the VIP) stays; the master's slot goes to c, not b.
+    assert [(p.node, p.role) for p in d.add] == [("c", "MASTER")]
+
+
+def test_a_pair_with_one_node_left_keeps_its_survivor_and_waits_for_a_second() -> None:
+    held = [
+        Placement("p1", "api", "ha", LB, "a", "MASTER"),
+        Placement("p2", "api", "ha", LB, "b", "BACKUP"),
+    ]
+    d = run({("api", "ha"): HA}, held, [Candidate("a", alive=False), *up("b")])
+    assert [p.id for p in d.drop] == ["p1"]
+    assert d.add == [] and d.unplaced == [("api", "ha")]
+
+
+def test_a_single_load_balancer_made_a_pair_gets_its_two_roles() -> None:
+    held = [Placement("p1", "api", "lb", LB, "a")]  # STANDALONE
+    d = run({("api", "lb"): HA}, held, up("a", "b"))
+    assert [p.id for p in d.drop] == ["p1"]
+    assert sorted((p.node, p.role) for p in d.add) == [("a", "MASTER"), ("b", "BACKUP")]

@@ -1,0 +1,66 @@
+"""netnode.cluster.local: a node's cut of a cluster's topology."""
+
+from __future__ import annotations
+
+from netnode.cluster.local import bridge_map, for_node
+from netnode.cluster.scheduling import Placement
+from netnode.model.loading import load_data
+
+DATA = {
+    "name": "svc",
+    "networks": [
+        {
+            "name": "tenant1",
+            "segmentation_id": 1,
+            "subnets": [{"name": "s", "cidr": "10.0.0.0/24", "gateway_ip": "10.0.0.1"}],
+        },
+        {
+            "name": "public",
+            "external": True,
+            "subnets": [{"name": "p", "cidr": "10.255.253.0/24", "gateway_ip": "10.255.253.1"}],
+        },
+    ],
+    "load_balancers": [
+        {"name": "one", "vip": {"network": "tenant1", "address": "10.0.0.100"}},
+        {
+            "name": "pair",
+            "vip": {"network": "tenant1", "address": "10.0.0.110"},
+            "topology": "ACTIVE_STANDBY",
+            "vrrp_addresses": ["10.0.0.111", "10.0.0.112"],
+        },
+    ],
+}
+
+
+def test_a_node_keeps_what_is_placed_on_it_named_by_its_instance() -> None:
+    topo = load_data(DATA, "c")
+    one, pair = topo.load_balancers
+    placements = [
+        Placement("i-one", "svc", one.uid, "load_balancers", "a"),
+        Placement("i-pair-a", "svc", pair.uid, "load_balancers", "a", "BACKUP"),
+        Placement("i-pair-b", "svc", pair.uid, "load_balancers", "b", "MASTER"),
+        Placement("i-other", "other", one.uid, "load_balancers", "a"),
+    ]
+    on_a = for_node(topo, placements, "a", {"br-int": "nnai", "br-ex": "nnae"})
+    assert [(lb.name, lb.instance, lb.slot, lb.host_id) for lb in on_a.load_balancers] == [
+        ("one", "i-one", None, "i-one"),
+        ("pair", "i-pair-a", 1, "i-pair-a"),
+    ]
+    assert on_a.integration_bridge == "nnai"
+    assert on_a.bridge_of(on_a.network("public")) == "nnae"
+    on_b = for_node(topo, placements, "b")
+    assert [(lb.name, lb.slot) for lb in on_b.load_balancers] == [("pair", 0)]
+    assert for_node(topo, placements, "c").load_balancers == []
+    # The cluster's own copy is untouched.
+    assert topo.load_balancers[0].instance is None
+
+
+def test_bridge_map_entries() -> None:
+    assert bridge_map(["br-int=nnai", "br-ex=nnae"]) == {"br-int": "nnai", "br-ex": "nnae"}
+    for bad in ("br-int", "=x", "x="):
+        try:
+            bridge_map([bad])
+        except ValueError as exc:
+            assert "FROM=TO" in str(exc)
+        else:
+            raise AssertionError(bad)
