@@ -40,9 +40,7 @@ def for_node(
                 if lb.uid in mine
             ],
             "routers": [
-                r.model_copy(update=_instance(mine[r.uid]))
-                for r in topo.routers
-                if r.uid in mine
+                r.model_copy(update=_instance(mine[r.uid])) for r in topo.routers if r.uid in mine
             ],
         }
     )
