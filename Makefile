@@ -111,7 +111,7 @@ bench-api: setup
 
 bench-ha: setup
 	$(VPY) bench/ha.py $(BENCH_HA_ARGS)
-	$(VPY) bench/reschedule.py
+	$(VPY) bench/ha_nodes.py
 
 clean:
 	rm -rf $(VENV) $(CLIENTS)

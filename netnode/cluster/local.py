@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from netnode.cluster.scheduling import SLOTS, STANDALONE, Placement
+from netnode.cluster.scheduling import STANDALONE, Placement
 from netnode.model.topology import Topology
 
 
@@ -59,4 +59,6 @@ def bridge_map(entries: Iterable[str]) -> dict[str, str]:
 
 
 def _instance(p: Placement) -> dict[str, object]:
-    return {"instance": p.id, "slot": None if p.role == STANDALONE else SLOTS[p.role]}
+    if p.role == STANDALONE:
+        return {"instance": p.id, "slot": None, "role": None}
+    return {"instance": p.id, "slot": p.slot, "role": p.role}

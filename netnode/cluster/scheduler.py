@@ -44,13 +44,17 @@ def run_pass(
                 ({c: getattr(p, c) for c in rows.COLUMNS} for p in decisions.add),
                 (p.id for p in decisions.drop),
             )
+            rows.set_roles(conn, scope, {p.id: p.role for p in decisions.promote})
             # Readers of those topologies (the API's snapshots) see them change.
-            rows.touch(conn, scope, {p.topology for p in (*decisions.add, *decisions.drop)})
+            changed = (*decisions.add, *decisions.drop, *decisions.promote)
+            rows.touch(conn, scope, {p.topology for p in changed})
         return decisions
 
 
 def _placement(r: rows.Row) -> Placement:
-    return Placement(r["id"], r["topology"], r["holder"], r["kind"], r["node"], r["role"])
+    return Placement(
+        r["id"], r["topology"], r["holder"], r["kind"], r["node"], r["role"], r["slot"]
+    )
 
 
 class Cluster:
@@ -91,6 +95,8 @@ def describe(decisions: Decisions) -> list[str]:
     lines = [f"placed {p.kind[:-1].replace('_', ' ')} {p.holder} on node {p.node} "
              f"(instance {p.id}, {p.role})" for p in decisions.add]  # fmt: skip
     lines += [f"dropped instance {p.id} of {p.holder} on node {p.node}" for p in decisions.drop]
+    lines += [f"instance {p.id} of {p.holder} on node {p.node} is {p.role} now"
+              for p in decisions.promote]  # fmt: skip
     lines += [
         f"no node can take {holder} of {topology} now" for topology, holder in decisions.unplaced
     ]

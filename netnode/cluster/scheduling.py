@@ -7,9 +7,10 @@ desired, where things are placed, and which nodes can take work.
 - An object placed on a dead node is placed again elsewhere, as a new instance (a new
   amphora, in Octavia's words): the dead node's leftovers keep their names and never
   meet the new one's.
-- An HA pair (an ACTIVE_STANDBY load balancer) has two instances on two nodes; the
-  one on a dead node is placed again on a node that does not hold the other, and the
-  survivor is left alone (it holds the VIP now, and keeps it).
+- An HA pair (an ACTIVE_STANDBY load balancer) has two instances on two nodes, MASTER
+  (VRRP priority 100) and BACKUP (90); the one on a dead node is placed again, as
+  BACKUP, on a node that does not hold the other, and the survivor, which holds the VIP
+  now, is made MASTER if it was not: the VIP never moves back by itself.
 - A node that comes back takes nothing back by itself: placements on live nodes never
   move, and nothing is rebalanced.
 - A node set down by its operator keeps what it runs and takes nothing new.
@@ -22,14 +23,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 STANDALONE = "STANDALONE"
 # The two instances of an HA pair: the first (VRRP priority 100) and the second (90).
 # Which one holds the VIP at a time is VRRP's business (nopreempt: whoever took it
 # keeps it), not the scheduler's.
 MASTER, BACKUP = "MASTER", "BACKUP"
-SLOTS = {STANDALONE: 0, MASTER: 0, BACKUP: 1}
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,8 @@ class Placement:
     kind: str  # "load_balancers" or "routers"
     node: str
     role: str = STANDALONE
+    # Which of the object's per-instance things it takes: an HA pair's VRRP addresses.
+    slot: int = 0
 
 
 @dataclass(frozen=True)
@@ -69,12 +71,14 @@ class Candidate:
 class Decisions:
     add: list[Placement] = field(default_factory=list)
     drop: list[Placement] = field(default_factory=list)
+    # Placements given another role (the survivor of a pair made MASTER), as they become.
+    promote: list[Placement] = field(default_factory=list)
     # Objects no node can take now (none alive and up), by (topology, holder).
     unplaced: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
-        return not (self.add or self.drop)
+        return not (self.add or self.drop or self.promote)
 
 
 def schedule(
@@ -108,20 +112,32 @@ def schedule(
         topology, holder = key
         wanted = desired[key]
         current = placed.get(key, [])
-        living = {p.role: p for p in current if _alive(by_name.get(p.node))}
+        living = [p for p in current if _alive(by_name.get(p.node))][: wanted.replicas]
         for p in current:
-            if living.get(p.role) is not p:
+            if p not in living:
                 decisions.drop.append(p)
                 load[p.node] -= 1
         taken = {p.node for p in current}
+        if wanted.replicas == 2 and len(living) == 1 and living[0].role != MASTER:
+            # The survivor of a pair holds the VIP now: it gets the higher priority, so
+            # that any moment with two masters (a replacement that has not heard it yet)
+            # ends with the VIP where it is.
+            promoted = replace(living[0], role=MASTER)
+            decisions.promote.append(promoted)
+            living = [promoted]
+        have = {p.role for p in living}
+        free_slots = [s for s in range(wanted.replicas) if s not in {p.slot for p in living}]
         for role in wanted.roles:
-            if role in living:
+            if role in have:
                 continue
             node = least_loaded(taken)
             if node is None:
                 decisions.unplaced.append(key)
                 continue
-            decisions.add.append(Placement(new_id(), topology, holder, wanted.kind, node, role))
+            slot = free_slots.pop(0)
+            decisions.add.append(
+                Placement(new_id(), topology, holder, wanted.kind, node, role, slot)
+            )
             load[node] += 1
             taken.add(node)
     return decisions

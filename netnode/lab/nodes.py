@@ -146,6 +146,18 @@ class SimulatedNodes:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
 
+    def vrrp_states(self) -> list[str]:
+        """What each running keepalived of every node last notified (MASTER, BACKUP,
+        FAULT), from its role files; sorted."""
+        found = []
+        for node in self.nodes.values():
+            base = node.state_dir / node.name / "keepalived"
+            for role in base.glob("*/role.*"):
+                if (role.parent / "keepalived.pid").exists():
+                    with contextlib.suppress(OSError, IndexError):
+                        found.append(role.read_text().split()[0])
+        return sorted(found)
+
     def keepalived_pids(self, name: str) -> list[int]:
         """The node's keepalived processes, VRRP children first (a parent killed first
         would have its children stop gracefully, with a last priority-0 advert)."""

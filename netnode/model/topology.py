@@ -422,9 +422,10 @@ class Placed(Named):
     # again elsewhere never meets a dead node's leftovers on a shared machine. None: the
     # object's own id (a node on its own).
     instance: ObjectId | None = None
-    # Which of the object's instances this one is (0 first, 1 the second of an HA
-    # pair), given with ``instance``.
+    # An HA pair's instance: which of the pair's addresses it takes (0 or 1), and its
+    # role, MASTER (VRRP priority 100) or BACKUP (90); given with ``instance``.
     slot: int | None = None
+    role: Literal["MASTER", "BACKUP"] | None = None
 
     @property
     def host_id(self) -> str:

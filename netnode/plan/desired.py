@@ -302,7 +302,7 @@ def _standby_pair(
 ) -> tuple[PortSpec, ProcessSpec]:
     """One instance of an ACTIVE_STANDBY load balancer: its port holds its own VRRP
     address (the VIP is keepalived's), and its keepalived: VRRPv3 unicast to the other
-    instance's address, priority 100 for the first instance and 90 for the second,
+    instance's address, priority 100 as the pair's MASTER and 90 as its BACKUP,
     nopreempt (a returning instance never takes the VIP back), HAProxy tracked (a dead
     HAProxy moves the VIP too)."""
     if lb.slot is None:
@@ -328,19 +328,26 @@ def _standby_pair(
         name="vip",
         interface=port.name,
         virtual_router_id=_vrid(lb.uid),
-        priority=(100, 90)[lb.slot],
+        priority=100 if lb.role == "MASTER" else 90,
         unicast_src_ip=str(own),
         unicast_peers=(str(peer),),
         vips=(VirtualAddress(str(lb.vip.address), prefix, port.name),),
         track_process=TrackProcess(
             "haproxy", ("haproxy", "-W", "-D", "-f", haproxy_config(run_dir, haproxy))
         ),
+        startup_delay=VRRP_STARTUP_DELAY,
     )
     config = render_keepalived(keepalived, keepalived_files(str(keepalived_dir(run_dir) / name)))
     process = ProcessSpec(
         name, ns, "loadbalancer", config, program="keepalived", rt_priority=profile.rt_priority
     )
     return port, process
+
+
+# An instance's first election waits this long before its master-down interval starts
+# (render.keepalived.Keepalived.startup_delay): one instance returning beside a
+# master must hear it, not make itself a second one.
+VRRP_STARTUP_DELAY = 1.0
 
 
 def _vrid(lb_id: str) -> int:

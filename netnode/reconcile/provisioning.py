@@ -150,7 +150,7 @@ def settle(
 
 # What a node's placement sets on its copy of an object (model.topology.Placed): the
 # same object converged on any node has the same fingerprint.
-PLACEMENT = ("instance", "slot")
+PLACEMENT = ("instance", "slot", "role")
 
 
 def _digest(obj: Any, *without: str) -> str:

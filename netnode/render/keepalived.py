@@ -305,9 +305,16 @@ class Keepalived:
     router_id: str
     namespace: str
     instance: VrrpInstance
+    # Seconds the instance waits after keepalived starts before it runs VRRP at all
+    # (``vrrp_startup_delay``): a port just plugged into a userspace (netdev) datapath
+    # may not pass the peer's adverts at once, and an instance that hears none within
+    # its master-down interval makes itself a second master.
+    startup_delay: float = 0.0
 
     def __post_init__(self) -> None:
         problems = []
+        if not 0 <= self.startup_delay <= 60:
+            problems.append(Problem("startup_delay", f"{self.startup_delay} s is not 0-60 s"))
         if not NAME.match(self.router_id):
             problems.append(Problem("router_id", f"{self.router_id!r} is not a name"))
         if not NAME.match(self.namespace):
@@ -396,12 +403,14 @@ def instance(
     excluded: tuple[VirtualAddress, ...] = (),
     track_process: TrackProcess | None = None,
     track_script: TrackScript | None = None,
+    startup_delay: float = 0.0,
 ) -> Keepalived:
     """A keepalived with its timings from ``profile`` (its ``rt_priority`` is the
     driver's to apply)."""
     return Keepalived(
         router_id=router_id,
         namespace=namespace,
+        startup_delay=startup_delay,
         instance=VrrpInstance(
             name=name,
             interface=interface,
@@ -444,6 +453,11 @@ def render(keepalived: Keepalived, paths: KeepalivedFiles) -> str:
         f"{INDENT}vrrp_notify_fifo {paths.fifo}",
         f"{INDENT}vrrp_notify_fifo_script {paths.notify_script}",
         f"{INDENT}fifo_write_vrrp_states_on_reload",
+        *(
+            [f"{INDENT}vrrp_startup_delay {_seconds(keepalived.startup_delay)}"]
+            if keepalived.startup_delay
+            else []
+        ),
         "}",
     ]
     if vi.track_process is not None:

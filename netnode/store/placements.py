@@ -20,7 +20,7 @@ from netnode.store import schema
 
 # A placement as a row: id, topology, holder, kind, node, role.
 Row = Mapping[str, Any]
-COLUMNS = ("id", "topology", "holder", "kind", "node", "role")
+COLUMNS = ("id", "topology", "holder", "kind", "node", "role", "slot")
 
 # The transaction-level advisory lock one scheduling pass holds (PostgreSQL): "ns".
 SCHEDULING_LOCK = 0x6E73
@@ -45,7 +45,7 @@ def stamp(conn: Connection, scope: str) -> tuple[int, str]:
     """What changes whenever a placement of ``scope`` does: their count and newest time."""
     p = schema.placements
     count, newest = conn.execute(
-        sa.select(sa.func.count(), sa.func.max(p.c.created_at)).where(p.c.scope == scope)
+        sa.select(sa.func.count(), sa.func.max(p.c.updated_at)).where(p.c.scope == scope)
     ).one()
     return int(count), str(newest)
 
@@ -57,9 +57,24 @@ def write(conn: Connection, scope: str, add: Iterable[Row], drop: Iterable[str])
     if gone:
         conn.execute(p.delete().where((p.c.scope == scope) & p.c.id.in_(gone)))
     now = datetime.now(UTC)
-    rows = [{**{c: a[c] for c in COLUMNS}, "scope": scope, "created_at": now} for a in add]
+    rows = [
+        {**{c: a[c] for c in COLUMNS}, "scope": scope, "created_at": now, "updated_at": now}
+        for a in add
+    ]
     if rows:
         conn.execute(p.insert(), rows)
+
+
+def set_roles(conn: Connection, scope: str, roles: Mapping[str, str]) -> None:
+    """Give placements (by id) new roles."""
+    p = schema.placements
+    now = datetime.now(UTC)
+    for placement_id, role in roles.items():
+        conn.execute(
+            p.update()
+            .where((p.c.scope == scope) & (p.c.id == placement_id))
+            .values(role=role, updated_at=now)
+        )
 
 
 def take_turn(conn: Connection) -> bool:

@@ -120,9 +120,14 @@ placements = sa.Table(
     sa.Column("holder", sa.String(128), nullable=False),
     sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("node", sa.String(64), nullable=False),
-    # STANDALONE (one instance); MASTER/BACKUP candidates of an HA pair to come.
+    # STANDALONE (one instance), or MASTER/BACKUP of an HA pair: its VRRP priority (100
+    # or 90), not who holds the VIP now (VRRP decides that, nopreempt).
     sa.Column("role", sa.String(16), nullable=False),
+    # Which of the object's per-instance things it takes (an HA pair's VRRP addresses).
+    sa.Column("slot", sa.Integer, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    # Made, or its role changed: what a node watching placements notices.
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.UniqueConstraint("scope", "topology", "holder", "node", name="placements_once_per_node"),
     sa.Index("placements_by_node", "node"),
 )

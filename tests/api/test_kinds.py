@@ -21,10 +21,11 @@ SEED = Path(__file__).resolve().parents[2] / "examples" / "seed.yaml"
 
 
 def _with_ids(model: type) -> set[type]:
-    """Every model class of netnode.model below ``model``: the objects that have an id."""
+    """Every model class of netnode.model below ``model``: the objects that have an id
+    (not the bases they share, such as ``Placed``)."""
     found: set[type] = set()
     for sub in model.__subclasses__():
-        if sub.__module__.startswith("netnode.model"):
+        if sub.__module__.startswith("netnode.model") and not sub.__subclasses__():
             found.add(sub)
         found |= _with_ids(sub)
     return found

@@ -198,6 +198,8 @@ def test_an_active_standby_load_balancer_survives_its_masters_node(
     assert wait_for(lambda: serving(lab), 60) is not None, logs(nodes)
     # Exactly one instance holds the VIP, and keeps it while nothing happens.
     eventually(lambda: len(vip_holders(nodes)) == 1, timeout=20)
+    # Both instances elected: one MASTER, one BACKUP (the second may start later).
+    eventually(lambda: nodes.vrrp_states() == ["BACKUP", "MASTER"], timeout=20)
     (master,) = vip_holders(nodes)
     time.sleep(1.0)
     assert vip_holders(nodes) == [master]
@@ -207,14 +209,23 @@ def test_an_active_standby_load_balancer_survives_its_masters_node(
     took = wait_for(lambda: vip_holders(nodes) == [standby] and serving(lab), 30, 0.02)
     assert took is not None, nodes.agent_log(standby)
     print(f"\nACTIVE_STANDBY (fast profile): {standby} serves the VIP {took:.2f} s after the kill")
-    # The dead half cannot be placed again (no third node): the survivor keeps serving.
-    assert [p.node for p in scheduler.placements(engine, nodes.cluster)] == [standby]
+    # The dead half cannot be placed again (no third node): the survivor keeps serving,
+    # and leads the pair now (MASTER: the higher VRRP priority).
+    eventually(
+        lambda: (
+            [(p.node, p.role) for p in scheduler.placements(engine, nodes.cluster)]
+            == [(standby, "MASTER")]
+        ),
+        timeout=10,
+    )
 
     # The dead node returns: it gets the missing half again, as a standby (nopreempt).
     nodes.heal(master)
     nodes.start(master)
     eventually(lambda: len(scheduler.placements(engine, nodes.cluster)) == 2, timeout=30)
-    eventually(lambda: nodes.keepalived_pids(master) != [], timeout=30)
-    time.sleep(2.0)
+    roles = {p.node: p.role for p in scheduler.placements(engine, nodes.cluster)}
+    assert roles == {standby: "MASTER", master: "BACKUP"}
+    eventually(lambda: nodes.vrrp_states() == ["BACKUP", "MASTER"], timeout=30)
+    time.sleep(1.0)
     assert vip_holders(nodes) == [standby]
     assert serving(lab)

@@ -37,19 +37,20 @@ def test_a_node_keeps_what_is_placed_on_it_named_by_its_instance() -> None:
     one, pair = topo.load_balancers
     placements = [
         Placement("i-one", "svc", one.uid, "load_balancers", "a"),
-        Placement("i-pair-a", "svc", pair.uid, "load_balancers", "a", "BACKUP"),
-        Placement("i-pair-b", "svc", pair.uid, "load_balancers", "b", "MASTER"),
+        Placement("i-pair-a", "svc", pair.uid, "load_balancers", "a", "BACKUP", 1),
+        Placement("i-pair-b", "svc", pair.uid, "load_balancers", "b", "MASTER", 0),
         Placement("i-other", "other", one.uid, "load_balancers", "a"),
     ]
     on_a = for_node(topo, placements, "a", {"br-int": "nnai", "br-ex": "nnae"})
-    assert [(lb.name, lb.instance, lb.slot, lb.host_id) for lb in on_a.load_balancers] == [
-        ("one", "i-one", None, "i-one"),
-        ("pair", "i-pair-a", 1, "i-pair-a"),
+    assert [(lb.name, lb.instance, lb.slot, lb.role) for lb in on_a.load_balancers] == [
+        ("one", "i-one", None, None),
+        ("pair", "i-pair-a", 1, "BACKUP"),
     ]
+    assert on_a.load_balancers[1].host_id == "i-pair-a"
     assert on_a.integration_bridge == "nnai"
     assert on_a.bridge_of(on_a.network("public")) == "nnae"
     on_b = for_node(topo, placements, "b")
-    assert [(lb.name, lb.slot) for lb in on_b.load_balancers] == [("pair", 0)]
+    assert [(lb.name, lb.slot, lb.role) for lb in on_b.load_balancers] == [("pair", 0, "MASTER")]
     assert for_node(topo, placements, "c").load_balancers == []
     # The cluster's own copy is untouched.
     assert topo.load_balancers[0].instance is None

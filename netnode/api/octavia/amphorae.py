@@ -2,7 +2,9 @@
 for them) and failover (of an amphora, of a load balancer).
 
 An amphora is an instance of a load balancer on a node. A node on its own runs one
-STANDALONE amphora per load balancer (its id derived from the load balancer's). In a
+STANDALONE amphora per load balancer (its id derived from the load balancer's). An
+ACTIVE_STANDBY load balancer has two, MASTER and BACKUP (their VRRP priorities; which
+one holds the VIP at a moment is VRRP's), each with its own ``vrrp_ip``. In a
 cluster (``netnode serve --cluster``) each is a placement: the node it runs on is its
 ``compute_id``, and a failover drops it and places a new instance at once (on the least
 loaded node that takes work: possibly the same one, as a new namespace), which that
@@ -52,7 +54,10 @@ def _view(
     status: str,
     zone: str | None,
     created_at: str | None,
+    role: str = "STANDALONE",
+    slot: int = 0,
 ) -> dict[str, Any]:
+    paired = role != "STANDALONE" and slot < len(lb.vrrp_addresses)
     return {
         "id": amphora_id,
         "loadbalancer_id": lb.uid,
@@ -60,17 +65,17 @@ def _view(
         "compute_flavor": None,
         "image_id": None,
         "lb_network_ip": None,
-        "vrrp_ip": None,
+        "vrrp_ip": str(lb.vrrp_addresses[slot]) if paired else None,
         "ha_ip": str(lb.vip.address),
         "vrrp_port_id": None,
         "ha_port_id": lb.uid,
         "cert_expiration": None,
         "cert_busy": False,
-        "role": "STANDALONE",
+        "role": role,
         "status": status,
         "vrrp_interface": None,
         "vrrp_id": None,
-        "vrrp_priority": None,
+        "vrrp_priority": (100 if role == "MASTER" else 90) if paired else None,
         "cached_zone": zone,
         "created_at": created_at,
         "updated_at": None,
@@ -96,7 +101,9 @@ def _amphorae(svc: Service) -> list[dict[str, Any]]:
         zone = None if node is None else node.row.availability_zone
         lb = w.lbs[row["holder"]][1]
         created = row["created_at"].strftime("%Y-%m-%dT%H:%M:%S")
-        found.append(_view(row["id"], lb, row["node"], status, zone, created))
+        found.append(
+            _view(row["id"], lb, row["node"], status, zone, created, row["role"], row["slot"])
+        )
     return found
 
 

@@ -23,7 +23,9 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(32), nullable=False),
         sa.Column("node", sa.String(64), nullable=False),
         sa.Column("role", sa.String(16), nullable=False),
+        sa.Column("slot", sa.Integer, nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.UniqueConstraint("scope", "topology", "holder", "node", name="placements_once_per_node"),
         sa.Index("placements_by_node", "node"),
     )

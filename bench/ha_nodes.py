@@ -1,0 +1,289 @@
+"""A node dies: how long until its load balancer serves again, and what clients see.
+
+Two netnode nodes of one cluster on this machine (``netnode.lab.nodes``), sharing a
+private PostgreSQL (``tests/postgres.py``), patched into a lab of this run's own (two
+backends and a client on the tenant segment, ``netnode apply`` on a node outside the
+cluster). Two sections, side by side in one run:
+
+**Standalone** (``SINGLE``): a load balancer (VIP 10.0.0.100, HTTP, two members) is
+recorded with ``netnode --cluster apply`` and placed on one node. Then ``--rounds`` times:
+
+1. wait until the VIP answers from the client's namespace;
+2. a client loop sends one request every 10 ms (each with a 0.5 s timeout);
+3. the node holding the load balancer dies: its agent and HAProxy processes SIGKILLed,
+   its patch ports cut (what it left behind is cut off, as with a dead host);
+4. measure until the VIP answers again (the other node noticed the death through the
+   released advisory lock, placed a new instance, built it and announced the VIP): the
+   **reschedule time**, and the requests that failed meanwhile;
+5. the dead node comes back (patched, its agent started): it takes nothing back, and is
+   the next round's spare.
+
+**ACTIVE_STANDBY**, per failover profile (default: advert 1 s; fast: 0.1 s): the same
+load balancer with two instances, one per node, keepalived holding the VIP. Each round
+kills the node whose instance holds the VIP (cut off first, then every process
+SIGKILLed) under the same load, and measures until the other instance serves: the
+**takeover time**, the requests that failed before it, and those that failed in the
+2 s after it (target: none). The dead node then comes back and takes its slot again as
+a standby (nopreempt: the VIP stays).
+
+Targets (issue 13): standalone serving elsewhere within 15 s of the death; ACTIVE_STANDBY
+on the fast profile taking over in < 1 s with no failed request once it is over.
+
+Usage: .venv/bin/python bench/ha_nodes.py [--rounds 3]
+
+Safety: every namespace, bridge and process is this run's own; traffic only from the
+lab client's namespace to the VIP on the lab's segment; ``finally`` stops the agents,
+destroys what each node and the lab built, deletes the bridges and the database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # tests.postgres: the private PostgreSQL of the test suite
+
+from netnode.cluster import nodes as cluster_nodes  # noqa: E402
+from netnode.cluster import scheduler  # noqa: E402
+from netnode.lab.client import http_get  # noqa: E402
+from netnode.lab.nodes import SimulatedNodes, wait_for  # noqa: E402
+from netnode.model import ids  # noqa: E402
+from netnode.model.loading import load_data  # noqa: E402
+from netnode.reconcile import converge  # noqa: E402
+from netnode.reconcile.host import Host  # noqa: E402
+from netnode.store.database import engine_for  # noqa: E402
+from tests import postgres  # noqa: E402
+from tests.functional.test_cluster import (  # noqa: E402
+    HA_SERVICE,
+    LAB,
+    SERVICE,
+    VIP,
+    vip_holders,
+)
+
+TARGET_STANDALONE = 15.0
+TARGET_FAST = 1.0
+# How long after a takeover failed requests still count against it.
+AFTER = 2.0
+
+
+class Load(threading.Thread):
+    """One request every 10 ms from ``namespace`` to the VIP; keeps when each request
+    that failed was sent."""
+
+    def __init__(self, namespace: str) -> None:
+        super().__init__(daemon=True)
+        self.namespace = namespace
+        self.ok = 0
+        self.failures: list[float] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            sent = time.monotonic()
+            try:
+                http_get(self.namespace, VIP, timeout=0.5)
+                self.ok += 1
+            except OSError:
+                self.failures.append(sent)  # when it was sent, not when it gave up
+            self.stop.wait(0.01)
+
+
+@dataclass
+class Round:
+    took: float | None
+    failed_during: int
+    failed_after: int
+
+
+class Lab:
+    """The lab (backends, client, segment), two simulated nodes, a private PostgreSQL."""
+
+    def __init__(self, sim: SimulatedNodes, client_ns: str) -> None:
+        self.sim = sim
+        self.client_ns = client_ns
+        self.engine = engine_for(sim.db)
+
+    def apply(self, data: dict, name: str) -> None:
+        path = self.sim.workdir / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(data))
+        first = next(iter(self.sim.nodes))
+        subprocess.run([*self.sim.cli(first), "apply", "-f", str(path)], check=True,
+                       capture_output=True)  # fmt: skip
+
+    def all_alive(self) -> bool:
+        return sum(n.alive for n in cluster_nodes.read(self.engine)) == len(self.sim.nodes)
+
+    def kill_and_measure(self, victim: str, serving: Callable[[], bool]) -> Round:
+        load = Load(self.client_ns)
+        load.start()
+        time.sleep(1.0)
+        killed = time.monotonic()
+        self.sim.kill(victim)
+        took = wait_for(serving, 60, interval=0.01)
+        if took is not None:
+            time.sleep(AFTER)
+        load.stop.set()
+        load.join()
+        # A request sent before the takeover was over failed during it; one sent after
+        # it counts against it.
+        over = killed + (took if took is not None else 60)
+        during = sum(1 for t in load.failures if t <= over)
+        after = sum(1 for t in load.failures if t > over)
+        # The dead node comes back (and, ACTIVE_STANDBY, takes its slot as a standby).
+        self.sim.heal(victim)
+        self.sim.start(victim)
+        wait_for(self.all_alive, 30)
+        return Round(took, during, after)
+
+
+def standalone(lab: Lab, rounds: int) -> list[Round]:
+    lab.apply(SERVICE, "svc")
+    found = []
+    for n in range(rounds):
+        if wait_for(lambda: _answers(lab.client_ns), 60) is None:
+            raise RuntimeError(f"standalone round {n + 1}: the VIP never answered")
+        (placement,) = scheduler.placements(lab.engine, lab.sim.cluster)
+        found.append(lab.kill_and_measure(placement.node, lambda: _answers(lab.client_ns)))
+        _show("standalone", n, placement.node, found[-1])
+    # Gone before the pair takes the same VIP: the topology without its load balancer.
+    lab.apply({"name": "svc", "networks": SERVICE["networks"]}, "svc")
+    if wait_for(lambda: not _answers(lab.client_ns), 30) is None:
+        raise RuntimeError("the standalone load balancer did not go")
+    return found
+
+
+def active_standby(lab: Lab, profile: str, rounds: int) -> list[Round]:
+    data = copy.deepcopy(HA_SERVICE)
+    data["load_balancers"][0]["failover_profile"] = profile
+    lab.apply(data, "hasvc")
+    found = []
+    for n in range(rounds):
+        ready = wait_for(
+            lambda: (
+                len(scheduler.placements(lab.engine, lab.sim.cluster)) == 2
+                and lab.sim.vrrp_states() == ["BACKUP", "MASTER"]
+                and len(vip_holders(lab.sim)) == 1
+                and _answers(lab.client_ns)
+            ),
+            60,
+        )
+        if ready is None:
+            raise RuntimeError(f"{profile} round {n + 1}: no single VIP holder serving")
+        time.sleep(1.0)
+        (master,) = vip_holders(lab.sim)
+        survivor = next(x for x in lab.sim.nodes if x != master)
+        found.append(
+            lab.kill_and_measure(
+                master,
+                lambda survivor=survivor: (
+                    vip_holders(lab.sim) == [survivor] and _answers(lab.client_ns)
+                ),
+            )
+        )
+        _show(f"ACTIVE_STANDBY {profile}", n, master, found[-1])
+    return found
+
+
+def _show(what: str, n: int, victim: str, r: Round) -> None:
+    shown = "never" if r.took is None else f"{r.took:.2f} s"
+    print(f"{what} round {n + 1}: {victim} killed; serving again after {shown}; failed "
+          f"requests: {r.failed_during} before, {r.failed_after} in the {AFTER:g} s after")  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--profiles", default="default,fast")
+    args = parser.parse_args()
+    reason = postgres.available()
+    if reason is not None:
+        print(f"ha_nodes: {reason}", file=sys.stderr)
+        return 1
+    suffix = secrets.token_hex(3)
+    state = Path(tempfile.mkdtemp(prefix="nn-"))
+    lab_host = Host(state_dir=state, node=f"b-{suffix}")
+    lab_topo = load_data({**LAB, "integration_bridge": f"nn{suffix}i"}, lab_host.node)
+    client_ns = ids.lab_namespace(lab_topo.lab.clients[0].uid)
+    results: dict[str, list[Round]] = {}
+    try:
+        with postgres.private_cluster() as db:
+            converge.apply(lab_host, lab_topo)
+            sim = SimulatedNodes(
+                db=db,
+                cluster=f"c{suffix}",
+                suffix=suffix,
+                workdir=state / "cluster",
+                segments={"br-int": f"nn{suffix}i"},
+            )
+            try:
+                sim.build()
+                for name in sim.nodes:
+                    sim.start(name)
+                lab = Lab(sim, client_ns)
+                if wait_for(lab.all_alive, 30) is None:
+                    raise RuntimeError("the nodes did not join")
+                results["standalone"] = standalone(lab, args.rounds)
+                for profile in args.profiles.split(","):
+                    results[f"ACTIVE_STANDBY {profile}"] = active_standby(lab, profile, args.rounds)
+            finally:
+                sim.close(("svc", "hasvc"))
+                engine_for(db).dispose()
+                for line in sim.cleanup_errors:
+                    print(f"ha_nodes: not cleaned up: {line}", file=sys.stderr)
+    finally:
+        converge.destroy(lab_host, lab_topo)
+        lab_host.close()
+        shutil.rmtree(state, ignore_errors=True)
+    _report(results)
+    return 0
+
+
+def _report(results: dict[str, list[Round]]) -> None:
+    print()
+    print(f"{'case':<26} {'median':>8} {'worst':>8}  failed before / after   target")
+    for case, rounds in results.items():
+        seen = [r.took for r in rounds if r.took is not None]
+        complete = len(seen) == len(rounds) and seen
+        median = f"{statistics.median(seen):.2f} s" if seen else "-"
+        worst = f"{max(seen):.2f} s" if complete else "never"
+        before = ",".join(str(r.failed_during) for r in rounds)
+        after = ",".join(str(r.failed_after) for r in rounds)
+        if case == "standalone":
+            ok = bool(complete) and max(seen) < TARGET_STANDALONE
+            target = f"< {TARGET_STANDALONE:g} s: {'met' if ok else 'MISSED'}"
+        elif case.endswith("fast"):
+            ok = (
+                bool(complete)
+                and max(seen) < TARGET_FAST
+                and not any(r.failed_after for r in rounds)
+            )
+            target = f"< {TARGET_FAST:g} s, none after: {'met' if ok else 'MISSED'}"
+        else:
+            target = "(none)"
+        print(f"{case:<26} {median:>8} {worst:>8}  {before:>8} / {after:<8}  {target}")
+
+
+def _answers(namespace: str) -> bool:
+    try:
+        return http_get(namespace, VIP, timeout=0.5).body.strip().startswith("server_")
+    except OSError:
+        return False
+
+
+if __name__ == "__main__":
+    sys.exit(main())
