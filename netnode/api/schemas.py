@@ -303,7 +303,7 @@ class LoadBalancerCreate(Owned):
     vip_address: IPv4Address | None = None
     admin_state_up: Bool = True
     provider: Literal["netnode", "amphora"] | None = None
-    flavor_id: None = None
+    flavor_id: ObjectId | None = None
     availability_zone: None = None
     listeners: Annotated[list[ListenerSingleCreate], Field(max_length=100)] | None = None
     pools: Annotated[list[PoolSingleCreate], Field(max_length=100)] | None = None

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import random
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -391,6 +391,19 @@ class World:
             lb.vip.mac,
             f"octavia-lb-{lb.uid}",
         )
+        for slot, vrrp in enumerate(lb.vrrp_addresses):
+            # An ACTIVE_STANDBY pair's own addresses (Octavia's amphora VRRP ports).
+            self._port(
+                part,
+                src,
+                f"vrrp/{lb.uid}/{slot}",
+                net_id,
+                vrrp,
+                "Octavia",
+                lb.uid,
+                None,
+                f"octavia-lb-vrrp-{lb.uid}-{slot}",
+            )
         for listener in lb.listeners:
             part.entries.append(("listeners", listener.uid, (lb, listener)))
             for policy in listener.l7policies:
@@ -501,11 +514,11 @@ class World:
         """The ports holding ``address``, on any network."""
         return self._ports_at.get(address, [])
 
-    def free_address(self, subnet_id: str) -> IPv4Address | None:
+    def free_address(self, subnet_id: str, taken: Iterable[IPv4Address] = ()) -> IPv4Address | None:
         """A free address of the subnet: the first, or one of the first few after a
-        lost race (``spread``)."""
+        lost race (``spread``); ``taken``: addresses this change already took."""
         _, net, subnet = self.subnets[subnet_id]
-        used = self._used_ints.get(net.uid, set())
+        used = self._used_ints.get(net.uid, set()) | {int(a) for a in taken}
         first, last = int(subnet.cidr.network_address) + 1, int(subnet.cidr.broadcast_address)
         if subnet.cidr.prefixlen >= 31:
             first, last = int(subnet.cidr.network_address), last + 1

@@ -548,6 +548,8 @@ class ApiMeta(Base):
     shared: bool = False
     # Members: the subnet the client named (Octavia echoes it back).
     subnet_id: ObjectId | None = None
+    # Load balancers: the flavor they were made with.
+    flavor_id: ObjectId | None = None
 
 
 # --- the whole file ------------------------------------------------------------------------

@@ -153,6 +153,8 @@ def allocations(row: Row, subnets: dict[str, tuple[str, str]]) -> set[Allocation
         vip = body.get("vip") or {}
         add(vip.get("network"), vip.get("address"))
         add(MACS, vip.get("mac"))
+        for vrrp in body.get("vrrp_addresses") or []:
+            add(vip.get("network"), vrrp)
     elif row.kind == "routers":
         gateway = body.get("external_gateway") or {}
         add(gateway.get("network"), gateway.get("ip_address"))

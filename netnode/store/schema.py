@@ -132,6 +132,29 @@ placements = sa.Table(
     sa.Index("placements_by_node", "node"),
 )
 
+# Octavia's flavor profiles and flavors (netnode.store.flavors): an operator's named
+# choices of how load balancers are built. ``flavor_data`` is the JSON text Octavia
+# takes (netnode.api.octavia.flavors checks it).
+flavor_profiles = sa.Table(
+    "flavor_profiles",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("provider_name", sa.String(64), nullable=False),
+    sa.Column("flavor_data", sa.Text, nullable=False),
+)
+flavors = sa.Table(
+    "flavors",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("description", sa.String(255), nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column(
+        "flavor_profile_id", sa.String(36), sa.ForeignKey("flavor_profiles.id"), nullable=False
+    ),
+)
+
 # Octavia's quotas per project: one row per (project, kind); a kind with no row is
 # unlimited (-1), as Octavia's default.
 quotas = sa.Table(

@@ -9,6 +9,7 @@ from fastapi import APIRouter
 
 from netnode.api.octavia import (
     amphorae,
+    flavors,
     healthmonitors,
     l7policies,
     listeners,
@@ -29,6 +30,7 @@ for resource in (
     l7policies,
     quotas,
     providers,
+    flavors,
 ):
     router.include_router(resource.router)
 router.include_router(amphorae.lbaas)

@@ -3,6 +3,7 @@ their status tree and statistics."""
 
 from __future__ import annotations
 
+from ipaddress import IPv4Address
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -14,6 +15,7 @@ from netnode.api.builders import Quotas
 from netnode.api.common import Ctx, Svc, listing
 from netnode.api.errors import ApiError, BadRequest, Conflict
 from netnode.api.listing import octavia
+from netnode.api.octavia import flavors
 from netnode.api.octavia.lookups import find_lb, lb_for_change
 from netnode.api.octavia.views import views
 from netnode.api.service import Doc, Service, asked_project, may_write, new_id
@@ -48,6 +50,14 @@ def create_loadbalancer(
     req: s.LoadBalancerCreate = body.loadbalancer  # type: ignore[attr-defined]
     data = req.model_dump(exclude_unset=True, exclude={"listeners", "pools"})
     built = graph.Built()
+    chosen = flavors.choices(svc, req.flavor_id) if req.flavor_id is not None else {}
+    paired = chosen.get("loadbalancer_topology") == "ACTIVE_STANDBY"
+    if paired and svc.store.scope == svc.store.node:
+        raise BadRequest(
+            "Invalid input for field/attribute flavor_id: its loadbalancer_topology is "
+            "ACTIVE_STANDBY, which needs two nodes: this netnode runs on its own (start "
+            "the nodes with --cluster NAME on one PostgreSQL store)"
+        )
 
     def mutate(doc: Doc, w: World) -> str:
         nonlocal built
@@ -78,8 +88,13 @@ def create_loadbalancer(
             "vip": {"network": doc.use_network(w, net.uid), "address": str(address)},
             "admin_state_up": req.admin_state_up,
         }
+        if paired:
+            lb["topology"] = "ACTIVE_STANDBY"
+            lb["vrrp_addresses"] = [str(a) for a in _vrrp_addresses(w, subnet_id, address)]
+        if "failover_profile" in chosen:
+            lb["failover_profile"] = chosen["failover_profile"]
         doc.add("load_balancers", lb)
-        doc.set_meta(lb_id, ctx, data, quotas.project)
+        doc.set_meta(lb_id, ctx, data, quotas.project, flavor_id=req.flavor_id)
         built = graph.populate(svc, ctx, doc, w, quotas, lb, req)
         return lb_id
 
@@ -88,6 +103,20 @@ def create_loadbalancer(
     except ApiError as exc:
         raise built.told(exc) from exc
     return {"loadbalancer": graph.full_view(views(svc, svc.world()), lb_id)}
+
+
+def _vrrp_addresses(w: World, subnet_id: str, vip: IPv4Address) -> list[IPv4Address]:
+    """Two free addresses of the VIP's subnet for an ACTIVE_STANDBY pair's instances."""
+    found: list[IPv4Address] = []
+    for _ in range(2):
+        address = w.free_address(subnet_id, taken=[vip, *found])
+        if address is None:
+            raise Conflict(
+                f"No more IP addresses available on subnet {subnet_id} for the "
+                "ACTIVE_STANDBY pair's two VRRP addresses"
+            )
+        found.append(address)
+    return found
 
 
 def _vip_subnet(ctx: Context, w: World, req: s.LoadBalancerCreate) -> str:

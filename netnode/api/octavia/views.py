@@ -54,7 +54,7 @@ class Views:
             "listeners": [{"id": x.uid} for x in lb.listeners],
             "pools": [{"id": p.uid} for p in lb.pools],
             "provider": "netnode",
-            "flavor_id": None,
+            "flavor_id": meta.flavor_id if (meta := src.topo.metadata.get(lb.uid)) else None,
             "availability_zone": None,
         }
 
