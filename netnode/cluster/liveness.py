@@ -31,6 +31,8 @@ class Verdict:
     reason: str
     # Seconds since the last heartbeat, by the store's clock.
     age: float
+    # Seconds since it stopped cleanly (LEFT only).
+    left_age: float = 0.0
 
     @property
     def alive(self) -> bool:
@@ -49,7 +51,8 @@ def judge(
     such locks)."""
     age = max((now - heartbeat_at).total_seconds(), 0.0)
     if left_at is not None and left_at >= heartbeat_at:
-        return Verdict(LEFT, f"stopped cleanly {_ago((now - left_at).total_seconds())}", age)
+        since = max((now - left_at).total_seconds(), 0.0)
+        return Verdict(LEFT, f"stopped cleanly {_ago(since)}", age, since)
     if lock_held is False:
         return Verdict(DEAD, "its store session is gone (its advisory lock was released)", age)
     if age > timeout:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from sqlalchemy.engine import Engine
 
 from netnode.cluster import nodes
+from netnode.cluster.liveness import LEFT
 from netnode.cluster.local import for_node
 from netnode.cluster.scheduling import Candidate, Decisions, Placement, Wanted, schedule
 from netnode.model.topology import Topology
@@ -30,10 +31,7 @@ def run_pass(
     with engine.begin() as conn:
         if not rows.take_turn(conn):
             return None
-        candidates = [
-            Candidate(n.name, n.alive, n.row.admin_state_up)
-            for n in nodes.judged(node_rows.read(conn, load=False))
-        ]
+        candidates = [_candidate(n) for n in nodes.judged(node_rows.read(conn, load=False))]
         current = [_placement(r) for r in rows.read(conn, scope)]
         wanted = {key: Wanted(*found) for key, found in rows.placeable(conn, scope).items()}
         decisions = schedule(wanted, current, candidates, new_id)
@@ -49,6 +47,15 @@ def run_pass(
             changed = (*decisions.add, *decisions.drop, *decisions.promote)
             rows.touch(conn, scope, {p.topology for p in changed})
         return decisions
+
+
+def _candidate(node: nodes.Node) -> Candidate:
+    """A node as the scheduler sees it. One that stopped cleanly within its timeout is
+    being restarted, most likely (an upgrade): it keeps what it runs, takes nothing new,
+    and only loses it once that time has passed."""
+    if node.verdict.state == LEFT and node.verdict.left_age < node.row.timeout:
+        return Candidate(node.name, alive=True, admin_state_up=False)
+    return Candidate(node.name, node.alive, node.row.admin_state_up)
 
 
 def _placement(r: rows.Row) -> Placement:

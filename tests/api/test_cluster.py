@@ -191,3 +191,26 @@ def test_a_node_on_its_own_has_one_standalone_amphora_per_lb_and_no_failover(api
     refused = api.put(f"/v2/lbaas/loadbalancers/{lb['id']}/failover", None)
     assert refused.status_code == 409
     assert "--cluster" in refused.json()["faultstring"]
+
+
+def test_a_node_that_stopped_cleanly_keeps_its_objects_for_its_timeout(
+    cluster_api: Api, members: dict, engine: Engine
+) -> None:
+    join(engine, members, "n1", timeout=0.5)
+    lb = create_lb(cluster_api, "kept")
+    scheduler.run_pass(engine, CLUSTER)
+    (first,) = amphorae(cluster_api)
+    members.pop("n1").stop()  # left: restarting, most likely
+    join(engine, members, "n2")
+    decisions = scheduler.run_pass(engine, CLUSTER)
+    assert decisions is not None and decisions.empty
+    assert [a["id"] for a in amphorae(cluster_api)] == [first["id"]]
+    # Back within its timeout: nothing moved.
+    join(engine, members, "n1", timeout=0.5)
+    assert scheduler.run_pass(engine, CLUSTER).empty  # type: ignore[union-attr]
+    # Gone for longer than its timeout: its load balancer moves.
+    members.pop("n1").stop()
+    time.sleep(0.6)
+    scheduler.run_pass(engine, CLUSTER)
+    (moved,) = amphorae(cluster_api)
+    assert (moved["loadbalancer_id"], moved["compute_id"]) == (lb, "n2")

@@ -1,16 +1,25 @@
 """Two netnode nodes of one cluster on one machine (``netnode.lab.nodes``), sharing a
-private PostgreSQL: a load balancer recorded with ``netnode --cluster apply`` is placed on
-one node, built there and serves HTTP from a lab client on the tenant segment; when that
-node dies (its agent and HAProxy SIGKILLed, its patch ports cut), the other node places
-it again as a new instance and serves the same VIP; the dead node, back, takes nothing
-back.
+private PostgreSQL.
 
-The lab (backends, the client, and the segments the nodes patch into) is a topology of
+- A standalone load balancer recorded with ``netnode --cluster apply`` is placed on one
+  node, built there and serves HTTP from a lab client on the tenant segment; when that
+  node dies (cut off, its processes SIGKILLed), the other node places it again as a new
+  instance and serves the same VIP; the dead node, back, takes nothing back.
+- An ACTIVE_STANDBY load balancer (fast profile) runs on both nodes, one keepalived
+  holding the VIP: restarting the master's agent moves nothing; the master's HAProxy
+  killed moves the VIP to the standby, and it stays there once HAProxy is back; the
+  master's node killed, the standby serves; the dead node back takes its slot again as
+  the standby, without preempting.
+
+The lab (backends, the client, and the segment the nodes patch into) is a topology of
 its own on a node outside the cluster.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -204,6 +213,27 @@ def test_an_active_standby_load_balancer_survives_its_masters_node(
     time.sleep(1.0)
     assert vip_holders(nodes) == [master]
     standby = b if master == a else a
+    placed = sorted(p.id for p in scheduler.placements(engine, nodes.cluster))
+
+    # Restarting the master's agent (an upgrade) moves nothing: it left cleanly and is
+    # back within its timeout.
+    nodes.stop(master)
+    nodes.start(master)
+    eventually(lambda: {n.name for n in cluster_nodes.read(engine) if n.alive} == {a, b}, 30)
+    time.sleep(1.0)
+    assert sorted(p.id for p in scheduler.placements(engine, nodes.cluster)) == placed
+    assert vip_holders(nodes) == [master]
+
+    # The master's HAProxy dies: keepalived tracks it, the VIP moves to the standby; the
+    # agent then starts HAProxy again, and the VIP stays where it went (nopreempt).
+    for pid in nodes.haproxy_pids(master):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    eventually(lambda: vip_holders(nodes) == [standby] and serving(lab), timeout=20)
+    eventually(lambda: nodes.vrrp_states() == ["BACKUP", "MASTER"], timeout=30)
+    time.sleep(1.0)
+    assert vip_holders(nodes) == [standby]
+    master, standby = standby, master
 
     nodes.kill(master)
     took = wait_for(lambda: vip_holders(nodes) == [standby] and serving(lab), 30, 0.02)
