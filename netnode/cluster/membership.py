@@ -187,10 +187,11 @@ class Membership:
             if not present:
                 self.log(f"netnode: node {self.name!r}: its row was deleted; joining again")
                 self._reattach(conn)
-        except NetnodeError as exc:
+        except Exception as exc:  # nothing may end the heartbeat: it is the node's life
             self._drop()
             if not self._failing:
-                self.log(f"netnode: node {self.name!r}: heartbeat failed: {exc}; retrying")
+                what = str(exc) if isinstance(exc, NetnodeError) else f"{type(exc).__name__}: {exc}"
+                self.log(f"netnode: node {self.name!r}: heartbeat failed: {what}; retrying")
             self._failing = True
             return False
         if self._failing:

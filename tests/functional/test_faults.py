@@ -271,12 +271,13 @@ def test_a_full_state_filesystem_is_a_clear_error_and_recovers(lab: Lab) -> None
 
 
 def _fill(path: Path) -> None:
-    with open(path, "wb") as out:
+    # Unbuffered: a buffered file would try again to write what did not fit when it is
+    # closed, and raise there.
+    with open(path, "wb", buffering=0) as out:
         chunk = b"\0" * 65536
         try:
             while True:
                 out.write(chunk)
-                out.flush()
         except OSError:
             pass
 

@@ -34,7 +34,8 @@ def cluster() -> Iterator[postgres.Cluster]:
     reason = postgres.available()
     if reason is not None:
         pytest.fail(f"this test needs a private PostgreSQL cluster: {reason}")
-    with postgres.restartable_cluster(durable=False) as c:
+    # Durable: a test restarts it, and what was committed (the schema) must survive.
+    with postgres.restartable_cluster() as c:
         yield c
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from netnode.api import schemas as s
 from netnode.api.auth import Context
 from netnode.api.common import Ctx, Svc
 from netnode.api.errors import BadRequest, Conflict, Forbidden, NotFound
@@ -58,6 +59,25 @@ class FlavorFields(BaseModel):
 class FlavorBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     flavor: FlavorFields
+
+
+class ProfileOut(BaseModel):
+    id: str
+    name: str
+    provider_name: str
+    flavor_data: str
+
+
+class FlavorOut(BaseModel):
+    id: str
+    name: str
+    description: str
+    enabled: bool
+    flavor_profile_id: str
+
+
+PROFILE_OUT = s.wrap_out("flavorprofile", ProfileOut)
+FLAVOR_OUT = s.wrap_out("flavor", FlavorOut)
 
 
 def flavor_data(text: str) -> dict[str, str]:
@@ -111,7 +131,7 @@ def list_profiles(request: Request, svc: Service = Svc, ctx: Context = Ctx) -> A
     return _listing(request, PROFILES, _store(svc).profiles())
 
 
-@router.post("/flavorprofiles", status_code=201)
+@router.post("/flavorprofiles", status_code=201, response_model=PROFILE_OUT)
 def create_profile(body: ProfileBody, svc: Service = Svc, ctx: Context = Ctx) -> Any:
     _admin(ctx, "create flavor profiles")
     fields = body.flavorprofile
@@ -141,13 +161,13 @@ def _profile(svc: Service, profile_id: str) -> dict[str, Any]:
     return found
 
 
-@router.get("/flavorprofiles/{profile_id}")
+@router.get("/flavorprofiles/{profile_id}", response_model=PROFILE_OUT)
 def show_profile(profile_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Any:
     _admin(ctx, "see flavor profiles")
     return {"flavorprofile": _profile(svc, profile_id)}
 
 
-@router.put("/flavorprofiles/{profile_id}")
+@router.put("/flavorprofiles/{profile_id}", response_model=PROFILE_OUT)
 def update_profile(
     profile_id: str, body: ProfileBody, svc: Service = Svc, ctx: Context = Ctx
 ) -> Any:
@@ -196,7 +216,7 @@ def _flavor(svc: Service, flavor_id: str) -> dict[str, Any]:
     return found
 
 
-@router.post("/flavors", status_code=201)
+@router.post("/flavors", status_code=201, response_model=FLAVOR_OUT)
 def create_flavor(body: FlavorBody, svc: Service = Svc, ctx: Context = Ctx) -> Any:
     _admin(ctx, "create flavors")
     fields = body.flavor
@@ -219,12 +239,12 @@ def create_flavor(body: FlavorBody, svc: Service = Svc, ctx: Context = Ctx) -> A
     return {"flavor": _flavor_view(flavor)}
 
 
-@router.get("/flavors/{flavor_id}")
+@router.get("/flavors/{flavor_id}", response_model=FLAVOR_OUT)
 def show_flavor(flavor_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Any:
     return {"flavor": _flavor_view(_flavor(svc, flavor_id))}
 
 
-@router.put("/flavors/{flavor_id}")
+@router.put("/flavors/{flavor_id}", response_model=FLAVOR_OUT)
 def update_flavor(flavor_id: str, body: FlavorBody, svc: Service = Svc, ctx: Context = Ctx) -> Any:
     _admin(ctx, "change flavors")
     flavor = _flavor(svc, flavor_id)
