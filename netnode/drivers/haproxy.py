@@ -31,13 +31,19 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePath
-from typing import Literal, TypeVar
+from typing import Literal
 
-from netnode.drivers.procfs import alive, naming, parent, write_private
+from netnode.drivers.procfs import (
+    alive,
+    naming,
+    parent,
+    terminate,
+    wait_for,
+    wait_gone,
+    write_private,
+)
 from netnode.errors import HostError, MissingTool, Refused
 from netnode.plan.runtime import RemoveServer, ServerChange, parse_config
 from netnode.plan.spec import ProcessFile
@@ -64,7 +70,6 @@ DELETE_TIMEOUT = 2.0
 # refuses a 98-byte stats socket or master CLI path with "too long (max 97)".
 MAX_SOCKET_PATH = 97
 
-T = TypeVar("T")
 
 Outcome = Literal["created", "changed", "unchanged"]
 
@@ -279,7 +284,7 @@ class HAProxyProcesses:
                 return None
             return pid if "Pid:" in info else None
 
-        pid = _wait(ready, START_TIMEOUT)
+        pid = wait_for(ready, START_TIMEOUT)
         if pid is None:
             # Do not leave a half-started process for ensure() to call "unchanged".
             stale = self.running_pid(name)
@@ -355,7 +360,7 @@ class HAProxyProcesses:
                 ("ok", int(served_by)) if served_by.isdigit() and int(served_by) in fresh else None
             )
 
-        outcome = _wait(settled, RELOAD_TIMEOUT)
+        outcome = wait_for(settled, RELOAD_TIMEOUT)
         if outcome is not None and outcome[0] == "ok":
             self.prune_files(name, files)
             return
@@ -460,7 +465,7 @@ class HAProxyProcesses:
                     left.append(target)
             return left
 
-        _wait(lambda: True if not busy() else None, drain_timeout)
+        wait_for(lambda: True if not busy() else None, drain_timeout)
         for target in targets:
             self._command(name, f"set server {target} state maint")
         # Sessions still there after the drain time are cut; in maintenance the
@@ -475,7 +480,7 @@ class HAProxyProcesses:
                 answers.append(answer)
                 return True if answer == "Server deleted." else None
 
-            if _wait(deleted, DELETE_TIMEOUT) is None:
+            if wait_for(deleted, DELETE_TIMEOUT) is None:
                 raise HostError(
                     f"HAProxy for {name} did not delete server {target}: {answers[-1]!r}"
                 )
@@ -775,12 +780,7 @@ def in_namespace(pid: int, namespace: str) -> bool:
 
 def _terminate(pid: int, cfg: Path) -> None:
     """SIGTERM a verified master (it stops its workers), SIGKILL it after STOP_TIMEOUT."""
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    if not _wait_gone(pid, STOP_TIMEOUT) and _is_our_haproxy(pid, cfg):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-        _wait_gone(pid, STOP_TIMEOUT)
+    terminate(pid, lambda p: _is_our_haproxy(p, cfg), STOP_TIMEOUT)
 
 
 def _soft_stop(pid: int, cfg: Path) -> None:
@@ -788,20 +788,5 @@ def _soft_stop(pid: int, cfg: Path) -> None:
     connections; after SOFT_STOP_TIMEOUT it is terminated."""
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGUSR1)
-    if not _wait_gone(pid, SOFT_STOP_TIMEOUT) and _is_our_haproxy(pid, cfg):
+    if not wait_gone(pid, SOFT_STOP_TIMEOUT) and _is_our_haproxy(pid, cfg):
         _terminate(pid, cfg)
-
-
-def _wait_gone(pid: int, timeout: float) -> bool:
-    return _wait(lambda: None if alive(pid) else True, timeout) is not None
-
-
-def _wait(probe: Callable[[], T | None], timeout: float, interval: float = 0.01) -> T | None:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value is not None:
-            return value
-        if time.monotonic() >= deadline:
-            return None
-        time.sleep(interval)

@@ -17,16 +17,14 @@ ever killed by name.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from netnode.drivers.procfs import alive, write_private
+from netnode.drivers.procfs import alive, terminate, write_private
 from netnode.errors import HostError, MissingTool
 
 CONFIG = "config.json"
@@ -122,21 +120,7 @@ def _is_ours(pid: int, config: Path) -> bool:
 
 
 def _terminate(pid: int, config: Path) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    if not _wait_gone(pid) and _is_ours(pid, config):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-        _wait_gone(pid)
-
-
-def _wait_gone(pid: int) -> bool:
-    deadline = time.monotonic() + STOP_TIMEOUT
-    while time.monotonic() < deadline:
-        if not alive(pid):
-            return True
-        time.sleep(0.02)
-    return False
+    terminate(pid, lambda p: _is_ours(p, config), STOP_TIMEOUT)
 
 
 def _tail(path: Path, lines: int = 5) -> str:

@@ -44,13 +44,12 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Literal
 
 from netnode.drivers.haproxy import in_namespace
-from netnode.drivers.procfs import alive, write_private
+from netnode.drivers.procfs import alive, terminate, wait_for, write_private
 from netnode.errors import HostError, MissingTool, Refused
 from netnode.render.keepalived import KeepalivedFiles, files, parse_role, render_notify_script
 
@@ -61,7 +60,6 @@ RELOAD_INTERVAL = 1.0
 # Where keepalived (net_namespace) makes /run/keepalived/<namespace>.
 KEEPALIVED_RUN = Path("/run/keepalived")
 
-T = TypeVar("T")
 Outcome = Literal["created", "changed", "unchanged"]
 
 
@@ -215,7 +213,7 @@ class KeepalivedProcesses:
                 return None
             return pid
 
-        pid = _wait(ready, START_TIMEOUT)
+        pid = wait_for(ready, START_TIMEOUT)
         if pid is None:
             self.stop(name, keep_dir=True)
             raise HostError(
@@ -278,7 +276,7 @@ class KeepalivedProcesses:
             now = _read_pid(Path(f.notify_pid))
             return True if now is not None and now != before and alive(now) else None
 
-        if _wait(reloaded, RELOAD_TIMEOUT) is None:
+        if wait_for(reloaded, RELOAD_TIMEOUT) is None:
             if previous is not None:
                 os.replace(f.config, f"{f.config}-failed")
                 write_private(Path(f.config), previous)
@@ -384,27 +382,7 @@ def _is_ours(pid: int, config: Path) -> bool:
 
 
 def _terminate(pid: int, config: Path) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    if not _wait_gone(pid) and _is_ours(pid, config):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-        _wait_gone(pid)
-
-
-def _wait_gone(pid: int) -> bool:
-    return _wait(lambda: None if alive(pid) else True, STOP_TIMEOUT) is not None
-
-
-def _wait(probe: Callable[[], T | None], timeout: float, interval: float = 0.01) -> T | None:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value is not None:
-            return value
-        if time.monotonic() >= deadline:
-            return None
-        time.sleep(interval)
+    terminate(pid, lambda p: _is_ours(p, config), STOP_TIMEOUT)
 
 
 def _tail(path: Path, lines: int = 5) -> str:

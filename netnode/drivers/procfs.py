@@ -1,13 +1,21 @@
-"""What the process drivers (HAProxy's, netnode's helpers') share: a private file
-written atomically, whether a pid is a live process, and the processes whose command
+"""What the process drivers (HAProxy's, keepalived's, netnode's helpers') share: a
+private file written atomically, whether a pid is a live process, waiting for a
+condition or for a process to go, stopping a process that is still ours, and the processes whose command
 line names a file of netnode's own (how a process whose pid file was lost is found:
 by the exact path of its configuration under netnode's state directory, never by a
 program's name)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 def write_private(path: Path, text: str | bytes) -> None:
@@ -55,3 +63,32 @@ def naming(program: str, argument: str) -> list[int]:
             if alive(pid):
                 found.append(pid)
     return found
+
+
+def wait_for(probe: Callable[[], T | None], timeout: float, interval: float = 0.01) -> T | None:
+    """``probe()``'s first value that is not None, polling every ``interval`` seconds;
+    None when ``timeout`` passed first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value is not None:
+            return value
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(interval)
+
+
+def wait_gone(pid: int, timeout: float) -> bool:
+    """True once ``pid`` is gone (or a zombie), False if it outlived ``timeout``."""
+    return wait_for(lambda: None if alive(pid) else True, timeout) is not None
+
+
+def terminate(pid: int, still_ours: Callable[[int], bool], timeout: float) -> None:
+    """SIGTERM ``pid``; SIGKILL it if it outlives ``timeout`` and ``still_ours(pid)``
+    (a pid reused meanwhile by another process is never signalled)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    if not wait_gone(pid, timeout) and still_ours(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        wait_gone(pid, timeout)

@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from netnode.drivers.procfs import parent
 from netnode.errors import HostError
 
 PATCH_PEER = "options:peer="
@@ -220,17 +221,11 @@ class SimulatedNodes:
 
 
 def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(entry.name))
-    return found
+    return [
+        int(e.name)
+        for e in Path("/proc").iterdir()
+        if e.name.isdigit() and parent(int(e.name)) == pid
+    ]
 
 
 def _vsctl(*args: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from functools import partial
 from ipaddress import IPv4Address
 from pathlib import PurePath
@@ -317,7 +318,10 @@ def _standby_pair(
             ]
         )
     own, peer = lb.vrrp_addresses[lb.slot], lb.vrrp_addresses[1 - lb.slot]
-    port = _port(topo, "tap", lb.host_id, net, ns, (_cidr(topo, net, own),))
+    port = replace(
+        _port(topo, "tap", lb.host_id, net, ns, (_cidr(topo, net, own),)),
+        managed_elsewhere=(_cidr(topo, net, lb.vip.address),),
+    )
     prefix = int(_cidr(topo, net, lb.vip.address).split("/")[1])
     name = process_name("vrrp", lb.host_id)
     profile = PROFILES[lb.failover_profile]

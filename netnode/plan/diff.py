@@ -195,7 +195,11 @@ def _port_ops(
         return
     wrong_mac = port.mac is not None and link.mac != port.mac
     add = tuple(a for a in port.addresses if a not in link.addresses)
-    remove = tuple(sorted(a for a in link.addresses if a not in port.addresses))
+    remove = tuple(
+        sorted(
+            a for a in link.addresses if a not in port.addresses and a not in port.managed_elsewhere
+        )
+    )
     if wrong_mac or add or remove or not link.up:
         yield op.ConfigureLink(
             port.namespace, port.name, port.mac if wrong_mac else None, add, remove, not link.up

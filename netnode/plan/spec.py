@@ -39,6 +39,9 @@ class PortSpec:
     # CIDR strings ("10.0.0.100/24"); the first is the primary address.
     addresses: tuple[str, ...]
     owner: str  # the id of the object the port belongs to
+    # Addresses another process puts on the port and takes off again (an HA pair's VIP:
+    # keepalived's): netnode neither adds nor removes them.
+    managed_elsewhere: tuple[str, ...] = ()
 
     def external_ids(self, node: str, topology: str) -> dict[str, str]:
         return {OWNER_NODE: node, OWNER_TOPOLOGY: topology, OWNER_OBJECT: self.owner}

@@ -33,6 +33,7 @@ from netnode.model.topology import Topology
 from netnode.reconcile import converge
 from netnode.reconcile.converge import Outcome
 from netnode.reconcile.host import Host
+from tests import postgres
 
 SEED = Path(__file__).resolve().parents[2] / "examples" / "seed.yaml"
 
@@ -205,3 +206,15 @@ def private_ovs(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     finally:
         subprocess.run([OVS_CTL, "stop"], capture_output=True, timeout=60, check=False)
         shutil.rmtree(top, ignore_errors=True)
+
+
+@pytest.fixture
+def cluster() -> Iterator[postgres.Cluster]:
+    """A private PostgreSQL server of the test's own (``tests/postgres.py``), durable: a
+    test may stop and start it, and what was committed survives. This module's
+    prerequisites include PostgreSQL's server binaries: its absence fails the test."""
+    reason = postgres.available()
+    if reason is not None:
+        pytest.fail(f"this test needs a private PostgreSQL cluster: {reason}")
+    with postgres.restartable_cluster() as c:
+        yield c

@@ -79,20 +79,11 @@ SERVICE = {
 
 
 @pytest.fixture
-def cluster_db() -> Iterator[str]:
-    reason = postgres.available()
-    if reason is not None:
-        pytest.fail(f"this test needs a private PostgreSQL cluster: {reason}")
-    with postgres.private_cluster() as url:
-        yield url
-
-
-@pytest.fixture
-def nodes(lab: Lab, cluster_db: str) -> Iterator[SimulatedNodes]:
+def nodes(lab: Lab, cluster: postgres.Cluster) -> Iterator[SimulatedNodes]:
     lab.apply(LAB)
     prepared = lab.prepare(LAB)
     sim = SimulatedNodes(
-        db=cluster_db,
+        db=cluster.url,
         cluster=f"c{lab.suffix}",
         suffix=lab.suffix,
         workdir=lab.host.state_dir / "cluster",
@@ -104,6 +95,25 @@ def nodes(lab: Lab, cluster_db: str) -> Iterator[SimulatedNodes]:
     finally:
         sim.close(("svc", "hasvc"))
         assert not sim.cleanup_errors, "\n".join(sim.cleanup_errors)
+
+
+def start_and_apply(lab: Lab, sim: SimulatedNodes, data: dict) -> subprocess.CompletedProcess[str]:
+    """Both nodes started and alive, then ``data`` recorded with ``netnode --cluster
+    apply`` (which schedules it at once)."""
+    for name in sim.nodes:
+        sim.start(name)
+    engine = engine_for(sim.db)
+    eventually(
+        lambda: {n.name for n in cluster_nodes.read(engine) if n.alive} == set(sim.nodes), 30
+    )
+    path = lab.tmp / f"{data['name']}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    first = next(iter(sim.nodes))
+    done = subprocess.run(
+        [*sim.cli(first), "apply", "-f", str(path)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return done
 
 
 def serving(lab: Lab) -> bool:
@@ -120,16 +130,7 @@ def test_a_dead_nodes_load_balancer_serves_again_from_the_other_node(
     lab: Lab, nodes: SimulatedNodes
 ) -> None:
     a, b = list(nodes.nodes)
-    for name in (a, b):
-        nodes.start(name)
-    engine = engine_for(nodes.db)
-    eventually(lambda: {n.name for n in cluster_nodes.read(engine) if n.alive} == {a, b}, 30)
-    path = lab.tmp / "svc.yaml"
-    path.write_text(yaml.safe_dump(SERVICE))
-    done = subprocess.run(
-        [*nodes.cli(a), "apply", "-f", str(path)], capture_output=True, text=True, check=False
-    )
-    assert done.returncode == 0, done.stderr
+    done = start_and_apply(lab, nodes, SERVICE)
     # Placed by the apply (the two nodes alive), then built by the node that holds it.
     eventually(lambda: serving(lab), timeout=60)
     first = placed_on(nodes)
@@ -192,16 +193,8 @@ def test_an_active_standby_load_balancer_survives_its_masters_node(
     lab: Lab, nodes: SimulatedNodes
 ) -> None:
     a, b = list(nodes.nodes)
-    for name in (a, b):
-        nodes.start(name)
+    start_and_apply(lab, nodes, HA_SERVICE)
     engine = engine_for(nodes.db)
-    eventually(lambda: {n.name for n in cluster_nodes.read(engine) if n.alive} == {a, b}, 30)
-    path = lab.tmp / "hasvc.yaml"
-    path.write_text(yaml.safe_dump(HA_SERVICE))
-    done = subprocess.run(
-        [*nodes.cli(a), "apply", "-f", str(path)], capture_output=True, text=True, check=False
-    )
-    assert done.returncode == 0, done.stderr
     roles = sorted((p.node, p.role) for p in scheduler.placements(engine, nodes.cluster))
     assert sorted(r for _, r in roles) == ["BACKUP", "MASTER"] and {n for n, _ in roles} == {a, b}
     assert wait_for(lambda: serving(lab), 60) is not None, logs(nodes)
@@ -222,7 +215,7 @@ def test_an_active_standby_load_balancer_survives_its_masters_node(
     eventually(lambda: {n.name for n in cluster_nodes.read(engine) if n.alive} == {a, b}, 30)
     time.sleep(1.0)
     assert sorted(p.id for p in scheduler.placements(engine, nodes.cluster)) == placed
-    assert vip_holders(nodes) == [master]
+    assert vip_holders(nodes) == [master], logs(nodes)
 
     # The master's HAProxy dies: keepalived tracks it, the VIP moves to the standby; the
     # agent then starts HAProxy again, and the VIP stays where it went (nopreempt).
@@ -232,7 +225,7 @@ def test_an_active_standby_load_balancer_survives_its_masters_node(
     eventually(lambda: vip_holders(nodes) == [standby] and serving(lab), timeout=20)
     eventually(lambda: nodes.vrrp_states() == ["BACKUP", "MASTER"], timeout=30)
     time.sleep(1.0)
-    assert vip_holders(nodes) == [standby]
+    assert vip_holders(nodes) == [standby], logs(nodes)
     master, standby = standby, master
 
     nodes.kill(master)

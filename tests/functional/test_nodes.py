@@ -29,16 +29,6 @@ from tests.functional.conftest import eventually
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def cluster() -> Iterator[postgres.Cluster]:
-    reason = postgres.available()
-    if reason is not None:
-        pytest.fail(f"this test needs a private PostgreSQL cluster: {reason}")
-    # Durable: a test restarts it, and what was committed (the schema) must survive.
-    with postgres.restartable_cluster() as c:
-        yield c
-
-
 class Nodes:
     """``netnode`` commands on one store, with a state directory per node under ``tmp``;
     every agent started is stopped at the end (by its pid)."""

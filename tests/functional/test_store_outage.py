@@ -26,15 +26,6 @@ OUTAGE_SECONDS = 5.0
 
 
 @pytest.fixture
-def cluster() -> Iterator[postgres.Cluster]:
-    reason = postgres.available()
-    if reason is not None:
-        pytest.fail(f"this test needs a private PostgreSQL cluster: {reason}")
-    with postgres.restartable_cluster() as c:
-        yield c
-
-
-@pytest.fixture
 def pg_lab(lab: Lab, cluster: postgres.Cluster) -> Iterator[Lab]:
     """The test's lab, its desired state and records in the private PostgreSQL."""
     host = Host(state_dir=lab.host.state_dir, node=lab.host.node, db_url=cluster.url)
