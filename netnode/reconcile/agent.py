@@ -264,11 +264,13 @@ class Agent:
         self._retry_at = time.monotonic() + wait
 
     def _guarded(self, question: Callable[[], bool]) -> bool:
-        """A question to the store between rounds; if the store does not answer, the
-        answer is "changed" (a round will meet the outage, and count and back off)."""
+        """A question to the store between rounds; if it cannot be answered (the store
+        does not answer, or anything else went wrong), the answer is "changed": a round
+        will meet the same trouble, and count it, log it and back off. Nothing asked
+        between rounds may end the loop."""
         try:
             return question()
-        except StoreUnavailable:
+        except Exception:
             return True
 
     # --- helpers ----------------------------------------------------------------------

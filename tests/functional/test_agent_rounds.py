@@ -92,3 +92,36 @@ def test_a_locked_store_is_survived_and_counted(tmp_path: Path) -> None:
 def test_backoff_doubles_to_its_ceiling() -> None:
     assert [backoff(n) for n in (1, 2, 3)] == [0.5, 1.0, 2.0]
     assert backoff(50) == 30.0
+
+
+def test_an_unexpected_error_between_rounds_is_a_failed_round_not_the_end(
+    tmp_path: Path,
+) -> None:
+    """What the loop asks the store between rounds (has anything changed?) may fail in
+    ways that are not an outage (a PostgreSQL table gone is a ProgrammingError): the
+    loop counts a failed round, backs off and goes on."""
+    host = Host(state_dir=tmp_path / "state", node=f"t-{secrets.token_hex(3)}")
+    agent = Agent(host, period=60, log=lambda _s: None)
+    stop = threading.Event()
+    worker = threading.Thread(target=agent.run, args=(stop,), daemon=True)
+    worker.start()
+    try:
+        eventually(lambda: agent.health.rounds >= 1, timeout=20)
+        real = agent.store.generations
+
+        def broken() -> dict[str, int]:
+            raise RuntimeError("the store answered nonsense")
+
+        # Not woken: the loop's own watch (every 50 ms) meets the error first.
+        agent.store.generations = broken  # type: ignore[method-assign]
+        eventually(lambda: agent.health.failed_rounds >= 1, timeout=10)
+        assert "RuntimeError: the store answered nonsense" in (agent.health.last_error or "")
+        assert worker.is_alive()
+        agent.store.generations = real  # type: ignore[method-assign]
+        eventually(lambda: agent.health.failing == 0, timeout=20)
+        assert worker.is_alive()
+    finally:
+        stop.set()
+        agent.trigger()
+        worker.join(timeout=20)
+        host.close()
