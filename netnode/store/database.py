@@ -149,6 +149,11 @@ def upgrade(engine: Engine) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with _migrating(engine), engine.begin() as connection:
+        if connection.dialect.name == "sqlite":
+            # Python's sqlite3 begins a transaction before data changes only: without
+            # this, each CREATE TABLE commits by itself, and a process killed halfway
+            # leaves tables that no alembic_version counts ("already exists" ever after).
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
         if connection.dialect.name == "postgresql":
             # Nodes starting together on a new database: one migrates, the others wait
             # for its commit and then find nothing to do (a lock of this transaction).

@@ -136,7 +136,7 @@ def amphorae_query(api: Api, query: str) -> list[dict]:
 def test_a_dead_nodes_load_balancer_gets_a_new_amphora_elsewhere(
     cluster_api: Api, members: dict, engine: Engine
 ) -> None:
-    join(engine, members, "n1", timeout=0.3)  # never beats: dead after 0.3 s
+    join(engine, members, "n1", timeout=2.0)  # never beats: dead after 2 s
     lb = create_lb(cluster_api, "moving")
     scheduler.run_pass(engine, CLUSTER)
     (before,) = amphorae(cluster_api)
@@ -145,7 +145,7 @@ def test_a_dead_nodes_load_balancer_gets_a_new_amphora_elsewhere(
     assert lb_status(cluster_api, lb) == "ACTIVE"
 
     join(engine, members, "n2")
-    time.sleep(0.4)
+    time.sleep(2.1)
     (dead,) = amphorae(cluster_api)
     assert dead["status"] == "ERROR"  # its node is dead; not yet placed again
     decisions = scheduler.run_pass(engine, CLUSTER)
