@@ -171,6 +171,8 @@ def cmd_apply(args: argparse.Namespace, host: Host) -> int:
     store.set_desired(topo.name, topo.model_dump(mode="json", exclude_none=True))
     print(f"Recorded {args.file} as topology {topo.name!r} of cluster {args.cluster!r}.")
     decisions = scheduler.run_pass(store.engine, args.cluster)
+    if decisions is None:
+        print("  a node of the cluster is scheduling it (its agent logs where things go)")
     for line in [] if decisions is None else scheduler.describe(decisions):
         print(f"  {line}")
     print("The cluster's nodes (netnode agent/serve --cluster) converge it.")
