@@ -197,6 +197,8 @@ def test_an_active_standby_load_balancer_survives_its_masters_node(
     a, b = list(nodes.nodes)
     start_and_apply(lab, nodes, HA_SERVICE)
     engine = engine_for(nodes.db)
+    # Placed by the apply, or by the agent whose pass held the turn (a moment later).
+    eventually(lambda: len(scheduler.placements(engine, nodes.cluster)) == 2, timeout=10)
     roles = sorted((p.node, p.role) for p in scheduler.placements(engine, nodes.cluster))
     assert sorted(r for _, r in roles) == ["BACKUP", "MASTER"] and {n for n, _ in roles} == {a, b}
     assert wait_for(lambda: serving(lab), 60) is not None, logs(nodes)
