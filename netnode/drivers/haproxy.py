@@ -37,6 +37,7 @@ from typing import Literal
 
 from netnode.drivers.procfs import (
     alive,
+    managed_names,
     naming,
     parent,
     terminate,
@@ -126,11 +127,7 @@ class HAProxyProcesses:
 
     def names(self) -> list[str]:
         """Every managed name with a directory, running or not (for orphan detection)."""
-        if not self.run_dir.is_dir():
-            return []
-        return sorted(
-            p.name for p in self.run_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
-        )
+        return managed_names(self.run_dir)
 
     def running_pid(self, name: str) -> int | None:
         """The master's pid, if that process is alive and is our HAProxy."""

@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from netnode.drivers.procfs import alive, terminate, write_private
+from netnode.drivers.procfs import alive, log_tail, terminate, write_private
 from netnode.errors import HostError, MissingTool
 
 CONFIG = "config.json"
@@ -88,7 +88,7 @@ class HelperProcesses:
             time.sleep(0.02)
         raise HostError(
             f"{module} for {name} did not become ready in namespace {namespace} within "
-            f"{START_TIMEOUT:.0f}s: {_tail(d / 'log')}",
+            f"{START_TIMEOUT:.0f}s: {log_tail(d / 'log')}",
             hint=f"its configuration is {d / CONFIG}, its log {d / 'log'}",
         )
 
@@ -121,11 +121,3 @@ def _is_ours(pid: int, config: Path) -> bool:
 
 def _terminate(pid: int, config: Path) -> None:
     terminate(pid, lambda p: _is_ours(p, config), STOP_TIMEOUT)
-
-
-def _tail(path: Path, lines: int = 5) -> str:
-    try:
-        text = path.read_text(errors="replace").strip().splitlines()
-    except OSError:
-        return "(no log)"
-    return " | ".join(text[-lines:]) or "(empty log)"

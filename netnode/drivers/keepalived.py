@@ -49,7 +49,14 @@ from pathlib import Path
 from typing import Literal
 
 from netnode.drivers.haproxy import in_namespace
-from netnode.drivers.procfs import alive, terminate, wait_for, write_private
+from netnode.drivers.procfs import (
+    alive,
+    log_tail,
+    managed_names,
+    terminate,
+    wait_for,
+    write_private,
+)
 from netnode.errors import HostError, MissingTool, Refused
 from netnode.render.keepalived import KeepalivedFiles, files, parse_role, render_notify_script
 
@@ -95,11 +102,7 @@ class KeepalivedProcesses:
 
     def names(self) -> list[str]:
         """Every managed name with a directory, running or not (for orphan detection)."""
-        if not self.run_dir.is_dir():
-            return []
-        return sorted(
-            p.name for p in self.run_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
-        )
+        return managed_names(self.run_dir)
 
     def running_pid(self, name: str) -> int | None:
         """The parent's pid, if that process is alive and is our keepalived."""
@@ -218,7 +221,7 @@ class KeepalivedProcesses:
             self.stop(name, keep_dir=True)
             raise HostError(
                 f"keepalived for {name} did not start and notify a state within "
-                f"{START_TIMEOUT:.0f}s: {_tail(Path(f.log))}",
+                f"{START_TIMEOUT:.0f}s: {log_tail(Path(f.log))}",
                 hint=f"its configuration is {f.config}, its log {f.log}",
             )
         self._last_reload[name] = time.monotonic()
@@ -282,7 +285,7 @@ class KeepalivedProcesses:
                 write_private(Path(f.config), previous)
             raise HostError(
                 f"keepalived for {name} did not finish a reload within "
-                f"{RELOAD_TIMEOUT:.0f}s: {_tail(Path(f.log))}",
+                f"{RELOAD_TIMEOUT:.0f}s: {log_tail(Path(f.log))}",
                 hint=f"its log is {f.log}",
             )
 
@@ -383,11 +386,3 @@ def _is_ours(pid: int, config: Path) -> bool:
 
 def _terminate(pid: int, config: Path) -> None:
     terminate(pid, lambda p: _is_ours(p, config), STOP_TIMEOUT)
-
-
-def _tail(path: Path, lines: int = 5) -> str:
-    try:
-        text = path.read_text(errors="replace").strip().splitlines()
-    except OSError:
-        return "(no log)"
-    return " | ".join(text[-lines:]) or "(empty log)"

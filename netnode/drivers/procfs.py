@@ -92,3 +92,19 @@ def terminate(pid: int, still_ours: Callable[[int], bool], timeout: float) -> No
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
         wait_gone(pid, timeout)
+
+
+def log_tail(path: Path, lines: int = 5) -> str:
+    """The last ``lines`` lines of a process's log, on one line, for an error message."""
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "(no log)"
+    return " | ".join(text[-lines:]) or "(empty log)"
+
+
+def managed_names(run_dir: Path) -> list[str]:
+    """Every process name with a directory under ``run_dir``, running or not."""
+    if not run_dir.is_dir():
+        return []
+    return sorted(p.name for p in run_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
