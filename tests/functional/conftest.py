@@ -184,12 +184,49 @@ def eventually(check: Callable[[], object], timeout: float = 20.0, interval: flo
 OVS_CTL = "/usr/share/openvswitch/scripts/ovs-ctl"
 
 
+def userspace_datapath_holders() -> str | None:
+    """Why a private ovs-vswitchd could not open its userspace datapath, or None.
+
+    Every ovs-vswitchd names its userspace datapath ``ovs-netdev`` and creates a tap
+    device of that name in its network namespace; while the host's Open vSwitch has a
+    bridge of that datapath, the device is its own and a second one gets EBUSY (its
+    bridges then fail with "No such device"). That happens when a killed test run left
+    a bridge behind."""
+    if not Path("/sys/class/net/ovs-netdev").exists():
+        return None
+    listed = subprocess.run(
+        [
+            "ovs-vsctl",
+            "--timeout=5",
+            "--format=csv",
+            "--no-headings",
+            "--columns=name,external_ids",
+            "list",
+            "Bridge",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+    )
+    bridges = listed.stdout.strip().replace("\n", "; ") or "(none: the device is a leftover)"
+    return (
+        "the host's userspace datapath 'ovs-netdev' is in use, so a private Open vSwitch "
+        f"cannot open its own; the host's bridges: {bridges}. Remove leftovers of an earlier "
+        "test run (ovs-vsctl del-br NAME for bridges whose netnode-node is t-..., "
+        "or ip link del ovs-netdev when no bridge is left) and run the test again"
+    )
+
+
 @pytest.fixture
 def private_ovs(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """An Open vSwitch of this test's own (ovsdb-server and ovs-vswitchd with their
     database, sockets and pid files in a temporary directory), so that killing its
     ovs-vswitchd touches nobody else's bridges. ovs-vsctl, ovs-appctl and ovs-ctl find
     it through OVS_RUNDIR and friends, which this process and its children inherit."""
+    held = userspace_datapath_holders()
+    if held is not None:
+        pytest.fail(held)
     top = Path(tempfile.mkdtemp(prefix="nn-ovs-"))
     for name in ("OVS_RUNDIR", "OVS_DBDIR", "OVS_LOGDIR", "OVS_SYSCONFDIR"):
         monkeypatch.setenv(name, str(top))
