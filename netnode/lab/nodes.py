@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from netnode.drivers.procfs import parent
+from netnode.drivers.procfs import alive, parent
 from netnode.errors import HostError
 
 PATCH_PEER = "options:peer="
@@ -149,13 +149,15 @@ class SimulatedNodes:
 
     def vrrp_states(self) -> list[str]:
         """What each running keepalived of every node last notified (MASTER, BACKUP,
-        FAULT), from its role files; sorted."""
+        FAULT), from its role files; sorted. A killed node's keepalived left its files
+        behind: only those whose VRRP process is alive count."""
         found = []
         for node in self.nodes.values():
             base = node.state_dir / node.name / "keepalived"
             for role in base.glob("*/role.*"):
-                if (role.parent / "keepalived.pid").exists():
-                    with contextlib.suppress(OSError, IndexError):
+                with contextlib.suppress(OSError, IndexError, ValueError):
+                    pid = int((role.parent / "vrrp.pid").read_text().split()[0])
+                    if alive(pid):
                         found.append(role.read_text().split()[0])
         return sorted(found)
 

@@ -466,6 +466,28 @@ class Router(Placed):
     external_gateway: ExternalGateway | None = None
     # Subnet names; the router's qr- port takes each subnet's gateway_ip.
     interfaces: list[Name] = []
+    # Neutron's HA router: two instances on two nodes of a cluster, keepalived (VRRPv3
+    # over the topology's HA network) holding the gateway addresses, the floating IPs
+    # and the default route on one of them.
+    ha: bool = False
+    # HA: each instance's own address on the HA network (the first instance's first),
+    # the address of its ha- port, which VRRP runs between.
+    vrrp_addresses: list[IPv4Address] = []
+    # How fast the standby takes over (netnode.render.keepalived.PROFILES).
+    failover_profile: Literal["default", "fast"] = "default"
+
+    @property
+    def replicas(self) -> int:
+        return 2 if self.ha else 1
+
+
+class HaNetwork(Base):
+    """The network HA routers' instances talk VRRP over: Neutron's "HA network" of a
+    project (169.254.192.0/18), here one per topology. Its ports (``ha-``) sit on the
+    integration bridge with a VLAN tag no tenant network may use."""
+
+    segmentation_id: Annotated[int, Field(ge=1, le=4094)] = 4094
+    cidr: IPv4Network = ipaddress.IPv4Network("169.254.192.0/18")
 
 
 class PortForwarding(Identified):
@@ -562,6 +584,7 @@ class Topology(Base):
     load_balancers: list[LoadBalancer] = []
     routers: list[Router] = []
     floating_ips: list[FloatingIP] = []
+    ha_network: HaNetwork = HaNetwork()
     lab: Lab = Lab()
     # Object id -> what the API keeps beside it (objects made through the API).
     metadata: dict[ObjectId, ApiMeta] = {}

@@ -17,7 +17,7 @@ from ipaddress import IPv4Address, IPv4Network
 
 from netnode.errors import CONFLICT, Problem
 from netnode.model import combinations
-from netnode.model.topology import Listener, LoadBalancer, Network, Topology
+from netnode.model.topology import Listener, LoadBalancer, Network, Router, Topology
 
 
 def check(topo: Topology) -> list[Problem]:
@@ -339,6 +339,61 @@ def _routers(topo: Topology) -> Iterator[Problem]:
                     ipath, f"subnet {name!r} is already served by {served[name]}", CONFLICT
                 )
             served[name] = path
+        yield from _ha_router(topo, router, path)
+    yield from _ha_network(topo)
+
+
+def _ha_router(topo: Topology, router: Router, path: str) -> Iterator[Problem]:
+    if not router.ha:
+        if router.vrrp_addresses:
+            yield Problem(
+                f"{path}.vrrp_addresses", "only an HA router (ha: true) has VRRP addresses"
+            )
+        return
+    ha = topo.ha_network
+    if len(router.vrrp_addresses) != 2:
+        yield Problem(
+            f"{path}.vrrp_addresses",
+            f"an HA router needs two (one per instance) on the HA network {ha.cidr}, not "
+            f"{len(router.vrrp_addresses)}",
+        )
+    for j, vrrp in enumerate(router.vrrp_addresses):
+        if not _is_host(vrrp, ha.cidr):
+            yield Problem(
+                f"{path}.vrrp_addresses[{j}]",
+                f"{vrrp} is not a host address of the HA network {ha.cidr} (ha_network.cidr)",
+            )
+
+
+def _ha_network(topo: Topology) -> Iterator[Problem]:
+    """HA routers' addresses are their own, and the HA network's VLAN is nobody else's."""
+    if not any(r.ha for r in topo.routers):
+        return
+    yield from _duplicates(
+        (
+            (f"routers[{i}].vrrp_addresses[{j}]", str(a))
+            for i, r in enumerate(topo.routers)
+            for j, a in enumerate(r.vrrp_addresses)
+        ),
+        "HA network address",
+    )
+    tag = topo.ha_network.segmentation_id
+    for i, net in enumerate(topo.networks):
+        if not net.external and net.segmentation_id == tag:
+            yield Problem(
+                f"networks[{i}].segmentation_id",
+                f"VLAN {tag} is the HA network's (ha_network.segmentation_id); give one of "
+                "them another tag",
+                CONFLICT,
+            )
+        for j, subnet in enumerate(net.subnets):
+            if subnet.cidr.overlaps(topo.ha_network.cidr):
+                yield Problem(
+                    f"networks[{i}].subnets[{j}].cidr",
+                    f"{subnet.cidr} overlaps the HA network {topo.ha_network.cidr} "
+                    "(ha_network.cidr)",
+                    CONFLICT,
+                )
 
 
 def _holders(topo: Topology) -> list[tuple[str, str, IPv4Address]]:

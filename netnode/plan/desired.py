@@ -42,7 +42,13 @@ from netnode.plan.spec import (
 from netnode.plan.units import Unit, assemble
 from netnode.render.haproxy import render_lab_client, render_lab_instance, render_loadbalancer
 from netnode.render.iptables import FloatingIPNat, PortForwardingNat, RouterNat
-from netnode.render.keepalived import PROFILES, TrackProcess, VirtualAddress, instance
+from netnode.render.keepalived import (
+    PROFILES,
+    TrackProcess,
+    VirtualAddress,
+    VirtualRoute,
+    instance,
+)
 from netnode.render.keepalived import files as keepalived_files
 from netnode.render.keepalived import render as render_keepalived
 from netnode.render.lb_filter import ListenerFilter, LoadBalancerFilter
@@ -158,9 +164,10 @@ def build_units(
             *networks.values(),
             *(f.model_dump_json() for f in topo.floating_ips),
         )
+        shared += (topo.ha_network.model_dump_json(),)
         for router in topo.routers:
             key = ("router", router.model_dump_json(), *context, *shared)
-            parts.append(made.get(key, partial(_router, topo, router, node)))
+            parts.append(made.get(key, partial(_router, topo, router, node, run_dir)))
     made.done()
     return tuple(parts)
 
@@ -359,7 +366,7 @@ def _vrid(lb_id: str) -> int:
     return int(hashlib.sha256(lb_id.encode()).hexdigest()[:8], 16) % 255 + 1
 
 
-def _router(topo: Topology, router: Router, node: str) -> Unit:
+def _router(topo: Topology, router: Router, node: str, run_dir: PurePath) -> Unit:
     subnets = {s.name: (n, s) for n in topo.networks for s in n.subnets}
     ns = ids.router_namespace(router.host_id)
     bridges: list[BridgeSpec] = []
@@ -438,12 +445,95 @@ def _router(topo: Topology, router: Router, node: str) -> Unit:
                 ),
             ),
         )
-    return Unit(
+    unit = Unit(
         NamespaceSpec(ns, "router", router.uid, ROUTER_SYSCTLS, default_gateway),
         bridges=tuple(bridges),
         ports=tuple(ports),
         firewalls=firewalls,
         floating=floating,
+    )
+    return _ha_router(topo, router, node, run_dir, unit) if router.ha else unit
+
+
+# What an HA router's namespace adds to a router's: conntrack takes up a connection in
+# the middle of its TCP window, as it does after a takeover (Neutron sets it too).
+HA_ROUTER_SYSCTLS = (*ROUTER_SYSCTLS, ("net.netfilter.nf_conntrack_tcp_be_liberal", "1"))
+# keepalived's primary VIP of an HA router, a /24 on its ha- port (as Neutron's): the
+# only address its adverts carry; the router's own addresses are all "excluded" ones.
+HA_PRIMARY_VIP = "169.254.0.{vrid}"
+
+
+def _ha_router(topo: Topology, router: Router, node: str, run_dir: PurePath, unit: Unit) -> Unit:
+    """One instance of an HA router: the single router's unit, but every address of its
+    qr- and qg- ports, and its default route, are keepalived's (they move with the
+    master), and an ha- port on the HA network carries VRRP between the instances
+    (priority 100 as the pair's MASTER, 90 as its BACKUP, nopreempt)."""
+    if router.slot is None:
+        raise TopologyError(
+            [
+                Problem(
+                    "routers.ha",
+                    f"{router.name}: an HA router needs two nodes of a cluster (netnode "
+                    "--cluster NAME, sharing a PostgreSQL store); a node on its own runs "
+                    "routers without ha",
+                )
+            ]
+        )
+    ns = unit.namespace.name
+    ha = topo.ha_network
+    own, peer = router.vrrp_addresses[router.slot], router.vrrp_addresses[1 - router.slot]
+    ha_port = PortSpec(
+        name=ids.ifname("ha-", router.host_id),
+        bridge=topo.integration_bridge,
+        namespace=ns,
+        tag=ha.segmentation_id,
+        mac=None,
+        addresses=(f"{own}/{ha.cidr.prefixlen}",),
+        owner=ids.stable_id(node, "haport", router.host_id),
+    )
+    moved = tuple(replace(p, addresses=(), managed_elsewhere=p.addresses) for p in unit.ports)
+    excluded = tuple(
+        VirtualAddress(cidr.split("/")[0], int(cidr.split("/")[1]), p.name)
+        for p in unit.ports
+        for cidr in p.addresses
+    )
+    gateway = unit.namespace.default_gateway
+    routes = tuple(
+        VirtualRoute("0.0.0.0/0", gateway, p.name)
+        for p in unit.ports
+        if gateway is not None and p.name.startswith("qg-")
+    )
+    vrid = _vrid(router.uid)
+    profile = PROFILES[router.failover_profile]
+    name = process_name("vrrp", router.host_id)
+    keepalived = instance(
+        profile,
+        router_id=f"nn-{router.host_id[:8]}",
+        namespace=ns,
+        name="router",
+        interface=ha_port.name,
+        virtual_router_id=vrid,
+        priority=100 if router.role == "MASTER" else 90,
+        unicast_src_ip=str(own),
+        unicast_peers=(str(peer),),
+        vips=(VirtualAddress(HA_PRIMARY_VIP.format(vrid=vrid), 24, ha_port.name),),
+        excluded=excluded,
+        routes=routes,
+        startup_delay=VRRP_STARTUP_DELAY,
+    )
+    config = render_keepalived(keepalived, keepalived_files(str(keepalived_dir(run_dir) / name)))
+    return replace(
+        unit,
+        namespace=replace(
+            unit.namespace, sysctls=HA_ROUTER_SYSCTLS, default_gateway=None, route_elsewhere=True
+        ),
+        bridges=(*unit.bridges, BridgeSpec(name=topo.integration_bridge)),
+        ports=(*moved, ha_port),
+        processes=(
+            ProcessSpec(
+                name, ns, "router", config, program="keepalived", rt_priority=profile.rt_priority
+            ),
+        ),
     )
 
 

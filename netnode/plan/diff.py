@@ -91,9 +91,7 @@ def plan(desired: HostSpec, observed: HostState, keep: HostSpec | None = None) -
         if wrong:
             ops.append(op.SetSysctls(ns.name, wrong))
         current_gw = inside.default_gateway if inside else None
-        if current_gw != ns.default_gateway and not (
-            current_gw is None and ns.default_gateway is None
-        ):
+        if current_gw != ns.default_gateway and not ns.route_elsewhere:
             ops.append(op.SetDefaultRoute(ns.name, ns.default_gateway))
 
     for port in desired.ports:

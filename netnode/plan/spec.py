@@ -55,6 +55,9 @@ class NamespaceSpec:
     sysctls: tuple[tuple[str, str], ...] = ()
     # The default route's gateway, if any.
     default_gateway: str | None = None
+    # The default route is another process's (an HA router's keepalived adds it on the
+    # master and removes it on the backup): netnode neither sets nor removes it.
+    route_elsewhere: bool = False
 
 
 @dataclass(frozen=True)

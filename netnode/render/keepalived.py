@@ -156,6 +156,31 @@ class VirtualAddress:
 
 
 @dataclass(frozen=True)
+class VirtualRoute:
+    """``DESTINATION via GATEWAY dev DEVICE``, added on becoming master (after the
+    addresses, so the gateway is reachable) and removed on leaving: an HA router's
+    default route, which the kernel refuses on a standby whose gateway port has no
+    address."""
+
+    destination: str
+    gateway: str
+    device: str
+
+    def problems(self, path: str) -> Iterator[Problem]:
+        try:
+            ipaddress.ip_network(self.destination)
+        except ValueError:
+            yield Problem(f"{path}.destination", f"{self.destination!r} is not a network")
+        if _address(self.gateway) is None:
+            yield Problem(f"{path}.gateway", f"{self.gateway!r} is not an IP address")
+        if not IFNAME.match(self.device):
+            yield Problem(f"{path}.device", f"{self.device!r} is not an interface name")
+
+    def line(self) -> str:
+        return f"{self.destination} via {self.gateway} dev {self.device}"
+
+
+@dataclass(frozen=True)
 class TrackProcess:
     """A process whose absence puts the instance in FAULT (the VIP moves). ``argv`` is
     the start of its command line, argv[0] exactly as the process has it: keepalived
@@ -222,6 +247,7 @@ class VrrpInstance:
     # Moved with the master but not carried in adverts: an HA router's other addresses,
     # its gateway and floating IPs (either family).
     excluded: tuple[VirtualAddress, ...] = ()
+    routes: tuple[VirtualRoute, ...] = ()
     track_process: TrackProcess | None = None
     track_script: TrackScript | None = None
     # Gratuitous ARPs: a second burst this many seconds after becoming master (0: none)
@@ -279,6 +305,8 @@ class VrrpInstance:
                 )
         for i, vip in enumerate(self.excluded):
             yield from vip.problems(f"excluded[{i}]")
+        for i, route in enumerate(self.routes):
+            yield from route.problems(f"routes[{i}]")
         addresses = [v.address for v in (*self.vips, *self.excluded)]
         for twice in sorted({a for a in addresses if addresses.count(a) > 1}):
             yield Problem("vips", f"{twice} is listed more than once")
@@ -401,6 +429,7 @@ def instance(
     unicast_peers: tuple[str, ...],
     vips: tuple[VirtualAddress, ...],
     excluded: tuple[VirtualAddress, ...] = (),
+    routes: tuple[VirtualRoute, ...] = (),
     track_process: TrackProcess | None = None,
     track_script: TrackScript | None = None,
     startup_delay: float = 0.0,
@@ -421,6 +450,7 @@ def instance(
             unicast_peers=unicast_peers,
             vips=vips,
             excluded=excluded,
+            routes=routes,
             track_process=track_process,
             track_script=track_script,
             garp_master_delay=profile.garp_master_delay,
@@ -509,6 +539,8 @@ def render(keepalived: Keepalived, paths: KeepalivedFiles) -> str:
     lines += _block("virtual_ipaddress", [v.line() for v in vi.vips])
     if vi.excluded:
         lines += _block("virtual_ipaddress_excluded", [v.line() for v in vi.excluded])
+    if vi.routes:
+        lines += _block("virtual_routes", [r.line() for r in vi.routes])
     if vi.track_process is not None:
         lines += _block("track_process", [vi.track_process.name])
     if vi.track_script is not None:

@@ -89,16 +89,18 @@ def take_turn(conn: Connection) -> bool:
 
 def placeable(conn: Connection, scope: str) -> dict[tuple[str, str], tuple[str, int]]:
     """What is desired in ``scope`` that runs on a node: (topology, id) -> its kind and
-    how many instances it wants (2: an ACTIVE_STANDBY load balancer)."""
+    how many instances it wants (2: an ACTIVE_STANDBY load balancer, an HA router)."""
     o = schema.objects
     topology = o.c.body["topology"].as_string()
+    ha = o.c.body["ha"].as_boolean()
     rows = conn.execute(
-        sa.select(o.c.topology, o.c.key, o.c.kind, topology.label("lb_topology")).where(
-            (o.c.node == scope) & o.c.kind.in_(PLACED_KINDS)
-        )
+        sa.select(
+            o.c.topology, o.c.key, o.c.kind, topology.label("lb_topology"), ha.label("ha")
+        ).where((o.c.node == scope) & o.c.kind.in_(PLACED_KINDS))
     )
     return {
-        (r.topology, r.key): (r.kind, 2 if r.lb_topology == "ACTIVE_STANDBY" else 1) for r in rows
+        (r.topology, r.key): (r.kind, 2 if r.lb_topology == "ACTIVE_STANDBY" or r.ha else 1)
+        for r in rows
     }
 
 
