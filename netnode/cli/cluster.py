@@ -10,16 +10,20 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.engine import Engine
-
-from netnode.cluster import nodes, scheduler
-from netnode.cluster.local import bridge_map
-from netnode.cluster.membership import DEFAULT_TIMEOUT, DEFAULT_ZONE, Membership
-from netnode.cluster.scheduler import Cluster
+from netnode.cluster.liveness import DEFAULT_TIMEOUT, DEFAULT_ZONE
 from netnode.errors import NetnodeError
-from netnode.reconcile.host import Host
+
+# Every netnode command builds these options into its parser: the store (SQLAlchemy),
+# the model and the host are imported by the functions that use them (see cli.main).
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from netnode.cluster import nodes
+    from netnode.cluster.membership import Membership
+    from netnode.cluster.scheduler import Cluster
+    from netnode.reconcile.host import Host
 
 
 def add_membership_arguments(p: argparse.ArgumentParser) -> None:
@@ -50,6 +54,8 @@ def add_membership_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _bridge_entry(text: str) -> tuple[str, str]:
+    from netnode.cluster.local import bridge_map
+
     try:
         ((name, to),) = bridge_map([text]).items()
     except ValueError as exc:
@@ -63,6 +69,8 @@ def cluster_of(args: argparse.Namespace, engine: Engine) -> Cluster | None:
         if args.bridge_map:
             raise NetnodeError("--bridge-map names this node's bridges in a cluster: add --cluster")
         return None
+    from netnode.cluster.scheduler import Cluster
+
     return Cluster(engine, args.cluster, args.node, dict(args.bridge_map))
 
 
@@ -84,6 +92,8 @@ def membership(
     log: Callable[[str], None],
 ) -> Iterator[Membership]:
     """This node, joined and beating until the block ends; then it has left."""
+    from netnode.cluster.membership import Membership
+
     member = Membership(
         engine, args.node, zone=args.zone, timeout=args.node_timeout, report=report, log=log
     )
@@ -113,6 +123,7 @@ def health_report(health: Any) -> Callable[[], dict[str, Any]]:
 
 def cmd_nodes(args: argparse.Namespace, engine: Engine) -> int:
     from netnode.cli.tables import table
+    from netnode.cluster import nodes
 
     found = nodes.read(engine)
     if args.output == "json":
@@ -163,6 +174,7 @@ def _json(n: nodes.Node) -> dict[str, Any]:
 def cmd_apply(args: argparse.Namespace, host: Host) -> int:
     """``netnode --cluster NAME apply``: record the file as the cluster's desired state
     and schedule it; the nodes' agents converge what is placed on each."""
+    from netnode.cluster import scheduler
     from netnode.model.loading import load_file
 
     topo = load_file(args.file, args.cluster)

@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
-import ctypes.util
 import ipaddress
 import signal
 import threading
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from netnode.api.status_cache import interval_seconds
 from netnode.cli import cluster as cluster_cli
 from netnode.errors import NetnodeError
-from netnode.reconcile.host import Host
+
+# Every netnode command builds serve's options into its parser: the API server
+# (FastAPI, uvicorn) and the host are imported by ``run`` alone (see cli.main).
+if TYPE_CHECKING:
+    from netnode.reconcile.host import Host
 
 DEFAULT_PORT = 9876
 
@@ -93,6 +94,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def interval_seconds(text: str) -> float:
+    """``--status-interval``: the API's own parser of it, imported only when the option
+    is given (argparse names a type that refuses a value by its ``__name__``: kept)."""
+    from netnode.api.status_cache import interval_seconds as parse
+
+    return parse(text)
+
+
 # glibc gives each thread that allocates its own malloc arena (up to 8 per core), and
 # the API's worker threads (AnyIO's pool, 40) each keep one: measured with bench/load.py
 # (100 clients, 120 s), the server's RSS grew 1.36x after warm-up with the default and
@@ -103,6 +112,9 @@ M_ARENA_MAX = -8  # mallopt's parameter number (malloc.h)
 
 def _fewer_malloc_arenas() -> None:
     """Cap glibc's malloc arenas before the server's threads start (no-op elsewhere)."""
+    import ctypes  # here: ctypes costs every other command ~10 ms of start-up
+    import ctypes.util
+
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         libc.mallopt(M_ARENA_MAX, MALLOC_ARENAS)
@@ -118,6 +130,7 @@ def run(args: argparse.Namespace, host: Host) -> int:
     from netnode.api.service import Service
     from netnode.drivers.haproxy import HAProxyProcesses
     from netnode.reconcile.agent import Agent
+    from netnode.reconcile.host import Host
     from netnode.store.quotas import QuotaStore
 
     if args.noauth and not args.noauth_anywhere and not _loopback(args.host):

@@ -18,6 +18,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+# A node's defaults, here (pure, light) so that the command line can show them in its
+# options without importing the store. Neutron's agent_down_time is 75 s, Octavia's
+# amphora heartbeat stale after 60 s.
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_ZONE = "nova"
+
 State = Literal["alive", "dead", "left"]
 ALIVE: State = "alive"
 DEAD: State = "dead"

@@ -23,12 +23,10 @@ from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
 
+from netnode.cluster.liveness import DEFAULT_TIMEOUT, DEFAULT_ZONE
 from netnode.errors import HostError, NetnodeError
 from netnode.store import nodes as rows
 
-# Neutron's agent_down_time is 75 s, Octavia's amphora heartbeat stale after 60 s.
-DEFAULT_TIMEOUT = 10.0
-DEFAULT_ZONE = "nova"
 BEATS_PER_TIMEOUT = 4
 
 

@@ -14,13 +14,16 @@ import struct
 from collections.abc import Iterator
 from ipaddress import IPv4Address
 from pathlib import Path
-
-from pyroute2 import IPRoute, netns
-from pyroute2.netlink.exceptions import NetlinkError
+from typing import TYPE_CHECKING
 
 from netnode.drivers import rtnl
 from netnode.errors import HostError
 from netnode.plan.observed import LinkState, NamespaceState
+
+# pyroute2 (about 0.12 s to import) is imported where a method uses it: a Host is built
+# by commands that never speak netlink (``netnode plan`` as a user, ``netnode status``).
+if TYPE_CHECKING:
+    from pyroute2 import IPRoute
 
 NETNS_DIR = Path("/run/netns")
 IFF_UP = 0x1
@@ -63,6 +66,8 @@ class Netlink:
             return set()
 
     def create_namespace(self, name: str) -> None:
+        from pyroute2 import netns
+
         try:
             netns.create(name)
         except OSError as exc:
@@ -75,6 +80,8 @@ class Netlink:
         if cached is not None:
             cached[1].close()
         self._forget_reader(name)
+        from pyroute2 import netns
+
         try:
             netns.remove(name)
         except OSError as exc:
@@ -84,6 +91,8 @@ class Netlink:
     @contextlib.contextmanager
     def inside(self, name: str) -> Iterator[None]:
         """Run the block with this thread in namespace ``name`` (for /proc/sys, sockets)."""
+        from pyroute2 import netns
+
         netns.pushns(name)
         try:
             yield
@@ -91,6 +100,8 @@ class Netlink:
             netns.popns()
 
     def _ipr(self, namespace: str | None) -> IPRoute:
+        from pyroute2 import IPRoute
+
         key = namespace or ""
         identity = _identity(namespace)
         cached = self._sockets.get(key)
@@ -157,6 +168,8 @@ class Netlink:
         return (msg.get_attr("IFLA_ADDRESS") or "").lower()
 
     def _get_link(self, namespace: str | None, ifname: str):
+        from pyroute2.netlink.exceptions import NetlinkError
+
         try:
             return self._ipr(namespace).link("get", ifname=ifname)[0]
         except NetlinkError as exc:
@@ -224,6 +237,8 @@ class Netlink:
             self._call(namespace, "link", "set", index=index, **changes)
 
     def set_default_route(self, namespace: str, gateway: str | None) -> None:
+        from pyroute2.netlink.exceptions import NetlinkError
+
         ipr = self._ipr(namespace)
         if gateway is None:
             with contextlib.suppress(NetlinkError):
@@ -265,6 +280,8 @@ class Netlink:
         return self._get_link(namespace, ifname)["index"]
 
     def _call(self, namespace: str | None, what: str, *args: object, **kwargs: object) -> None:
+        from pyroute2.netlink.exceptions import NetlinkError
+
         ipr = self._ipr(namespace)
         try:
             getattr(ipr, what)(*args, **kwargs)

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import uuid
 
+# The node a command acts as when none is named (``--node``, env NETNODE_NODE). Here,
+# not in ``loading``, so that the command line can offer it without importing pydantic.
+DEFAULT_NODE = "netnode"
+
 NETNODE_NAMESPACE = uuid.UUID("5b1d5bd4-7f4e-4c39-9d39-6e6f64650001")
 
 # Linux limits interface names to 15 characters; Neutron uses a 3-character prefix and

@@ -16,9 +16,8 @@ import yaml
 
 from netnode.errors import Problem, TopologyError
 from netnode.model import ids, validation
+from netnode.model.ids import DEFAULT_NODE
 from netnode.model.topology import Named, Topology
-
-DEFAULT_NODE = "netnode"
 
 
 def load_file(path: str | Path, node: str = DEFAULT_NODE, *, allow_empty: bool = False) -> Topology:

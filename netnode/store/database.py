@@ -22,8 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 from sqlalchemy.engine import Engine
 
 from netnode.errors import HostError, StoreUnavailable
@@ -146,6 +144,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest migration (idempotent)."""
+    # Alembic (about 0.15 s to import) is imported by the first open of a store, not by
+    # every command that imports this module (``netnode plan`` as a user opens none).
+    from alembic import command
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with _migrating(engine), engine.begin() as connection:
