@@ -51,8 +51,9 @@ from netnode.render.keepalived import (
 )
 from netnode.render.keepalived import files as keepalived_files
 from netnode.render.keepalived import render as render_keepalived
-from netnode.render.lb_filter import ListenerFilter, LoadBalancerFilter
+from netnode.render.lb_filter import ListenerFilter, LoadBalancerFilter, PeerFilter
 from netnode.render.nftables import udp_balancer
+from netnode.render.peers import of as peers_of
 from netnode.udpcheck.config import CheckerConfig, monitors
 
 # Every namespace: the seed's promote_secondaries (an address removal keeps the others).
@@ -549,7 +550,10 @@ def _fip_of_router(topo: Topology, router: Router, fip: FloatingIP) -> bool:
 
 
 def _lb_filter(lb: LoadBalancer) -> LoadBalancerFilter:
-    """Who may reach each listener (only those with ``allowed_cidrs`` are listed)."""
+    """Who may reach each listener (only those with ``allowed_cidrs`` are listed), and
+    an ACTIVE_STANDBY instance's HAProxy peer port (on its VRRP address, on the tenant
+    network: only the other instance may replicate stick tables into it)."""
+    peers = peers_of(lb)
     return LoadBalancerFilter(
         str(lb.vip.address),
         tuple(
@@ -561,6 +565,7 @@ def _lb_filter(lb: LoadBalancer) -> LoadBalancerFilter:
             for listener in lb.listeners
             if listener.allowed_cidrs
         ),
+        None if peers is None else PeerFilter(peers.own_address, peers.other_addresses, peers.port),
     )
 
 

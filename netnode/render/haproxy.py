@@ -35,7 +35,10 @@ Octavia's feature set beyond the seed:
 - HTTP monitors in HTTP/1.1 with the domain as Host, PING monitors through an external
   check shipped with netnode (``netnode/checks/ping-check``);
 - backup members, monitor address and port, Octavia's inserted headers, a redirect to
-  HTTPS, and L7 policies and rules (``netnode.render.l7``).
+  HTTPS, and L7 policies and rules (``netnode.render.l7``);
+- an ACTIVE_STANDBY instance replicates its stick tables to the other instance through
+  a ``peers`` section (``netnode.render.peers``), so a takeover keeps every client's
+  member; a SINGLE load balancer has neither the section nor ``localpeer``.
 
 Every value of the topology written here goes through ``netnode.render.quoting``
 unless its alphabet cannot inject (ids, addresses, integers, the model's names).
@@ -65,6 +68,7 @@ from netnode.model.topology import (
     SessionPersistence,
 )
 from netnode.render import l7, tls
+from netnode.render import peers as ha_peers
 from netnode.render.quoting import fetch_arg, word
 
 INDENT = "    "
@@ -131,7 +135,12 @@ def render_loadbalancer(
     files = tls_files or {}
     listeners = [x for x in lb.listeners if x.protocol in LISTENER_MODE]
     pools = {pool.name: pool for pool in lb.pools if pool.protocol != "UDP"}
+    peers = ha_peers.of(lb)
     glob = [f"user {user}", f"group {group}"]
+    if peers is not None:
+        # Which peer of the section this HAProxy is (not its host name, not -L: the
+        # command line stays the one keepalived tracks).
+        glob.append(f"localpeer {peers.local}")
     if log_target is not None:
         glob += [f"log {log_target} local0", f"log {log_target} local1 notice"]
     glob += [
@@ -149,6 +158,8 @@ def render_loadbalancer(
         "load-server-state-from-file global",
     ]
     sections = [_section("global", glob), _section("defaults", defaults)]
+    if peers is not None:
+        sections.append(_section(f"peers {peers.section}", peers.lines()))
     for listener in listeners:
         pool = pools.get(listener.default_pool) if listener.default_pool else None
         sections.append(
@@ -163,7 +174,15 @@ def render_loadbalancer(
             )
         )
     for pool in pools.values():
-        sections.append(_backend(pool, _users(pool, listeners), files, ping_check))
+        sections.append(
+            _backend(
+                pool,
+                _users(pool, listeners),
+                files,
+                ping_check,
+                peers=None if peers is None else peers.section,
+            )
+        )
     return "".join(sections)
 
 
@@ -262,7 +281,11 @@ def _backend(
     listeners: list[Listener],
     files: Mapping[str, str] | None = None,
     ping_check: str = PING_CHECK,
+    *,
+    peers: str | None = None,
 ) -> str:
+    """One pool's backend; ``peers`` names the section its stick table (if any) is
+    replicated through."""
     # A pool has the mode of the listeners that send to it (validation keeps them
     # agreeing): a PROXY or HTTPS pool behind a TCP listener is plain TCP.
     if listeners:
@@ -276,7 +299,7 @@ def _backend(
     # pool wants it (a listener that does not must not get it through the backend).
     if http and listeners and all(x.insert_headers.get("X-Forwarded-For") for x in listeners):
         lines.append("option forwardfor")
-    lines += _persistence(pool.session_persistence, mode)
+    lines += _persistence(pool.session_persistence, mode, peers)
     # Octavia's member timeouts belong to the listener; listeners sharing a pool agree
     # on them (validation), a pool no listener uses gets the defaults.
     connect, data = (
@@ -321,13 +344,16 @@ def _cookie_persistence(sp: SessionPersistence | None) -> bool:
     return sp is not None and sp.type == "HTTP_COOKIE"
 
 
-def _persistence(sp: SessionPersistence | None, mode: str) -> list[str]:
+def _persistence(sp: SessionPersistence | None, mode: str, peers: str | None = None) -> list[str]:
     """Octavia's session persistence. The cookie kinds need HTTP (validation allows
-    them on HTTP, PROXY and PROXYV2 pools, which an HTTP listener runs in http mode)."""
+    them on HTTP, PROXY and PROXYV2 pools, which an HTTP listener runs in http mode).
+    With ``peers`` (an ACTIVE_STANDBY instance) the stick tables are replicated through
+    that section; HTTP_COOKIE needs none: the member is in the client's cookie."""
     if sp is None:
         return []
+    replicated = "" if peers is None else f" peers {peers}"
     if sp.type == "SOURCE_IP":
-        return [f"stick-table type ip size {STICK_TABLE_SIZE}", "stick on src"]
+        return [f"stick-table type ip size {STICK_TABLE_SIZE}{replicated}", "stick on src"]
     if mode != "http":
         return []
     if sp.type == "HTTP_COOKIE":
@@ -338,7 +364,7 @@ def _persistence(sp: SessionPersistence | None, mode: str) -> list[str]:
     # that carry it there.
     name = fetch_arg(sp.cookie_name or "")
     return [
-        f"stick-table type string len {STICK_COOKIE_LEN} size {STICK_TABLE_SIZE}",
+        f"stick-table type string len {STICK_COOKIE_LEN} size {STICK_TABLE_SIZE}{replicated}",
         f"stick store-response {word(f'res.cook({name})')}",
         f"stick match {word(f'req.cook({name})')}",
     ]

@@ -19,6 +19,18 @@ is never dropped. The filter needs no conntrack flush when a list changes: every
 packet of a client's flow passes the chain, so an established flow from a source no
 longer allowed stops at its next packet.
 
+An ACTIVE_STANDBY instance also guards its HAProxy peer port (``netnode.render.peers``):
+its own VRRP address sits on the tenant network, and only the other instance may
+replicate stick tables into it (the instance itself too: on a reload the old worker
+hands its tables to the new one through that address)::
+
+              -s OTHER/32 -d OWN/32 -p tcp -m tcp --dport 1025 -j RETURN
+              -s OWN/32 -d OWN/32 -p tcp -m tcp --dport 1025 -j RETURN
+              -d OWN/32 -p tcp -m tcp --dport 1025 -m conntrack --ctdir ORIGINAL -j DROP
+
+A packet from the tenant network cannot pass for OWN: the kernel drops a packet that
+arrives from outside with one of the namespace's own addresses as its source.
+
 A CIDR of 0.0.0.0/0 lets everyone in, so such a listener gets no rules at all. With no
 listener restricted, nothing is rendered (no chain, no jump), and a chain left from
 before is deleted by the next restore.
@@ -72,6 +84,34 @@ class ListenerFilter:
 
 
 @dataclass(frozen=True)
+class PeerFilter:
+    """Who may reach an HA instance's HAProxy peer port: the other instance only."""
+
+    own: str
+    """This instance's VRRP address, where its peer listens."""
+    others: tuple[str, ...]
+    """The other instance's VRRP address (the pair's other peers)."""
+    port: int
+
+    def __post_init__(self) -> None:
+        for field, address in (("own", self.own), *(("others", a) for a in self.others)):
+            try:
+                ipaddress.IPv4Address(address)
+            except ValueError as exc:
+                raise ValueError(f"peers {field}: {address!r} is not an IPv4 address") from exc
+        if isinstance(self.port, bool) or not 0 < self.port < 65536:
+            raise ValueError(f"peers port {self.port!r} is not a port (1-65535)")
+
+    def rules(self) -> list[str]:
+        match = f"-d {self.own}/32 -p tcp -m tcp --dport {self.port}"
+        sources = sorted({ipaddress.IPv4Address(a) for a in (*self.others, self.own)})
+        return [
+            *(f"-s {source}/32 {match} -j RETURN" for source in sources),
+            f"{match} -m conntrack --ctdir ORIGINAL -j DROP",
+        ]
+
+
+@dataclass(frozen=True)
 class LoadBalancerFilter:
     """What a load balancer namespace's iptables rules are made from. IPv4 only.
 
@@ -81,6 +121,8 @@ class LoadBalancerFilter:
 
     vip: str
     listeners: tuple[ListenerFilter, ...] = ()
+    peers: PeerFilter | None = None
+    """An ACTIVE_STANDBY instance's peer port; None: a SINGLE load balancer."""
 
     def __post_init__(self) -> None:
         try:
@@ -111,4 +153,6 @@ class LoadBalancerFilter:
             cidrs = sorted({ipaddress.IPv4Network(c) for c in listener.allowed_cidrs})
             rules += [f"-s {cidr} {match} -j RETURN" for cidr in cidrs]
             rules.append(f"{match} -m conntrack --ctdir ORIGINAL -j DROP")
+        if self.peers is not None:
+            rules += self.peers.rules()
         return {CHAIN: rules} if rules else {}
