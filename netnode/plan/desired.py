@@ -40,6 +40,9 @@ from netnode.plan.spec import (
     UdpSpec,
 )
 from netnode.plan.units import Unit, assemble
+from netnode.render.conntrackd import Conntrackd, transition_script
+from netnode.render.conntrackd import files as conntrackd_files
+from netnode.render.conntrackd import render as render_conntrackd
 from netnode.render.haproxy import render_lab_client, render_lab_instance, render_loadbalancer
 from netnode.render.iptables import FloatingIPNat, PortForwardingNat, RouterNat
 from netnode.render.keepalived import (
@@ -90,6 +93,11 @@ def haproxy_config(run_dir: PurePath, name: str) -> str:
 def keepalived_dir(run_dir: PurePath) -> PurePath:
     """Where the keepalived processes of a node live (one directory per name)."""
     return run_dir.parent / "keepalived"
+
+
+def conntrackd_dir(run_dir: PurePath) -> PurePath:
+    """Where the conntrackd processes of a node live (one directory per name)."""
+    return run_dir.parent / "conntrackd"
 
 
 def udp_root(run_dir: PurePath) -> PurePath:
@@ -468,7 +476,8 @@ def _ha_router(topo: Topology, router: Router, node: str, run_dir: PurePath, uni
     """One instance of an HA router: the single router's unit, but every address of its
     qr- and qg- ports, and its default route, are keepalived's (they move with the
     master), and an ha- port on the HA network carries VRRP between the instances
-    (priority 100 as the pair's MASTER, 90 as its BACKUP, nopreempt)."""
+    (priority 100 as the pair's MASTER, 90 as its BACKUP, nopreempt) and conntrackd's
+    replication of the namespace's connections (committed on takeover)."""
     if router.slot is None:
         raise TopologyError(
             [
@@ -507,6 +516,9 @@ def _ha_router(topo: Topology, router: Router, node: str, run_dir: PurePath, uni
     vrid = _vrid(router.uid)
     profile = PROFILES[router.failover_profile]
     name = process_name("vrrp", router.host_id)
+    sync_name = process_name("ctd", router.host_id)
+    sync_files = conntrackd_files(str(conntrackd_dir(run_dir) / sync_name))
+    sync = render_conntrackd(Conntrackd(str(own), str(peer), ha_port.name), sync_files)
     keepalived = instance(
         profile,
         router_id=f"nn-{router.host_id[:8]}",
@@ -520,6 +532,7 @@ def _ha_router(topo: Topology, router: Router, node: str, run_dir: PurePath, uni
         vips=(VirtualAddress(HA_PRIMARY_VIP.format(vrid=vrid), 24, ha_port.name),),
         excluded=excluded,
         routes=routes,
+        notify=str(transition_script(sync_files)),
         startup_delay=VRRP_STARTUP_DELAY,
     )
     config = render_keepalived(keepalived, keepalived_files(str(keepalived_dir(run_dir) / name)))
@@ -531,6 +544,8 @@ def _ha_router(topo: Topology, router: Router, node: str, run_dir: PurePath, uni
         bridges=(*unit.bridges, BridgeSpec(name=topo.integration_bridge)),
         ports=(*moved, ha_port),
         processes=(
+            # conntrackd first (an earlier phase): keepalived's transitions call it.
+            ProcessSpec(sync_name, ns, "router", sync, program="conntrackd"),
             ProcessSpec(
                 name, ns, "router", config, program="keepalived", rt_priority=profile.rt_priority
             ),

@@ -394,6 +394,9 @@ class ApplyUdp(Operation):
 
 
 def _process_phase(process: ProcessSpec) -> int:
+    # An HA router's conntrackd before its keepalived, whose transitions call it.
+    if process.program == "conntrackd":
+        return 59
     # Load balancers after the lab's servers, so members answer the first check.
     return 61 if process.kind == "loadbalancer" else 60
 
@@ -416,6 +419,22 @@ class EnsureProcess(Operation):
         return self.process.subject
 
     def shell(self) -> list[Argv]:
+        name = self.process.name
+        if self.process.keepalived:
+            if not self.start:
+                return [["kill", "-HUP", f"$(cat {name}/keepalived.pid)"]]
+            # keepalived enters the namespace itself (net_namespace in its config).
+            return [
+                ["keepalived", "-t", "-f", f"{name}/keepalived.conf"],
+                ["setsid", "--fork", "keepalived", "-n", "-l", "-D", "-G", "-P", "-f",
+                 f"{name}/keepalived.conf", "-p", f"{name}/keepalived.pid", "-r",
+                 f"{name}/vrrp.pid"],
+            ]  # fmt: skip
+        if self.process.conntrackd:
+            # conntrackd has no reload: a new configuration restarts it.
+            return [
+                netns_exec(self.process.namespace, "conntrackd", "-C", f"{name}/conntrackd.conf")
+            ]
         if not self.process.haproxy:
             # A helper is (re)started with its config, never reloaded.
             return [

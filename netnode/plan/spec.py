@@ -96,8 +96,12 @@ class ProcessSpec:
         return self.program == "keepalived"
 
     @property
+    def conntrackd(self) -> bool:
+        return self.program == "conntrackd"
+
+    @property
     def subject(self) -> str:
-        if self.haproxy or self.keepalived:
+        if self.haproxy or self.keepalived or self.conntrackd:
             return f"{self.program} {self.name}"
         return f"process {self.name}"
 

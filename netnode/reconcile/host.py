@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from netnode.drivers.conntrackd import ConntrackdProcesses
 from netnode.drivers.haproxy import HAProxyProcesses, in_namespace
 from netnode.drivers.helpers import HelperProcesses
 from netnode.drivers.iptables import Iptables
@@ -23,7 +24,7 @@ from netnode.drivers.nftables import UdpTables
 from netnode.drivers.ovs import OVS
 from netnode.errors import HostError, NetnodeError, Refused
 from netnode.plan import operations as op
-from netnode.plan.desired import keepalived_dir, udp_root
+from netnode.plan.desired import conntrackd_dir, keepalived_dir, udp_root
 from netnode.plan.diff import Plan
 from netnode.plan.memo import Memo
 from netnode.plan.observed import HostState, Ledger, NamespaceState, ProcessState
@@ -73,6 +74,7 @@ class Host:
     haproxy: HAProxyProcesses = field(init=False)
     helpers: HelperProcesses = field(init=False)
     keepalived: KeepalivedProcesses = field(init=False)
+    conntrackd: ConntrackdProcesses = field(init=False)
     udp: UdpTables = field(init=False)
     # What the passes of this process already checked and rendered (see converge).
     certificates: Verdicts = field(init=False, default_factory=Verdicts)
@@ -85,6 +87,7 @@ class Host:
         self.haproxy = HAProxyProcesses(self.run_dir)
         self.helpers = HelperProcesses(self.node_dir / "helpers")
         self.keepalived = KeepalivedProcesses(Path(keepalived_dir(self.run_dir)))
+        self.conntrackd = ConntrackdProcesses(Path(conntrackd_dir(self.run_dir)))
         self.udp = UdpTables(Path(udp_root(self.run_dir)))
 
     @property
@@ -136,6 +139,7 @@ class Host:
         namespace_of = {p.name: p.namespace for p in desired.processes}
         helpers = {p.name for p in desired.processes if not p.haproxy}
         vrrp = {p.name for p in desired.processes if p.keepalived}
+        sync = {p.name for p in desired.processes if p.conntrackd}
         processes: dict[str, ProcessState] = {}
         for name in {*namespace_of, *ledger.processes} - elsewhere:
             ns_name = namespace_of.get(name)
@@ -143,6 +147,13 @@ class Host:
                 pid = self.keepalived.running_pid(name)
                 config = self.keepalived.installed_config(name)
                 at_home = pid is None or ns_name is None or self.keepalived.runs_in(name, ns_name)
+                if pid is not None or config is not None:
+                    processes[name] = ProcessState(pid is not None, config, at_home)
+                continue
+            if name in sync or (name not in namespace_of and name.startswith("ctd-")):
+                pid = self.conntrackd.running_pid(name)
+                config = self.conntrackd.installed_config(name)
+                at_home = pid is None or ns_name is None or in_namespace(pid, ns_name)
                 if pid is not None or config is not None:
                     processes[name] = ProcessState(pid is not None, config, at_home)
                 continue
@@ -274,12 +285,15 @@ class Host:
         match operation:
             case op.StopProcess(name=name):
                 self.keepalived.stop(name)
+                self.conntrackd.stop(name)
                 self.haproxy.stop(name)
                 self.helpers.stop(name)
             case op.EnsureProcess(process=proc) if proc.keepalived:
                 # Started last in its unit (ports wired, HAProxy up): a keepalived with no
                 # wired port would claim the VIP alone, and two masters would follow.
                 self.keepalived.ensure(proc.name, proc.namespace, proc.config, proc.rt_priority)
+            case op.EnsureProcess(process=proc) if proc.conntrackd:
+                self.conntrackd.ensure(proc.name, proc.namespace, proc.config)
             case op.RemoveUdp(namespace=ns, exists=exists):
                 self.udp.remove(ns, exists)
                 if exists:

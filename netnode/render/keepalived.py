@@ -250,6 +250,10 @@ class VrrpInstance:
     routes: tuple[VirtualRoute, ...] = ()
     track_process: TrackProcess | None = None
     track_script: TrackScript | None = None
+    # A script keepalived runs on every transition of the instance (``notify``, with
+    # INSTANCE NAME STATE PRIORITY): an HA router's conntrackd commit and resync. An
+    # absolute path only root can write (``enable_script_security``).
+    notify: str | None = None
     # Gratuitous ARPs: a second burst this many seconds after becoming master (0: none)
     # and one every garp_master_refresh seconds while master (0: none).
     garp_master_delay: int = 5
@@ -307,6 +311,10 @@ class VrrpInstance:
             yield from vip.problems(f"excluded[{i}]")
         for i, route in enumerate(self.routes):
             yield from route.problems(f"routes[{i}]")
+        if self.notify is not None and (
+            not self.notify.startswith("/") or not SAFE_WORD.match(self.notify)
+        ):
+            yield Problem("notify", f"{self.notify!r} is not an absolute path without blanks")
         addresses = [v.address for v in (*self.vips, *self.excluded)]
         for twice in sorted({a for a in addresses if addresses.count(a) > 1}):
             yield Problem("vips", f"{twice} is listed more than once")
@@ -430,6 +438,7 @@ def instance(
     vips: tuple[VirtualAddress, ...],
     excluded: tuple[VirtualAddress, ...] = (),
     routes: tuple[VirtualRoute, ...] = (),
+    notify: str | None = None,
     track_process: TrackProcess | None = None,
     track_script: TrackScript | None = None,
     startup_delay: float = 0.0,
@@ -451,6 +460,7 @@ def instance(
             vips=vips,
             excluded=excluded,
             routes=routes,
+            notify=notify,
             track_process=track_process,
             track_script=track_script,
             garp_master_delay=profile.garp_master_delay,
@@ -541,6 +551,8 @@ def render(keepalived: Keepalived, paths: KeepalivedFiles) -> str:
         lines += _block("virtual_ipaddress_excluded", [v.line() for v in vi.excluded])
     if vi.routes:
         lines += _block("virtual_routes", [r.line() for r in vi.routes])
+    if vi.notify is not None:
+        lines.append(f"{INDENT}notify {_quoted(vi.notify)}")
     if vi.track_process is not None:
         lines += _block("track_process", [vi.track_process.name])
     if vi.track_script is not None:

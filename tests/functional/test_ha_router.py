@@ -8,9 +8,11 @@ client on the external network:
 
 - the floating IP serves through whichever instance keepalived made master; the other
   holds no address at all;
-- a kept-alive TCP connection through the floating IP, opened before the master's node
-  is killed, carries a request after the takeover (conntrack picks it up mid-stream on
-  the new master: ``nf_conntrack_tcp_be_liberal``), and new connections are served;
+- a kept-alive TCP connection through the floating IP is replicated by conntrackd to
+  the standby; opened before the master's node is killed, it carries a request after
+  the takeover (the new master's conntrackd commits it into the kernel; conntrack would
+  also pick it up mid-stream: ``nf_conntrack_tcp_be_liberal``), and new connections are
+  served;
 - the router's missing half is rebuilt on the third node, as the standby: the survivor
   keeps the addresses (nopreempt).
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -117,6 +120,19 @@ def _default_route(namespace: str) -> str:
     return shown.stdout.strip()
 
 
+def conntrackd_dir(sim: SimulatedNodes, node: str, instance: str) -> Path:
+    return sim.nodes[node].state_dir / node / "conntrackd" / f"ctd-{instance}"
+
+
+def external_cache(sim: SimulatedNodes, node: str, instance: str) -> str:
+    """What the instance's conntrackd holds of the other instance's connections."""
+    config = conntrackd_dir(sim, node, instance) / "conntrackd.conf"
+    shown = subprocess.run(
+        ["conntrackd", "-C", str(config), "-e"], capture_output=True, text=True, check=False
+    )
+    return shown.stdout
+
+
 def serving(lab: Lab) -> bool:
     return lab.answering(lab.ns_of("client", "outside"), FIP, count=4) == {
         "server_81",
@@ -150,6 +166,8 @@ def test_an_ha_routers_floating_ip_and_its_connections_survive_the_masters_node(
     outside = lab.ns_of("client", "outside")
     with HttpConnection(outside, FIP, 80, timeout=5.0) as kept:
         assert kept.request().status == 200
+        # conntrackd replicated the connection to the standby (its external cache).
+        eventually(lambda: f"dst={FIP}" in external_cache(nodes, standby, routers[standby].id))
         nodes.kill(master)
         took = wait_for(lambda: fip_holders(nodes) == [standby], 30, 0.02)
         assert took is not None, logs(nodes)
@@ -160,6 +178,9 @@ def test_an_ha_routers_floating_ip_and_its_connections_survive_the_masters_node(
         assert kept.request().status == 200, logs(nodes)
     assert serving(lab)
     assert "via 10.255.253.1" in _default_route(ids.router_namespace(routers[standby].id))
+    # keepalived had the new master's conntrackd commit what it had replicated.
+    log = conntrackd_dir(nodes, standby, routers[standby].id) / "conntrackd.log"
+    assert "keepalived: MASTER" in log.read_text()
 
     # The missing half is rebuilt on the third node, as the standby; the survivor keeps
     # the addresses.

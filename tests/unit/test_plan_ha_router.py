@@ -81,7 +81,7 @@ def test_the_routers_addresses_and_default_route_are_keepaliveds() -> None:
 
 def test_keepalived_moves_every_address_and_the_default_route() -> None:
     unit = unit_of(1, "BACKUP")
-    (keepalived,) = unit.processes
+    sync, keepalived = unit.processes
     assert keepalived.keepalived and keepalived.rt_priority is not None
     text = keepalived.config
     qr = next(p.name for p in unit.ports if p.name.startswith("qr-"))
@@ -95,9 +95,25 @@ def test_keepalived_moves_every_address_and_the_default_route() -> None:
     assert f"172.24.4.10/24 dev {qg}" in excluded and f"172.24.4.20/32 dev {qg}" in excluded
     assert "/24 dev ha-11111111-22" in text.split("virtual_ipaddress {")[1].split("}")[0]
     assert f"0.0.0.0/0 via 172.24.4.1 dev {qg}" in text.split("virtual_routes {")[1]
+    # keepalived has conntrackd commit what it replicated on taking over.
+    assert sync.conntrackd and sync.name == f"ctd-{INSTANCE}"
+    ctd_dir = RUN.parent / "conntrackd" / sync.name
+    assert f'notify "{ctd_dir}/transition.sh"' in text
     master = unit_of(0, "MASTER")
-    assert "priority 100" in master.processes[0].config
-    assert "unicast_src_ip 169.254.192.1" in master.processes[0].config
+    assert "priority 100" in master.processes[1].config
+    assert "unicast_src_ip 169.254.192.1" in master.processes[1].config
+
+
+def test_conntrackd_replicates_to_the_other_instance_over_the_ha_port() -> None:
+    sync, _ = unit_of(1, "BACKUP").processes
+    text = sync.config
+    assert "Mode FTFW" in text and "Interface ha-11111111-22" in text
+    assert "IPv4_address 169.254.192.2" in text
+    assert "IPv4_Destination_Address 169.254.192.1" in text
+    # VRRP's and conntrackd's own traffic is not replicated.
+    ignored = text.split("Address Ignore {")[1].split("}")[0].split()
+    assert {"127.0.0.1", "169.254.192.1", "169.254.192.2"} <= set(ignored)
+    assert f"Path {RUN.parent}/conntrackd/{sync.name}/ctl" in text
 
 
 def test_a_router_without_ha_is_as_before() -> None:
