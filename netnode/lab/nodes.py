@@ -9,7 +9,8 @@ patch ports carry every VLAN, as a trunk between hosts would.
 
 A node is killed as a host dies: its patch ports removed, so what it left behind
 (namespaces still holding a VIP) is cut off from the segments, then SIGKILL of its agent
-and of every keepalived and HAProxy it started (by the pids in their pid files). ``close`` stops the
+and of every keepalived, conntrackd and HAProxy it started (by the pids in their pid
+files, each checked to be that program still). ``close`` stops the
 agents, removes what each node built (``netnode destroy --topology``, which leaves the
 cluster's desired state to the other nodes) and deletes the node bridges and patches.
 Nothing here touches a bridge or interface it did not create.
@@ -143,9 +144,17 @@ class SimulatedNodes:
         if node.agent is not None and node.agent.poll() is None:
             node.agent.send_signal(signal.SIGKILL)
             node.agent.wait(timeout=10)
-        for pid in [*self.keepalived_pids(name), *self.haproxy_pids(name)]:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        for program, pids in (
+            ("keepalived", self.keepalived_pids(name)),
+            ("haproxy", self.haproxy_pids(name)),
+            ("conntrackd", self.conntrackd_pids(name)),
+        ):
+            # A pid file outlives its process (this node killed before): a pid reused
+            # since by another program is never signalled.
+            for pid in pids:
+                if _runs(pid, program):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
 
     def vrrp_states(self) -> list[str]:
         """What each running keepalived of every node last notified (MASTER, BACKUP,
@@ -170,6 +179,14 @@ class SimulatedNodes:
             for pidfile in base.glob(f"*/{pidname}"):
                 with contextlib.suppress(ValueError, OSError):
                     found.append(int(pidfile.read_text().split()[0]))
+        return found
+
+    def conntrackd_pids(self, name: str) -> list[int]:
+        """The node's conntrackd processes (HA routers), by their pid files."""
+        found = []
+        for pidfile in (self.nodes[name].state_dir / name / "conntrackd").glob("*/conntrackd.pid"):
+            with contextlib.suppress(ValueError, OSError):
+                found.append(int(pidfile.read_text().split()[0]))
         return found
 
     def haproxy_pids(self, name: str) -> list[int]:
@@ -220,6 +237,14 @@ class SimulatedNodes:
             self.cut(node.name)
             for bridge in node.bridges.values():
                 _vsctl("--if-exists", "del-br", bridge)
+
+
+def _runs(pid: int, program: str) -> bool:
+    try:
+        argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+    except OSError:
+        return False
+    return Path(argv0.decode(errors="replace")).name == program
 
 
 def _children(pid: int) -> list[int]:
