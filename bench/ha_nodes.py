@@ -1,7 +1,7 @@
 """A node dies: how long until its load balancer serves again, and what clients see.
 
 Two netnode nodes of one cluster on this machine (``netnode.lab.nodes``), sharing a
-private PostgreSQL (``tests/postgres.py``), patched into a lab of this run's own (two
+private PostgreSQL (``netnode/lab/postgres.py``), patched into a lab of this run's own (two
 backends and a client on the tenant segment, ``netnode apply`` on a node outside the
 cluster). Two sections, side by side in one run:
 

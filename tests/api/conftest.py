@@ -1,7 +1,7 @@
 """Fixtures for the API's contract tests: the app built in-process on a fresh store.
 
 Every test gets an empty store, on SQLite (a file in its tmp dir) and on PostgreSQL (one
-private cluster per session, ``tests/postgres.py``, emptied before each test), seeded with
+private cluster per session, ``netnode/lab/postgres.py``, emptied before each test), seeded with
 an operator's topology as ``netnode apply`` records it: a tenant network and an
 external network. No reconcile loop runs, so what the API creates stays PENDING_CREATE
 until a test marks it converged (``Api.converge``), as a reconcile pass would.

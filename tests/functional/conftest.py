@@ -247,7 +247,7 @@ def private_ovs(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 @pytest.fixture
 def cluster() -> Iterator[postgres.Cluster]:
-    """A private PostgreSQL server of the test's own (``tests/postgres.py``), durable: a
+    """A private PostgreSQL server of the test's own (``netnode/lab/postgres.py``), durable: a
     test may stop and start it, and what was committed survives. This module's
     prerequisites include PostgreSQL's server binaries: its absence fails the test."""
     reason = postgres.available()

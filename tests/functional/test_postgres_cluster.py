@@ -1,4 +1,4 @@
-"""tests/postgres.py: a private PostgreSQL cluster starts, serves SQLAlchemy, and leaves
+"""netnode/lab/postgres.py: a private PostgreSQL cluster starts, serves SQLAlchemy, and leaves
 nothing behind (no postmaster, no directory), also when the body raises."""
 
 from __future__ import annotations
