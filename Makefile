@@ -13,6 +13,8 @@
 #   make bench-ha    set up, then high availability: VRRP takeover after the master's
 #                keepalived is killed, default profile against fast (BENCH_HA_ARGS=--rounds 10);
 #                a dead node's load balancer serving again from another node
+#   make bench-startup  each netnode command's start-up beside the bare interpreter's
+#                (needs no root; BENCH_STARTUP_ARGS=--rounds 20)
 #   make lint    ruff check and format --check, lint-imports (the layering contracts in pyproject.toml) and
 #                mypy netnode (needs no root)
 #   make clean   remove the virtualenv and its stamp
@@ -39,9 +41,10 @@ BENCH_ARGS ?=
 BENCH_API_ARGS ?=
 BENCH_LOAD_ARGS ?=
 BENCH_HA_ARGS ?=
+BENCH_STARTUP_ARGS ?=
 LINT_PATHS := netnode tests bench
 
-.PHONY: help setup host demo test lint bench bench-live bench-api bench-load bench-ha clean
+.PHONY: help setup host demo test lint bench bench-live bench-api bench-load bench-ha bench-startup clean
 # In order: the host set-up installs python3-venv before the virtualenv is made.
 .NOTPARALLEL:
 
@@ -112,6 +115,10 @@ bench-api: setup
 bench-ha: setup
 	$(VPY) bench/ha.py $(BENCH_HA_ARGS)
 	$(VPY) bench/ha_nodes.py
+
+# No host set-up: it starts commands that need neither root nor Open vSwitch.
+bench-startup: $(STAMP)
+	$(VPY) bench/startup.py $(BENCH_STARTUP_ARGS)
 
 clean:
 	rm -rf $(VENV) $(CLIENTS)
