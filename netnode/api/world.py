@@ -17,12 +17,13 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 from typing import TYPE_CHECKING, Any
 
 from netnode.model import ids
 from netnode.model.topology import (
     FloatingIP,
+    HaNetwork,
     HealthMonitor,
     L7Policy,
     L7Rule,
@@ -519,10 +520,23 @@ class World:
         lost race (``spread``); ``taken``: addresses this change already took."""
         _, net, subnet = self.subnets[subnet_id]
         used = self._used_ints.get(net.uid, set()) | {int(a) for a in taken}
-        first, last = int(subnet.cidr.network_address) + 1, int(subnet.cidr.broadcast_address)
-        if subnet.cidr.prefixlen >= 31:
-            first, last = int(subnet.cidr.network_address), last + 1
-        free = _first_free(range(first, last), used, SPREAD.get())
+        free = _first_free(_hosts(subnet.cidr), used, SPREAD.get())
+        return IPv4Address(free) if free is not None else None
+
+    def ha_network(self) -> HaNetwork:
+        """The HA network of the API's topology, where its HA routers' instances talk
+        VRRP (the default one until the topology has a header that says otherwise)."""
+        src = self.sources.get(API_TOPOLOGY)
+        return src.topo.ha_network if src is not None else HaNetwork()
+
+    def free_ha_address(self, taken: Iterable[IPv4Address] = ()) -> IPv4Address | None:
+        """A free host address of the API's HA network, for an HA router's instance (its
+        ha- port): as ``free_address`` chooses, among the addresses no router of any
+        topology holds (the topologies of a node share the HA VLAN on the integration
+        bridge, so one address must not serve two routers)."""
+        used = {int(a) for _, r in self.routers.values() for a in r.vrrp_addresses}
+        used |= {int(a) for a in taken}
+        free = _first_free(_hosts(self.ha_network().cidr), used, SPREAD.get())
         return IPv4Address(free) if free is not None else None
 
     def free_tag(self) -> int | None:
@@ -537,6 +551,14 @@ class World:
 # first) until it lost a race for one; then more, so racing changes part ways
 # (Neutron's IPAM, too, picks at random among the first free addresses).
 SPREAD: ContextVar[int] = ContextVar("spread", default=1)
+
+
+def _hosts(cidr: IPv4Network) -> range:
+    """The host addresses of ``cidr`` as integers (all of a /31 or /32)."""
+    first, last = int(cidr.network_address) + 1, int(cidr.broadcast_address)
+    if cidr.prefixlen >= 31:
+        first, last = int(cidr.network_address), last + 1
+    return range(first, last)
 
 
 def _first_free(candidates: range, used: set[int], spread: int) -> int | None:

@@ -46,6 +46,7 @@ class Row:
 VLANS = "#vlan"  # segmentation ids on the integration bridge
 BRIDGES = "#bridge"  # the bridge of an external network
 MACS = "#mac"  # a VIP's MAC address
+HA = "#ha"  # an HA router's instance's address on its topology's HA network
 
 
 @dataclass(frozen=True, order=True)
@@ -64,6 +65,8 @@ class Allocation:
             return f"external bridge {self.value}"
         if self.scope == MACS:
             return f"MAC address {self.value}"
+        if self.scope == HA:
+            return f"address {self.value} on the HA network"
         return f"address {self.value} on network {self.scope}"
 
 
@@ -161,6 +164,8 @@ def allocations(row: Row, subnets: dict[str, tuple[str, str]]) -> set[Allocation
         for name in body.get("interfaces") or []:
             if name in subnets:
                 add(*subnets[name])
+        for vrrp in body.get("vrrp_addresses") or []:
+            add(HA, vrrp)
     elif row.kind == "networks":
         if body.get("external"):
             add(BRIDGES, body.get("bridge"))
