@@ -535,12 +535,14 @@ class RouterCreate(Owned):
     admin_state_up: Bool = True
     external_gateway_info: GatewayInfo | None = None
     distributed: Off | None = None
-    ha: Off | None = None
+    # Neutron's l3-ha: two instances on two nodes of a cluster (an admin's choice).
+    ha: Bool | None = None
     availability_zone_hints: list[FreeText] | None = None
 
 
 class RouterUpdate(Common):
     admin_state_up: Bool | None = None
+    ha: Bool | None = None  # taken to say why it cannot change (routers.py)
     external_gateway_info: GatewayInfo | dict[str, Any] | None = None
     routes: Annotated[list[Any], Field(max_length=0)] | None = None
 

@@ -21,7 +21,7 @@ EXTENSIONS = {
     "provider": ("Provider Network", "provider:network_type and provider:segmentation_id"),
     "agent": ("agent", "The nodes sharing the store, as L3 and load-balancer agents"),
     "availability_zone": ("Availability Zone", "The zone each node (agent) is in"),
-    "l3-ha": ("HA Router extension", "reported as false: one node"),
+    "l3-ha": ("HA Router extension", "Adds HA capability to routers."),
     "floating-ip-port-forwarding": (
         "Floating IP Port Forwarding",
         "port_forwardings of a floating IP: TCP/UDP ports forwarded to internal addresses",

@@ -1,9 +1,17 @@
 """Neutron's routers: ``/v2.0/routers``, their gateway, and adding and removing
-interfaces."""
+interfaces.
+
+An HA router (Neutron's ``l3-ha``, ``"ha": true``) runs as two instances on two nodes
+of a cluster, each with its own address on the API topology's HA network
+(``vrrp_addresses``, allocated here as Octavia's ACTIVE_STANDBY pair's are). As
+Neutron's default policy has it, only an admin asks for one; ``ha`` omitted is false
+(Neutron's ``l3_ha`` default). A router does not change between HA and not HA: Neutron
+converts one only once it is down, netnode not at all (a new router is the way)."""
 
 from __future__ import annotations
 
 import ipaddress
+from ipaddress import IPv4Address
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -11,7 +19,7 @@ from fastapi import APIRouter, Request, Response
 from netnode.api import schemas as s
 from netnode.api.auth import Context
 from netnode.api.common import Ctx, Svc, listing
-from netnode.api.errors import BadRequest, Conflict, NotFound
+from netnode.api.errors import BadRequest, Conflict, Forbidden, NotFound
 from netnode.api.listing import neutron
 from netnode.api.neutron.lookups import find_network, find_owned, find_subnet, owned_for_change
 from netnode.api.neutron.views import router_view
@@ -86,18 +94,50 @@ def create_router(
     may_write(ctx)
     req: s.RouterCreate = body.router  # type: ignore[attr-defined]
     data = req.model_dump(exclude_unset=True)
+    if req.ha:
+        _may_be_ha(svc, ctx)
 
     def mutate(doc: Doc, w: World) -> str:
         router_id = new_id()
         item: dict[str, Any] = {"id": router_id, "name": router_id}
         if req.external_gateway_info is not None:
             item["external_gateway"] = _gateway(ctx, doc, w, req.external_gateway_info, None)
+        if req.ha:
+            item["ha"] = True
+            item["vrrp_addresses"] = [str(a) for a in _vrrp_addresses(w)]
         doc.add("routers", item)
         doc.set_meta(router_id, ctx, data)
         return router_id
 
     router_id = svc.change(mutate)
     return {"router": router_view(svc.world(), router_id)}
+
+
+def _may_be_ha(svc: Service, ctx: Context) -> None:
+    """An HA router is an admin's to ask for, and needs the nodes of a cluster."""
+    if not ctx.is_admin:
+        raise Forbidden("only an admin may set a router's ha")
+    if svc.store.scope == svc.store.node:
+        raise BadRequest(
+            "Invalid input for field/attribute ha: an HA router needs two nodes: this "
+            "netnode runs on its own (start the nodes with --cluster NAME on one "
+            "PostgreSQL store)"
+        )
+
+
+def _vrrp_addresses(w: World) -> list[IPv4Address]:
+    """Two free addresses of the HA network for an HA router's instances (their ha-
+    ports, which VRRP runs between)."""
+    found: list[IPv4Address] = []
+    for _ in range(2):
+        address = w.free_ha_address(taken=found)
+        if address is None:
+            raise Conflict(
+                f"No more IP addresses available on the HA network {w.ha_network().cidr} "
+                "for the HA router's two VRRP addresses"
+            )
+        found.append(address)
+    return found
 
 
 @router.get("/routers/{router_id}", response_model=s.wrap_out("router", s.RouterOut))
@@ -119,6 +159,8 @@ def update_router(
 
     def mutate(doc: Doc, w: World) -> None:
         _, r = owned_for_change(ctx, w, w.routers, router_id, "Router")
+        if req.ha is not None:
+            _same_ha(ctx, r.ha, req.ha)
         item = doc.find("router", router_id)
         if "external_gateway_info" in data:
             info = req.external_gateway_info
@@ -146,6 +188,21 @@ def update_router(
 
     svc.change(mutate)
     return {"router": router_view(svc.world(), router_id)}
+
+
+def _same_ha(ctx: Context, now: bool, asked: bool) -> None:
+    """``ha`` in an update: only the value the router has (no conversion: its
+    instances, nodes and VRRP addresses would all change); asking for another is an
+    admin's question, so anyone else hears 403 first, as in Neutron."""
+    if asked == now:
+        return
+    if not ctx.is_admin:
+        raise Forbidden("only an admin may set a router's ha")
+    raise BadRequest(
+        f"Invalid input for field/attribute ha: netnode does not convert a router "
+        f"{'to' if asked else 'from'} HA; create a new router with ha "
+        f"{str(asked).lower()} and move the interfaces and gateway to it"
+    )
 
 
 def _via(doc: Doc, fip: dict[str, Any], interfaces: list[str]) -> bool:

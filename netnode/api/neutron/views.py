@@ -99,7 +99,7 @@ def router_view(w: World, router_id: str) -> dict[str, Any]:
         "external_gateway_info": info,
         "routes": [],
         "distributed": False,
-        "ha": False,
+        "ha": r.ha,
         "availability_zones": [],
         "availability_zone_hints": [],
         "flavor_id": None,
