@@ -160,6 +160,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("-n", "--requests", type=int, default=6, help="requests to send (default 6)")
     demo.add_argument("--keep", action="store_true", help="leave the scenario running")
+    demo.add_argument(
+        "--ha",
+        action="store_true",
+        help="instead: two nodes on a private PostgreSQL, an ACTIVE_STANDBY load balancer "
+        "behind an HA router's floating IP; kill the master's node under load, say how "
+        "each took over",
+    )
+    demo.add_argument(
+        "--failover-profile",
+        choices=("default", "fast"),
+        default="fast",
+        help="with --ha: keepalived's advert interval, 1 s (default) or 0.1 s (fast, the "
+        "default here)",
+    )
+    demo.add_argument(
+        "--connections",
+        type=int,
+        default=20,
+        help="with --ha: established connections through the router (default 20)",
+    )
     return parser
 
 
@@ -376,9 +396,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    _require_root("netnode demo")
+    if args.ha:
+        if args.file is not None or args.keep:
+            raise NetnodeError(
+                "netnode demo --ha builds its own scenario and always cleans up: "
+                "leave out -f and --keep"
+            )
+        if not 1 <= args.connections <= 1000:
+            raise NetnodeError(f"--connections {args.connections}: give 1-1000")
+        from netnode.lab import ha_demo
+
+        return ha_demo.run(args.failover_profile, args.connections)
     from netnode.cli.demo import run_demo
 
-    _require_root("netnode demo")
     return run_demo(args)
 
 

@@ -156,6 +156,19 @@ class SimulatedNodes:
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)
 
+    def hand_over(self, name: str, process: str) -> bool:
+        """Stop the node's keepalived ``process`` (``vrrp-<instance id>``) gracefully:
+        it gives its VIP up with a priority-0 advert, the other instance takes it at
+        once, and the node's agent starts this one again as the standby (nopreempt).
+        False when it does not run."""
+        pidfile = self.nodes[name].state_dir / name / "keepalived" / process / "keepalived.pid"
+        with contextlib.suppress(ValueError, OSError):
+            pid = int(pidfile.read_text().split()[0])
+            if _runs(pid, "keepalived"):
+                os.kill(pid, signal.SIGTERM)
+                return True
+        return False
+
     def vrrp_states(self) -> list[str]:
         """What each running keepalived of every node last notified (MASTER, BACKUP,
         FAULT), from its role files; sorted. A killed node's keepalived left its files
