@@ -8,13 +8,22 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 
 from sqlalchemy.engine import Engine
 
 from netnode.cluster import nodes
 from netnode.cluster.liveness import LEFT
 from netnode.cluster.local import for_node
-from netnode.cluster.scheduling import Candidate, Decisions, Placement, Wanted, schedule
+from netnode.cluster.scheduling import (
+    STANDALONE,
+    Candidate,
+    Decisions,
+    Placement,
+    Wanted,
+    schedule,
+)
+from netnode.cluster.takeover import Takeover, VrrpState, takeovers
 from netnode.model.topology import Topology
 from netnode.store import nodes as node_rows
 from netnode.store import placements as rows
@@ -49,6 +58,24 @@ def run_pass(
         return decisions
 
 
+def record_takeovers(
+    engine: Engine, scope: str, node: str, vrrp: Mapping[str, VrrpState]
+) -> list[Takeover]:
+    """Swap the roles of each HA pair one of whose instances on ``node`` took the VIP
+    over (``takeover``), in one transaction that no scheduling pass interleaves with,
+    deciding again from the rows it reads: a swap already made is not made twice."""
+    with engine.begin() as conn:
+        rows.wait_turn(conn)
+        current = [_placement(r) for r in rows.read(conn, scope)]
+        found = takeovers(current, node, vrrp)
+        for t in found:
+            rows.set_roles(conn, scope, t.roles)
+        if found:
+            # Readers of those topologies (the API's snapshots) see them change.
+            rows.touch(conn, scope, {t.winner.topology for t in found})
+        return found
+
+
 def _candidate(node: nodes.Node) -> Candidate:
     """A node as the scheduler sees it. One that stopped cleanly within its timeout is
     being restarted, most likely (an upgrade): it keeps what it runs, takes nothing new,
@@ -60,8 +87,23 @@ def _candidate(node: nodes.Node) -> Candidate:
 
 def _placement(r: rows.Row) -> Placement:
     return Placement(
-        r["id"], r["topology"], r["holder"], r["kind"], r["node"], r["role"], r["slot"]
+        r["id"],
+        r["topology"],
+        r["holder"],
+        r["kind"],
+        r["node"],
+        r["role"],
+        r["slot"],
+        changed=_seconds(r.get("updated_at")),
     )
+
+
+def _seconds(at: datetime | None) -> float | None:
+    """A stored time as seconds since the epoch (SQLite gives it back without its zone,
+    which is UTC)."""
+    if at is None:
+        return None
+    return (at if at.tzinfo is not None else at.replace(tzinfo=UTC)).timestamp()
 
 
 class Cluster:
@@ -81,9 +123,21 @@ class Cluster:
     def schedule(self) -> Decisions | None:
         return run_pass(self.engine, self.scope)
 
+    def follow_vrrp(self, vrrp: Mapping[str, VrrpState]) -> list[Takeover]:
+        """Record the takeovers of this node's instances that ``vrrp`` (placement id ->
+        its keepalived's last state) shows; the store is asked only when the placements
+        last read show one (``takeover``)."""
+        if not takeovers(self._placements, self.node, vrrp):
+            return []
+        return record_takeovers(self.engine, self.scope, self.node, vrrp)
+
     def refresh(self) -> list[Placement]:
         self._placements = placements(self.engine, self.scope)
         return self._placements
+
+    def pairs_here(self) -> list[Placement]:
+        """This node's instances of HA pairs, as last read."""
+        return [p for p in self._placements if p.node == self.node and p.role != STANDALONE]
 
     def local(self, topo: Topology) -> Topology:
         return for_node(topo, self._placements, self.node, self.bridges)

@@ -54,6 +54,10 @@ class Placement:
     role: str = STANDALONE
     # Which of the object's per-instance things it takes: an HA pair's VRRP addresses.
     slot: int = 0
+    # When it was made or its role last set (its row's updated_at, seconds since the
+    # epoch); None for one not read from the store. Not part of its identity: a
+    # takeover that happened before it is older news (``cluster.takeover``).
+    changed: float | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

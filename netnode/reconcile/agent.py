@@ -34,9 +34,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from netnode.cluster.scheduler import Cluster, describe
+from netnode.cluster.takeover import VrrpState
 from netnode.errors import NetnodeError, StoreUnavailable
 from netnode.model.loading import load_data, load_file
 from netnode.model.topology import Topology
+from netnode.plan.desired import process_name
 from netnode.reconcile import converge
 from netnode.reconcile.converge import Outcome
 from netnode.reconcile.host import Host
@@ -315,7 +317,9 @@ class Agent:
             now = time.monotonic()
             if self._cluster_stamp is None or now - self._cluster_checked >= CLUSTER_WATCH:
                 self._cluster_checked = now
-                self._cluster_stamp = self.cluster.stamp()
+                # Its keepalived's states too: an instance that took the VIP over is a
+                # takeover to record at once (``_schedule``).
+                self._cluster_stamp = (*self.cluster.stamp(), self._vrrp_states())
             stamp["#cluster"] = self._cluster_stamp
         return stamp
 
@@ -328,6 +332,26 @@ class Agent:
             for line in describe(decisions):
                 self.log(f"{self.cluster.scope}: {line}")
         self.cluster.refresh()
+        # The roles of an HA pair follow VRRP: an instance here that took the VIP over
+        # becomes MASTER (the other BACKUP), and this pass renders the new priorities.
+        taken = self.cluster.follow_vrrp(self._vrrp_states())
+        for takeover in taken:
+            self.log(f"{self.cluster.scope}: {takeover}")
+        if taken:
+            self.cluster.refresh()
+
+    def _vrrp_states(self) -> dict[str, VrrpState]:
+        """What this node's keepalived last said of each HA instance placed on it (as
+        last read), by placement id; an instance whose keepalived does not run or has
+        not said yet is missing."""
+        assert self.cluster is not None
+        found = {}
+        for p in self.cluster.pairs_here():
+            roles = self.host.keepalived.roles(process_name("vrrp", p.id))
+            if len(roles) == 1:
+                (role,) = roles.values()
+                found[p.id] = VrrpState(role.state, role.since)
+        return found
 
     def _store_changed(self) -> bool:
         # A topology's generation moves when its document is written: netnode apply,

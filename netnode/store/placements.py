@@ -29,7 +29,7 @@ SCHEDULING_LOCK = 0x6E73
 def read(db: Engine | Connection, scope: str) -> list[dict[str, Any]]:
     p = schema.placements
     query = (
-        sa.select(*(p.c[c] for c in COLUMNS), p.c.created_at)
+        sa.select(*(p.c[c] for c in COLUMNS), p.c.created_at, p.c.updated_at)
         .where(p.c.scope == scope)
         .order_by(p.c.topology, p.c.holder, p.c.node)
     )
@@ -85,6 +85,13 @@ def take_turn(conn: Connection) -> bool:
     return bool(
         conn.execute(sa.select(sa.func.pg_try_advisory_xact_lock(SCHEDULING_LOCK, 0))).scalar_one()
     )
+
+
+def wait_turn(conn: Connection) -> None:
+    """This transaction's turn, waiting while a scheduling pass holds it (PostgreSQL):
+    for a short write that must not interleave with one (an HA pair's roles swapped)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(SCHEDULING_LOCK, 0)))
 
 
 def placeable(conn: Connection, scope: str) -> dict[tuple[str, str], tuple[str, int]]:
