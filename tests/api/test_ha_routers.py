@@ -2,7 +2,8 @@
 PostgreSQL: an admin's to ask for; a cluster gives each two addresses of the HA network
 (never another router's, even when two API processes create at once) and two instances
 on two nodes; a node on its own refuses one with a 400 naming ``ha``; ``ha`` is shown,
-filtered on, and never changed on an existing router."""
+filtered on, and never changed on an existing router; its L3 agents are the nodes
+holding its instances, with their ``ha_state``."""
 
 from __future__ import annotations
 
@@ -89,6 +90,21 @@ def test_a_cluster_gives_an_ha_router_two_addresses_and_two_instances(
     placed = [p for p in scheduler.placements(engine, CLUSTER) if p.holder == first["id"]]
     assert sorted((p.role, p.slot) for p in placed) == [("BACKUP", 1), ("MASTER", 0)]
     assert sorted(p.node for p in placed) == ["n1", "n2"]
+    # Its L3 agents are those two nodes', active where the MASTER is.
+    agents = l3_agents(api, first["id"])
+    assert sorted((a["host"], a["ha_state"]) for a in agents) == sorted(
+        (p.node, "active" if p.role == "MASTER" else "standby") for p in placed
+    )
+    assert {a["agent_type"] for a in agents} == {"L3 agent"}
+    assert [a["ha_state"] for a in l3_agents(api, plain["id"])] == [None]
+    r = api.get(f"{ROUTERS}/{first['id']}/l3-agents", "alpha")
+    assert r.status_code == 403, r.text
+
+
+def l3_agents(api: Api, router_id: str) -> list[dict[str, Any]]:
+    r = api.get(f"{ROUTERS}/{router_id}/l3-agents")
+    assert r.status_code == 200, r.text
+    return list(r.json()["agents"])
 
 
 def test_a_node_on_its_own_refuses_an_ha_router(api: Api) -> None:
@@ -101,6 +117,15 @@ def test_a_node_on_its_own_refuses_an_ha_router(api: Api) -> None:
     # ``ha`` false (Neutron's l3_ha default, as when it is omitted) is anyone's.
     router = api.create(ROUTERS, "router", {"name": "r", "ha": False}, "alpha")
     assert router["ha"] is False
+    # Its one L3 agent is this node's (once it has joined the store, as serve does).
+    assert l3_agents(api, router["id"]) == []
+    m = Membership(api.store.engine, NODE, log=lambda _s: None)
+    m.join()
+    try:
+        agents = l3_agents(api, router["id"])
+    finally:
+        m.stop()
+    assert [(a["host"], a["ha_state"]) for a in agents] == [(NODE, None)]
 
 
 def test_only_an_admin_asks_for_an_ha_router(

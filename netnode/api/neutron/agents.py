@@ -5,7 +5,13 @@ As Neutron's default policy has it, only an admin sees agents (a project's listi
 empty, a show is 404) and only an admin sets one's ``admin_state_up`` or deletes it. A
 node is one process: setting either of its agents down sets the node down, and deleting
 one deletes the node's row, which only a node that is not alive may lose (a live one
-would join again with its next heartbeat)."""
+would join again with its next heartbeat).
+
+A router's L3 agents (``/v2.0/routers/{id}/l3-agents``, Neutron's
+``l3_agent_scheduler``) are the nodes holding its instances: in a cluster its
+placements, each with the ``ha_state`` of an HA router's instance (MASTER is active,
+BACKUP standby: the roles the scheduler keeps, swapped when the standby takes over); on
+a node on its own, that node."""
 
 from __future__ import annotations
 
@@ -20,17 +26,22 @@ from netnode.api.auth import Context
 from netnode.api.common import Ctx, Svc
 from netnode.api.errors import Conflict, Forbidden, NotFound
 from netnode.api.listing import Prepared, Query, neutron, page
+from netnode.api.neutron.lookups import find_owned
 from netnode.api.service import Service
 from netnode.cluster import nodes
 from netnode.model.ids import NETNODE_NAMESPACE
 from netnode.store import nodes as node_rows
+from netnode.store import placements as placement_rows
 
 router = APIRouter()
 
 AGENTS = neutron("agents", "Agent")
 BINARY = "netnode-agent"
 # agent_type -> topic, as Neutron's agents report them.
-KINDS = {"L3 agent": "l3_agent", "Loadbalancerv2 agent": "n-lbaasv2-plugin"}
+L3 = "L3 agent"
+KINDS = {L3: "l3_agent", "Loadbalancerv2 agent": "n-lbaasv2-plugin"}
+# An HA router's instance's role (placements) -> its ha_state, as Neutron shows it.
+HA_STATES = {"MASTER": "active", "BACKUP": "standby"}
 
 
 class AgentChange(BaseModel):
@@ -140,3 +151,35 @@ def delete_agent(agent_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Respo
     with svc.store.engine.begin() as conn:
         node_rows.delete(conn, node.name)
     return Response(status_code=204)
+
+
+@router.get("/routers/{router_id}/l3-agents")
+def router_l3_agents(
+    router_id: str, request: Request, svc: Service = Svc, ctx: Context = Ctx
+) -> Any:
+    """The L3 agents of the nodes holding ``router_id``'s instances (an admin's, as
+    Neutron's policy has it), an HA router's with their ``ha_state``."""
+    if not ctx.is_admin:
+        raise Forbidden("only an admin may list a router's L3 agents")
+    w = svc.world()
+    _src, r = find_owned(ctx, w, w.routers, router_id, "Router")
+    known = {n.name: n for n in nodes.read(svc.store.engine)}
+    if svc.store.scope == svc.store.node:
+        held = [(svc.store.node, None)]
+    else:
+        held = [
+            (row["node"], HA_STATES.get(row["role"]) if r.ha else None)
+            for row in placement_rows.read(svc.store.engine, svc.store.scope)
+            if row["kind"] == "routers" and row["holder"] == router_id
+        ]
+    views = [
+        {**view, "ha_state": state}
+        for name, state in held
+        if name in known
+        for view in agent_views(known[name])
+        if view["agent_type"] == L3
+    ]
+    query = Query.parse(AGENTS, request.query_params.multi_items(), ignored=frozenset())
+    url = str(request.url.replace(query=""))
+    body = page(AGENTS, query, Prepared(AGENTS, views), None, url)
+    return Response(body, media_type="application/json")
