@@ -269,21 +269,7 @@ class HaDemo:
     # --- what holds what -----------------------------------------------------------------
 
     def holders(self, kind: str, address: str) -> list[str]:
-        """The nodes whose instance (of the load balancer or the router) has ``address``."""
-        found = []
-        for p in scheduler.placements(self.engine, self.sim.cluster):
-            if p.kind != kind:
-                continue
-            ns = ids.lb_namespace(p.id) if kind == "load_balancers" else ids.router_namespace(p.id)
-            shown = subprocess.run(
-                ["ip", "-n", ns, "-o", "-4", "addr", "show"],
-                capture_output=True,
-                text=True,
-                check=False,
-            ).stdout
-            if f" {address}/" in shown:
-                found.append(p.node)
-        return found
+        return self.sim.holders(kind, address)
 
     def serving(self) -> bool:
         try:

@@ -27,8 +27,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from netnode.cluster import scheduler
 from netnode.drivers.procfs import alive, parent
 from netnode.errors import HostError
+from netnode.model import ids
+from netnode.store.database import engine_for
 
 PATCH_PEER = "options:peer="
 
@@ -168,6 +171,24 @@ class SimulatedNodes:
                 os.kill(pid, signal.SIGTERM)
                 return True
         return False
+
+    def holders(self, kind: str, address: str) -> list[str]:
+        """The nodes whose instance of a load balancer or router (``kind``:
+        "load_balancers" or "routers") has ``address`` on one of its ports now."""
+        found = []
+        for p in scheduler.placements(engine_for(self.db), self.cluster):
+            if p.kind != kind:
+                continue
+            ns = ids.lb_namespace(p.id) if kind == "load_balancers" else ids.router_namespace(p.id)
+            shown = subprocess.run(
+                ["ip", "-n", ns, "-o", "-4", "addr", "show"],
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout
+            if f" {address}/" in shown:
+                found.append(p.node)
+        return found
 
     def vrrp_states(self) -> list[str]:
         """What each running keepalived of every node last notified (MASTER, BACKUP,

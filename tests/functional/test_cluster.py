@@ -30,7 +30,6 @@ import yaml
 from netnode.cluster import nodes as cluster_nodes
 from netnode.cluster import scheduler
 from netnode.lab.nodes import SimulatedNodes, wait_for
-from netnode.model import ids
 from netnode.store.database import engine_for
 from tests import postgres
 from tests.functional.conftest import Lab, eventually
@@ -176,19 +175,7 @@ def logs(sim: SimulatedNodes) -> str:
 
 def vip_holders(sim: SimulatedNodes) -> list[str]:
     """The nodes whose instance of the HA load balancer has the VIP on its port."""
-    engine = engine_for(sim.db)
-    found = []
-    for p in scheduler.placements(engine, sim.cluster):
-        ns = ids.lb_namespace(p.id)
-        shown = subprocess.run(
-            ["ip", "-n", ns, "-o", "-4", "addr", "show"],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout
-        if f" {VIP}/" in shown:
-            found.append(p.node)
-    return found
+    return sim.holders("load_balancers", VIP)
 
 
 def test_an_active_standby_load_balancer_survives_its_masters_node(

@@ -93,11 +93,7 @@ def nodes(lab: Lab, cluster: postgres.Cluster) -> Iterator[SimulatedNodes]:
 
 def fip_holders(sim: SimulatedNodes) -> list[str]:
     """The nodes whose instance of the router has the floating IP on its qg- port."""
-    found = []
-    for p in scheduler.placements(engine_for(sim.db), sim.cluster):
-        if p.kind == "routers" and f" {FIP}/32 " in _addresses(ids.router_namespace(p.id)):
-            found.append(p.node)
-    return found
+    return sim.holders("routers", FIP)
 
 
 def _addresses(namespace: str) -> str:
