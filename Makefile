@@ -12,7 +12,8 @@
 #                ACTIVE through the API beside netnode apply (BENCH_API_ARGS=--profile)
 #   make bench-ha    set up, then high availability: VRRP takeover after the master's
 #                keepalived is killed, default profile against fast (BENCH_HA_ARGS=--rounds 10);
-#                a dead node's load balancer serving again from another node
+#                a dead node's load balancer serving again from another node; an HA
+#                router's takeover and the established connections it keeps
 #   make bench-startup  each netnode command's start-up beside the bare interpreter's
 #                (needs no root; BENCH_STARTUP_ARGS=--rounds 20)
 #   make lint    ruff check and format --check, lint-imports (the layering contracts in pyproject.toml) and
