@@ -21,8 +21,8 @@ longer allowed stops at its next packet.
 
 An ACTIVE_STANDBY instance also guards its HAProxy peer port (``netnode.render.peers``):
 its own VRRP address sits on the tenant network, and only the other instance may
-replicate stick tables into it (the instance itself too: on a reload the old worker
-hands its tables to the new one through that address)::
+replicate stick tables into it (the instance itself too: HAProxy's reload handover,
+old worker to new, goes through the local peer's address)::
 
               -s OTHER/32 -d OWN/32 -p tcp -m tcp --dport 1025 -j RETURN
               -s OWN/32 -d OWN/32 -p tcp -m tcp --dport 1025 -j RETURN

@@ -21,7 +21,14 @@ command line stays ``haproxy -W -D -f <cfg>`` (no ``-L``), which keepalived trac
 
 Each peer listens on its own VRRP address, which sits on the tenant network: the load
 balancer's filter (``netnode.render.lb_filter.PeerFilter``) lets only the other
-instance (and the instance itself, for the table handed over on a reload) reach it.
+instance (and the instance itself: HAProxy's own reload handover, old worker to new,
+would go through that address) reach it.
+
+A reloaded instance learns the table again from the other instance (a new HAProxy asks
+its peers for a full resync; tests/functional/test_ha_peers.py). The handover from the
+old worker to the new one through the local peer was not seen to happen with HAProxy
+2.6.12 (the old worker exits without connecting), so an instance reloaded while it is
+alone starts with empty tables.
 """
 
 from __future__ import annotations
