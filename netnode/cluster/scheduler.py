@@ -81,8 +81,10 @@ def _candidate(node: nodes.Node) -> Candidate:
     being restarted, most likely (an upgrade): it keeps what it runs, takes nothing new,
     and only loses it once that time has passed."""
     if node.verdict.state == LEFT and node.verdict.left_age < node.row.timeout:
-        return Candidate(node.name, alive=True, admin_state_up=False)
-    return Candidate(node.name, node.alive, node.row.admin_state_up)
+        return Candidate(
+            node.name, alive=True, admin_state_up=False, zone=node.row.availability_zone
+        )
+    return Candidate(node.name, node.alive, node.row.admin_state_up, node.row.availability_zone)
 
 
 def _placement(r: rows.Row) -> Placement:
@@ -159,6 +161,8 @@ def describe(decisions: Decisions) -> list[str]:
     lines += [f"instance {p.id} of {p.holder} on node {p.node} is {p.role} now"
               for p in decisions.promote]  # fmt: skip
     lines += [
-        f"no node can take {holder} of {topology} now" for topology, holder in decisions.unplaced
+        f"no node can take {holder} of {topology} now"
+        + (f": {why}" if (why := decisions.why.get((topology, holder))) else "")
+        for topology, holder in decisions.unplaced
     ]
     return lines

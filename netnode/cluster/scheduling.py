@@ -15,6 +15,13 @@ desired, where things are placed, and which nodes can take work.
   move, and nothing is rebalanced.
 - A node set down by its operator keeps what it runs and takes nothing new.
 - A placement whose object is no longer desired goes.
+- An object with availability zones (Octavia's ``availability_zone``, Neutron's
+  ``availability_zone_hints``) goes only to nodes of those zones, however loaded the
+  others; none there able: it stays unplaced, and says why. An HA pair whose zones are
+  two or more has its two instances in two zones when nodes there can take them (as
+  Neutron's HA scheduler spreads a router), else on two nodes of one zone. Placements on
+  live nodes stay where they are, in a zone or not (a node's zone changed, or hints
+  given after the fact, move nothing).
 
 Load is the number of placements a node holds, counting those decided in this pass.
 """
@@ -25,6 +32,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
+from netnode.cluster.liveness import DEFAULT_ZONE
+
 STANDALONE = "STANDALONE"
 # The two instances of an HA pair: the first (VRRP priority 100) and the second (90).
 # Which one holds the VIP at a time is VRRP's business (nopreempt: whoever took it
@@ -34,10 +43,12 @@ MASTER, BACKUP = "MASTER", "BACKUP"
 
 @dataclass(frozen=True)
 class Wanted:
-    """An object to place: its kind, and how many instances (2: an HA pair)."""
+    """An object to place: its kind, how many instances (2: an HA pair), and the
+    availability zones its instances may go to (empty: any)."""
 
     kind: str
     replicas: int = 1
+    zones: tuple[str, ...] = ()
 
     @property
     def roles(self) -> tuple[str, ...]:
@@ -65,6 +76,7 @@ class Candidate:
     name: str
     alive: bool
     admin_state_up: bool = True
+    zone: str = DEFAULT_ZONE
 
     @property
     def takes_work(self) -> bool:
@@ -79,6 +91,8 @@ class Decisions:
     promote: list[Placement] = field(default_factory=list)
     # Objects no node can take now (none alive and up), by (topology, holder).
     unplaced: list[tuple[str, str]] = field(default_factory=list)
+    # Why, in words, for those that name availability zones (topology, holder) -> why.
+    why: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -106,8 +120,18 @@ def schedule(
         placed.setdefault((p.topology, p.holder), []).append(p)
         load[p.node] += 1
 
-    def least_loaded(exclude: set[str]) -> str | None:
-        able = [n for n in by_name.values() if n.takes_work and n.name not in exclude]
+    def least_loaded(exclude: set[str], wanted: Wanted, spread: set[str]) -> str | None:
+        """The least loaded able node of ``wanted``'s zones outside ``exclude``; one of
+        a zone not in ``spread`` first, when the object names several zones."""
+        able = [
+            n
+            for n in by_name.values()
+            if n.takes_work
+            and n.name not in exclude
+            and (not wanted.zones or n.zone in wanted.zones)
+        ]
+        if len(wanted.zones) > 1:
+            able = [n for n in able if n.zone not in spread] or able
         if not able:
             return None
         return min(able, key=lambda n: (load[n.name], n.name)).name
@@ -131,12 +155,16 @@ def schedule(
             living = [promoted]
         have = {p.role for p in living}
         free_slots = [s for s in range(wanted.replicas) if s not in {p.slot for p in living}]
+        # The zones the object's instances are in, which its next one avoids if it can.
+        spread = {by_name[p.node].zone for p in living}
         for role in wanted.roles:
             if role in have:
                 continue
-            node = least_loaded(taken)
+            node = least_loaded(taken, wanted, spread)
             if node is None:
                 decisions.unplaced.append(key)
+                if wanted.zones:
+                    decisions.why[key] = _why(wanted, by_name.values())
                 continue
             slot = free_slots.pop(0)
             decisions.add.append(
@@ -144,7 +172,22 @@ def schedule(
             )
             load[node] += 1
             taken.add(node)
+            spread.add(by_name[node].zone)
     return decisions
+
+
+def _why(wanted: Wanted, nodes: Iterable[Candidate]) -> str:
+    """Why no node of ``wanted``'s zones can take an instance, in an operator's words."""
+    named = ", ".join(wanted.zones)
+    zone = f"availability zone{'s' if len(wanted.zones) > 1 else ''} {named}"
+    there = [n for n in nodes if n.zone in wanted.zones]
+    if not there:
+        return f"no node is in {zone}"
+    able = [n for n in there if n.takes_work]
+    if not able:
+        return f"no node of {zone} is alive and up"
+    # Every able node of the zones holds an instance already: a pair needs two.
+    return f"{zone} has no other node alive and up for the pair's other instance"
 
 
 def _alive(node: Candidate | None) -> bool:

@@ -447,6 +447,9 @@ class LoadBalancer(Placed):
     # How fast the standby takes over (netnode.render.keepalived.PROFILES): "default"
     # (Octavia's advert 1 s: about 3.6 s) or "fast" (advert 0.1 s: under 0.4 s).
     failover_profile: Literal["default", "fast"] = "default"
+    # Octavia's availability_zone: in a cluster, only nodes of this zone (``netnode
+    # agent --zone``) take the load balancer's instances; None: any node.
+    availability_zone: Name | None = None
 
     @property
     def replicas(self) -> int:
@@ -475,6 +478,10 @@ class Router(Placed):
     vrrp_addresses: list[IPv4Address] = []
     # How fast the standby takes over (netnode.render.keepalived.PROFILES).
     failover_profile: Literal["default", "fast"] = "default"
+    # Neutron's availability_zone_hints: in a cluster, only nodes of these zones take
+    # the router's instances (an HA router's two in two zones when it names two); empty:
+    # any node.
+    availability_zone_hints: list[Name] = []
 
     @property
     def replicas(self) -> int:

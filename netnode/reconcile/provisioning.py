@@ -148,9 +148,13 @@ def settle(
     return result
 
 
+# Where an object may be scheduled (its availability zones): the scheduler's business,
+# nothing built on the host follows from it, so it is no part of the fingerprint
+# (objects made before the fields existed keep theirs).
+SCHEDULING = ("availability_zone", "availability_zone_hints")
 # What a node's placement sets on its copy of an object (model.topology.Placed): the
 # same object converged on any node has the same fingerprint.
-PLACEMENT = ("instance", "slot", "role")
+PLACEMENT = ("instance", "slot", "role", *SCHEDULING)
 
 
 def _digest(obj: Any, *without: str) -> str:

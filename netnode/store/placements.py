@@ -94,19 +94,36 @@ def wait_turn(conn: Connection) -> None:
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(SCHEDULING_LOCK, 0)))
 
 
-def placeable(conn: Connection, scope: str) -> dict[tuple[str, str], tuple[str, int]]:
-    """What is desired in ``scope`` that runs on a node: (topology, id) -> its kind and
-    how many instances it wants (2: an ACTIVE_STANDBY load balancer, an HA router)."""
+def placeable(
+    conn: Connection, scope: str
+) -> dict[tuple[str, str], tuple[str, int, tuple[str, ...]]]:
+    """What is desired in ``scope`` that runs on a node: (topology, id) -> its kind, how
+    many instances it wants (2: an ACTIVE_STANDBY load balancer, an HA router), and the
+    availability zones they may go to (a load balancer's ``availability_zone``, a
+    router's ``availability_zone_hints``; empty: any)."""
     o = schema.objects
     topology = o.c.body["topology"].as_string()
     ha = o.c.body["ha"].as_boolean()
+    zone = o.c.body["availability_zone"].as_string()
+    # A JSON list, read whole (the dialect gives it back decoded).
+    hints = o.c.body["availability_zone_hints"].as_json()
     rows = conn.execute(
         sa.select(
-            o.c.topology, o.c.key, o.c.kind, topology.label("lb_topology"), ha.label("ha")
+            o.c.topology,
+            o.c.key,
+            o.c.kind,
+            topology.label("lb_topology"),
+            ha.label("ha"),
+            zone.label("zone"),
+            hints.label("hints"),
         ).where((o.c.node == scope) & o.c.kind.in_(PLACED_KINDS))
     )
     return {
-        (r.topology, r.key): (r.kind, 2 if r.lb_topology == "ACTIVE_STANDBY" or r.ha else 1)
+        (r.topology, r.key): (
+            r.kind,
+            2 if r.lb_topology == "ACTIVE_STANDBY" or r.ha else 1,
+            (r.zone,) if r.zone else tuple(r.hints or ()),
+        )
         for r in rows
     }
 

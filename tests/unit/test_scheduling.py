@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import itertools
 
-from netnode.cluster.scheduling import Candidate, Placement, Wanted, schedule
+from netnode.cluster.scheduler import describe
+from netnode.cluster.scheduling import BACKUP, MASTER, Candidate, Placement, Wanted, schedule
 
 LB = "load_balancers"
 W = Wanted(LB)
@@ -139,3 +140,85 @@ def test_a_single_load_balancer_made_a_pair_gets_its_two_roles() -> None:
     d = run({("api", "lb"): HA}, held, up("a", "b"))
     assert [p.id for p in d.drop] == ["p1"]
     assert sorted((p.node, p.role) for p in d.add) == [("a", "MASTER"), ("b", "BACKUP")]
+
+
+# --- availability zones -------------------------------------------------------------------
+
+
+def zoned(**zones: str) -> list[Candidate]:
+    """Live nodes by name, each in the zone given."""
+    return [Candidate(n, alive=True, zone=z) for n, z in zones.items()]
+
+
+def test_an_object_with_a_zone_goes_only_to_a_node_of_that_zone() -> None:
+    desired = {("api", "lb1"): Wanted(LB, zones=("az2",)), ("api", "lb2"): W}
+    d = run(desired, [], zoned(a="az1", b="az2", c="az1"))
+    assert [(p.holder, p.node) for p in d.add] == [("lb1", "b"), ("lb2", "a")]
+    assert d.unplaced == [] and d.why == {}
+
+
+def test_a_node_of_another_zone_is_never_chosen_even_when_least_loaded() -> None:
+    # b (az2) holds three; a (az1) holds none: the az2 object still goes to b.
+    held = [Placement(f"p{i}", "api", f"x{i}", LB, "b") for i in range(3)]
+    desired = {("api", f"x{i}"): W for i in range(3)}
+    desired[("api", "lb1")] = Wanted(LB, zones=("az2",))
+    d = run(desired, held, zoned(a="az1", b="az2"))
+    assert [(p.holder, p.node) for p in d.add] == [("lb1", "b")]
+
+
+def test_an_object_whose_zone_has_no_able_node_stays_unplaced_and_says_why() -> None:
+    nodes = [
+        Candidate("a", alive=True, zone="az1"),
+        Candidate("b", alive=False, zone="az2"),
+        Candidate("c", alive=True, admin_state_up=False, zone="az2"),
+    ]
+    desired = {
+        ("api", "lb1"): Wanted(LB, zones=("az2",)),
+        ("api", "lb2"): Wanted(LB, zones=("az9",)),
+    }
+    d = run(desired, [], nodes)
+    assert d.add == []
+    assert d.unplaced == [("api", "lb1"), ("api", "lb2")]
+    assert d.why[("api", "lb1")] == "no node of availability zone az2 is alive and up"
+    assert d.why[("api", "lb2")] == "no node is in availability zone az9"
+    lines = describe(d)
+    assert (
+        "no node can take lb1 of api now: no node of availability zone az2 is alive and up" in lines
+    )
+
+
+def test_a_pair_in_one_zone_takes_two_nodes_of_it_or_stays_half_placed() -> None:
+    nodes = zoned(a="az1", b="az2", c="az2")
+    d = run({("api", "ha"): Wanted(LB, 2, ("az2",))}, [], nodes)
+    assert sorted(p.node for p in d.add) == ["b", "c"]
+    # Only one node in its zone: one instance, the other unplaced, with why.
+    d = run({("api", "ha"): Wanted(LB, 2, ("az1",))}, [], nodes)
+    assert [p.node for p in d.add] == ["a"] and d.unplaced == [("api", "ha")]
+    assert "no other node" in d.why[("api", "ha")]
+
+
+def test_a_pair_whose_hints_name_two_zones_spreads_one_instance_per_zone() -> None:
+    # a and b (az1) are the least loaded; the pair still takes one node of each zone.
+    held = [Placement("p1", "api", "x", LB, "c"), Placement("p2", "api", "y", LB, "d")]
+    desired = {
+        ("api", "x"): W,
+        ("api", "y"): W,
+        ("api", "r"): Wanted("routers", 2, ("az1", "az2")),
+    }
+    d = run(desired, held, zoned(a="az1", b="az1", c="az2", d="az2"))
+    placed = {p.role: p.node for p in d.add}
+    assert placed == {"MASTER": "a", "BACKUP": "c"}
+
+
+def test_a_spread_pairs_lost_half_goes_back_to_the_other_zone_when_it_can() -> None:
+    held = [
+        Placement("p1", "api", "r", "routers", "a", MASTER, 0),
+        Placement("p2", "api", "r", "routers", "c", BACKUP, 1),
+    ]
+    nodes = [*zoned(a="az1", b="az1"), Candidate("c", alive=False, zone="az2"), *zoned(d="az2")]
+    d = run({("api", "r"): Wanted("routers", 2, ("az1", "az2"))}, held, nodes)
+    assert [(p.node, p.role) for p in d.add] == [("d", BACKUP)]
+    # With no other node of az2 alive, the other node of az1 takes it.
+    nodes = [*zoned(a="az1", b="az1"), Candidate("c", alive=False, zone="az2")]
+    d = run({("api", "r"): Wanted("routers", 2, ("az1", "az2"))}, held, nodes)
+    assert [(p.node, p.role) for p in d.add] == [("b", BACKUP)]
