@@ -304,7 +304,8 @@ class LoadBalancerCreate(Owned):
     admin_state_up: Bool = True
     provider: Literal["netnode", "amphora"] | None = None
     flavor_id: ObjectId | None = None
-    availability_zone: None = None
+    # A zone of the nodes' (netnode.api.zones); its instances go only to its nodes.
+    availability_zone: FreeText | None = None
     listeners: Annotated[list[ListenerSingleCreate], Field(max_length=100)] | None = None
     pools: Annotated[list[PoolSingleCreate], Field(max_length=100)] | None = None
 

@@ -21,6 +21,10 @@ EXTENSIONS = {
     "provider": ("Provider Network", "provider:network_type and provider:segmentation_id"),
     "agent": ("agent", "The nodes sharing the store, as L3 and load-balancer agents"),
     "availability_zone": ("Availability Zone", "The zone each node (agent) is in"),
+    "router_availability_zone": (
+        "Router Availability Zone",
+        "availability_zone_hints of a router: only nodes of those zones take it",
+    ),
     "l3-ha": ("HA Router extension", "Adds HA capability to routers."),
     "floating-ip-port-forwarding": (
         "Floating IP Port Forwarding",

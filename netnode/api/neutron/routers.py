@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from netnode.api import schemas as s
+from netnode.api import zones
 from netnode.api.auth import Context
 from netnode.api.common import Ctx, Svc, listing
 from netnode.api.errors import BadRequest, Conflict, Forbidden, NotFound
@@ -96,6 +97,8 @@ def create_router(
     data = req.model_dump(exclude_unset=True)
     if req.ha:
         _may_be_ha(svc, ctx)
+    hints = list(dict.fromkeys(req.availability_zone_hints or ()))
+    zones.check(svc, "availability_zone_hints", hints)
 
     def mutate(doc: Doc, w: World) -> str:
         router_id = new_id()
@@ -105,6 +108,8 @@ def create_router(
         if req.ha:
             item["ha"] = True
             item["vrrp_addresses"] = [str(a) for a in _vrrp_addresses(w)]
+        if hints:
+            item["availability_zone_hints"] = hints
         doc.add("routers", item)
         doc.set_meta(router_id, ctx, data)
         return router_id

@@ -101,7 +101,7 @@ def router_view(w: World, router_id: str) -> dict[str, Any]:
         "distributed": False,
         "ha": r.ha,
         "availability_zones": [],
-        "availability_zone_hints": [],
+        "availability_zone_hints": list(r.availability_zone_hints),
         "flavor_id": None,
     }
 

@@ -1,6 +1,7 @@
 """Octavia v2 (``/v2/lbaas`` and ``/v2.0/lbaas``): one module per resource (load
 balancers with their status tree and statistics, listeners, pools, members with the
-batch update, health monitors, L7 policies and rules, quotas, providers, failover),
+batch update, health monitors, L7 policies and rules, quotas, providers, flavors,
+availability zones, failover),
 their views
 (``views.py``) and the lookups they share (``lookups.py``). ``router`` holds them all,
 for ``app.py`` to mount under both prefixes."""
@@ -9,6 +10,7 @@ from fastapi import APIRouter
 
 from netnode.api.octavia import (
     amphorae,
+    availabilityzones,
     flavors,
     healthmonitors,
     l7policies,
@@ -31,6 +33,7 @@ for resource in (
     quotas,
     providers,
     flavors,
+    availabilityzones,
 ):
     router.include_router(resource.router)
 router.include_router(amphorae.lbaas)

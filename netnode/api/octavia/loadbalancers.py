@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from netnode.api import graph
+from netnode.api import graph, zones
 from netnode.api import schemas as s
 from netnode.api.auth import Context
 from netnode.api.builders import Quotas
@@ -58,6 +58,8 @@ def create_loadbalancer(
             "ACTIVE_STANDBY, which needs two nodes: this netnode runs on its own (start "
             "the nodes with --cluster NAME on one PostgreSQL store)"
         )
+    if req.availability_zone is not None:
+        zones.check(svc, "availability_zone", [req.availability_zone])
 
     def mutate(doc: Doc, w: World) -> str:
         nonlocal built
@@ -93,6 +95,8 @@ def create_loadbalancer(
             lb["vrrp_addresses"] = [str(a) for a in _vrrp_addresses(w, subnet_id, address)]
         if "failover_profile" in chosen:
             lb["failover_profile"] = chosen["failover_profile"]
+        if req.availability_zone is not None:
+            lb["availability_zone"] = req.availability_zone
         doc.add("load_balancers", lb)
         doc.set_meta(lb_id, ctx, data, quotas.project, flavor_id=req.flavor_id)
         built = graph.populate(svc, ctx, doc, w, quotas, lb, req)

@@ -55,7 +55,7 @@ class Views:
             "pools": [{"id": p.uid} for p in lb.pools],
             "provider": "netnode",
             "flavor_id": meta.flavor_id if (meta := src.topo.metadata.get(lb.uid)) else None,
-            "availability_zone": None,
+            "availability_zone": lb.availability_zone,
         }
 
     def listener(self, listener_id: str) -> dict[str, Any]:
