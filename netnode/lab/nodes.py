@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +46,8 @@ class SimulatedNode:
     patches: list[tuple[str, str, str, str]] = field(default_factory=list)
     agent: subprocess.Popen[bytes] | None = None
     log: Path | None = None
+    # Its availability zone (the agent's --zone); None: the agent's default.
+    zone: str | None = None
 
 
 class SimulatedNodes:
@@ -59,9 +62,11 @@ class SimulatedNodes:
         labels: tuple[str, ...] = ("a", "b"),
         node_timeout: float = 2.0,
         period: float = 5.0,
+        zones: Mapping[str, str] | None = None,
     ) -> None:
         """``segments``: the cluster's bridge names -> the shared segment's bridge
-        (``{"br-int": lab's integration bridge, "br-ex": lab's external bridge}``)."""
+        (``{"br-int": lab's integration bridge, "br-ex": lab's external bridge}``);
+        ``zones``: a node's label -> its availability zone (``--zone``)."""
         self.db = db
         self.cluster = cluster
         self.suffix = suffix
@@ -79,7 +84,8 @@ class SimulatedNodes:
                 for logical in segments
             }
             state = workdir / label
-            self.nodes[name] = SimulatedNode(name, label, state, bridges)
+            zone = (zones or {}).get(label)
+            self.nodes[name] = SimulatedNode(name, label, state, bridges, zone=zone)
 
     # --- building --------------------------------------------------------------------
 
@@ -132,6 +138,7 @@ class SimulatedNodes:
                     "--node-timeout",
                     str(self.node_timeout),
                     *maps,
+                    *(("--zone", node.zone) if node.zone else ()),
                 ],
                 stdout=out,
                 stderr=subprocess.STDOUT,
