@@ -227,25 +227,36 @@ class HAProxyProcesses:
     # --- lifecycle ----------------------------------------------------------------------
 
     def start(
-        self, name: str, namespace: str, config: str, files: tuple[ProcessFile, ...] = ()
+        self,
+        name: str,
+        namespace: str,
+        config: str,
+        files: tuple[ProcessFile, ...] = (),
+        executable: str | None = None,
     ) -> int:
         """Validate, install and start HAProxy (master-worker, daemon) in ``namespace``;
         return the master's pid once the stats socket answers. ``files`` (certificates)
-        are installed first."""
+        are installed first.
+
+        ``executable``: a name of this process's own ("haproxy" and 8 characters of
+        its id), a symlink to HAProxy in its directory that it runs under. keepalived
+        tracks an HA load balancer's HAProxy by that name (the process name, as
+        /proc/PID/status shows it: its master and workers keep it across reloads),
+        not by its command line, which a reload changes: the re-executed master is
+        "haproxy -sf <old workers> -x <socket> -W -D -f ...", its arguments moved."""
         p = self.paths(name)
         self.install_files(name, files)
         self.validate(name, config)
         os.replace(p.new_cfg, p.cfg)
         for stale in (p.pid, p.stats_socket, p.master_socket):
             stale.unlink(missing_ok=True)
-        self._binary()  # installed, or MissingTool
-        # argv[0] is the bare name (ip netns exec finds it on PATH, as the master does
-        # when it re-executes itself on a reload): keepalived tracks an HA load
-        # balancer's HAProxy by the start of its command line, which the plan names as
-        # "haproxy -W -D -f <its config>" (plan.desired._standby_pair).
+        binary = self._binary()  # installed, or MissingTool
+        program = self.binary
+        if executable is not None:
+            program = str(self._link(p.dir, executable, binary))
         argv = [
             "ip", "netns", "exec", namespace,
-            self.binary, "-W", "-D",
+            program, "-W", "-D",
             "-f", str(p.cfg),
             "-p", str(p.pid),
             "-S", f"{p.master_socket},mode,600",
@@ -312,6 +323,29 @@ class HAProxyProcesses:
     def _binary_name(self) -> str:
         return os.path.basename(self.binary)
 
+    @staticmethod
+    def _link(directory: Path, executable: str, binary: str) -> Path:
+        """``directory/executable``, a symlink to ``binary`` (made again if it names
+        anything else)."""
+        if not re.fullmatch(r"haproxy[0-9a-z]{1,8}", executable):
+            raise ValueError(f"not an HAProxy process name: {executable!r}")
+        link = directory / executable
+        if not (link.is_symlink() and os.readlink(link) == binary):
+            link.unlink(missing_ok=True)
+            link.symlink_to(binary)
+        return link
+
+    def runs_as(self, name: str) -> str | None:
+        """The process name the running master has (its argv[0]'s basename)."""
+        pid = self.running_pid(name)
+        if pid is None:
+            return None
+        try:
+            argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+        except OSError:
+            return None
+        return os.path.basename(argv0).decode(errors="replace")
+
     def reload(self, name: str, config: str, files: tuple[ProcessFile, ...] = ()) -> None:
         """Validate and install ``config``, then reload the master without dropping a
         connection (listening sockets pass to the new worker). Returns when a new
@@ -373,17 +407,26 @@ class HAProxyProcesses:
         )
 
     def ensure(
-        self, name: str, namespace: str, config: str, files: tuple[ProcessFile, ...] = ()
+        self,
+        name: str,
+        namespace: str,
+        config: str,
+        files: tuple[ProcessFile, ...] = (),
+        executable: str | None = None,
     ) -> Outcome:
-        """Make ``name`` run ``config`` (with ``files``) in ``namespace``: start it,
-        reload it, or leave it."""
+        """Make ``name`` run ``config`` (with ``files``) in ``namespace``, under
+        ``executable`` (see ``start``): start it, reload it, or leave it."""
         pid = self.running_pid(name)
         if pid is None:
-            self.start(name, namespace, config, files)
+            self.start(name, namespace, config, files, executable)
             return "created"
         if not in_namespace(pid, namespace):
             self.stop(name)
-            self.start(name, namespace, config, files)
+            self.start(name, namespace, config, files, executable)
+            return "changed"
+        if self.runs_as(name) != (executable or self._binary_name()):
+            # A reload keeps the process's name: a new one takes over the sockets.
+            self.start(name, namespace, config, files, executable)
             return "changed"
         if self.installed_config(name) == config:
             # Its certificates are loaded; copies lost since are put back for the next

@@ -47,7 +47,8 @@ def parent(pid: int) -> int | None:
 
 
 def naming(program: str, argument: str) -> list[int]:
-    """The live processes of ``program`` (its basename) with ``argument`` as one
+    """The live processes of ``program`` (their argv[0]'s basename is it, or begins
+    with it: an HA instance's HAProxy runs as ``haproxy<id>``) with ``argument`` as one
     whole word of their command line."""
     wanted = argument.encode()
     found = []
@@ -58,7 +59,7 @@ def naming(program: str, argument: str) -> list[int]:
             argv = Path(entry.path, "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if argv and os.path.basename(argv[0]) == program.encode() and wanted in argv:
+        if argv and os.path.basename(argv[0]).startswith(program.encode()) and wanted in argv:
             pid = int(entry.name)
             if alive(pid):
                 found.append(pid)

@@ -285,7 +285,8 @@ def _runs(pid: int, program: str) -> bool:
         argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
     except OSError:
         return False
-    return Path(argv0.decode(errors="replace")).name == program
+    # An HA instance's HAProxy runs as haproxy<id> (plan.desired.haproxy_executable).
+    return Path(argv0.decode(errors="replace")).name.startswith(program)
 
 
 def _children(pid: int) -> list[int]:

@@ -301,6 +301,8 @@ def _load_balancer(
     port = _port(topo, "tap", lb.host_id, net, ns, (_cidr(topo, net, lb.vip.address),), lb.vip.mac)
     if lb.topology == "ACTIVE_STANDBY":
         port, keepalived = _standby_pair(topo, lb, net, ns, run_dir, name)
+        # keepalived tracks this HAProxy by the name it runs under.
+        processes[0] = replace(processes[0], executable=haproxy_executable(lb.host_id))
         processes.append(keepalived)
         # HAProxy binds the VIP on both instances; keepalived puts it on the master.
         sysctls = (*sysctls, ("net.ipv4.ip_nonlocal_bind", "1"))
@@ -334,6 +336,7 @@ def _standby_pair(
             ]
         )
     own, peer = lb.vrrp_addresses[lb.slot], lb.vrrp_addresses[1 - lb.slot]
+    executable = haproxy_executable(lb.host_id)
     port = replace(
         _port(topo, "tap", lb.host_id, net, ns, (_cidr(topo, net, own),)),
         managed_elsewhere=(_cidr(topo, net, lb.vip.address),),
@@ -352,9 +355,7 @@ def _standby_pair(
         unicast_src_ip=str(own),
         unicast_peers=(str(peer),),
         vips=(VirtualAddress(str(lb.vip.address), prefix, port.name),),
-        track_process=TrackProcess(
-            "haproxy", ("haproxy", "-W", "-D", "-f", haproxy_config(run_dir, haproxy))
-        ),
+        track_process=TrackProcess("haproxy", (executable,), by_name=True),
         startup_delay=VRRP_STARTUP_DELAY,
     )
     config = render_keepalived(keepalived, keepalived_files(str(keepalived_dir(run_dir) / name)))
@@ -368,6 +369,12 @@ def _standby_pair(
 # (render.keepalived.Keepalived.startup_delay): one instance returning beside a
 # master must hear it, not make itself a second one.
 VRRP_STARTUP_DELAY = 1.0
+
+
+def haproxy_executable(instance_id: str) -> str:
+    """The process name an HA instance's HAProxy runs under (15 characters, the
+    kernel's limit): keepalived tracks it by that name."""
+    return "haproxy" + instance_id.replace("-", "")[:8]
 
 
 def _vrid(lb_id: str) -> int:

@@ -123,6 +123,10 @@ def plan(desired: HostSpec, observed: HostState, keep: HostSpec | None = None) -
         state = observed.processes.get(proc.name)
         if state is None or not state.running or not state.in_namespace:
             ops.append(op.EnsureProcess(proc, start=True))
+        elif proc.haproxy and (state.executable or "haproxy") != (proc.executable or "haproxy"):
+            # Under another name than keepalived tracks (an upgrade, a topology change):
+            # a new process takes the sockets over (a reload keeps the name).
+            ops.append(op.EnsureProcess(proc, start=True))
         elif state.config != proc.config:
             # Member changes alone go through the runtime API, without a reload.
             changes = (

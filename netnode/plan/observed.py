@@ -53,6 +53,8 @@ class ProcessState:
     # False when it runs, but in a namespace that was deleted (and maybe re-created)
     # under it: it serves nothing reachable and must be started again.
     in_namespace: bool = True
+    # HAProxy: the process name its master runs under (ProcessSpec.executable).
+    executable: str | None = None
 
 
 @dataclass(frozen=True)

@@ -397,6 +397,10 @@ def _process_phase(process: ProcessSpec) -> int:
     # An HA router's conntrackd before its keepalived, whose transitions call it.
     if process.program == "conntrackd":
         return 59
+    # keepalived last: its ports wired and the HAProxy it tracks running (processes of
+    # one phase start side by side).
+    if process.keepalived:
+        return 62
     # Load balancers after the lab's servers, so members answer the first check.
     return 61 if process.kind == "loadbalancer" else 60
 
@@ -448,11 +452,18 @@ class EnsureProcess(Operation):
             ]
         cfg = f"{self.process.name}/haproxy.cfg"
         if self.start:
+            program = "haproxy"
+            link: list[Argv] = []
+            if self.process.executable is not None:
+                # The name keepalived tracks it by.
+                program = f"{self.process.name}/{self.process.executable}"
+                link = [["ln", "-sf", "/usr/sbin/haproxy", program]]
             return [
                 ["haproxy", "-c", "-f", cfg],
+                *link,
                 netns_exec(
                     self.process.namespace,
-                    "haproxy",
+                    program,
                     "-W",
                     "-D",
                     "-f",

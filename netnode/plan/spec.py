@@ -86,6 +86,9 @@ class ProcessSpec:
     program: str = "haproxy"
     # keepalived's SCHED_RR priority (the fast failover profile); None: normal.
     rt_priority: int | None = None
+    # HAProxy: the process name it runs under, a symlink in its directory (an HA load
+    # balancer's instance, which keepalived tracks by it); None: "haproxy".
+    executable: str | None = None
 
     @property
     def haproxy(self) -> bool:

@@ -159,12 +159,15 @@ class Host:
                 continue
             pid = self.haproxy.running_pid(name)
             config = self.haproxy.installed_config(name)
+            executable = None
             if name in helpers or (pid is None and config is None):
                 pid = self.helpers.running_pid(name)
                 config = self.helpers.installed_config(name)
+            elif pid is not None:
+                executable = self.haproxy.runs_as(name)
             if pid is not None or config is not None:
                 at_home = pid is None or ns_name is None or in_namespace(pid, ns_name)
-                processes[name] = ProcessState(pid is not None, config, at_home)
+                processes[name] = ProcessState(pid is not None, config, at_home, executable)
         firewalls = {
             fw.namespace: fw.namespace in present
             and (
@@ -323,9 +326,11 @@ class Host:
             case op.FlushConntrack(namespace=ns, address=address, protocol=str(p), port=int(n)):
                 self.iptables.flush_port_conntrack(ns, address, p, n)
             case op.EnsureProcess(process=proc, start=True):
-                # Not running, or running in a namespace that is gone: ensure() starts
-                # it, stopping the stray one first.
-                self.haproxy.ensure(proc.name, proc.namespace, proc.config, proc.files)
+                # Not running, running in a namespace that is gone, or under another
+                # name: ensure() starts it, stopping the stray one first.
+                self.haproxy.ensure(
+                    proc.name, proc.namespace, proc.config, proc.files, proc.executable
+                )
             case op.EnsureProcess(process=proc, start=False):
                 self.haproxy.reload(proc.name, proc.config, proc.files)
             case op.ChangeServers(process=proc, changes=changes):

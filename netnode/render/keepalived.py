@@ -15,11 +15,13 @@ keepalived.conf(5) and source, Octavia's and Neutron's templates):
   process-event connector (``vrrp_track_process``) before it does, which only works in
   the host's namespace: under ``ip netns exec`` a tracked process is never seen;
 - ``accept``: the VIP answers for itself (HAProxy binds it);
-- ``vrrp_track_process`` with ``param_match partial``: the command line is matched from
-  argv[0] on, and keepalived sees every namespace's processes, so it must be unique
-  (HAProxy's names its own configuration file). Weight 0: a missing process puts the
-  instance in FAULT, which gives the VIP up at once with a priority-0 advert (a lower
-  priority would do nothing against ``nopreempt``);
+- ``vrrp_track_process``: by the process name alone (``TrackProcess.by_name``, the
+  Name: of /proc/PID/status), or by the command line with ``param_match partial``
+  (matched from argv[0] on). keepalived sees every namespace's processes, so either
+  must be unique: an HA load balancer's HAProxy runs under a name of its own (a
+  symlink), since a reload re-executes its master with arguments put first. Weight 0:
+  a missing process puts the instance in FAULT, which gives the VIP up at once with a
+  priority-0 advert (a lower priority would do nothing against ``nopreempt``);
 - states reach netnode through ``vrrp_notify_fifo`` and keepalived's own
   ``vrrp_notify_fifo_script`` (``render_notify_script``): one reader, events in order
   (notify scripts are forked per event and may run out of order), each instance's last
@@ -183,18 +185,22 @@ class VirtualRoute:
 @dataclass(frozen=True)
 class TrackProcess:
     """A process whose absence puts the instance in FAULT (the VIP moves). ``argv`` is
-    the start of its command line, argv[0] exactly as the process has it: keepalived
-    sees every namespace's processes, so it must name this instance's process alone
-    (HAProxy's command line names its own configuration file)."""
+    the start of its command line, argv[0] exactly as the process has it; with
+    ``by_name``, ``argv`` is the process name alone (at most 15 characters, the kernel's
+    comm). keepalived sees every namespace's processes, so it must name this instance's
+    process alone."""
 
     name: str
     argv: tuple[str, ...]
+    by_name: bool = False
 
     def problems(self, path: str) -> Iterator[Problem]:
         if not NAME.match(self.name):
             yield Problem(f"{path}.name", f"{self.name!r} is not a name (letters, digits, _.-)")
         if not self.argv:
             yield Problem(f"{path}.argv", "empty: name the process's command line")
+        if self.by_name and (len(self.argv) != 1 or len(self.argv[0]) > 15):
+            yield Problem(f"{path}.argv", "by name: one name of at most 15 characters")
         for i, arg in enumerate(self.argv):
             if not SAFE_WORD.match(arg):
                 yield Problem(f"{path}.argv[{i}]", f"{arg!r} holds a blank, quote or control")
@@ -506,7 +512,7 @@ def render(keepalived: Keepalived, paths: KeepalivedFiles) -> str:
             "",
             f"vrrp_track_process {tp.name} {{",
             f"{INDENT}process {' '.join(_quoted(a) for a in tp.argv)}",
-            f"{INDENT}param_match partial",
+            *([] if tp.by_name else [f"{INDENT}param_match partial"]),
             f"{INDENT}quorum 1",
             f"{INDENT}weight 0",
             "}",

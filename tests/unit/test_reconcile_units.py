@@ -204,7 +204,9 @@ class FakeHAProxy:
     def running_pid(self, _name: str) -> None:
         return None
 
-    def ensure(self, name: str, _namespace: str, _config: str, _files: tuple = ()) -> str:
+    def ensure(
+        self, name: str, _namespace: str, _config: str, _files: tuple = (), _exe: object = None
+    ) -> str:
         if name in self.refuse:
             raise Refused(f"HAProxy refused the configuration for {name}")
         self.started.append(name)
