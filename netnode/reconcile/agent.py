@@ -43,11 +43,16 @@ from netnode.reconcile import converge
 from netnode.reconcile.converge import Outcome
 from netnode.reconcile.host import Host
 from netnode.reconcile.sources import TopologyCache
+from netnode.store.notify import CHANNEL, ChangeListener
 
 DEFAULT_PERIOD = 10.0
 WATCH_INTERVAL = 0.05
 # How often a node of a cluster looks whether nodes died or placements moved.
 CLUSTER_WATCH = 0.2
+# While the store's writers wake this agent (PostgreSQL NOTIFY, netnode.store.notify),
+# how often it still reads the topologies' generations: the backstop for a wake-up
+# lost with a dropped connection (WATCH_INTERVAL otherwise).
+NOTIFIED_WATCH = 2.0
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
 
@@ -128,6 +133,10 @@ class Agent:
         self.cluster = cluster
         self._cluster_checked = 0.0
         self._cluster_stamp: tuple[object, ...] | None = None
+        # The generations as last read, and when (see NOTIFIED_WATCH).
+        self._generations: dict[str, int] | None = None
+        self._generations_at = 0.0
+        self.listener: ChangeListener | None = None
         # Each recorded topology as last read: read whole once, then row by row as its
         # rows change (a write of one load balancer is one row parsed, not a topology).
         self._sources = TopologyCache()
@@ -172,7 +181,7 @@ class Agent:
         kind = "changes" if changed_only else "full"
         # Stamped before reading: a document written during the pass is a change the
         # next round sees, not one this pass already covered.
-        stamp = self._store_stamp()
+        stamp = self._store_stamp(fresh=True)
         if self.cluster is not None:
             self._schedule()
         topologies, reports = self.desired()
@@ -209,6 +218,26 @@ class Agent:
         """Loop until ``stop`` is set: a full pass at once and every ``period`` seconds,
         a changes pass whenever something changes, retries with back-off."""
         self._stamp_files()
+        self._listen()
+        try:
+            self._loop(stop)
+        finally:
+            if self.listener is not None:
+                self.listener.stop()
+
+    def _listen(self) -> None:
+        """On PostgreSQL, a listener that wakes this loop when a writer commits a
+        change of this node's scope (``netnode.store.notify``)."""
+        engine = self.store.engine
+        if ChangeListener.available(engine):
+            self.listener = ChangeListener(engine, self.host.scope, self._wake)
+            self.listener.start()
+            self.log(
+                f"watching the store: LISTEN {CHANNEL} for {self.host.scope!r}, and a look "
+                f"every {NOTIFIED_WATCH:g} s"
+            )
+
+    def _loop(self, stop: threading.Event) -> None:
         next_full = time.monotonic()
         while not stop.is_set():
             now = time.monotonic()
@@ -309,12 +338,23 @@ class Agent:
         self._seen = stamps
         return changed
 
-    def _store_stamp(self) -> dict[str, object]:
-        stamp: dict[str, object] = dict(self.store.generations())
+    def _store_stamp(self, fresh: bool = False) -> dict[str, object]:
+        """The generations of the scope's topologies (read again each time, or, while
+        a listener is woken by every write, every NOTIFIED_WATCH seconds unless
+        ``fresh``) and, on a node of a cluster, the cluster's stamp."""
+        now = time.monotonic()
+        notified = self.listener is not None and self.listener.listening
+        if (
+            fresh
+            or not notified
+            or self._generations is None
+            or now - self._generations_at >= NOTIFIED_WATCH
+        ):
+            self._generations, self._generations_at = dict(self.store.generations()), now
+        stamp: dict[str, object] = dict(self._generations)
         if self.cluster is not None:
             # Nodes living and dying, placements made and dropped: looked at less often
             # than the generations (a pass is due at once either way).
-            now = time.monotonic()
             if self._cluster_stamp is None or now - self._cluster_checked >= CLUSTER_WATCH:
                 self._cluster_checked = now
                 # Its keepalived's states too: an instance that took the VIP over is a

@@ -28,8 +28,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from netnode.errors import NetnodeError
+from netnode.store import notify, schema
 from netnode.store import rows as r
-from netnode.store import schema
 
 Json = dict[str, Any]
 
@@ -205,6 +205,7 @@ class DesiredStore:
             db.execute(a.delete().where((a.c.node == self.node) & (a.c.topology == topology)))
             t = schema.topologies
             db.execute(t.delete().where((t.c.node == self.node) & (t.c.name == topology)))
+            notify.changed(db, self.node)
 
     # --- inside a transaction --------------------------------------------------------
 
@@ -214,6 +215,8 @@ class DesiredStore:
         """Count a write of the topology (its first statement: the writers' order) and
         return the new generation; None when ``exists`` says otherwise than the store."""
         t = schema.topologies
+        # The scope's agents are woken when (if) this transaction commits.
+        notify.changed(db, self.node)
         values: Json = {"generation": t.c.generation + 1, "updated_at": _now()}
         if header is not None:
             values["header"] = header

@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from netnode.store import schema
+from netnode.store import notify, schema
 
 # A placement as a row: id, topology, holder, kind, node, role.
 Row = Mapping[str, Any]
@@ -133,10 +133,12 @@ PLACED_KINDS = ("load_balancers", "routers")
 
 
 def touch(conn: Connection, scope: str, topologies: Iterable[str]) -> None:
-    """Mark ``topologies`` changed for their readers (their ``updated_at``)."""
+    """Mark ``topologies`` changed for their readers (their ``updated_at``), and wake
+    the scope's agents at commit."""
     t = schema.topologies
     names = sorted(topologies)
     if names:
+        notify.changed(conn, scope)
         conn.execute(
             t.update()
             .where((t.c.node == scope) & t.c.name.in_(names))
