@@ -14,7 +14,9 @@ client on the external network:
   also pick it up mid-stream: ``nf_conntrack_tcp_be_liberal``), and new connections are
   served;
 - the router's missing half is rebuilt on the third node, as the standby: the survivor
-  keeps the addresses (nopreempt).
+  keeps the addresses (nopreempt);
+- a router without ``ha`` on a node that dies is placed again on another node and
+  serves the floating IP from there.
 """
 
 from __future__ import annotations
@@ -195,3 +197,28 @@ def test_an_ha_routers_floating_ip_and_its_connections_survive_the_masters_node(
     time.sleep(1.0)
     assert fip_holders(nodes) == [standby], logs(nodes)
     assert serving(lab)
+
+
+def test_a_dead_nodes_standalone_router_is_rebuilt_on_another_node(
+    lab: Lab, nodes: SimulatedNodes
+) -> None:
+    """A router without ``ha`` lives on one node; that node dies and the router is
+    placed again on another, built there, and the floating IP serves again."""
+    router = {k: v for k, v in EDGE["routers"][0].items() if k not in ("ha", "vrrp_addresses")}
+    start_and_apply(lab, nodes, {**EDGE, "routers": [router]})
+    engine = engine_for(nodes.db)
+    eventually(lambda: len(scheduler.placements(engine, nodes.cluster)) == 2, timeout=10)
+    assert wait_for(lambda: serving(lab), 60) is not None, logs(nodes)
+    (first,) = [p for p in scheduler.placements(engine, nodes.cluster) if p.kind == "routers"]
+    assert first.role == "STANDALONE"
+    (lb_node,) = [
+        p.node for p in scheduler.placements(engine, nodes.cluster) if p.kind == "load_balancers"
+    ]
+    assert lb_node != first.node, "least loaded first: the load balancer has a node alone"
+
+    nodes.kill(first.node)
+    took = wait_for(lambda: serving(lab), 60, 0.1)
+    assert took is not None, logs(nodes)
+    (again,) = [p for p in scheduler.placements(engine, nodes.cluster) if p.kind == "routers"]
+    assert again.node != first.node and again.id != first.id
+    print(f"\na dead node's router served again from {again.node} {took:.2f} s after the kill")
