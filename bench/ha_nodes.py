@@ -64,7 +64,7 @@ from typing import Literal, cast
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))  # tests.postgres: the private PostgreSQL of the test suite
+sys.path.insert(0, str(REPO))  # tests.functional.test_cluster: the lab and the services
 
 from netnode.cluster import nodes as cluster_nodes  # noqa: E402
 from netnode.cluster import scheduler  # noqa: E402

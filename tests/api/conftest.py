@@ -30,6 +30,7 @@ from netnode.api.app import create_app
 from netnode.api.auth import Tokens
 from netnode.api.service import Service
 from netnode.api.world import API_TOPOLOGY
+from netnode.lab import postgres
 from netnode.model.loading import load_data
 from netnode.model.topology import Topology
 from netnode.reconcile import provisioning
@@ -37,7 +38,6 @@ from netnode.reconcile.ledger import LedgerStore, Record
 from netnode.store import database, schema
 from netnode.store.database import engine_for
 from netnode.store.quotas import QuotaStore
-from tests import postgres
 
 NODE = "api-test"
 OPERATOR = "ops"

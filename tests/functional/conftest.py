@@ -26,6 +26,7 @@ import pytest
 import yaml
 
 from netnode.drivers.ovs import OVS
+from netnode.lab import postgres
 from netnode.lab.client import Response, http_get
 from netnode.model import ids
 from netnode.model.loading import load_data
@@ -33,7 +34,6 @@ from netnode.model.topology import Topology
 from netnode.reconcile import converge
 from netnode.reconcile.converge import Outcome
 from netnode.reconcile.host import Host
-from tests import postgres
 
 SEED = Path(__file__).resolve().parents[2] / "examples" / "seed.yaml"
 

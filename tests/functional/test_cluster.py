@@ -29,9 +29,9 @@ import yaml
 
 from netnode.cluster import nodes as cluster_nodes
 from netnode.cluster import scheduler
+from netnode.lab import postgres
 from netnode.lab.nodes import SimulatedNodes, wait_for
 from netnode.store.database import engine_for
-from tests import postgres
 from tests.functional.conftest import Lab, eventually
 
 VIP = "10.0.0.100"

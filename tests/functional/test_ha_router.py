@@ -29,11 +29,11 @@ from pathlib import Path
 import pytest
 
 from netnode.cluster import scheduler
+from netnode.lab import postgres
 from netnode.lab.client import HttpConnection
 from netnode.lab.nodes import SimulatedNodes, wait_for
 from netnode.model import ids
 from netnode.store.database import engine_for
-from tests import postgres
 from tests.functional.conftest import Lab, eventually
 from tests.functional.test_cluster import SERVICE, TENANT, VIP, logs, start_and_apply
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests import postgres
+from netnode.lab import postgres
 from tests.functional.conftest import eventually
 
 ROOT = Path(__file__).resolve().parents[2]

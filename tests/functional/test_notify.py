@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from netnode.lab import postgres
 from netnode.reconcile import agent as agent_module
 from netnode.reconcile.agent import Agent
 from netnode.reconcile.host import Host
 from netnode.reconcile.ledger import LedgerStore
 from netnode.store import notify
 from netnode.store.database import engine_for
-from tests import postgres
 from tests.functional.conftest import eventually
 
 QUIET = {

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, select
 from sqlalchemy.engine import make_url
 
-from tests.postgres import available as postgres_available
-from tests.postgres import postmaster_pid, private_cluster
+from netnode.lab.postgres import available as postgres_available
+from netnode.lab.postgres import postmaster_pid, private_cluster
 
 pytestmark = pytest.mark.functional
 

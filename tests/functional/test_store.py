@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from netnode.lab import postgres
 from netnode.plan.observed import Ledger
 from netnode.reconcile.ledger import LedgerStore, Record, UnitFailure
 from netnode.store import database
 from netnode.store.quotas import QuotaStore
-from tests import postgres
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

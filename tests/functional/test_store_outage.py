@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
+from netnode.lab import postgres
 from netnode.reconcile.host import Host
-from tests import postgres
 from tests.functional.conftest import Lab, eventually
 from tests.functional.test_openstack_cli import Server, lab_only
 

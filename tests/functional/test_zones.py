@@ -11,9 +11,9 @@ from collections.abc import Iterator
 import pytest
 
 from netnode.cluster import scheduler
+from netnode.lab import postgres
 from netnode.lab.nodes import SimulatedNodes
 from netnode.store.database import engine_for
-from tests import postgres
 from tests.functional.conftest import Lab, eventually
 from tests.functional.test_cluster import LAB, SERVICE, serving, start_and_apply
 
