@@ -51,9 +51,8 @@ def run_pass(
                 ({c: getattr(p, c) for c in rows.COLUMNS} for p in decisions.add),
                 (p.id for p in decisions.drop),
             )
-            rows.set_roles(conn, scope, {p.id: p.role for p in decisions.promote})
             # Readers of those topologies (the API's snapshots) see them change.
-            changed = (*decisions.add, *decisions.drop, *decisions.promote)
+            changed = (*decisions.add, *decisions.drop)
             rows.touch(conn, scope, {p.topology for p in changed})
         return decisions
 
@@ -158,8 +157,6 @@ def describe(decisions: Decisions) -> list[str]:
     lines = [f"placed {p.kind[:-1].replace('_', ' ')} {p.holder} on node {p.node} "
              f"(instance {p.id}, {p.role})" for p in decisions.add]  # fmt: skip
     lines += [f"dropped instance {p.id} of {p.holder} on node {p.node}" for p in decisions.drop]
-    lines += [f"instance {p.id} of {p.holder} on node {p.node} is {p.role} now"
-              for p in decisions.promote]  # fmt: skip
     lines += [
         f"no node can take {holder} of {topology} now"
         + (f": {why}" if (why := decisions.why.get((topology, holder))) else "")

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from netnode.cluster.liveness import DEFAULT_ZONE
 
@@ -88,7 +88,6 @@ class Decisions:
     add: list[Placement] = field(default_factory=list)
     drop: list[Placement] = field(default_factory=list)
     # Placements given another role (the survivor of a pair made MASTER), as they become.
-    promote: list[Placement] = field(default_factory=list)
     # Objects no node can take now (none alive and up), by (topology, holder).
     unplaced: list[tuple[str, str]] = field(default_factory=list)
     # Why, in words, for those that name availability zones (topology, holder) -> why.
@@ -96,7 +95,7 @@ class Decisions:
 
     @property
     def empty(self) -> bool:
-        return not (self.add or self.drop or self.promote)
+        return not (self.add or self.drop)
 
 
 def schedule(
@@ -146,14 +145,15 @@ def schedule(
                 decisions.drop.append(p)
                 load[p.node] -= 1
         taken = {p.node for p in current}
-        if wanted.replicas == 2 and len(living) == 1 and living[0].role != MASTER:
-            # The survivor of a pair holds the VIP now: it gets the higher priority, so
-            # that any moment with two masters (a replacement that has not heard it yet)
-            # ends with the VIP where it is.
-            promoted = replace(living[0], role=MASTER)
-            decisions.promote.append(promoted)
-            living = [promoted]
         have = {p.role for p in living}
+        if wanted.replicas == 2 and len(living) == 1:
+            # The survivor of a pair holds the VIP, or is about to: the missing half
+            # comes back as the BACKUP. The survivor's own role becomes MASTER when its
+            # keepalived says it took over (cluster.takeover: the roles follow VRRP),
+            # not here: re-rendering its priority now would reload its keepalived while
+            # it waits out the master-down interval, which restarts that wait (measured:
+            # the takeover came 0.1-0.2 s later, and a request failed after it).
+            have = {MASTER}
         free_slots = [s for s in range(wanted.replicas) if s not in {p.slot for p in living}]
         # The zones the object's instances are in, which its next one avoids if it can.
         spread = {by_name[p.node].zone for p in living}

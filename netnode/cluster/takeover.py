@@ -21,8 +21,9 @@ The rule, per instance placed on this node:
 - an instance whose placement is MASTER does nothing, whatever its state.
 
 Deciding again from the store's rows inside the swap's transaction makes the swap
-conditional: a swap done meanwhile (by this node's last round, or the scheduler
-promoting a survivor) leaves nothing to do.
+conditional: a swap done meanwhile (by this node's last round) leaves nothing to do.
+The survivor of a dead node becomes MASTER this way too (the scheduler leaves its role
+alone: see ``scheduling.schedule``).
 """
 
 from __future__ import annotations

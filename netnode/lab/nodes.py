@@ -204,7 +204,7 @@ class SimulatedNodes:
         found = []
         for node in self.nodes.values():
             base = node.state_dir / node.name / "keepalived"
-            for role in base.glob("*/role.*"):
+            for role in _glob(base, "*/role.*"):
                 with contextlib.suppress(OSError, IndexError, ValueError):
                     pid = int((role.parent / "vrrp.pid").read_text().split()[0])
                     if alive(pid):
@@ -217,7 +217,7 @@ class SimulatedNodes:
         base = self.nodes[name].state_dir / name / "keepalived"
         found = []
         for pidname in ("vrrp.pid", "keepalived.pid"):
-            for pidfile in base.glob(f"*/{pidname}"):
+            for pidfile in _glob(base, f"*/{pidname}"):
                 with contextlib.suppress(ValueError, OSError):
                     found.append(int(pidfile.read_text().split()[0]))
         return found
@@ -225,7 +225,7 @@ class SimulatedNodes:
     def conntrackd_pids(self, name: str) -> list[int]:
         """The node's conntrackd processes (HA routers), by their pid files."""
         found = []
-        for pidfile in (self.nodes[name].state_dir / name / "conntrackd").glob("*/conntrackd.pid"):
+        for pidfile in _glob(self.nodes[name].state_dir / name / "conntrackd", "*/conntrackd.pid"):
             with contextlib.suppress(ValueError, OSError):
                 found.append(int(pidfile.read_text().split()[0]))
         return found
@@ -234,7 +234,7 @@ class SimulatedNodes:
         """The node's HAProxy masters (by its pid files) and their workers."""
         node = self.nodes[name]
         masters = []
-        for pidfile in (node.state_dir / name / "haproxy").glob("*/haproxy.pid"):
+        for pidfile in _glob(node.state_dir / name / "haproxy", "*/haproxy.pid"):
             with contextlib.suppress(ValueError, OSError):
                 masters.append(int(pidfile.read_text().split()[0]))
         return [*masters, *(c for m in masters for c in _children(m))]
@@ -278,6 +278,15 @@ class SimulatedNodes:
             self.cut(node.name)
             for bridge in node.bridges.values():
                 _vsctl("--if-exists", "del-br", bridge)
+
+
+def _glob(base: Path, pattern: str) -> list[Path]:
+    """``base.glob(pattern)``; a directory removed meanwhile (a process stopping while
+    it is looked at) leaves an empty answer, not an error: the callers look again."""
+    try:
+        return list(base.glob(pattern))
+    except OSError:
+        return []
 
 
 def _runs(pid: int, program: str) -> bool:

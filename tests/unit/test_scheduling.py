@@ -97,7 +97,7 @@ def test_an_ha_pair_goes_to_two_nodes() -> None:
     assert [(p.node, p.role, p.slot) for p in d.add] == [("a", "MASTER", 0), ("b", "BACKUP", 1)]
 
 
-def test_the_dead_half_of_a_pair_is_placed_where_the_other_is_not_and_the_survivor_leads() -> None:
+def test_the_dead_half_of_a_pair_is_placed_where_the_other_is_not_as_the_backup() -> None:
     held = [
         Placement("p1", "api", "ha", LB, "a", "MASTER", 0),
         Placement("p2", "api", "ha", LB, "b", "BACKUP", 1),
@@ -105,9 +105,10 @@ def test_the_dead_half_of_a_pair_is_placed_where_the_other_is_not_and_the_surviv
     nodes = [Candidate("a", alive=False), *up("b", "c")]
     d = run({("api", "ha"): HA}, held, nodes)
     assert [p.id for p in d.drop] == ["p1"]
-    # The survivor (b, holding the VIP now) becomes MASTER; the new instance goes to c,
-    # not b, as BACKUP, with the address slot the dead one had.
-    assert [(p.id, p.role, p.slot) for p in d.promote] == [("p2", "MASTER", 1)]
+    # The new instance goes to c, not b, as BACKUP, with the address slot the dead one
+    # had. The survivor's role is left as it is: it becomes MASTER when its keepalived
+    # says it took over (cluster.takeover), so that its keepalived is not reloaded
+    # while it waits to take over.
     assert [(p.node, p.role, p.slot) for p in d.add] == [("c", "BACKUP", 0)]
 
 
@@ -117,7 +118,7 @@ def test_a_pair_whose_backup_died_keeps_its_master_as_it_is() -> None:
         Placement("p2", "api", "ha", LB, "b", "BACKUP", 1),
     ]
     d = run({("api", "ha"): HA}, held, [*up("a"), Candidate("b", alive=False), *up("c")])
-    assert [p.id for p in d.drop] == ["p2"] and d.promote == []
+    assert [p.id for p in d.drop] == ["p2"]
     assert [(p.node, p.role, p.slot) for p in d.add] == [("c", "BACKUP", 1)]
 
 
@@ -128,11 +129,12 @@ def test_a_pair_with_one_node_left_keeps_its_survivor_and_waits_for_a_second() -
     ]
     d = run({("api", "ha"): HA}, held, [Candidate("a", alive=False), *up("b")])
     assert [p.id for p in d.drop] == ["p1"]
-    assert [(p.id, p.role) for p in d.promote] == [("p2", "MASTER")]
     assert d.add == [] and d.unplaced == [("api", "ha")]
-    # The next pass, with the survivor MASTER already, promotes nothing again.
-    again = run({("api", "ha"): HA}, [d.promote[0]], [*up("b")])
-    assert again.promote == [] and again.unplaced == [("api", "ha")]
+    # The next pass, the survivor alone (BACKUP or MASTER), changes nothing again.
+    for role in ("BACKUP", "MASTER"):
+        alone = Placement("p2", "api", "ha", LB, "b", role, 1)
+        again = run({("api", "ha"): HA}, [alone], [*up("b")])
+        assert again.drop == [] and again.add == [] and again.unplaced == [("api", "ha")]
 
 
 def test_a_single_load_balancer_made_a_pair_gets_its_two_roles() -> None:
