@@ -197,7 +197,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profiles", default="default,fast")
+    parser.add_argument(
+        "--sections",
+        default="lb,routers",
+        help="lb (standalone and ACTIVE_STANDBY), routers (the HA router with its load "
+        "balancer), or both (the default)",
+    )
     args = parser.parse_args()
+    sections = set(args.sections.split(","))
+    if not sections or sections - {"lb", "routers"}:
+        parser.error(f"--sections: {args.sections!r} is not lb, routers or lb,routers")
     profiles: list[Literal["default", "fast"]] = []
     for name in args.profiles.split(","):
         if name not in ("default", "fast"):
@@ -207,12 +216,26 @@ def main() -> int:
     if reason is not None:
         print(f"ha_nodes: {reason}", file=sys.stderr)
         return 1
+    results: dict[str, list[Round]] = {}
+    if "lb" in sections:
+        load_balancers(args.rounds, profiles, results)
+    routers = {p: ha_router(p, args.rounds) for p in profiles} if "routers" in sections else {}
+    if results:
+        _report(results)
+    if routers:
+        _report_routers(routers)
+    return 0
+
+
+def load_balancers(
+    rounds: int, profiles: list[Literal["default", "fast"]], results: dict[str, list[Round]]
+) -> None:
+    """The standalone and ACTIVE_STANDBY sections, on a store and a lab of their own."""
     suffix = secrets.token_hex(3)
     state = Path(tempfile.mkdtemp(prefix="nn-"))
     lab_host = Host(state_dir=state, node=f"b-{suffix}")
     lab_topo = load_data({**LAB, "integration_bridge": f"nn{suffix}i"}, lab_host.node)
     client_ns = ids.lab_namespace(lab_topo.lab.clients[0].uid)
-    results: dict[str, list[Round]] = {}
     try:
         with postgres.private_cluster() as db:
             converge.apply(lab_host, lab_topo)
@@ -230,9 +253,9 @@ def main() -> int:
                 lab = Lab(sim, client_ns)
                 if wait_for(lab.all_alive, 30) is None:
                     raise RuntimeError("the nodes did not join")
-                results["standalone"] = standalone(lab, args.rounds)
+                results["standalone"] = standalone(lab, rounds)
                 for profile in profiles:
-                    results[f"ACTIVE_STANDBY {profile}"] = active_standby(lab, profile, args.rounds)
+                    results[f"ACTIVE_STANDBY {profile}"] = active_standby(lab, profile, rounds)
             finally:
                 sim.close(("svc", "hasvc"))
                 engine_for(db).dispose()
@@ -242,10 +265,6 @@ def main() -> int:
         converge.destroy(lab_host, lab_topo)
         lab_host.close()
         shutil.rmtree(state, ignore_errors=True)
-    routers = {p: ha_router(p, args.rounds) for p in profiles}
-    _report(results)
-    _report_routers(routers)
-    return 0
 
 
 def ha_router(profile: Literal["default", "fast"], rounds: int) -> list[Takeover]:

@@ -165,13 +165,14 @@ class Takeover:
 
 class Load(threading.Thread):
     """One request every 10 ms from ``namespace`` to ``address``; keeps when each
-    request that failed was sent."""
+    request was sent, by outcome (when it was sent, not when it ended)."""
 
     def __init__(self, namespace: str, address: str) -> None:
         super().__init__(daemon=True)
         self.namespace, self.address = namespace, address
         self.ok = 0
         self.failures: list[float] = []
+        self.successes: list[float] = []
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -180,9 +181,14 @@ class Load(threading.Thread):
             try:
                 http_get(self.namespace, self.address, timeout=0.5)
                 self.ok += 1
+                self.successes.append(sent)
             except OSError:
-                self.failures.append(sent)  # when it was sent, not when it gave up
+                self.failures.append(sent)
             self.stop.wait(0.01)
+
+    def served_since(self, moment: float) -> float | None:
+        """When the first request sent after ``moment`` that was answered was sent."""
+        return next((t for t in self.successes if t > moment), None)
 
 
 class HaDemo:
@@ -278,6 +284,13 @@ class HaDemo:
             return False
         return answer.startswith("server_")
 
+    def snat_answers(self) -> bool:
+        """A web server reaches the external client through the router's SNAT."""
+        try:
+            return http_get(self.server, OUTSIDE, timeout=0.5).body.strip() == SNAT
+        except OSError:
+            return False
+
     def ready(self) -> bool:
         return (
             len(scheduler.placements(self.engine, self.sim.cluster)) == 4
@@ -285,6 +298,7 @@ class HaDemo:
             and len(self.holders("load_balancers", VIP)) == 1
             and len(self.holders("routers", FIP)) == 1
             and self.serving()
+            and self.snat_answers()
         )
 
     def wait_ready(self, timeout: float = 90) -> None:
@@ -311,32 +325,37 @@ class HaDemo:
             load.start()
             time.sleep(1.0)
             self.say(f"killing node {victim}: it holds the VIP and the floating IP")
+            # The clock starts once the node is cut off (kill() cuts it again, then
+            # SIGKILLs its processes): a request sent before that may still be
+            # answered by the old master, and would read as a takeover in no time.
+            self.sim.cut(victim)
             killed = time.monotonic()
             self.sim.kill(victim)
-            lb_took = router_took = None
+            router_took: float | None = None
             router_moved = router_master == victim
+            # The load balancer took over when a request sent after the kill was
+            # answered (sent, not answered: each may wait out its 0.5 s timeout); the
+            # router when the survivor's instance holds the floating IP (the dead
+            # node's namespaces, cut off, may show it until its placements go).
             while time.monotonic() - killed < 60 and (
-                lb_took is None or (router_moved and router_took is None)
+                load.served_since(killed) is None or (router_moved and router_took is None)
             ):
-                now = time.monotonic() - killed
                 if (
                     router_moved
                     and router_took is None
-                    and self.holders("routers", FIP) == [survivor]
+                    and survivor in self.holders("routers", FIP)
                 ):
-                    router_took = now
-                if (
-                    lb_took is None
-                    and self.holders("load_balancers", VIP) == [survivor]
-                    and self.serving()
-                ):
-                    lb_took = now
+                    router_took = time.monotonic() - killed
                 time.sleep(0.01)
+            served = load.served_since(killed)
+            lb_took = None if served is None else served - killed
+            # Each connection asked to carry a request at once (an idle one outlives
+            # neither the external client's keep-alive timeout nor a long wait here).
+            carried = sum(_carries(c) for c in kept)
             if lb_took is not None:
                 time.sleep(AFTER)
             load.stop.set()
             load.join()
-            carried = sum(_carries(c) for c in kept)
         over = killed + (lb_took if lb_took is not None else 60)
         result = Takeover(
             victim=victim,
