@@ -301,6 +301,21 @@ class HaDemo:
             and self.snat_answers()
         )
 
+    def masters(self, timeout: float = 90) -> tuple[str, str]:
+        """The nodes holding the VIP and the floating IP, once each has one holder that
+        has not changed for a second. Right after the pairs are built, or after a roles
+        swap, an election may still be settling (an instance that started first may
+        yield to one with a higher priority a moment later)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.wait_ready(max(deadline - time.monotonic(), 1))
+            first = (self.holders("load_balancers", VIP), self.holders("routers", FIP))
+            time.sleep(1.0)
+            again = (self.holders("load_balancers", VIP), self.holders("routers", FIP))
+            if first == again and len(first[0]) == len(first[1]) == 1:
+                return first[0][0], first[1][0]
+        raise NetnodeError(f"the masters did not settle within {timeout:.0f} s")
+
     def wait_ready(self, timeout: float = 90) -> None:
         if wait_for(self.ready, timeout, interval=0.2) is None:
             raise NetnodeError(
@@ -314,11 +329,10 @@ class HaDemo:
     def takeover(self) -> Takeover:
         """Kill the node whose instance holds the VIP, under load; measure; bring the
         node back and wait until both pairs are whole again."""
-        (victim,) = self.holders("load_balancers", VIP)
-        (router_master,) = self.holders("routers", FIP)
+        victim, router_master = self.masters()
         if router_master != victim:
             self._router_master_to(victim, router_master)
-            router_master = victim
+            victim, router_master = self.masters()
         survivor = next(n for n in self.sim.nodes if n != victim)
         with _kept_connections(self.server, self.connections) as kept:
             load = Load(self.outside, FIP)
@@ -386,7 +400,6 @@ class HaDemo:
         self.sim.hand_over(holder, f"vrrp-{instance}")
         if wait_for(lambda: self.holders("routers", FIP) == [node], 10) is None:
             raise NetnodeError(f"the router's floating IP did not move to node {node}")
-        self.wait_ready()
 
 
 @contextlib.contextmanager

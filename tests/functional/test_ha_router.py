@@ -35,7 +35,14 @@ from netnode.lab.nodes import SimulatedNodes, wait_for
 from netnode.model import ids
 from netnode.store.database import engine_for
 from tests.functional.conftest import Lab, eventually
-from tests.functional.test_cluster import SERVICE, TENANT, VIP, logs, start_and_apply
+from tests.functional.test_cluster import (
+    SERVICE,
+    TENANT,
+    VIP,
+    logs,
+    settled_holder,
+    start_and_apply,
+)
 
 FIP = "10.255.253.100"
 PUBLIC = {
@@ -151,8 +158,7 @@ def test_an_ha_routers_floating_ip_and_its_connections_survive_the_masters_node(
     assert lb_node not in routers, "least loaded first: the load balancer has a node alone"
     assert wait_for(lambda: serving(lab), 60) is not None, logs(nodes)
     eventually(lambda: nodes.vrrp_states() == ["BACKUP", "MASTER"], timeout=20)
-    eventually(lambda: len(fip_holders(nodes)) == 1, timeout=20)
-    (master,) = fip_holders(nodes)
+    master = settled_holder(lambda: fip_holders(nodes))
     (standby,) = [n for n in routers if n != master]
     # The standby holds nothing of the router's: no gateway, no floating IP, no route.
     standby_ns = ids.router_namespace(routers[standby].id)
