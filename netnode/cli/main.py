@@ -88,6 +88,15 @@ def _parser() -> argparse.ArgumentParser:
         "state in one store (PostgreSQL) and each converges what is scheduled on it "
         "(env NETNODE_CLUSTER; default: none, the node on its own)",
     )
+    parser.add_argument(
+        "--datapath",
+        default=os.environ.get("NETNODE_DATAPATH") or None,
+        metavar="system|netdev",
+        help="the Open vSwitch datapath of the bridges netnode creates: system (the "
+        "kernel's) or netdev (ovs-vswitchd's userspace one); default: system where the "
+        "openvswitch module is loaded or loadable, netdev where not. An existing bridge "
+        "keeps its own (env NETNODE_DATAPATH)",
+    )
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     def command(name: str, func, help: str, file: bool = True) -> argparse.ArgumentParser:
@@ -184,9 +193,21 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _host(args: argparse.Namespace) -> Host:
+    from netnode.plan.datapath import DATAPATHS
     from netnode.reconcile.host import Host
 
-    return Host(state_dir=args.state_dir, node=args.node, db_url=args.db, cluster=args.cluster)
+    if args.datapath is not None and args.datapath not in DATAPATHS:
+        raise NetnodeError(
+            f"--datapath {args.datapath!r} (or NETNODE_DATAPATH): give one of "
+            f"{', '.join(DATAPATHS)}"
+        )
+    return Host(
+        state_dir=args.state_dir,
+        node=args.node,
+        db_url=args.db,
+        cluster=args.cluster,
+        datapath=args.datapath,
+    )
 
 
 def _require_root(what: str) -> None:

@@ -152,7 +152,11 @@ def run(args: argparse.Namespace, host: Host) -> int:
         # The agent's host lives in the agent's thread (netlink sockets are per thread).
         try:
             own = Host(
-                state_dir=host.state_dir, node=host.node, db_url=host.db_url, cluster=host.cluster
+                state_dir=host.state_dir,
+                node=host.node,
+                db_url=host.db_url,
+                cluster=host.cluster,
+                datapath=host.datapath,
             )
             agent = Agent(
                 own,

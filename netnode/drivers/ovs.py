@@ -175,3 +175,29 @@ def _rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
             row[heading] = value
         rows.append(row)
     return rows
+
+
+def kernel_module(root: Path = Path("/")) -> tuple[bool, bool]:
+    """Whether the openvswitch kernel module is loaded (or built in), and whether it can
+    be loaded: module loading enabled and the module among this kernel's modules."""
+    release = os.uname().release
+    modules = root / "lib" / "modules" / release
+    if (root / "sys" / "module" / "openvswitch").exists() or _lists_openvswitch(
+        modules / "modules.builtin"
+    ):
+        return True, True
+    try:
+        disabled = (root / "proc" / "sys" / "kernel" / "modules_disabled").read_text().strip()
+    except OSError:
+        disabled = "1"  # no module support in this kernel at all
+    if disabled != "0" or not (root / "proc" / "modules").exists():
+        return False, False
+    return False, _lists_openvswitch(modules / "modules.dep")
+
+
+def _lists_openvswitch(listing: Path) -> bool:
+    try:
+        lines = listing.read_text().splitlines()
+    except OSError:
+        return False
+    return any(line.split(":")[0].rsplit("/", 1)[-1].startswith("openvswitch.ko") for line in lines)

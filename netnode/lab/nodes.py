@@ -93,9 +93,11 @@ class SimulatedNodes:
         """Every node's bridges, patched to the segments."""
         for node in self.nodes.values():
             for logical, bridge in node.bridges.items():
-                _vsctl("--may-exist", "add-br", bridge, "--", "set", "bridge", bridge,
-                       "datapath_type=netdev")  # fmt: skip
                 segment = self.segments[logical]
+                # Patch ports join bridges of one datapath only: the segment's.
+                datapath = _datapath_of(segment)
+                _vsctl("--may-exist", "add-br", bridge, "--", "set", "bridge", bridge,
+                       f"datapath_type={datapath}")  # fmt: skip
                 kind = "i" if logical == "br-int" else "e"
                 ours = f"nn{self.suffix}{node.label}p{kind}"
                 theirs = f"nn{self.suffix}{node.label}q{kind}"
@@ -304,6 +306,18 @@ def _children(pid: int) -> list[int]:
         for e in Path("/proc").iterdir()
         if e.name.isdigit() and parent(int(e.name)) == pid
     ]
+
+
+def _datapath_of(bridge: str) -> str:
+    done = subprocess.run(
+        ["ovs-vsctl", "--timeout=10", "get", "bridge", bridge, "datapath_type"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise HostError(f"ovs-vsctl get bridge {bridge} datapath_type: {done.stderr.strip()}")
+    return done.stdout.strip().strip('"') or "system"
 
 
 def _vsctl(*args: str) -> None:

@@ -8,7 +8,7 @@ netnode created once they hold no port of anybody.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from netnode.plan import operations as op
 from netnode.plan.observed import HostState
@@ -68,10 +68,12 @@ def plan(desired: HostSpec, observed: HostState, keep: HostSpec | None = None) -
     for bridge in desired.bridges:
         current = observed.ovs.bridges.get(bridge.name)
         if current is None:
-            ops.append(op.EnsureBridge(bridge, owner_bridge))
-        elif current.datapath_type != bridge.datapath_type or (
-            bridge.physical_interface and bridge.physical_interface not in current.ports
-        ):
+            chosen = bridge.datapath_type or observed.datapath
+            ops.append(op.EnsureBridge(replace(bridge, datapath_type=chosen), owner_bridge))
+        elif bridge.physical_interface and bridge.physical_interface not in current.ports:
+            # Its datapath stays what it is: flipping it would cut every port's traffic
+            # while ovs-vswitchd rebuilds the bridge.
+            bridge = replace(bridge, datapath_type=current.datapath_type)
             owner = (
                 tuple(sorted(current.external_ids.items()))
                 if current.external_ids

@@ -83,6 +83,8 @@ class HostState:
     udp_in_sync: dict[str, bool] = field(default_factory=dict)
     # Namespaces (wanted or in the ledger) for which netnode keeps a UDP table record.
     udp_records: frozenset[str] = frozenset()
+    # The datapath a new bridge gets on this host (plan.datapath).
+    datapath: str = "netdev"
 
     @classmethod
     def empty(cls) -> HostState:

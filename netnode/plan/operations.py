@@ -149,7 +149,7 @@ class EnsureBridge(OvsOperation):
                 "set",
                 "bridge",
                 name,
-                f"datapath_type={self.bridge.datapath_type}",
+                f"datapath_type={self.bridge.datapath_type or 'netdev'}",
                 *_ids(self.owner),
             ],
         ]

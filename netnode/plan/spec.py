@@ -22,7 +22,9 @@ OWNER_OBJECT = "netnode-object"
 @dataclass(frozen=True)
 class BridgeSpec:
     name: str
-    datapath_type: str = "netdev"
+    # None: the host's choice for a new bridge (plan.datapath); an existing bridge keeps
+    # its own (plan.diff fills it in either way).
+    datapath_type: str | None = None
     # A real NIC (the seed's eth3); never set in the lab.
     physical_interface: str | None = None
 

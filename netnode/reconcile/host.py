@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from netnode.drivers.conntrackd import ConntrackdProcesses
@@ -21,9 +22,10 @@ from netnode.drivers.iptables import Iptables
 from netnode.drivers.keepalived import KeepalivedProcesses
 from netnode.drivers.netlink import Netlink
 from netnode.drivers.nftables import UdpTables
-from netnode.drivers.ovs import OVS
+from netnode.drivers.ovs import OVS, kernel_module
 from netnode.errors import HostError, NetnodeError, Refused
 from netnode.plan import operations as op
+from netnode.plan.datapath import Choice, choose
 from netnode.plan.desired import conntrackd_dir, keepalived_dir, udp_root
 from netnode.plan.diff import Plan
 from netnode.plan.memo import Memo
@@ -71,6 +73,9 @@ class Host:
     # state is the cluster's, and this node converges what is placed on it. None: a
     # node on its own, its desired state its own.
     cluster: str | None = None
+    # The datapath new bridges get, when set; None: the kernel's where its openvswitch
+    # module is loaded or loadable, the userspace one where not (plan.datapath).
+    datapath: str | None = None
     haproxy: HAProxyProcesses = field(init=False)
     helpers: HelperProcesses = field(init=False)
     keepalived: KeepalivedProcesses = field(init=False)
@@ -185,8 +190,21 @@ class Host:
             *(n.name for n in desired.namespaces),
         }
         return HostState(
-            ovs, present, inside, processes, firewalls, ledger, udp_in_sync, udp_records
+            ovs,
+            present,
+            inside,
+            processes,
+            firewalls,
+            ledger,
+            udp_in_sync,
+            udp_records,
+            self.datapath_choice.datapath,
         )
+
+    @cached_property
+    def datapath_choice(self) -> Choice:
+        """The datapath new bridges get here, and why (ValueError for a bad setting)."""
+        return choose(self.datapath, *kernel_module())
 
     # --- execute ----------------------------------------------------------------------
 
