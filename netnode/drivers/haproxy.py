@@ -335,11 +335,10 @@ class HAProxyProcesses:
             link.symlink_to(binary)
         return link
 
-    def runs_as(self, name: str) -> str | None:
-        """The process name the running master has (its argv[0]'s basename)."""
-        pid = self.running_pid(name)
-        if pid is None:
-            return None
+    @staticmethod
+    def runs_as(pid: int) -> str | None:
+        """The process name a running master has (its argv[0]'s basename), by the pid
+        the caller already holds (``running_pid``)."""
         try:
             argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
         except OSError:
@@ -424,7 +423,7 @@ class HAProxyProcesses:
             self.stop(name)
             self.start(name, namespace, config, files, executable)
             return "changed"
-        if self.runs_as(name) != (executable or self._binary_name()):
+        if self.runs_as(pid) != (executable or self._binary_name()):
             # A reload keeps the process's name: a new one takes over the sockets.
             self.start(name, namespace, config, files, executable)
             return "changed"

@@ -169,7 +169,7 @@ class Host:
                 pid = self.helpers.running_pid(name)
                 config = self.helpers.installed_config(name)
             elif pid is not None:
-                executable = self.haproxy.runs_as(name)
+                executable = self.haproxy.runs_as(pid)
             if pid is not None or config is not None:
                 at_home = pid is None or ns_name is None or in_namespace(pid, ns_name)
                 processes[name] = ProcessState(pid is not None, config, at_home, executable)

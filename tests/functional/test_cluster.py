@@ -30,16 +30,11 @@ import yaml
 from netnode.cluster import nodes as cluster_nodes
 from netnode.cluster import scheduler
 from netnode.lab import postgres
+from netnode.lab.ha_demo import TENANT, VIP
 from netnode.lab.nodes import SimulatedNodes, wait_for
 from netnode.store.database import engine_for
 from tests.functional.conftest import Lab, eventually
 
-VIP = "10.0.0.100"
-TENANT = {
-    "name": "tenant1",
-    "segmentation_id": 1,
-    "subnets": [{"name": "tenant1-subnet", "cidr": "10.0.0.0/24", "gateway_ip": "10.0.0.1"}],
-}
 LAB = {
     "name": "lab",
     "networks": [TENANT],

@@ -31,6 +31,7 @@ import pytest
 from netnode.cluster import scheduler
 from netnode.lab import postgres
 from netnode.lab.client import HttpConnection
+from netnode.lab.ha_demo import FIP, PUBLIC
 from netnode.lab.nodes import SimulatedNodes, wait_for
 from netnode.model import ids
 from netnode.store.database import engine_for
@@ -44,12 +45,6 @@ from tests.functional.test_cluster import (
     start_and_apply,
 )
 
-FIP = "10.255.253.100"
-PUBLIC = {
-    "name": "public",
-    "external": True,
-    "subnets": [{"name": "public-subnet", "cidr": "10.255.253.0/24", "gateway_ip": "10.255.253.1"}],
-}
 LAB = {
     "name": "rlab",
     "networks": [TENANT, PUBLIC],
