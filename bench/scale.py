@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -52,6 +54,39 @@ from netnode.reconcile.agent import Agent
 
 NOOP_TARGET = 0.02
 MEMBER_TARGET = 0.100
+# Issue 17: 1,000 load balancers in at most 8 GB of PSS (HAProxy's master and worker).
+PSS_TARGET_PER_LB_MB = 8.0
+
+
+def pss_kb(pid: int) -> int:
+    """A process's proportional set size (shared pages divided among their users)."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1])
+    return 0
+
+
+def haproxy_pss_kb(lab: labkit.Lab, data: dict[str, Any]) -> tuple[int, int]:
+    """The PSS of every load balancer's HAProxy (master and workers) and how many."""
+    total = count = 0
+    for lb in lab.topology(data).load_balancers:
+        master = lab.host.haproxy.running_pid(f"lb-{lb.uid}")
+        if master is None:
+            raise labkit.BenchError(f"load balancer {lb.name}'s HAProxy is not running")
+        total += pss_kb(master) + sum(map(pss_kb, lab.host.haproxy.workers(f"lb-{lb.uid}")))
+        count += 1
+    return total, count
+
+
+def own_memory() -> tuple[int, int, int]:
+    """This process's RSS in kB (netnode converged in-process), its open descriptors and
+    its soft limit on them."""
+    rss = next(
+        int(line.split()[1])
+        for line in Path("/proc/self/status").read_text().splitlines()
+        if line.startswith("VmRSS:")
+    )
+    return rss, len(os.listdir("/proc/self/fd")), resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 def topology(size: int, name: str, bridge: str) -> dict[str, Any]:
@@ -145,6 +180,9 @@ def run_size(size: int, rounds: int, detail: bool, tls: bool) -> dict[str, Any]:
             data = with_tls(data, lab.state_dir / "certificates")
         initial = lab.apply(data)
         result: dict[str, Any] = {"size": size, "initial": initial}
+        pss, count = haproxy_pss_kb(lab, data)
+        rss, fds, fd_limit = own_memory()
+        result.update(pss_per_lb=pss / count / 1024, rss=rss / 1024, fds=fds, fd_limit=fd_limit)
         if not detail:
             return result
         agent = Agent(lab.host, log=lambda _line: None)
@@ -233,6 +271,17 @@ def main() -> int:
         "  " + "  ".join(f"{r['size']}: {p:.1f} ms" for r, p in zip(results, per_lb, strict=True))
     )
     print(f"  ratio largest/smallest: {flat:.2f} (flat = 1.0)")
+    print()
+    print("Memory and descriptors after the initial converge:")
+    for r in results:
+        projected = r["pss_per_lb"] * 1000 / 1024
+        print(
+            f"  {r['size']:4d}: HAProxy PSS {r['pss_per_lb']:.2f} MB per load balancer "
+            f"(x 1,000 = {projected:.1f} GB, target <= {PSS_TARGET_PER_LB_MB:.0f} GB: "
+            f"{'met' if r['pss_per_lb'] <= PSS_TARGET_PER_LB_MB else 'MISSED'}); "
+            f"netnode RSS {r['rss']:.0f} MB; open descriptors {r['fds']} of {r['fd_limit']}"
+            f" ({'met' if r['fds'] < r['fd_limit'] else 'MISSED'})"
+        )
     print()
     print(f"With {last['size']} load balancers converged:")
     rows = [

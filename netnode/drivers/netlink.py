@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import resource
 import socket
 import struct
 from collections.abc import Iterator
@@ -41,8 +42,25 @@ def _identity(namespace: str | None) -> tuple[int, int] | None:
     return (st.st_dev, st.st_ino)
 
 
+def raise_open_files_limit() -> int:
+    """Raise this process's soft limit on open files to its hard limit; return it.
+
+    A Netlink keeps a socket per namespace open for as long as it lives (five
+    descriptors: pyroute2's socket and its event loop's three, and the raw reader), so
+    a node with 1,000 load balancers holds some 5,000. Under systemd a service's soft
+    limit is 1,024 (its hard limit 524,288): the soft one is raised, as daemons do. The
+    processes netnode starts inherit it; HAProxy's own use is bounded in its config
+    (``fd-hard-limit``, ``netnode.render.haproxy``)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        return hard
+    return soft
+
+
 class Netlink:
     def __init__(self) -> None:
+        raise_open_files_limit()
         # Per namespace name: its identity (device, inode of /run/netns/<name>) when the
         # socket was opened, and the socket. A namespace deleted and re-created under
         # the same name is another namespace: its old socket is not reused.

@@ -103,6 +103,36 @@ PING_CHECK_PATH = "/usr/bin:/bin"
 # keeps a connection open forever cannot keep an old worker (and its old config) alive.
 HARD_STOP_AFTER = "30s"
 
+# What one load balancer's HAProxy may use of the host (issue 17's memory at 1,000 load
+# balancers; measured with bench/scale.py --memory):
+# - One thread. HAProxy starts one per CPU otherwise: 64 on a 64-core host, per load
+#   balancer, each with its own pools (about 0.25 MB a thread measured here). One
+#   tenant's load balancer on a shared network node gets a core's worth, as Octavia's
+#   default single-vCPU amphora does.
+# - File descriptors bounded by what its listeners may hold. Without a bound HAProxy
+#   raises its soft limit to the hard one and sizes its tables from it: under systemd
+#   (hard limit 524,288) that is about 262,000 connections and some 30 MB per load
+#   balancer (126 bytes a connection slot, measured), touched at start. ``fd-hard-limit`` caps it (and unlike a global
+#   ``maxconn`` never fails to start where the host's limit is lower: HAProxy then
+#   takes what the host allows). Each connection needs two descriptors (client and
+#   server side); a listener without ``connection_limit`` counts for
+#   UNLIMITED_LISTENER_CONNECTIONS.
+THREADS = 1
+UNLIMITED_LISTENER_CONNECTIONS = 10_000
+FD_MARGIN = 1_000
+
+
+def fd_hard_limit(listeners: Iterable[Listener]) -> int:
+    """The descriptors one load balancer's HAProxy may use: two per connection its
+    listeners may hold, and a margin for listening sockets, health checks, peers and
+    the runtime API."""
+    connections = sum(
+        UNLIMITED_LISTENER_CONNECTIONS if x.connection_limit == -1 else x.connection_limit
+        for x in listeners
+    )
+    return 2 * max(connections, 1) + FD_MARGIN
+
+
 # The connection errors HTTP requests are retried on. Only GET and HEAD are replayed
 # (HAProxy's METH_GET matches both): another method may already have had its effect.
 HTTP_RETRY_ON = "conn-failure empty-response response-timeout"
@@ -136,7 +166,12 @@ def render_loadbalancer(
     listeners = [x for x in lb.listeners if x.protocol in LISTENER_MODE]
     pools = {pool.name: pool for pool in lb.pools if pool.protocol != "UDP"}
     peers = ha_peers.of(lb)
-    glob = [f"user {user}", f"group {group}"]
+    glob = [
+        f"user {user}",
+        f"group {group}",
+        f"nbthread {THREADS}",
+        f"fd-hard-limit {fd_hard_limit(listeners)}",
+    ]
     if peers is not None:
         # Which peer of the section this HAProxy is (not its host name, not -L: the
         # command line stays the one keepalived tracks).

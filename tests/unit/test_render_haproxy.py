@@ -22,7 +22,9 @@ from netnode.model.topology import (
     Vip,
 )
 from netnode.render.haproxy import (
+    FD_MARGIN,
     PING_CHECK,
+    UNLIMITED_LISTENER_CONNECTIONS,
     expect_status,
     quoted,
     render_lab_client,
@@ -327,6 +329,16 @@ def test_maxconn_only_when_limited() -> None:
         render(make_lb(listener={"connection_limit": 5000})), f"frontend {LISTENER_ID}"
     )
     assert "maxconn 5000" in frontend
+
+
+def test_one_thread_and_descriptors_bounded_by_the_listeners() -> None:
+    """HAProxy would otherwise start a thread per CPU and size its tables from the
+    host's descriptor limit (systemd's 524,288): both are bounded per load balancer."""
+    unlimited = section(render(make_lb()), "global")
+    assert "nbthread 1" in unlimited
+    assert f"fd-hard-limit {2 * UNLIMITED_LISTENER_CONNECTIONS + FD_MARGIN}" in unlimited
+    limited = section(render(make_lb(listener={"connection_limit": 500})), "global")
+    assert f"fd-hard-limit {2 * 500 + FD_MARGIN}" in limited
 
 
 def test_forwardfor() -> None:
