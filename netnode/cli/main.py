@@ -344,6 +344,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
     import signal
     import threading
 
+    from netnode.drivers.sdnotify import Notifier
     from netnode.model.loading import load_file
     from netnode.reconcile.agent import Agent
 
@@ -357,12 +358,20 @@ def cmd_agent(args: argparse.Namespace) -> int:
         load_file(path, args.node)  # refuse a bad file before touching anything
     host = _host(args)
     cluster = cluster_cli.cluster_of(args, host.store.engine)
+    notifier = Notifier()  # systemd's Type=notify: READY after the first round, watchdog
+
+    def alive() -> None:
+        if agent.health.rounds or agent.health.failed_rounds:
+            notifier.ready(f"node {args.node!r}: reconcile loop running")
+        notifier.alive()
+
     agent = Agent(
         host,
         files=args.files,
         period=args.period,
         log=lambda s: print(s, flush=True),
         cluster=cluster,
+        alive=alive,
     )
     try:
         if args.once:
@@ -376,6 +385,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
 
         def stopping(signum: int, _frame: object) -> None:
             print(f"netnode agent: {signal.Signals(signum).name}: stopping", flush=True)
+            notifier.stopping()
             stop.set()
             agent.trigger()
 
