@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from netnode.cli import cluster as cluster_cli
+from netnode.cli import config as config_cli
 from netnode.cli import serve as serve_cli
 from netnode.errors import NetnodeError, TopologyError
 from netnode.model.ids import DEFAULT_NODE
@@ -35,7 +36,9 @@ SYMBOLS = {"create": "+", "change": "~", "delete": "-"}
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         try:
-            args = _parser().parse_args(argv)
+            parser = _parser()
+            config_cli.apply(parser, sys.argv[1:] if argv is None else argv)
+            args = parser.parse_args(argv)
             code = int(args.func(args) or 0)
         except TopologyError as exc:
             print(f"netnode: {exc}", file=sys.stderr)
@@ -62,6 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="netnode", description=__doc__)
+    config_cli.add_argument(parser)
     parser.add_argument(
         "--node",
         default=os.environ.get("NETNODE_NODE", DEFAULT_NODE),
