@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import sys
@@ -18,8 +17,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from netnode.cli import cluster as cluster_cli
+from netnode.cli import completion as completion_cli
 from netnode.cli import config as config_cli
+from netnode.cli import listing as listing_cli
 from netnode.cli import serve as serve_cli
+from netnode.cli import units as units_cli
 from netnode.errors import NetnodeError, TopologyError
 from netnode.model.ids import DEFAULT_NODE
 
@@ -126,7 +128,7 @@ def _parser() -> argparse.ArgumentParser:
     status = command(
         "status", cmd_status, "load balancer and member status, from HAProxy", file=False
     )
-    status.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    listing_cli.add_arguments(status)
     agent = command(
         "agent",
         cmd_agent,
@@ -164,7 +166,7 @@ def _parser() -> argparse.ArgumentParser:
         "the nodes sharing this store: alive, dead or left, and what is desired on each",
         file=False,
     )
-    nodes.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    listing_cli.add_arguments(nodes)
     demo = command(
         "demo", cmd_demo, "build the seed scenario, show it working, clean up", file=False
     )
@@ -193,6 +195,8 @@ def _parser() -> argparse.ArgumentParser:
         default=20,
         help="with --ha: established connections through the router (default 20)",
     )
+    units_cli.add_command(sub, cmd_install_service)
+    completion_cli.add_command(sub, cmd_completion)
     return parser
 
 
@@ -297,7 +301,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from netnode.cli.tables import stats_table, status_table
+    from netnode.cli.tables import STATUS_HEADERS, stats_table, status_rows, status_table
     from netnode.model.ids import lb_namespace
     from netnode.model.loading import load_data
     from netnode.plan.desired import process_name
@@ -330,8 +334,9 @@ def cmd_status(args: argparse.Namespace) -> int:
             statuses.append(status)
             stats.append((lb.name, numbers))
         problems += [f"{name}: {unit or 'host'}: {f}" for unit, f in record.failures.items()]
-    if args.output == "json":
-        print(json.dumps(docs, indent=2))
+    if args.format != "table" or args.columns:
+        listing = listing_cli.Listing(STATUS_HEADERS, status_rows(statuses), docs)
+        listing_cli.show(listing, args)
         return 0
     if not statuses:
         print("No load balancers applied on node", repr(args.node))
@@ -428,6 +433,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not args.no_agent:
         _require_root("netnode serve (its reconcile loop; --no-agent serves the API alone)")
     return serve_cli.run(args, _host(args))
+
+
+def cmd_install_service(args: argparse.Namespace) -> int:
+    return units_cli.install(args.root, args.executable, _parser())
+
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    print(completion_cli.bash(_parser()), end="")
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -103,7 +103,7 @@ def test_the_default_file_is_read_where_it_exists(
         ("[serve]\nno-agent = 'yes'\n", ["serve.no-agent", "true or false"]),
         ("[agent]\nfile = '/a.yaml'\n", ["agent.file", "give a list"]),
         ("[agent]\nperiod = 0\n", ["agent.period", "between 0.05 and 86400"]),
-        ("[status]\noutput = 'xml'\n", ["status.output", "not one of"]),
+        ("[status]\nformat = 'xml'\n", ["status.format", "not one of"]),
         ("node = 3\n", ["node", "give a string"]),
         ("node = [\n", ["not valid TOML"]),
     ],
