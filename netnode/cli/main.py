@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from netnode.cli import backup as backup_cli
 from netnode.cli import cluster as cluster_cli
 from netnode.cli import completion as completion_cli
 from netnode.cli import config as config_cli
@@ -195,6 +196,7 @@ def _parser() -> argparse.ArgumentParser:
         default=20,
         help="with --ha: established connections through the router (default 20)",
     )
+    backup_cli.add_commands(sub, cmd_export, cmd_import)
     units_cli.add_command(sub, cmd_install_service)
     completion_cli.add_command(sub, cmd_completion)
     return parser
@@ -427,6 +429,18 @@ def cmd_nodes(args: argparse.Namespace) -> int:
     from netnode.store.database import default_url, engine_for
 
     return cluster_cli.cmd_nodes(args, engine_for(args.db or default_url(args.state_dir)))
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from netnode.store.database import default_url, engine_for
+
+    return backup_cli.cmd_export(args, engine_for(args.db or default_url(args.state_dir)))
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from netnode.store.database import default_url, engine_for
+
+    return backup_cli.cmd_import(args, engine_for(args.db or default_url(args.state_dir)))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -72,7 +72,7 @@ def _environ() -> dict[str, str]:
     "command",
     [
         *("", "apply", "plan", "destroy", "validate", "status", "agent", "serve", "nodes"),
-        *("demo", "install-service", "completion"),
+        *("demo", "install-service", "completion", "export", "import"),
     ],
     ids=lambda c: c or "netnode",
 )
