@@ -79,10 +79,15 @@ def dump(engine: Engine, node: str, cluster: str | None) -> dict[str, Any]:
         "netnode_export": FORMAT_VERSION,
         "scope": ledger.scope,
         "topologies": topologies,
-        "flavor_profiles": flavors.profiles(),
-        "flavors": flavors.flavors(),
+        "flavor_profiles": [_plain(row) for row in flavors.profiles()],
+        "flavors": [_plain(row) for row in flavors.flavors()],
         "quotas": QuotaStore(engine).all(),
     }
+
+
+def _plain(row: dict[str, Any]) -> dict[str, Any]:
+    """A table's row with plain ``str`` keys (SQLAlchemy's are a subclass YAML refuses)."""
+    return {str(key): value for key, value in row.items()}
 
 
 def write(data: dict[str, Any], output: Path | None, fmt: str | None) -> None:

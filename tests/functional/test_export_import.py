@@ -40,7 +40,8 @@ def netnode(lab: Lab, url: str, *args: str) -> int:
 def test_export_import_then_a_pass_changes_nothing(
     lab: Lab, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert lab.apply(seed_data()).ok
+    built = lab.apply(seed_data())
+    assert built.ok, built.failures
     source = lab.host.store.engine
     FlavorStore(source).put_profile(PROFILE)
     FlavorStore(source).put_flavor(FLAVOR)
@@ -49,7 +50,7 @@ def test_export_import_then_a_pass_changes_nothing(
     assert main([*lab.cli_args(), "--config", "/dev/null", "export", "-o", str(exported)]) == 0
     whole = dump(source, lab.host.node, None)
     assert yaml.safe_load(exported.read_text()) == whole
-    assert list(whole["topologies"]) == ["test"]
+    assert list(whole["topologies"]) == ["seed"]
 
     sqlite = f"sqlite:///{tmp_path / 'new.db'}"
     with postgres.private_cluster() as pg:
@@ -60,4 +61,4 @@ def test_export_import_then_a_pass_changes_nothing(
             # The imported store's agent finds the host as it wants it.
             assert netnode(lab, url, "agent", "--once") == 0
             out = capsys.readouterr().out
-            assert out.startswith("test: full pass: no changes in "), out
+            assert out.startswith("seed: full pass: no changes in "), out
