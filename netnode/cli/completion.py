@@ -41,7 +41,7 @@ def bash(parser: argparse.ArgumentParser) -> str:
                 continue
             if action.choices is not None:
                 reply = f'compgen -W {shlex.quote(" ".join(map(str, action.choices)))} -- "$cur"'
-            elif (action.metavar or "").upper() in ("DIR",) or action.dest.endswith("_dir"):
+            elif action.metavar == "DIR" or action.dest.endswith("_dir"):
                 reply = 'compgen -d -- "$cur"'
             else:
                 reply = 'compgen -f -- "$cur"'
