@@ -51,7 +51,7 @@ def add_argument(parser: argparse.ArgumentParser) -> None:
 
 def config_path(argv: Sequence[str]) -> tuple[Path, bool]:
     """The file to read, and whether it was asked for (then it must exist)."""
-    early = argparse.ArgumentParser(add_help=False)
+    early = argparse.ArgumentParser(prog="netnode", add_help=False)
     add_argument(early)
     known, _ = early.parse_known_args(list(argv))
     if known.config is not None:
