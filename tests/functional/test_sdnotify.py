@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -122,3 +123,50 @@ def test_nothing_is_sent_without_notify_socket(notify_socket: tuple[socket.socke
     sock.setblocking(False)
     with pytest.raises(BlockingIOError):
         sock.recv(4096)
+
+
+def test_a_loop_stuck_in_a_round_stops_feeding_the_watchdog(
+    notify_socket: tuple[socket.socket, Path], tmp_path: Path
+) -> None:
+    """The watchdog is fed by the loop between its rounds: a round that never ends (a
+    hung helper) is a silent watchdog, and systemd restarts the service. The round is
+    made to hang by a fault injected into the store's question of every round."""
+    from netnode.drivers.sdnotify import Notifier
+    from netnode.reconcile.agent import Agent
+    from netnode.reconcile.host import Host
+
+    sock, path = notify_socket
+    notifier = Notifier({"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "100000"})
+    host = Host(state_dir=tmp_path / "state", node=f"t-{secrets.token_hex(3)}")
+    agent = Agent(host, period=0.2, log=lambda _s: None, alive=notifier.alive)
+    stop, hang = threading.Event(), threading.Event()
+    worker = threading.Thread(target=agent.run, args=(stop,), daemon=True)
+    worker.start()
+    try:
+        assert _messages(sock, "WATCHDOG=1")  # fed while the loop goes round
+        real = agent.store.generations
+
+        def hung() -> dict[str, int]:
+            hang.wait(WAIT)
+            return real()
+
+        agent.store.generations = hung  # type: ignore[method-assign]
+        agent.trigger()
+        # What was sent before the loop hung is drained (a fed watchdog would go on
+        # for ever: bounded); then nothing comes.
+        sock.settimeout(0.5)
+        with pytest.raises(TimeoutError):
+            for _ in range(50):
+                sock.recv(4096)
+        sock.settimeout(1.0)
+        with pytest.raises(TimeoutError):
+            sock.recv(4096)
+        hang.set()
+        sock.settimeout(WAIT)
+        assert _messages(sock, "WATCHDOG=1")  # the round ended: fed again
+    finally:
+        hang.set()
+        stop.set()
+        agent.trigger()
+        worker.join(timeout=WAIT)
+        host.close()
