@@ -103,10 +103,9 @@ TimeoutStartSec=300
 WatchdogSec={WATCHDOG_SECONDS}
 # The processes netnode started (HAProxy, keepalived, dnsmasq) outlive its restarts.
 KillMode=process
+# netnode runs as root: the bounding set is what it may use of root's powers.
 CapabilityBoundingSet={caps}
-AmbientCapabilities={caps}
 StateDirectory=netnode
-StateDirectoryMode=0700
 LimitNOFILE=65536
 
 [Install]
