@@ -9,6 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
+from tests.functional.conftest import Lab, eventually, seed_data
+
 UNITS = ("netnode-serve.service", "netnode-agent.service")
 
 
@@ -66,3 +70,26 @@ def test_a_broken_unit_is_caught_by_the_same_check(tmp_path: Path) -> None:
     )
     assert verify.returncode != 0
     assert "KilMode" in verify.stderr and "/nonexistent/netnode" in verify.stderr
+
+
+def test_the_units_capabilities_are_enough_to_build_the_seed(lab: Lab) -> None:
+    """netnode under the units' capability bounding set (setpriv, as systemd would set
+    it) builds the seed scenario whole, and the load balancer answers through it."""
+    from netnode.cli.units import CAPABILITIES
+
+    path = lab.write(seed_data())
+    lab.applied = yaml.safe_load(path.read_text())  # the fixture destroys it, whatever happens
+    bounding = ",".join(["-all", *(f"+{c.lower().removeprefix('cap_')}" for c in CAPABILITIES)])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NETNODE_")}
+    netnode = [sys.executable, "-m", "netnode.cli.main", *lab.cli_args(), "--config", "/dev/null"]
+    done = subprocess.run(
+        ["setpriv", f"--bounding-set={bounding}", "--", *netnode, "apply", "-f", str(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    outside = lab.ns_of("client", "outside")
+    assert eventually(lambda: lab.answering(outside, "10.255.253.100")) == {"server_81", "server_82"}
