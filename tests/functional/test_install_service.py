@@ -92,4 +92,7 @@ def test_the_units_capabilities_are_enough_to_build_the_seed(lab: Lab) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     outside = lab.ns_of("client", "outside")
-    assert eventually(lambda: lab.answering(outside, "10.255.253.100")) == {"server_81", "server_82"}
+    assert eventually(lambda: lab.answering(outside, "10.255.253.100")) == {
+        "server_81",
+        "server_82",
+    }
