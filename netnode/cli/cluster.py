@@ -5,7 +5,6 @@ and ``netnode nodes``."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -122,14 +121,11 @@ def health_report(health: Any) -> Callable[[], dict[str, Any]]:
 
 
 def cmd_nodes(args: argparse.Namespace, engine: Engine) -> int:
-    from netnode.cli.tables import table
+    from netnode.cli.listing import Listing, show
     from netnode.cluster import nodes
 
     found = nodes.read(engine)
-    if args.output == "json":
-        print(json.dumps([_json(n) for n in found], indent=2))
-        return 0
-    if not found:
+    if not found and args.format == "table" and not args.columns:
         print("No node has joined this store yet (netnode agent and netnode serve join it).")
         return 0
     rows = [
@@ -146,7 +142,8 @@ def cmd_nodes(args: argparse.Namespace, engine: Engine) -> int:
         for n in found
     ]
     headers = ("NODE", "STATE", "ADMIN", "ZONE", "LBS", "ROUTERS", "PROCESS", "WHY")
-    print(table(headers, rows))
+    listing = Listing(headers, rows, [_json(n) for n in found])
+    show(listing, args)
     return 0
 
 

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import sys
@@ -17,8 +16,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from netnode.cli import backup as backup_cli
 from netnode.cli import cluster as cluster_cli
+from netnode.cli import completion as completion_cli
+from netnode.cli import config as config_cli
+from netnode.cli import listing as listing_cli
 from netnode.cli import serve as serve_cli
+from netnode.cli import units as units_cli
 from netnode.errors import NetnodeError, TopologyError
 from netnode.model.ids import DEFAULT_NODE
 
@@ -35,7 +39,9 @@ SYMBOLS = {"create": "+", "change": "~", "delete": "-"}
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         try:
-            args = _parser().parse_args(argv)
+            parser = _parser()
+            config_cli.apply(parser, sys.argv[1:] if argv is None else argv)
+            args = parser.parse_args(argv)
             code = int(args.func(args) or 0)
         except TopologyError as exc:
             print(f"netnode: {exc}", file=sys.stderr)
@@ -62,6 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="netnode", description=__doc__)
+    config_cli.add_argument(parser)
     parser.add_argument(
         "--node",
         default=os.environ.get("NETNODE_NODE", DEFAULT_NODE),
@@ -122,7 +129,7 @@ def _parser() -> argparse.ArgumentParser:
     status = command(
         "status", cmd_status, "load balancer and member status, from HAProxy", file=False
     )
-    status.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    listing_cli.add_arguments(status)
     agent = command(
         "agent",
         cmd_agent,
@@ -160,7 +167,7 @@ def _parser() -> argparse.ArgumentParser:
         "the nodes sharing this store: alive, dead or left, and what is desired on each",
         file=False,
     )
-    nodes.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    listing_cli.add_arguments(nodes)
     demo = command(
         "demo", cmd_demo, "build the seed scenario, show it working, clean up", file=False
     )
@@ -189,6 +196,9 @@ def _parser() -> argparse.ArgumentParser:
         default=20,
         help="with --ha: established connections through the router (default 20)",
     )
+    backup_cli.add_commands(sub, cmd_export, cmd_import)
+    units_cli.add_command(sub, cmd_install_service)
+    completion_cli.add_command(sub, cmd_completion)
     return parser
 
 
@@ -293,7 +303,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from netnode.cli.tables import stats_table, status_table
+    from netnode.cli.tables import STATUS_HEADERS, stats_table, status_rows, status_table
     from netnode.model.ids import lb_namespace
     from netnode.model.loading import load_data
     from netnode.plan.desired import process_name
@@ -326,8 +336,9 @@ def cmd_status(args: argparse.Namespace) -> int:
             statuses.append(status)
             stats.append((lb.name, numbers))
         problems += [f"{name}: {unit or 'host'}: {f}" for unit, f in record.failures.items()]
-    if args.output == "json":
-        print(json.dumps(docs, indent=2))
+    if args.format != "table" or args.columns:
+        listing = listing_cli.Listing(STATUS_HEADERS, status_rows(statuses), docs)
+        listing_cli.show(listing, args)
         return 0
     if not statuses:
         print("No load balancers applied on node", repr(args.node))
@@ -344,6 +355,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
     import signal
     import threading
 
+    from netnode.drivers.sdnotify import Notifier
     from netnode.model.loading import load_file
     from netnode.reconcile.agent import Agent
 
@@ -357,12 +369,20 @@ def cmd_agent(args: argparse.Namespace) -> int:
         load_file(path, args.node)  # refuse a bad file before touching anything
     host = _host(args)
     cluster = cluster_cli.cluster_of(args, host.store.engine)
+    notifier = Notifier()  # systemd's Type=notify: READY after the first round, watchdog
+
+    def alive() -> None:
+        if agent.health.rounds or agent.health.failed_rounds:
+            notifier.ready(f"node {args.node!r}: reconcile loop running")
+        notifier.alive()
+
     agent = Agent(
         host,
         files=args.files,
         period=args.period,
         log=lambda s: print(s, flush=True),
         cluster=cluster,
+        alive=alive,
     )
     try:
         if args.once:
@@ -376,6 +396,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
 
         def stopping(signum: int, _frame: object) -> None:
             print(f"netnode agent: {signal.Signals(signum).name}: stopping", flush=True)
+            notifier.stopping()
             stop.set()
             agent.trigger()
 
@@ -410,10 +431,31 @@ def cmd_nodes(args: argparse.Namespace) -> int:
     return cluster_cli.cmd_nodes(args, engine_for(args.db or default_url(args.state_dir)))
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from netnode.store.database import default_url, engine_for
+
+    return backup_cli.cmd_export(args, engine_for(args.db or default_url(args.state_dir)))
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from netnode.store.database import default_url, engine_for
+
+    return backup_cli.cmd_import(args, engine_for(args.db or default_url(args.state_dir)))
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     if not args.no_agent:
         _require_root("netnode serve (its reconcile loop; --no-agent serves the API alone)")
     return serve_cli.run(args, _host(args))
+
+
+def cmd_install_service(args: argparse.Namespace) -> int:
+    return units_cli.install(args.root, args.executable, _parser())
+
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    print(completion_cli.bash(_parser()), end="")
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -129,6 +129,7 @@ def run(args: argparse.Namespace, host: Host) -> int:
     from netnode.api.auth import Tokens
     from netnode.api.service import Service
     from netnode.drivers.haproxy import HAProxyProcesses
+    from netnode.drivers.sdnotify import Notifier
     from netnode.reconcile.agent import Agent
     from netnode.reconcile.host import Host
     from netnode.store.quotas import QuotaStore
@@ -143,6 +144,7 @@ def run(args: argparse.Namespace, host: Host) -> int:
     store = host.store  # opens the store and migrates its schema before serving
     cluster_cli.cluster_of(args, store.engine)  # a bad --bridge-map, refused before serving
     stop = threading.Event()
+    notifier = Notifier()  # systemd's Type=notify: READY once listening, the watchdog
     agent_box: dict[str, Any] = {}
     ready = threading.Event()
 
@@ -163,6 +165,7 @@ def run(args: argparse.Namespace, host: Host) -> int:
                 period=args.period,
                 log=lambda s: print(s, flush=True),
                 cluster=cluster_cli.cluster_of(args, own.store.engine),
+                alive=notifier.alive,  # the watchdog is fed by the loop's rounds
             )
             agent_box["agent"] = agent
             ready.set()
@@ -198,13 +201,28 @@ def run(args: argparse.Namespace, host: Host) -> int:
     )
     app = create_app(svc, tokens, noauth_project=args.project)
     worker = None
+
+    async def listening() -> None:
+        # uvicorn calls this on its ticks, once it listens: READY; without a loop of
+        # its own the server's ticks feed the watchdog.
+        notifier.ready(f"serving on {args.host}:{args.port}")
+        if args.no_agent:
+            notifier.alive()
+
     config = uvicorn.Config(
-        app, host=args.host, port=args.port, log_level="warning", access_log=False
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        access_log=False,
+        callback_notify=listening if notifier.enabled else None,
+        timeout_notify=0,
     )
     server = uvicorn.Server(config)
 
     def stopping(signum: int, _frame: object) -> None:
         print(f"netnode serve: {signal.Signals(signum).name}: stopping", flush=True)
+        notifier.stopping()
         stop.set()
         wake()
         server.should_exit = True

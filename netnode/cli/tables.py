@@ -17,8 +17,16 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
+STATUS_HEADERS = ("TYPE", "NAME", "ID", "PROVISIONING", "OPERATING")
+
+
 def status_table(statuses: Sequence[LoadBalancerStatus]) -> str:
     """One row per object of each load balancer's tree, indented by depth."""
+    return table(STATUS_HEADERS, status_rows(statuses))
+
+
+def status_rows(statuses: Sequence[LoadBalancerStatus]) -> list[tuple[str, str, str, str, str]]:
+    """The objects of each load balancer's tree, in order, the type indented by depth."""
     rows: list[tuple[str, str, str, str, str]] = []
     for lb in statuses:
         rows.append(("loadbalancer", lb.name, lb.id, lb.provisioning_status, lb.operating_status))
@@ -46,7 +54,7 @@ def status_table(statuses: Sequence[LoadBalancerStatus]) -> str:
                         m.operating_status,
                     )
                 )
-    return table(("TYPE", "NAME", "ID", "PROVISIONING", "OPERATING"), rows)
+    return rows
 
 
 def stats_table(stats: Sequence[tuple[str, dict[str, int]]]) -> str:

@@ -116,8 +116,12 @@ class Agent:
         period: float = DEFAULT_PERIOD,
         log: Callable[[str], None] = print,
         cluster: Cluster | None = None,
+        alive: Callable[[], None] | None = None,
     ) -> None:
         self.host = host
+        # Called each time round the loop, between rounds: a supervisor's watchdog
+        # (systemd's, netnode.drivers.sdnotify) that a stuck loop stops feeding.
+        self.alive = alive
         self.files = [Path(f) for f in files]
         self.period = period
         self.log = log
@@ -240,6 +244,8 @@ class Agent:
     def _loop(self, stop: threading.Event) -> None:
         next_full = time.monotonic()
         while not stop.is_set():
+            if self.alive is not None:
+                self.alive()
             now = time.monotonic()
             due = self._retry_at if self._retry_at is not None else next_full
             if self.health.failing and now < due:

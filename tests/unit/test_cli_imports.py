@@ -70,7 +70,10 @@ def _environ() -> dict[str, str]:
 
 @pytest.mark.parametrize(
     "command",
-    ["", "apply", "plan", "destroy", "validate", "status", "agent", "serve", "nodes", "demo"],
+    [
+        *("", "apply", "plan", "destroy", "validate", "status", "agent", "serve", "nodes"),
+        *("demo", "install-service", "completion", "export", "import"),
+    ],
     ids=lambda c: c or "netnode",
 )
 def test_help_imports_none_of_the_heavy_libraries(tmp_path: Path, command: str) -> None:
@@ -110,3 +113,10 @@ def test_status_reads_the_store_without_the_api_server_or_netlink(tmp_path: Path
     assert "No load balancers applied" in out
     assert "sqlalchemy" in imported
     assert not imported & (API_SERVER | NETLINK)
+
+
+def test_completion_imports_none_of_the_heavy_libraries(tmp_path: Path) -> None:
+    code, imported, out = run(tmp_path, "completion", "bash")
+    assert code == 0
+    assert "complete -o filenames -F _netnode netnode" in out
+    assert imported == set()
