@@ -7,8 +7,6 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import pytest
-
 PROGRAM = (
     "import resource; from netnode.drivers.netlink import Netlink; Netlink(); "
     "print(*resource.getrlimit(resource.RLIMIT_NOFILE))"
