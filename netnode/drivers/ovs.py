@@ -1,4 +1,5 @@
-"""Open vSwitch through ovs-vsctl: one process to observe, one per transaction.
+"""Open vSwitch: read straight from its database (``netnode.drivers.ovsdb``), written
+through ovs-vsctl, one process per transaction.
 
 ``ovs-vsctl`` joins every ``--``-separated command of one invocation into a single
 OVSDB transaction, so an apply's bridges, ports and tags go in at once and either all
@@ -7,13 +8,13 @@ land or none do.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
+from netnode.drivers.ovsdb import Ovsdb
 from netnode.drivers.procfs import alive
 from netnode.errors import HostError, MissingTool
 from netnode.plan.observed import OvsBridge, OvsPort, OvsState
@@ -43,6 +44,9 @@ class OVS:
     def __init__(self, vsctl: str = "ovs-vsctl", timeout: int = 10) -> None:
         self.vsctl = vsctl
         self.timeout = timeout
+        # Reads go straight to the database (netnode.drivers.ovsdb); writes through
+        # ovs-vsctl, one transaction per apply.
+        self.db = Ovsdb(timeout)
 
     def _run(self, args: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
         if shutil.which(self.vsctl) is None:
@@ -67,10 +71,7 @@ class OVS:
         are in the database but nothing forwards, and ovs-vsctl waits in vain)."""
         if shutil.which(self.vsctl) is None:
             raise MissingTool(self.vsctl, "openvswitch-switch")
-        proc = subprocess.run([self.vsctl, "--timeout=2", "show"], capture_output=True, check=False)
-        if proc.returncode != 0:
-            return False
-        return vswitchd_alive()
+        return self.db.answers() and vswitchd_alive()
 
     def ensure_running(self) -> bool:
         """Start ovsdb-server and ovs-vswitchd if they are not answering. True if started."""
@@ -85,28 +86,18 @@ class OVS:
         return True
 
     def observe(self) -> OvsState:
-        proc = self._run(
-            [
-                "--format=json",
-                "--",
-                "--columns=name,datapath_type,external_ids,ports",
-                "list",
-                "Bridge",
-                "--",
-                "--columns=_uuid,name,tag,external_ids",
-                "list",
-                "Port",
-                "--",
-                "--columns=name,ofport",
-                "list",
-                "Interface",
-            ]
+        bridges, ports, interfaces = (
+            [_row(cells) for cells in rows]
+            for rows in self.db.select(
+                ("Bridge", ["name", "datapath_type", "external_ids", "ports"]),
+                ("Port", ["_uuid", "name", "tag", "external_ids"]),
+                ("Interface", ["name", "ofport"]),
+            )
         )
-        bridges_doc, ports_doc, ifaces_doc = _json_documents(proc.stdout)
-        port_rows = {row["_uuid"]: row for row in _rows(ports_doc)}
-        ofports = {row["name"]: row["ofport"] for row in _rows(ifaces_doc)}
+        port_rows = {row["_uuid"]: row for row in ports}
+        ofports = {row["name"]: row["ofport"] for row in interfaces}
         state = OvsState()
-        for row in _rows(bridges_doc):
+        for row in bridges:
             names = tuple(sorted(port_rows[u]["name"] for u in row["ports"] if u in port_rows))
             state.bridges[row["name"]] = OvsBridge(
                 row["name"], row["datapath_type"], row["external_ids"], names
@@ -126,6 +117,9 @@ class OVS:
                 )
         return state
 
+    def close(self) -> None:
+        self.db.close()
+
     def transact(self, commands: list[list[str]]) -> None:
         """Run ovs-vsctl commands as one transaction."""
         if not commands:
@@ -134,19 +128,6 @@ class OVS:
         for command in commands:
             args += ["--", *command]
         self._run(args)
-
-
-def _json_documents(text: str) -> list[Any]:
-    decoder = json.JSONDecoder()
-    docs, pos = [], 0
-    text = text.strip()
-    while pos < len(text):
-        doc, end = decoder.raw_decode(text, pos)
-        docs.append(doc)
-        pos = end
-        while pos < len(text) and text[pos].isspace():
-            pos += 1
-    return docs
 
 
 def _value(cell: Any) -> Any:
@@ -162,19 +143,18 @@ def _value(cell: Any) -> Any:
     return cell
 
 
-def _rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    rows = []
-    for data in doc["data"]:
-        row = {}
-        for heading, cell in zip(doc["headings"], data, strict=True):
-            value = _value(cell)
-            if heading in ("ports",) and isinstance(value, str):
-                value = [value]
-            if heading in ("tag", "ofport") and isinstance(value, list):
-                value = value[0] if value else None
-            row[heading] = value
-        rows.append(row)
-    return rows
+def _row(cells: dict[str, Any]) -> dict[str, Any]:
+    """A row's cells as Python values: a set of one is its member (OVSDB's notation),
+    ``ports`` always a list, an optional ``tag``/``ofport`` None when empty."""
+    row = {}
+    for column, cell in cells.items():
+        value = _value(cell)
+        if column == "ports" and isinstance(value, str):
+            value = [value]
+        if column in ("tag", "ofport") and isinstance(value, list):
+            value = value[0] if value else None
+        row[column] = value
+    return row
 
 
 def kernel_module(root: Path = Path("/")) -> tuple[bool, bool]:

@@ -144,7 +144,7 @@ def build_units(
     digests = digests or {}
     made: Pass[Unit] = Pass(memo, name_of(topo))
     context = (node, str(run_dir))
-    networks = {n.name: n.model_dump_json() for n in topo.networks}
+    networks = {n.name: made.json(n) for n in topo.networks}
 
     def files_of(refs: Iterable[tls_files.Reference]) -> tuple[tuple[str, str], ...]:
         return tuple(sorted({(r.file, digests[r.file]) for r in refs if r.file in digests}))
@@ -153,29 +153,29 @@ def build_units(
     for inst in topo.lab.instances:
         net = topo.network(inst.network)
         files = files_of(tls_files.instance_references(inst, "instance"))
-        key = ("instance", inst.model_dump_json(), networks[net.name], *context, files)
+        key = ("instance", made.json(inst), networks[net.name], *context, files)
         key += (topo.bridge_of(net),)
         parts.append(made.get(key, partial(_instance, topo, inst, run_dir, dict(files))))
     for client in topo.lab.clients:
         net = topo.network(client.network)
-        key = ("client", client.model_dump_json(), networks[net.name], *context)
+        key = ("client", made.json(client), networks[net.name], *context)
         key += (topo.bridge_of(net),)
         parts.append(made.get(key, partial(_client, topo, client, run_dir)))
     for lb in topo.load_balancers:
         net = topo.network(lb.vip.network)
         files = files_of(tls_files.lb_references(lb, "load_balancer"))
-        key = ("loadbalancer", lb.model_dump_json(), networks[net.name], *context, files)
+        key = ("loadbalancer", made.json(lb), networks[net.name], *context, files)
         key += (topo.bridge_of(net),)
         parts.append(made.get(key, partial(_load_balancer, topo, lb, run_dir, dict(files))))
     if topo.routers:
         shared = (
             topo.integration_bridge,
             *networks.values(),
-            *(f.model_dump_json() for f in topo.floating_ips),
+            *(made.json(f) for f in topo.floating_ips),
         )
-        shared += (topo.ha_network.model_dump_json(),)
+        shared += (made.json(topo.ha_network),)
         for router in topo.routers:
-            key = ("router", router.model_dump_json(), *context, *shared)
+            key = ("router", made.json(router), *context, *shared)
             parts.append(made.get(key, partial(_router, topo, router, node, run_dir)))
     made.done()
     return tuple(parts)

@@ -116,6 +116,7 @@ class Host:
 
     def close(self) -> None:
         self.netlink.close()
+        self.ovs.close()
 
     # --- observe ----------------------------------------------------------------------
 

@@ -53,7 +53,7 @@ def objects(
     found: dict[str, Object] = {}
     made: Pass[dict[str, Object]] = Pass(memo, name_of(topo))
     for lb in topo.load_balancers:
-        key = lb.model_dump_json() if memo is not None else None
+        key = made.json(lb) if memo is not None else None
         found.update(made.get(key, partial(_lb_objects, lb)))
     made.done()
     for item in (*topo.routers, *topo.floating_ips):
