@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from netnode.cli import cluster as cluster_cli
+from netnode.cli import draw as draw_cli
 from netnode.cli import serve as serve_cli
 from netnode.errors import NetnodeError, TopologyError
 from netnode.model.ids import DEFAULT_NODE
@@ -123,6 +124,13 @@ def _parser() -> argparse.ArgumentParser:
         "status", cmd_status, "load balancer and member status, from HAProxy", file=False
     )
     status.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    draw = command(
+        "draw",
+        cmd_draw,
+        "draw a topology as SVG: a file's, or this node's coloured by status",
+        file=False,
+    )
+    draw_cli.add_arguments(draw)
     agent = command(
         "agent",
         cmd_agent,
@@ -338,6 +346,16 @@ def cmd_status(args: argparse.Namespace) -> int:
     for line in problems:
         print(f"! {line}")
     return 0
+
+
+def cmd_draw(args: argparse.Namespace) -> int:
+    if args.file is not None:
+        return draw_cli.run(args, None)
+    host = _host(args)
+    try:
+        return draw_cli.run(args, host)
+    finally:
+        host.close()
 
 
 def cmd_agent(args: argparse.Namespace) -> int:
