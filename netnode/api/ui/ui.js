@@ -28,9 +28,9 @@
       const h = history[svg.dataset.lb];
       const rates = h ? h.rates : [];
       const width = 180, height = 32, top = Math.max(1, ...rates);
+      const step = width / Math.max(rates.length - 1, 1); // the points so far, full width
       const points = rates.map((r, i) =>
-        `${(width - (rates.length - 1 - i) * (width / (POINTS - 1))).toFixed(1)},` +
-        `${(height - 2 - (r / top) * (height - 4)).toFixed(1)}`);
+        `${(i * step).toFixed(1)},${(height - 2 - (r / top) * (height - 4)).toFixed(1)}`);
       svg.innerHTML = points.length > 1
         ? `<polyline fill="none" stroke="#3f7fbf" stroke-width="1.5" points="${points.join(" ")}"/>`
         : "";
