@@ -4,7 +4,8 @@ this host.
 
 The page lists the seed's load balancer; a member whose server is stopped in the lab is
 shown down on the page within two seconds of the API saying so (the health monitor's
-own detection delay comes before that and is not the page's). The browser's screenshot
+own detection delay comes before that and is not the page's); ``netnode draw`` from the
+node's store colours the same member down. The browser's screenshot
 is kept: ``NETNODE_UI_SCREENSHOT=docs/ui.png`` writes it where the README shows it.
 """
 
@@ -12,8 +13,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import threading
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -155,6 +159,15 @@ def test_the_page_lists_the_load_balancer_and_shows_a_stopped_member_down(
             time.sleep(3)  # a few more points on the sparkline for the screenshot
             shot = lab.tmp / "ui.png"
             assert driver.save_screenshot(str(shot))
+        # netnode draw from the node's store colours the same member down.
+        drawing = lab.tmp / "topology.svg"
+        subprocess.run(
+            [sys.executable, "-m", "netnode.cli.main", *lab.cli_args(), "draw", "-o", str(drawing)],
+            check=True,
+            capture_output=True,
+        )
+        statuses = {e.get("data-id"): e.get("data-status") for e in ET.parse(drawing).iter()}
+        assert statuses[vm1.uid] == "ERROR" and statuses[lb.uid] == "DEGRADED"
         keep = os.environ.get("NETNODE_UI_SCREENSHOT")
         if keep:
             shutil.copyfile(shot, keep)
