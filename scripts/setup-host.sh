@@ -21,12 +21,14 @@
 # never reads /etc/keepalived or /etc/conntrackd. It runs one keepalived per namespace
 # with a config, pid files and a log under its own state directory
 # (netnode/drivers/keepalived.py).
+# chromium and chromium-driver: the headless browser tests/functional/test_ui.py drives
+# (through selenium) to check the status page; no service, nothing runs outside a test.
 set -euo pipefail
 
 PACKAGES=(
     haproxy openvswitch-switch iptables conntrack curl wrk
     iputils-ping iputils-arping python3-venv make postgresql nftables openssl
-    keepalived conntrackd
+    keepalived conntrackd chromium chromium-driver
 )
 OVS_CTL=/usr/share/openvswitch/scripts/ovs-ctl
 

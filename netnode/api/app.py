@@ -26,6 +26,7 @@ from netnode.api.errors import (
     octavia_body,
 )
 from netnode.api.service import Service
+from netnode.api.ui import routes as ui
 from netnode.errors import StoreUnavailable
 
 log = logging.getLogger("netnode.api")
@@ -61,17 +62,18 @@ def create_app(svc: Service, tokens: Tokens | None, noauth_project: str = "admin
         redoc_url=None,
     )
     app.state.service = svc
+    app.state.tokens = tokens
     anonymous = Context(noauth_project, "admin")
 
     @app.middleware("http")
     async def authenticate(request: Request, call_next: Any) -> Any:
-        if request.url.path not in OPEN_PATHS:
+        if request.url.path not in OPEN_PATHS and not ui.is_open(request.url.path):
             if tokens is None:
                 request.state.context = anonymous
             else:
-                context = tokens.context(request.headers.get("x-auth-token"))
+                context = tokens.context(ui.token(request))
                 if context is None:
-                    return _error(
+                    return ui.unauthenticated(request) or _error(
                         request, Unauthorized("The request you have made requires authentication.")
                     )
                 request.state.context = context
@@ -159,6 +161,7 @@ def create_app(svc: Service, tokens: Tokens | None, noauth_project: str = "admin
     app.include_router(
         neutron.router, prefix="/v2.0", tags=["neutron"], responses=error_responses(s.NeutronFault)
     )
+    app.include_router(ui.router)  # the status page, /ui/ (not in the OpenAPI document)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -20,6 +20,7 @@ from netnode.cli import backup as backup_cli
 from netnode.cli import cluster as cluster_cli
 from netnode.cli import completion as completion_cli
 from netnode.cli import config as config_cli
+from netnode.cli import draw as draw_cli
 from netnode.cli import listing as listing_cli
 from netnode.cli import serve as serve_cli
 from netnode.cli import units as units_cli
@@ -130,6 +131,13 @@ def _parser() -> argparse.ArgumentParser:
         "status", cmd_status, "load balancer and member status, from HAProxy", file=False
     )
     listing_cli.add_arguments(status)
+    draw = command(
+        "draw",
+        cmd_draw,
+        "draw a topology as SVG: a file's, or this node's coloured by status",
+        file=False,
+    )
+    draw_cli.add_arguments(draw)
     agent = command(
         "agent",
         cmd_agent,
@@ -349,6 +357,16 @@ def cmd_status(args: argparse.Namespace) -> int:
     for line in problems:
         print(f"! {line}")
     return 0
+
+
+def cmd_draw(args: argparse.Namespace) -> int:
+    if args.file is not None:
+        return draw_cli.run(args, None)
+    host = _host(args)
+    try:
+        return draw_cli.run(args, host)
+    finally:
+        host.close()
 
 
 def cmd_agent(args: argparse.Namespace) -> int:

@@ -91,6 +91,16 @@ class LoadBalancerStatus:
     def pool(self, pool_id: str) -> PoolStatus | None:
         return next((p for p in self.pools if p.id == pool_id), None)
 
+    def by_id(self) -> dict[str, OperatingStatus]:
+        """The operating status of the load balancer and of each of its listeners, pools
+        and members, by id (what a drawing colours them by)."""
+        found = {self.id: self.operating_status}
+        found |= {x.id: x.operating_status for x in self.listeners}
+        for p in self.pools:
+            found[p.id] = p.operating_status
+            found |= {m.id: m.operating_status for m in p.members}
+        return found
+
 
 def server_status(status: str) -> OperatingStatus:
     """An HAProxy server's ``status`` column as an Octavia operating status."""

@@ -65,3 +65,35 @@ def test_a_closed_stdout_ends_netnode_quietly() -> None:
         os.close(write_end)
     assert result.stderr == ""
     assert result.returncode == 141
+
+
+def test_draw_a_file_writes_its_svg(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import xml.etree.ElementTree as ET
+
+    out = tmp_path / "topology.svg"
+    state = tmp_path / "state"
+    assert cli.main(["--state-dir", str(state), "draw", "-f", str(SEED), "-o", str(out)]) == 0
+    root = ET.fromstring(out.read_text())
+    assert root.get("class") == "netnode-topology"
+    assert "data-status" not in out.read_text()  # a file: nothing observed, nothing coloured
+    assert f"wrote {out}" in capsys.readouterr().err
+    assert not state.exists()  # a file is drawn without opening the store
+
+
+def test_draw_an_unknown_recorded_topology_names_those_recorded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "topology.svg"
+    args = ["--state-dir", str(tmp_path / "state"), "draw", "--topology", "nope", "-o", str(out)]
+    assert cli.main(args) == 1
+    assert "--topology nope: no such topology is recorded" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_draw_a_bad_file_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nnetworks: [{name: n}]\n")
+    out = tmp_path / "topology.svg"
+    assert cli.main(["draw", "-f", str(bad), "-o", str(out)]) == 2
+    assert "segmentation_id" in capsys.readouterr().err
+    assert not out.exists()

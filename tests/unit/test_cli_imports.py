@@ -71,7 +71,7 @@ def _environ() -> dict[str, str]:
 @pytest.mark.parametrize(
     "command",
     [
-        *("", "apply", "plan", "destroy", "validate", "status", "agent", "serve", "nodes"),
+        *("", "apply", "plan", "destroy", "validate", "status", "draw", "agent", "serve", "nodes"),
         *("demo", "install-service", "completion", "export", "import"),
     ],
     ids=lambda c: c or "netnode",
@@ -89,6 +89,13 @@ def test_validate_imports_the_model_alone(tmp_path: Path) -> None:
     code, imported, out = run(tmp_path, "validate", "-f", str(SEED))
     assert code == 0
     assert "valid (2 networks" in out
+    assert imported == MODEL
+
+
+def test_draw_of_a_file_imports_the_model_alone(tmp_path: Path) -> None:
+    code, imported, out = run(tmp_path, "draw", "-f", str(SEED))
+    assert code == 0
+    assert out.startswith("<svg ")
     assert imported == MODEL
 
 
