@@ -69,7 +69,9 @@ def create_app(svc: Service, tokens: Tokens | None, noauth_project: str = "admin
             if tokens is None:
                 request.state.context = anonymous
             else:
-                context = tokens.context(request.headers.get("x-auth-token"))
+                # Prometheus sends its token as "Authorization: Bearer" (api.metrics).
+                bearer = request.headers.get("authorization", "").removeprefix("Bearer ")
+                context = tokens.context(request.headers.get("x-auth-token") or bearer)
                 if context is None:
                     return _error(
                         request, Unauthorized("The request you have made requires authentication.")

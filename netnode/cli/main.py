@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from netnode.cli import cluster as cluster_cli
+from netnode.cli import metrics as metrics_cli
 from netnode.cli import serve as serve_cli
 from netnode.errors import NetnodeError, TopologyError
 from netnode.model.ids import DEFAULT_NODE
@@ -139,6 +140,12 @@ def _parser() -> argparse.ArgumentParser:
         help="a topology file to keep applied (re-read when it changes); may repeat",
     )
     agent.add_argument("--once", action="store_true", help="one full pass, then exit")
+    agent.add_argument(
+        "--metrics-listen",
+        metavar="ADDR:PORT",
+        type=metrics_cli.listen_address,
+        help="serve Prometheus metrics on http://ADDR:PORT/metrics (see docs/operations.md)",
+    )
     agent.add_argument(
         "--period",
         type=_positive_seconds,
@@ -388,7 +395,8 @@ def cmd_agent(args: argparse.Namespace) -> int:
                 f"{args.state_dir}, full pass every {args.period:g} s",
                 flush=True,
             )
-            agent.run(stop)
+            with metrics_cli.serving(agent, args.metrics_listen):
+                agent.run(stop)
         return 0
     finally:
         host.close()

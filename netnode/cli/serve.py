@@ -125,12 +125,14 @@ def _fewer_malloc_arenas() -> None:
 def run(args: argparse.Namespace, host: Host) -> int:
     import uvicorn
 
+    from netnode.api import metrics as api_metrics
     from netnode.api.app import create_app
     from netnode.api.auth import Tokens
     from netnode.api.service import Service
     from netnode.drivers.haproxy import HAProxyProcesses
     from netnode.reconcile.agent import Agent
     from netnode.reconcile.host import Host
+    from netnode.reconcile.metrics import Metrics
     from netnode.store.quotas import QuotaStore
 
     if args.noauth and not args.noauth_anywhere and not _loopback(args.host):
@@ -143,6 +145,7 @@ def run(args: argparse.Namespace, host: Host) -> int:
     store = host.store  # opens the store and migrates its schema before serving
     cluster_cli.cluster_of(args, store.engine)  # a bad --bridge-map, refused before serving
     stop = threading.Event()
+    metrics = Metrics()  # the agent's passes, the API's requests, the load balancers
     agent_box: dict[str, Any] = {}
     ready = threading.Event()
 
@@ -163,6 +166,7 @@ def run(args: argparse.Namespace, host: Host) -> int:
                 period=args.period,
                 log=lambda s: print(s, flush=True),
                 cluster=cluster_cli.cluster_of(args, own.store.engine),
+                metrics=metrics,
             )
             agent_box["agent"] = agent
             ready.set()
@@ -197,6 +201,7 @@ def run(args: argparse.Namespace, host: Host) -> int:
         certificates_dir=args.certificates_dir or host.state_dir / "certificates",
     )
     app = create_app(svc, tokens, noauth_project=args.project)
+    api_metrics.install(app, svc, metrics)  # GET /metrics
     worker = None
     config = uvicorn.Config(
         app, host=args.host, port=args.port, log_level="warning", access_log=False
