@@ -1,0 +1,156 @@
+"""Metrics seen by a real Prometheus (Debian's ``prometheus``, a private one on
+127.0.0.1 with its data in a temporary directory): it scrapes ``netnode agent
+--metrics-listen``'s endpoint every second, and a PromQL query through its HTTP API sees
+a member of a lab load balancer go down."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from netnode.cli.metrics import serving
+from netnode.plan.desired import process_name
+from netnode.reconcile.agent import Agent
+from tests.functional.conftest import Lab, eventually, seed_data
+
+PROMETHEUS = "/usr/bin/prometheus"
+
+pytestmark = pytest.mark.skipif(
+    not os.access(PROMETHEUS, os.X_OK), reason="Debian's prometheus is not installed"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def get(url: str, timeout: float = 5.0) -> str:
+    with urllib.request.urlopen(url, timeout=timeout) as answer:  # only 127.0.0.1
+        return str(answer.read().decode())
+
+
+@dataclass
+class Prometheus:
+    url: str
+
+    def query(self, promql: str) -> list[dict]:
+        """The instant vector ``promql`` selects now (an empty list: nothing)."""
+        body = json.loads(
+            get(f"{self.url}/api/v1/query?" + urllib.parse.urlencode({"query": promql}))
+        )
+        assert body["status"] == "success", body
+        return list(body["data"]["result"])
+
+    def ready(self) -> bool:
+        try:
+            get(f"{self.url}/-/ready", timeout=1.0)
+        except OSError:
+            return False
+        return True
+
+
+@pytest.fixture
+def prometheus_for() -> Iterator[object]:
+    """``prometheus_for(target)``: a private Prometheus scraping ``http://<target>/metrics``
+    every second; stopped by pid and its directory removed afterwards."""
+    started: list[tuple[subprocess.Popen[bytes], Path]] = []
+
+    def start(target: str) -> Prometheus:
+        home = Path(tempfile.mkdtemp(prefix="nn-prom-"))
+        config = home / "prometheus.yml"
+        config.write_text(
+            "global: {scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}\n"
+            "scrape_configs:\n"
+            f"  - job_name: netnode\n    static_configs: [{{targets: ['{target}']}}]\n"
+        )
+        port = free_port()
+        log = (home / "prometheus.log").open("wb")
+        process = subprocess.Popen(
+            [
+                PROMETHEUS,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={home / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        started.append((process, home))
+        server = Prometheus(f"http://127.0.0.1:{port}")
+        eventually(lambda: server.ready() or process.poll() is not None, timeout=30)
+        assert process.poll() is None, (home / "prometheus.log").read_text()
+        return server
+
+    try:
+        yield start
+    finally:
+        for process, home in started:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            shutil.rmtree(home, ignore_errors=True)
+
+
+def test_prometheus_sees_a_member_go_down(lab: Lab, prometheus_for) -> None:  # type: ignore[no-untyped-def]
+    data = seed_data()
+    data["load_balancers"][0]["pools"][0]["healthmonitor"] = {
+        "type": "HTTP",
+        "delay": 1,
+        "timeout": 1,
+        "max_retries_down": 1,
+        "max_retries": 1,
+    }
+    path = lab.write(data)
+    lab.apply(data)  # built here: the agent's thread only reads the host (see test_agent)
+    topo = lab.topology(data)
+    lb = topo.load_balancers[0]
+    vm1 = next(m for m in lb.pools[0].members if m.name == "vm1")
+    vm1_server = next(i for i in topo.lab.instances if i.name == "vm1")
+    agent = Agent(lab.host, files=[path], period=600, log=lambda _s: None)
+    port = free_port()
+    stop = threading.Event()
+    thread = threading.Thread(target=agent.run, args=(stop,), daemon=True)
+    with serving(agent, ("127.0.0.1", port)):
+        thread.start()
+        try:
+            prometheus = prometheus_for(f"127.0.0.1:{port}")
+            member = f'netnode_member_status{{loadbalancer="{lb.uid}",member="{vm1.uid}"}} == 1'
+
+            def state() -> str | None:
+                found = prometheus.query(member)
+                return found[0]["metric"]["state"] if found else None
+
+            assert eventually(lambda: state() == "UP", timeout=30)
+            # netnode's own metrics came through the same scrape.
+            assert prometheus.query('netnode_reconcile_passes_total{kind="full",result="ok"} > 0')
+            assert prometheus.query('netnode_objects{kind="member",operating_status="ONLINE"} == 2')
+            lab.host.haproxy.stop(process_name("lab", vm1_server.uid))
+            assert eventually(lambda: state() == "DOWN", timeout=30)
+            assert prometheus.query(
+                'netnode_objects{kind="loadbalancer",operating_status="DEGRADED"} == 1'
+            )
+            assert prometheus.query(f'netnode_pool_active_members{{loadbalancer="{lb.uid}"}} == 1')
+        finally:
+            stop.set()
+            agent.trigger()
+            thread.join(timeout=30)
+    assert not thread.is_alive()
