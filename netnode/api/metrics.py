@@ -22,6 +22,7 @@ from netnode.api.errors import Forbidden
 from netnode.api.service import Service
 from netnode.model.topology import LoadBalancer
 from netnode.reconcile.metrics import LoadBalancers, Metrics, Rows, Target
+from netnode.reconcile.status import LoadBalancerStatus
 
 PATH = "/metrics"
 UNMATCHED = "(unmatched)"
@@ -48,8 +49,10 @@ def install(app: FastAPI, svc: Service, metrics: Metrics) -> None:
             Target(lb, world.project_of(src, lb.uid), src.status) for src, lb in world.lbs.values()
         ]
 
-    if svc.haproxy is not None:
-        metrics.registry.register(LoadBalancers(svc.haproxy, targets, rows))
+    def status(target: Target, _rows: Rows | None) -> LoadBalancerStatus:
+        return svc.operating(target.lb, dict(target.provisioning))
+
+    metrics.registry.register(LoadBalancers(svc.haproxy, targets, rows, status))
 
     @app.middleware("http")
     async def timed(request: Request, call_next: Any) -> Any:
@@ -60,8 +63,7 @@ def install(app: FastAPI, svc: Service, metrics: Metrics) -> None:
             status = response.status_code
             return response
         finally:
-            route = getattr(request.scope.get("route"), "path", UNMATCHED)
-            seconds.labels(request.method, route, str(status)).observe(
+            seconds.labels(request.method, template(request.scope), str(status)).observe(
                 time.perf_counter() - started
             )
 
@@ -70,3 +72,15 @@ def install(app: FastAPI, svc: Service, metrics: Metrics) -> None:
         if not request.state.context.is_admin:
             raise Forbidden("metrics name every project's objects: an admin's token is needed")
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def template(scope: dict[str, Any]) -> str:
+    """The route template a request matched: its path with each path parameter's
+    value put back as ``{name}`` (an included router's route knows only its own part
+    of the path); ``(unmatched)`` when no route matched."""
+    if scope.get("route") is None:
+        return UNMATCHED
+    names = {str(v): k for k, v in scope.get("path_params", {}).items()}
+    return "/".join(
+        f"{{{names[part]}}}" if part in names else part for part in scope["path"].split("/")
+    )

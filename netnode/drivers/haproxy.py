@@ -561,7 +561,8 @@ class HAProxyProcesses:
         UNIX socket."""
         path = self.paths(name).metrics_socket
         try:
-            return _unix_http_get(path, "/metrics")
+            # Its proxies only (not the process-wide "global" scope).
+            return _unix_http_get(path, "/metrics?scope=frontend&scope=backend&scope=server")
         except (OSError, http.client.HTTPException) as exc:
             raise HostError(f"HAProxy for {name} does not answer on {path}: {exc}") from exc
 

@@ -183,17 +183,23 @@ class LoadBalancers(Collector):
     """At each scrape: every target's objects per status, and its HAProxy's exporter
     re-exported (``netnode.reconcile.exporter``). ``rows`` reads a load balancer's
     ``show stat`` rows (``read_rows`` by default; ``netnode serve`` passes its status
-    cache)."""
+    cache), ``status`` makes its status tree from them (``loadbalancer_status`` by
+    default; ``netnode serve`` passes the one its API shows). Without ``haproxy``, no
+    exporter is read."""
 
     def __init__(
         self,
-        haproxy: HAProxyProcesses,
+        haproxy: HAProxyProcesses | None,
         targets: Callable[[], Iterable[Target]],
         rows: Callable[[LoadBalancer], Rows | None] | None = None,
+        status: Callable[[Target, Rows | None], LoadBalancerStatus] | None = None,
     ) -> None:
         self.haproxy = haproxy
         self.targets = targets
-        self.rows = rows or (lambda lb: read_rows(haproxy, lb))
+        if rows is None:
+            rows = (lambda lb: None) if haproxy is None else (lambda lb: read_rows(haproxy, lb))
+        self.rows = rows
+        self.status = status or (lambda t, r: loadbalancer_status(t.lb, r, t.provisioning))
 
     def collect(self) -> Iterator[Metric]:
         families = exporter.empty()
@@ -201,8 +207,8 @@ class LoadBalancers(Collector):
         unreadable = 0
         for target in self.targets():
             rows = self.rows(target.lb)
-            objects.update(_objects(loadbalancer_status(target.lb, rows, target.provisioning)))
-            if rows is None:
+            objects.update(_objects(self.status(target, rows)))
+            if rows is None or self.haproxy is None:
                 continue
             try:
                 page = self.haproxy.exporter(process_name("lb", target.lb.host_id))

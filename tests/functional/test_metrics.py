@@ -56,6 +56,14 @@ class Prometheus:
         assert body["status"] == "success", body
         return list(body["data"]["result"])
 
+    def targets(self) -> list[dict]:
+        """Its scrape targets' health and last error (for a failing test's message)."""
+        body = json.loads(get(f"{self.url}/api/v1/targets"))
+        return [
+            {k: t.get(k) for k in ("scrapeUrl", "health", "lastError", "lastScrapeDuration")}
+            for t in body["data"]["activeTargets"]
+        ]
+
     def ready(self) -> bool:
         try:
             get(f"{self.url}/-/ready", timeout=1.0)
@@ -74,7 +82,7 @@ def prometheus_for() -> Iterator[object]:
         home = Path(tempfile.mkdtemp(prefix="nn-prom-"))
         config = home / "prometheus.yml"
         config.write_text(
-            "global: {scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}\n"
+            "global: {scrape_interval: 1s, scrape_timeout: 1s}\n"
             "scrape_configs:\n"
             f"  - job_name: netnode\n    static_configs: [{{targets: ['{target}']}}]\n"
         )
@@ -139,7 +147,11 @@ def test_prometheus_sees_a_member_go_down(lab: Lab, prometheus_for) -> None:  # 
                 found = prometheus.query(member)
                 return found[0]["metric"]["state"] if found else None
 
-            assert eventually(lambda: state() == "UP", timeout=30)
+            # Generous: the machine is shared, a pass or a scrape may take seconds.
+            try:
+                eventually(lambda: state() == "UP", timeout=90)
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}; targets: {prometheus.targets()}") from None
             # netnode's own metrics came through the same scrape.
             assert prometheus.query('netnode_reconcile_passes_total{kind="full",result="ok"} > 0')
             assert prometheus.query('netnode_objects{kind="member",operating_status="ONLINE"} == 2')
@@ -149,6 +161,14 @@ def test_prometheus_sees_a_member_go_down(lab: Lab, prometheus_for) -> None:  # 
                 'netnode_objects{kind="loadbalancer",operating_status="DEGRADED"} == 1'
             )
             assert prometheus.query(f'netnode_pool_active_members{{loadbalancer="{lb.uid}"}} == 1')
+            # A member's weight: a change over HAProxy's runtime API, not a reload.
+            data["load_balancers"][0]["pools"][0]["members"][1]["weight"] = 2
+            lab.write(data)
+            assert eventually(
+                lambda: prometheus.query('netnode_haproxy_changes_total{how="runtime"} == 1'),
+                timeout=30,
+            )
+            assert prometheus.query('netnode_haproxy_changes_total{how="reload"} == 0')
         finally:
             stop.set()
             agent.trigger()
