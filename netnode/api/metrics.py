@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -74,7 +75,7 @@ def install(app: FastAPI, svc: Service, metrics: Metrics) -> None:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-def template(scope: dict[str, Any]) -> str:
+def template(scope: Mapping[str, Any]) -> str:
     """The route template a request matched: its path with each path parameter's
     value put back as ``{name}`` (an included router's route knows only its own part
     of the path); ``(unmatched)`` when no route matched."""
