@@ -21,12 +21,15 @@
 # never reads /etc/keepalived or /etc/conntrackd. It runs one keepalived per namespace
 # with a config, pid files and a log under its own state directory
 # (netnode/drivers/keepalived.py).
+# prometheus: for the metrics test only (tests/functional/test_metrics.py starts a private
+# one on 127.0.0.1 with its data in a temporary directory); Debian's prometheus.service is
+# held back like the others and never used.
 set -euo pipefail
 
 PACKAGES=(
     haproxy openvswitch-switch iptables conntrack curl wrk
     iputils-ping iputils-arping python3-venv make postgresql nftables openssl
-    keepalived conntrackd
+    keepalived conntrackd prometheus
 )
 OVS_CTL=/usr/share/openvswitch/scripts/ovs-ctl
 
