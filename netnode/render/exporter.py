@@ -7,9 +7,19 @@ socket) and answering every request with HAProxy's built-in exporter
 -vv`` lists ``prometheus-exporter``). No address, no port: no tenant, and nothing on any
 network, can reach it. netnode reads it over the socket (``netnode.drivers.haproxy``)
 and re-exports it with Octavia's ids (``netnode.reconcile.exporter``).
+
+A PROMETHEUS listener (Octavia API 2.25) is the same exporter on ``VIP:protocol_port``
+for the load balancer's tenant: ``/metrics`` only, of its own HAProxy, which serves this
+load balancer alone, and behind the listener's ``allowed_cidrs`` like any listener
+(``netnode.render.lb_filter``).
 """
 
 from __future__ import annotations
+
+from netnode.model.topology import Listener
+
+# The path a PROMETHEUS listener answers (Octavia's), anything else is 404.
+METRICS_PATH = "/metrics"
 
 # Not an Octavia id (ids are UUIDs), so the re-export never mistakes it for a listener.
 FRONTEND = "netnode-metrics"
@@ -27,3 +37,21 @@ def frontend(socket: str) -> str:
         "http-request use-service prometheus-exporter",
     ]
     return f"frontend {FRONTEND}\n" + "".join(f"    {line}\n" for line in lines)
+
+
+def listener(x: Listener, vip: str, *, enabled: bool) -> str:
+    """The frontend of a PROMETHEUS listener."""
+    lines = [
+        f"bind {vip}:{x.protocol_port}",
+        "mode http",
+        f"timeout client {x.timeout_client_data}",
+    ]
+    if x.connection_limit != -1:
+        lines.append(f"maxconn {x.connection_limit}")
+    lines += [
+        f"http-request use-service prometheus-exporter if {{ path {METRICS_PATH} }}",
+        f'http-request return status 404 content-type text/plain string "{METRICS_PATH} only\\n"',
+    ]
+    if not enabled:
+        lines.append("disabled")
+    return f"frontend {x.uid}\n" + "".join(f"    {line}\n" for line in lines)

@@ -235,6 +235,8 @@ def _frontend(
     logging: bool,
     files: Mapping[str, str],
 ) -> str:
+    if listener.protocol == "PROMETHEUS":
+        return exporter.listener(listener, vip, enabled=listener.admin_state_up and lb_enabled)
     mode = LISTENER_MODE[listener.protocol]
     http = mode == "http"
     lines = []

@@ -93,3 +93,24 @@ def test_requests_are_counted_by_route_template_and_status(api: Api) -> None:
         }.items()
     )
     assert samples[("netnode_objects", objects)] == 1
+
+
+def test_a_prometheus_listener_through_the_api(api: Api) -> None:
+    lb = api.loadbalancer()
+    listener = api.listener(lb["id"], protocol="PROMETHEUS", protocol_port=9100)
+    assert listener["protocol"] == "PROMETHEUS"
+    assert api.document()["load_balancers"][0]["listeners"][0]["protocol"] == "PROMETHEUS"
+    pool = api.pool(loadbalancer_id=lb["id"], protocol="HTTP")
+    answer = api.post(
+        "/v2/lbaas/listeners",
+        {
+            "listener": {
+                "loadbalancer_id": lb["id"],
+                "protocol": "PROMETHEUS",
+                "protocol_port": 9101,
+                "default_pool_id": pool["id"],
+            }
+        },
+    )
+    assert answer.status_code == 409, answer.text
+    assert "listener protocol PROMETHEUS (it takes no pools)" in answer.json()["faultstring"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -22,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from netnode.cli.metrics import serving
+from netnode.lab.client import http_get
 from netnode.plan.desired import process_name
 from netnode.reconcile.agent import Agent
 from tests.functional.conftest import Lab, eventually, seed_data
@@ -174,3 +176,32 @@ def test_prometheus_sees_a_member_go_down(lab: Lab, prometheus_for) -> None:  # 
             agent.trigger()
             thread.join(timeout=30)
     assert not thread.is_alive()
+
+
+def test_a_prometheus_listener_answers_its_load_balancers_metrics_to_allowed_sources(
+    lab: Lab,
+) -> None:
+    data = seed_data()
+    data["load_balancers"][0]["listeners"].append(
+        {
+            "name": "metrics",
+            "protocol": "PROMETHEUS",
+            "protocol_port": 9100,
+            "allowed_cidrs": ["10.255.253.0/24"],
+        }
+    )
+    lab.apply(data)
+    lb = lab.topology(data).load_balancers[0]
+    outside, vm1 = lab.ns_of("client", "outside"), lab.ns_of("instance", "vm1")
+    answer = lab.get(outside, "10.255.253.100", 9100)  # through the floating IP
+    assert answer.status == 404  # "/" is not the exporter
+    page = http_get(outside, "10.255.253.100", 9100, path="/metrics").body
+    assert f'haproxy_backend_active_servers{{proxy="{lb.pools[0].uid}"}} 2' in page
+    # Its HAProxy serves this load balancer alone: its sections are its own ids.
+    proxies = set(re.findall(r'proxy="([^"]+)"', page))
+    assert proxies == {x.uid for x in lb.listeners} | {p.uid for p in lb.pools} | {
+        "netnode-metrics"
+    }
+    # allowed_cidrs: a source on the tenant network is not let in.
+    with pytest.raises(OSError):
+        http_get(vm1, "10.0.0.100", 9100, path="/metrics", timeout=1.0)

@@ -5,15 +5,19 @@ re-exported under Octavia's ids; and netnode.render.exporter's frontend."""
 from __future__ import annotations
 
 import argparse
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from netnode.cli.metrics import listen_address
-from netnode.model.loading import load_file
+from netnode.errors import TopologyError
+from netnode.model.loading import load_data, load_file
 from netnode.model.topology import LoadBalancer
 from netnode.reconcile import exporter
 from netnode.render.exporter import frontend
@@ -107,3 +111,41 @@ def generate(families: dict[str, Metric]) -> str:
     registry = CollectorRegistry()
     registry.register(_Fixed(families))
     return generate_latest(registry).decode()
+
+
+def seed_with_prometheus(**listener: object) -> dict:
+    data = yaml.safe_load((ROOT / "examples" / "seed.yaml").read_text())
+    data["load_balancers"][0]["listeners"].append(
+        {"name": "metrics", "protocol": "PROMETHEUS", "protocol_port": 9100, **listener}
+    )
+    return data
+
+
+@pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy is not installed")
+def test_a_prometheus_listener_serves_the_exporter_on_the_vip(tmp_path: Path) -> None:
+    lb = load_data(seed_with_prometheus(allowed_cidrs=["10.255.253.0/24"])).load_balancers[0]
+    metrics = next(x for x in lb.listeners if x.protocol == "PROMETHEUS")
+    (tmp_path / "state").write_text("1\n")
+    text = render_loadbalancer(
+        lb,
+        stats_socket=str(tmp_path / "stats.sock"),
+        state_file=str(tmp_path / "state"),
+        metrics_socket=str(tmp_path / "prom.sock"),
+    )
+    section = text.split(f"frontend {metrics.uid}\n", 1)[1].split("\n", 4)[:4]
+    assert section[0] == "    bind 10.0.0.100:9100"
+    assert "http-request use-service prometheus-exporter if { path /metrics }" in text
+    cfg = tmp_path / "haproxy.cfg"
+    cfg.write_text(text)
+    result = subprocess.run(
+        ["haproxy", "-dW", "-c", "-f", str(cfg)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_prometheus_listener_takes_no_pool() -> None:
+    data = seed_with_prometheus(default_pool="vms")
+    with pytest.raises(
+        TopologyError, match=r"listeners\[1\].default_pool.*PROMETHEUS listener sends to no pool"
+    ):
+        load_data(data)
