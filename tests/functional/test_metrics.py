@@ -12,6 +12,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import urllib.parse
@@ -205,3 +206,47 @@ def test_a_prometheus_listener_answers_its_load_balancers_metrics_to_allowed_sou
     # allowed_cidrs: a source on the tenant network is not let in.
     with pytest.raises(OSError):
         http_get(vm1, "10.0.0.100", 9100, path="/metrics", timeout=1.0)
+
+
+def test_netnode_agent_metrics_listen(lab: Lab) -> None:
+    data = seed_data()
+    path = lab.write(data)
+    lab.apply(data)
+    lb = lab.topology(data).load_balancers[0]
+    port = free_port()
+    agent = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "netnode.cli.main",
+            *lab.cli_args(),
+            "agent",
+            "-f",
+            str(path),
+            "--period",
+            "600",
+            "--metrics-listen",
+            f"127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+
+        def page() -> str:
+            try:
+                text = get(f"http://127.0.0.1:{port}/metrics")
+            except OSError:
+                return ""
+            return text if "netnode_reconcile_passes_total{" in text else ""
+
+        text = str(eventually(page, timeout=60))
+        assert f'netnode_listener_current_sessions{{listener="{lb.listeners[0].uid}"' in text
+        online = (
+            'netnode_objects{kind="member",operating_status="ONLINE",provisioning_status="ACTIVE"}'
+        )
+        assert eventually(lambda: f"{online} 2.0" in page())
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        _, err = agent.communicate(timeout=60)
+    assert agent.returncode == 0, err.decode()
