@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -250,3 +251,60 @@ def test_netnode_agent_metrics_listen(lab: Lab) -> None:
         agent.send_signal(signal.SIGTERM)
         _, err = agent.communicate(timeout=60)
     assert agent.returncode == 0, err.decode()
+
+
+def test_netnode_serve_metrics_want_an_admin_and_show_the_load_balancers(
+    lab: Lab, tmp_path: Path
+) -> None:
+    data = seed_data()
+    lab.apply(data)
+    lb = lab.topology(data).load_balancers[0]
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text(
+        "tokens:\n"
+        "  - {token: admin-token-0000000000, project_id: admin, role: admin}\n"
+        "  - {token: member-token-000000000, project_id: p1, role: member}\n"
+    )
+    port = free_port()
+    serve = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "netnode.cli.main",
+            *lab.cli_args(),
+            "serve",
+            "--no-agent",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--tokens",
+            str(tokens),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}/metrics"
+
+    def scrape(token: str) -> str:
+        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(request, timeout=5) as answer:  # only 127.0.0.1
+            return str(answer.read().decode())
+
+    def member_up() -> bool:
+        try:
+            text = scrape("admin-token-0000000000")
+        except OSError:
+            return False
+        return f'member="{lb.pools[0].members[0].uid}"' in text and 'state="UP"} 1.0' in text
+
+    try:
+        assert eventually(member_up, timeout=60)
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            scrape("member-token-000000000")
+        refused.value.close()
+        assert refused.value.code == 403
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        _, err = serve.communicate(timeout=60)
+    assert serve.returncode == 0, err.decode()
