@@ -23,12 +23,15 @@
 # (netnode/drivers/keepalived.py).
 # chromium and chromium-driver: the headless browser tests/functional/test_ui.py drives
 # (through selenium) to check the status page; no service, nothing runs outside a test.
+# prometheus: for the metrics test only (tests/functional/test_metrics.py starts a private
+# one on 127.0.0.1 with its data in a temporary directory); Debian's prometheus.service is
+# held back like the others and never used.
 set -euo pipefail
 
 PACKAGES=(
     haproxy openvswitch-switch iptables conntrack curl wrk
     iputils-ping iputils-arping python3-venv make postgresql nftables openssl
-    keepalived conntrackd chromium chromium-driver
+    keepalived conntrackd chromium chromium-driver prometheus
 )
 OVS_CTL=/usr/share/openvswitch/scripts/ovs-ctl
 

@@ -71,7 +71,10 @@ def create_app(svc: Service, tokens: Tokens | None, noauth_project: str = "admin
             if tokens is None:
                 request.state.context = anonymous
             else:
-                context = tokens.context(ui.token(request))
+                # The header, or on the status page's paths its sign-in cookie (api.ui);
+                # Prometheus sends its token as "Authorization: Bearer" (api.metrics).
+                bearer = request.headers.get("authorization", "").removeprefix("Bearer ")
+                context = tokens.context(ui.token(request) or bearer)
                 if context is None:
                     return ui.unauthenticated(request) or _error(
                         request, Unauthorized("The request you have made requires authentication.")

@@ -169,7 +169,7 @@ def check_pool_protocol(listener_protocol: str, pool_protocol: str) -> None:
     if pool_protocol not in allowed:
         raise Conflict(
             f"Pool protocol {pool_protocol} is not compatible with listener "
-            f"protocol {listener_protocol} (it takes {', '.join(allowed)} pools)"
+            f"protocol {listener_protocol} (it takes {', '.join(allowed) or 'no'} pools)"
         )
 
 

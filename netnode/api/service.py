@@ -23,15 +23,13 @@ from netnode.api.snapshots import Snapshots
 from netnode.api.status_cache import DEFAULT_INTERVAL, StatusCache, unobserved
 from netnode.api.world import API_TOPOLOGY, SPREAD, Port, Source, World, now
 from netnode.drivers.haproxy import HAProxyProcesses
-from netnode.drivers.nftables import UdpTables
-from netnode.errors import CONFLICT, NetnodeError, TopologyError
-from netnode.model.ids import lb_namespace
+from netnode.errors import CONFLICT, TopologyError
 from netnode.model.loading import load_data
 from netnode.model.topology import LoadBalancer, Topology
-from netnode.plan.desired import process_name, udp_root
 from netnode.reconcile.ledger import LedgerStore
+from netnode.reconcile.metrics import read_rows
 from netnode.reconcile.sources import TopologyCache
-from netnode.reconcile.status import LoadBalancerStatus, loadbalancer_status, udp_rows
+from netnode.reconcile.status import LoadBalancerStatus, loadbalancer_status
 from netnode.store import rows
 from netnode.store.desired import Change, Collision, Snapshot, Stored, index_of, order_of
 from netnode.store.quotas import QuotaStore
@@ -469,18 +467,7 @@ class Service:
     def live_rows(self, lb: LoadBalancer) -> list[dict[str, str]] | None:
         """The load balancer's HAProxy ``show stat`` rows and its UDP checker's, read now
         (None: not running)."""
-        if self.haproxy is None:
-            return None
-        name = process_name("lb", lb.uid)
-        try:
-            rows = self.haproxy.stats(name) if self.haproxy.running_pid(name) else None
-        except (NetnodeError, OSError):
-            rows = None
-        if rows is not None:
-            # UDP listeners and pools: the UDP checker's health, beside HAProxy's run dir.
-            udp = UdpTables(Path(udp_root(self.haproxy.run_dir)))
-            rows += udp_rows(lb, udp.health(lb_namespace(lb.uid)))
-        return rows
+        return None if self.haproxy is None else read_rows(self.haproxy, lb)
 
     def stats_rows(self, lb: LoadBalancer) -> list[dict[str, str]] | None:
         """One load balancer's rows for its statistics: read live."""

@@ -22,6 +22,7 @@ from netnode.cli import completion as completion_cli
 from netnode.cli import config as config_cli
 from netnode.cli import draw as draw_cli
 from netnode.cli import listing as listing_cli
+from netnode.cli import metrics as metrics_cli
 from netnode.cli import serve as serve_cli
 from netnode.cli import units as units_cli
 from netnode.errors import NetnodeError, TopologyError
@@ -154,6 +155,12 @@ def _parser() -> argparse.ArgumentParser:
         help="a topology file to keep applied (re-read when it changes); may repeat",
     )
     agent.add_argument("--once", action="store_true", help="one full pass, then exit")
+    agent.add_argument(
+        "--metrics-listen",
+        metavar="ADDR:PORT",
+        type=metrics_cli.listen_address,
+        help="serve Prometheus metrics on http://ADDR:PORT/metrics (see docs/operations.md)",
+    )
     agent.add_argument(
         "--period",
         type=_positive_seconds,
@@ -427,7 +434,8 @@ def cmd_agent(args: argparse.Namespace) -> int:
                 f"{args.state_dir}, full pass every {args.period:g} s",
                 flush=True,
             )
-            agent.run(stop)
+            with metrics_cli.serving(agent, args.metrics_listen):
+                agent.run(stop)
         return 0
     finally:
         host.close()

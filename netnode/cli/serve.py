@@ -125,6 +125,7 @@ def _fewer_malloc_arenas() -> None:
 def run(args: argparse.Namespace, host: Host) -> int:
     import uvicorn
 
+    from netnode.api import metrics as api_metrics
     from netnode.api.app import create_app
     from netnode.api.auth import Tokens
     from netnode.api.service import Service
@@ -132,6 +133,7 @@ def run(args: argparse.Namespace, host: Host) -> int:
     from netnode.drivers.sdnotify import Notifier
     from netnode.reconcile.agent import Agent
     from netnode.reconcile.host import Host
+    from netnode.reconcile.metrics import Metrics
     from netnode.store.quotas import QuotaStore
 
     if args.noauth and not args.noauth_anywhere and not _loopback(args.host):
@@ -145,6 +147,7 @@ def run(args: argparse.Namespace, host: Host) -> int:
     cluster_cli.cluster_of(args, store.engine)  # a bad --bridge-map, refused before serving
     stop = threading.Event()
     notifier = Notifier()  # systemd's Type=notify: READY once listening, the watchdog
+    metrics = Metrics()  # the agent's passes, the API's requests, the load balancers
     agent_box: dict[str, Any] = {}
     ready = threading.Event()
 
@@ -166,6 +169,7 @@ def run(args: argparse.Namespace, host: Host) -> int:
                 log=lambda s: print(s, flush=True),
                 cluster=cluster_cli.cluster_of(args, own.store.engine),
                 alive=notifier.alive,  # the watchdog is fed by the loop's rounds
+                metrics=metrics,
             )
             agent_box["agent"] = agent
             ready.set()
@@ -200,6 +204,7 @@ def run(args: argparse.Namespace, host: Host) -> int:
         certificates_dir=args.certificates_dir or host.state_dir / "certificates",
     )
     app = create_app(svc, tokens, noauth_project=args.project)
+    api_metrics.install(app, svc, metrics)  # GET /metrics
     worker = None
 
     async def listening() -> None:

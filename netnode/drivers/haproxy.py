@@ -9,6 +9,8 @@ directory ``<run_dir>/<name>/`` holding its files::
     haproxy.pid         the master's pid (written by HAProxy, -p)
     stats.sock          the runtime API (level admin, expose-fd listeners)
     master.sock         the master CLI (-S)
+    prom.sock           HAProxy's Prometheus exporter, for netnode alone (a load
+                        balancer's; ``netnode.render.exporter``)
     server-state        "show servers state", saved before every reload and after
                         every change over the runtime API
     tls/<sha256>.pem    certificates, CAs and CRLs the config names (0600), copies of
@@ -24,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import hashlib
+import http.client
 import os
 import re
 import shutil
@@ -91,6 +94,11 @@ class HAProxyPaths:
     @property
     def failed_cfg(self) -> Path:
         return self.dir / FAILED_CFG
+
+    @property
+    def metrics_socket(self) -> Path:
+        """HAProxy's Prometheus exporter (``netnode.plan.desired.metrics_socket``)."""
+        return self.dir / "prom.sock"
 
 
 @dataclass(frozen=True)
@@ -248,7 +256,7 @@ class HAProxyProcesses:
         self.install_files(name, files)
         self.validate(name, config)
         os.replace(p.new_cfg, p.cfg)
-        for stale in (p.pid, p.stats_socket, p.master_socket):
+        for stale in (p.pid, p.stats_socket, p.master_socket, p.metrics_socket):
             stale.unlink(missing_ok=True)
         binary = self._binary()  # installed, or MissingTool
         program = self.binary
@@ -548,6 +556,16 @@ class HAProxyProcesses:
         """``show stat``: one dict per frontend, backend and server row."""
         return parse_stat_csv(self.runtime(name, "show stat"))
 
+    def exporter(self, name: str) -> str:
+        """HAProxy's Prometheus exporter's page (text format 0.0.4), read over its
+        UNIX socket."""
+        path = self.paths(name).metrics_socket
+        try:
+            # Its proxies only (not the process-wide "global" scope).
+            return _unix_http_get(path, "/metrics?scope=frontend&scope=backend&scope=server")
+        except (OSError, http.client.HTTPException) as exc:
+            raise HostError(f"HAProxy for {name} does not answer on {path}: {exc}") from exc
+
     def master_state(self, name: str) -> MasterState:
         """The master CLI's ``show proc``: reload counts and current worker pids."""
         path = self.paths(name).master_socket
@@ -574,7 +592,7 @@ class HAProxyProcesses:
         return found
 
     def _prepare_dir(self, p: HAProxyPaths) -> None:
-        for path in (p.stats_socket, p.master_socket):
+        for path in (p.stats_socket, p.master_socket, p.metrics_socket):
             check_socket_path(path)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         p.dir.mkdir(mode=0o700, exist_ok=True)
@@ -779,6 +797,37 @@ def _unix_command(path: Path, command: str, timeout: float = SOCKET_TIMEOUT) -> 
         while chunk := sock.recv(65536):
             chunks.append(chunk)
     return b"".join(chunks).decode(errors="replace")
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP/1.1 (chunked answers included) over a UNIX socket."""
+
+    def __init__(self, path: Path, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(self.timeout)
+            sock.connect(str(self.path))
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+def _unix_http_get(path: Path, target: str, timeout: float = SOCKET_TIMEOUT) -> str:
+    connection = _UnixHTTPConnection(path, timeout)
+    try:
+        connection.request("GET", target)
+        response = connection.getresponse()
+        body = response.read().decode()
+        if response.status != 200:
+            raise http.client.HTTPException(f"HTTP {response.status} for {target}")
+        return body
+    finally:
+        connection.close()
 
 
 def _master_reload(path: Path) -> bool:

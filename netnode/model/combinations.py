@@ -32,9 +32,16 @@ LISTENER_POOLS: dict[str, tuple[str, ...]] = {
     "HTTPS": ("HTTPS", "PROXY", "PROXYV2", "TCP"),
     "TCP": ("TCP", "HTTP", "HTTPS", "PROXY", "PROXYV2"),
     "UDP": ("UDP",),
+    "PROMETHEUS": (),
 }
 # HAProxy's mode for each listener protocol (a backend has the mode of its frontends).
-LISTENER_MODE = {"HTTP": "http", "TERMINATED_HTTPS": "http", "HTTPS": "tcp", "TCP": "tcp"}
+LISTENER_MODE = {
+    "HTTP": "http",
+    "TERMINATED_HTTPS": "http",
+    "HTTPS": "tcp",
+    "TCP": "tcp",
+    "PROMETHEUS": "http",
+}
 L7_LISTENERS = ("HTTP", "TERMINATED_HTTPS")
 # Octavia: which monitor types a pool of each protocol takes.
 UDP_MONITORS = ("UDP-CONNECT", "TCP", "HTTP", "PING")
@@ -85,7 +92,9 @@ def _set(obj: object, field: str) -> bool:
 
 def _listener(x: Listener, pools: dict[str, Pool], path: str) -> Iterator[Problem]:
     proto = x.protocol
-    if x.default_pool is not None:
+    if x.default_pool is not None and proto == "PROMETHEUS":
+        yield Problem(f"{path}.default_pool", "a PROMETHEUS listener sends to no pool")
+    elif x.default_pool is not None:
         yield from _pool_for(x, x.default_pool, pools, f"{path}.default_pool")
     if x.insert_headers and proto not in L7_LISTENERS:
         yield Problem(

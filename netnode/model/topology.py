@@ -359,7 +359,8 @@ class L7Policy(Named):
     admin_state_up: bool = True
 
 
-ListenerProtocol = Literal["HTTP", "HTTPS", "TCP", "TERMINATED_HTTPS", "UDP"]
+# PROMETHEUS (Octavia API 2.25): the load balancer's own metrics on the VIP, sent to no pool.
+ListenerProtocol = Literal["HTTP", "HTTPS", "TCP", "TERMINATED_HTTPS", "UDP", "PROMETHEUS"]
 
 
 class Listener(Named):

@@ -81,6 +81,11 @@ def stats_socket(run_dir: PurePath, name: str) -> str:
     return str(run_dir / name / "stats.sock")
 
 
+def metrics_socket(run_dir: PurePath, name: str) -> str:
+    """HAProxy's Prometheus exporter, for netnode alone (``netnode.render.exporter``)."""
+    return str(run_dir / name / "prom.sock")
+
+
 def state_file(run_dir: PurePath, name: str) -> str:
     return str(run_dir / name / "server-state")
 
@@ -281,6 +286,7 @@ def _load_balancer(
         stats_socket=stats_socket(run_dir, name),
         state_file=state_file(run_dir, name),
         tls_files=paths,
+        metrics_socket=metrics_socket(run_dir, name),
     )
     processes = [ProcessSpec(name, ns, "loadbalancer", config, files)]
     udp: tuple[UdpSpec, ...] = ()

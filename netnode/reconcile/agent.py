@@ -42,6 +42,7 @@ from netnode.plan.desired import process_name
 from netnode.reconcile import converge
 from netnode.reconcile.converge import Outcome
 from netnode.reconcile.host import Host
+from netnode.reconcile.metrics import Metrics, Target
 from netnode.reconcile.sources import TopologyCache
 from netnode.store.notify import CHANNEL, ChangeListener
 
@@ -117,11 +118,16 @@ class Agent:
         log: Callable[[str], None] = print,
         cluster: Cluster | None = None,
         alive: Callable[[], None] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.host = host
         # Called each time round the loop, between rounds: a supervisor's watchdog
         # (systemd's, netnode.drivers.sdnotify) that a stuck loop stops feeding.
         self.alive = alive
+        # Counts the passes (``netnode.reconcile.metrics``); None: nothing is counted.
+        self.metrics = metrics
+        # The topologies the last pass converged (what a metrics scrape reads).
+        self.converged: dict[str, Topology] = {}
         self.files = [Path(f) for f in files]
         self.period = period
         self.log = log
@@ -210,9 +216,23 @@ class Agent:
                 )
                 continue
             reports.append(Report(name, kind, outcome))
+        self.converged = topologies
+        if self.metrics is not None:
+            for report in reports:
+                self.metrics.record_pass(report.topology, report.kind, report.outcome, report.error)
+            self.metrics.forget(topologies)
         self._plan_retry(reports)
         self._store_seen = stamp
         return reports
+
+    def targets(self) -> list[Target]:
+        """The load balancers the last pass converged, for a metrics scrape."""
+        provisioning = {} if self.metrics is None else self.metrics.provisioning()
+        return [
+            Target(lb, provisioning=provisioning)
+            for topo in self.converged.values()
+            for lb in topo.load_balancers
+        ]
 
     def trigger(self) -> None:
         """Ask for a changes pass now (the API calls this after writing)."""

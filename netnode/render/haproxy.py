@@ -67,7 +67,7 @@ from netnode.model.topology import (
     Pool,
     SessionPersistence,
 )
-from netnode.render import l7, tls
+from netnode.render import exporter, l7, tls
 from netnode.render import peers as ha_peers
 from netnode.render.quoting import fetch_arg, word
 
@@ -148,6 +148,7 @@ def render_loadbalancer(
     log_target: str | None = None,
     ping_check: str = PING_CHECK,
     tls_files: Mapping[str, str] | None = None,
+    metrics_socket: str | None = None,
 ) -> str:
     """The haproxy.cfg of one load balancer.
 
@@ -155,7 +156,8 @@ def render_loadbalancer(
     seed's ``local1 notice``; None (the default) renders no logging at all.
     ``ping_check`` is the command PING health monitors run. ``tls_files`` maps the
     certificate files the topology names to the copies HAProxy reads (see
-    ``netnode.render.tls``).
+    ``netnode.render.tls``). ``metrics_socket`` adds HAProxy's Prometheus exporter on
+    that UNIX socket (``netnode.render.exporter``), for netnode alone.
 
     UDP listeners and pools are not HAProxy's (the kernel balances them) and are left
     out.
@@ -208,6 +210,8 @@ def render_loadbalancer(
                 files=files,
             )
         )
+    if metrics_socket is not None:
+        sections.append(exporter.frontend(metrics_socket))
     for pool in pools.values():
         sections.append(
             _backend(
@@ -266,6 +270,8 @@ def _frontend(
     logging: bool,
     files: Mapping[str, str],
 ) -> str:
+    if listener.protocol == "PROMETHEUS":
+        return exporter.listener(listener, vip, enabled=listener.admin_state_up and lb_enabled)
     mode = LISTENER_MODE[listener.protocol]
     http = mode == "http"
     lines = []

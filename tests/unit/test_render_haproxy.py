@@ -736,6 +736,7 @@ def all_configs(tmp: Path) -> dict[str, str]:
             )
         ),
         "http-cookie": lb_cfg(make_lb(pool={"session_persistence": {"type": "HTTP_COOKIE"}})),
+        "metrics-exporter": lb_cfg(seed_lb(), metrics_socket=str(tmp / "prom.sock")),
         "app-cookie": lb_cfg(
             make_lb(pool={"session_persistence": {"type": "APP_COOKIE", "cookie_name": "a'b#$%`"}})
         ),

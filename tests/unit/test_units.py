@@ -23,6 +23,7 @@ def test_the_sample_configuration_uncommented_is_accepted(
     setting = re.compile(r"^# (\[[a-z-]+\]|[a-z-]+ = .*)$")
     text = "\n".join(setting.sub(r"\1", line) for line in sample.splitlines())
     text = text.replace('db = ""', 'db = "sqlite://"')
+    text = text.replace('metrics-listen = ""', 'metrics-listen = "127.0.0.1:9105"')
     path = tmp_path / "netnode.toml"
     path.write_text(text)
     keys = re.findall(r"^([a-z-]+) = ", text, re.MULTILINE)
