@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from netnode.cli import cluster as cluster_cli
+from netnode.cli import log_formats
 from netnode.cli import serve as serve_cli
 from netnode.errors import NetnodeError, TopologyError
 from netnode.model.ids import DEFAULT_NODE
@@ -146,6 +147,7 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds between full passes (default 10); changes are acted on at once",
     )
     cluster_cli.add_membership_arguments(agent)
+    log_formats.add_argument(agent)
     serve = command(
         "serve",
         cmd_serve,
@@ -154,6 +156,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve_cli.add_arguments(serve)
     cluster_cli.add_membership_arguments(serve)
+    log_formats.add_argument(serve)
     nodes = command(
         "nodes",
         cmd_nodes,
@@ -355,15 +358,10 @@ def cmd_agent(args: argparse.Namespace) -> int:
         )
     for path in args.files:
         load_file(path, args.node)  # refuse a bad file before touching anything
+    log_formats.configure(args.log_format, db_url=args.db)
     host = _host(args)
     cluster = cluster_cli.cluster_of(args, host.store.engine)
-    agent = Agent(
-        host,
-        files=args.files,
-        period=args.period,
-        log=lambda s: print(s, flush=True),
-        cluster=cluster,
-    )
+    agent = Agent(host, files=args.files, period=args.period, cluster=cluster)
     try:
         if args.once:
             reports = agent.run_once()
@@ -375,7 +373,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
         stop = threading.Event()
 
         def stopping(signum: int, _frame: object) -> None:
-            print(f"netnode agent: {signal.Signals(signum).name}: stopping", flush=True)
+            agent.log(f"netnode agent: {signal.Signals(signum).name}: stopping")
             stop.set()
             agent.trigger()
 
@@ -383,10 +381,9 @@ def cmd_agent(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, stopping)
         report = cluster_cli.health_report(agent.health)
         with cluster_cli.membership(args, host.store.engine, report, agent.log):
-            print(
+            agent.log(
                 f"netnode agent: node {args.node!r} (zone {args.zone!r}), state in "
-                f"{args.state_dir}, full pass every {args.period:g} s",
-                flush=True,
+                f"{args.state_dir}, full pass every {args.period:g} s"
             )
             agent.run(stop)
         return 0

@@ -25,6 +25,7 @@ store's pool reconnects by itself once it answers again.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -56,6 +57,8 @@ NOTIFIED_WATCH = 2.0
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
 
+log = logging.getLogger("netnode.agent")
+
 
 @dataclass(frozen=True)
 class Report:
@@ -69,6 +72,18 @@ class Report:
     @property
     def ok(self) -> bool:
         return self.error is None and (self.outcome is None or self.outcome.ok)
+
+    def fields(self) -> dict[str, object]:
+        """The report as the structured log's fields (``--log-format json``): the unit
+        is the topology, the action its kind of pass."""
+        duration = None if self.outcome is None else round(self.outcome.seconds, 6)
+        outcome = "ok" if self.ok else ("not run" if self.error is not None else "failed")
+        return {
+            "unit": self.topology,
+            "action": f"{self.kind} pass",
+            "duration": duration,
+            "outcome": outcome,
+        }
 
     def __str__(self) -> str:
         if self.error is not None:
@@ -102,6 +117,10 @@ class Health:
     last_round_at: float | None = None
 
 
+def log_info(line: str) -> None:
+    log.info("%s", line)
+
+
 def backoff(count: int) -> float:
     """Seconds before retrying a unit that failed ``count`` passes in a row."""
     return min(BACKOFF_FIRST * 2 ** max(count - 1, 0), BACKOFF_MAX)
@@ -114,13 +133,16 @@ class Agent:
         *,
         files: Sequence[Path] = (),
         period: float = DEFAULT_PERIOD,
-        log: Callable[[str], None] = print,
+        log: Callable[[str], None] | None = None,
         cluster: Cluster | None = None,
     ) -> None:
         self.host = host
         self.files = [Path(f) for f in files]
         self.period = period
-        self.log = log
+        # Where the loop's lines go: the "netnode.agent" logger unless a caller (a
+        # test) takes them itself.
+        self._own_log = log
+        self.log: Callable[[str], None] = log or log_info
         self.store = host.store
         self._wake = threading.Event()
         self._seen: dict[Path, int] = {}
@@ -286,13 +308,19 @@ class Agent:
         if isinstance(exc, NetnodeError):
             # Expected trouble (the store restarting, a host error outside any unit):
             # its message says what it is.
-            self.log(f"round failed ({h.failing} in a row), retrying in {wait:.1f} s: {exc}")
+            self._warn(f"round failed ({h.failing} in a row), retrying in {wait:.1f} s: {exc}")
         else:
-            self.log(
+            self._warn(
                 f"round failed ({h.failing} in a row) with an unexpected error, retrying in "
                 f"{wait:.1f} s:\n{traceback.format_exc().rstrip()}"
             )
         self._retry_at = time.monotonic() + wait
+
+    def _warn(self, line: str) -> None:
+        if self._own_log is not None:
+            self._own_log(line)
+        else:
+            log.warning("%s", line)
 
     def _guarded(self, question: Callable[[], bool]) -> bool:
         """A question to the store between rounds; if it cannot be answered (the store
@@ -310,7 +338,11 @@ class Agent:
         for report in reports:
             quiet = report.ok and report.outcome is not None and report.outcome.plan.empty
             if not (quiet and quiet_if_empty):
-                self.log(str(report))
+                if self._own_log is not None:
+                    self._own_log(str(report))
+                else:
+                    level = logging.INFO if report.ok else logging.WARNING
+                    log.log(level, "%s", report, extra=report.fields())
 
     def _plan_retry(self, reports: list[Report]) -> None:
         """When to retry the units that failed with a temporary error."""
