@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from netnode.cli import cluster as cluster_cli
+from netnode.cli import flow_logs as flow_logs_cli
 from netnode.cli import log_formats
 from netnode.cli import serve as serve_cli
 from netnode.errors import NetnodeError, TopologyError
@@ -157,6 +158,10 @@ def _parser() -> argparse.ArgumentParser:
     serve_cli.add_arguments(serve)
     cluster_cli.add_membership_arguments(serve)
     log_formats.add_argument(serve)
+    logs = command(
+        "logs", cmd_logs, "a load balancer's tenant flow log (Octavia's format)", file=False
+    )
+    flow_logs_cli.add_arguments(logs)
     nodes = command(
         "nodes",
         cmd_nodes,
@@ -399,6 +404,14 @@ def _positive_seconds(text: str) -> float:
     if not 0.05 <= value <= 86400:
         raise argparse.ArgumentTypeError(f"between 0.05 and 86400 seconds, not {text}")
     return value
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    host = _host(args)
+    try:
+        return flow_logs_cli.run(args, host)
+    finally:
+        host.close()
 
 
 def cmd_nodes(args: argparse.Namespace) -> int:

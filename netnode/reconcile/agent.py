@@ -36,10 +36,11 @@ from pathlib import Path
 
 from netnode.cluster.scheduler import Cluster, describe
 from netnode.cluster.takeover import VrrpState
-from netnode.errors import NetnodeError, StoreUnavailable
+from netnode.drivers.flow_logs import FlowLogReceiver
+from netnode.errors import HostError, NetnodeError, StoreUnavailable
 from netnode.model.loading import load_data, load_file
 from netnode.model.topology import Topology
-from netnode.plan.desired import process_name
+from netnode.plan.desired import flow_log_socket, flow_logs_dir, process_name
 from netnode.reconcile import converge
 from netnode.reconcile.converge import Outcome
 from netnode.reconcile.host import Host
@@ -241,11 +242,28 @@ class Agent:
         a changes pass whenever something changes, retries with back-off."""
         self._stamp_files()
         self._listen()
+        receiver = self._receive_flow_logs()
         try:
             self._loop(stop)
         finally:
             if self.listener is not None:
                 self.listener.stop()
+            if receiver is not None:
+                receiver.stop()
+
+    def _receive_flow_logs(self) -> FlowLogReceiver | None:
+        """The node's HAProxies log to a socket this loop's process owns: receive and
+        write each load balancer's flow log (``drivers.flow_logs``) while the loop runs."""
+        run_dir = self.host.run_dir
+        receiver = FlowLogReceiver(
+            Path(flow_log_socket(run_dir)), Path(flow_logs_dir(run_dir)), self.host.state_dir
+        )
+        try:
+            receiver.start()
+        except (HostError, OSError) as exc:
+            self._warn(f"tenant flow logs are not received: {exc}")
+            return None
+        return receiver
 
     def _listen(self) -> None:
         """On PostgreSQL, a listener that wakes this loop when a writer commits a
