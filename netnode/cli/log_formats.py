@@ -105,31 +105,47 @@ def formatter(name: str) -> logging.Formatter:
     return JsonFormatter() if name == "json" else TextFormatter()
 
 
+class _StdoutHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stdout`` is when a line is written (a command run
+    in-process, its output redirected, leaves no handler on a closed stream)."""
+
+    def __init__(self, stream: TextIO | None) -> None:
+        super().__init__(stream)
+        self._fixed = stream
+
+    @property
+    def stream(self) -> TextIO:
+        return self._fixed or sys.stdout
+
+    @stream.setter
+    def stream(self, value: TextIO | None) -> None:
+        self._fixed = value
+
+
+# The loggers netnode writes to: its own, and the API server's.
+LOGGERS = ("netnode", "uvicorn")
+
+
 def configure(
     name: str,
     stream: TextIO | None = None,
     level: int = logging.INFO,
     db_url: str | None = None,
 ) -> None:
-    """netnode's loggers (``netnode.*``) write to ``stream`` (stdout) in format
-    ``name``; the third-party libraries' warnings go the same way. The password of
-    ``db_url`` (``--db``) is never written, in a URL or not."""
+    """netnode's loggers (``netnode.*``) and uvicorn's write to ``stream`` (stdout) in
+    format ``name``. The password of ``db_url`` (``--db``) is never written, in a URL
+    or not. Called again, it replaces what it installed before and nothing else."""
     password = _password(db_url)
     if password:
         secrets.add(password)
-    handler = logging.StreamHandler(stream or sys.stdout)
+    handler = _StdoutHandler(stream)
     handler.setFormatter(formatter(name))
-    root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
-    root.addHandler(handler)
-    root.setLevel(logging.WARNING)
+    for logger_name in LOGGERS:
+        logger = logging.getLogger(logger_name)
+        for old in [h for h in logger.handlers if isinstance(h, _StdoutHandler)]:
+            logger.removeHandler(old)
+        logger.addHandler(handler)
     logging.getLogger("netnode").setLevel(level)
-    # uvicorn's own loggers print through their handlers: through ours instead.
-    for name_ in ("uvicorn", "uvicorn.error"):
-        logger = logging.getLogger(name_)
-        logger.handlers = []
-        logger.propagate = True
 
 
 def _password(url: str | None) -> str | None:

@@ -55,16 +55,23 @@ def test_what_is_no_secret_is_left_alone() -> None:
 
 @pytest.fixture
 def configured() -> Iterator[io.StringIO]:
-    root = logging.getLogger()
-    saved = (list(root.handlers), root.level, logging.getLogger("netnode").level)
+    loggers = [logging.getLogger(name) for name in log_formats.LOGGERS]
+    saved = [(list(x.handlers), x.level) for x in loggers]
     out = io.StringIO()
     log_formats.configure("json", stream=out, db_url="postgresql+psycopg://nn:pa%24%24word@db/nn")
     try:
         yield out
     finally:
-        root.handlers[:] = saved[0]
-        root.setLevel(saved[1])
-        logging.getLogger("netnode").setLevel(saved[2])
+        for logger, (handlers, level) in zip(loggers, saved, strict=True):
+            logger.handlers[:] = handlers
+            logger.setLevel(level)
+
+
+def test_configured_twice_one_handler_of_ours(configured: io.StringIO) -> None:
+    log_formats.configure("json", stream=configured)
+    logging.getLogger("netnode.agent").info("once")
+    assert len(configured.getvalue().splitlines()) == 1
+    assert json.loads(configured.getvalue())["message"] == "once"
 
 
 def test_the_store_password_is_never_written_even_outside_its_url(
