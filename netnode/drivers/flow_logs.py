@@ -276,15 +276,22 @@ def last_lines(path: Path, count: int) -> list[str]:
 
 
 def follow(path: Path, stop: threading.Event, interval: float = 0.2) -> Iterator[str]:
-    """The lines appended to ``path`` from now on, across rotations (a file that
-    appears or replaces it is read from its start), until ``stop`` is set."""
+    """The lines appended to ``path`` from this call on, across rotations (a file that
+    appears or replaces it is read from its start), until ``stop`` is set. The file is
+    opened (at its end) before this returns."""
     handle = None
     inode = None
-    buffer = b""
     with contextlib.suppress(FileNotFoundError):
         handle = open(path, "rb")  # noqa: SIM115
         handle.seek(0, os.SEEK_END)
         inode = os.fstat(handle.fileno()).st_ino
+    return _following(path, stop, interval, handle, inode)
+
+
+def _following(
+    path: Path, stop: threading.Event, interval: float, handle: BinaryIO | None, inode: int | None
+) -> Iterator[str]:
+    buffer = b""
     try:
         while not stop.is_set():
             chunk = handle.read() if handle is not None else b""

@@ -44,19 +44,25 @@ def json_lines(server: Server) -> list[dict[str, Any]]:
 
 
 def build(api: Client, subnet: str) -> dict[str, str]:
-    """A load balancer with an HTTP listener, a pool and vm1 as its member."""
-    lb = api.load_balancer("web", subnet)
-    api.active(lb)
-    body = {"name": "l1", "protocol": "HTTP", "protocol_port": 80, "loadbalancer_id": lb}
-    listener = api.ok(api.post("/v2/lbaas/listeners", {"listener": body}))["listener"]["id"]
-    api.active(lb)
-    body = {"protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN", "listener_id": listener}
-    pool = api.ok(api.post("/v2/lbaas/pools", {"pool": body}))["pool"]["id"]
-    api.active(lb)
-    body = {"address": "10.0.0.81", "protocol_port": 80, "subnet_id": subnet}
-    member = api.ok(api.post(f"/v2/lbaas/pools/{pool}/members", {"member": body}))
-    api.active(lb)
-    return {"lb": lb, "listener": listener, "pool": pool, "member": member["member"]["id"]}
+    """A load balancer with an HTTP listener whose pool has vm1 as its member, made in
+    one request (Octavia's populated create)."""
+    pool = {
+        "name": "p1",
+        "protocol": "HTTP",
+        "lb_algorithm": "ROUND_ROBIN",
+        "members": [{"address": "10.0.0.81", "protocol_port": 80, "subnet_id": subnet}],
+    }
+    listener = {"name": "l1", "protocol": "HTTP", "protocol_port": 80, "default_pool": pool}
+    body = {"name": "web", "vip_subnet_id": subnet, "listeners": [listener]}
+    lb = api.ok(api.post("/v2/lbaas/loadbalancers", {"loadbalancer": body}))["loadbalancer"]
+    api.active(lb["id"])
+    (made_pool,) = lb["pools"]
+    return {
+        "lb": lb["id"],
+        "listener": lb["listeners"][0]["id"],
+        "pool": made_pool["id"],
+        "member": made_pool["members"][0]["id"],
+    }
 
 
 def test_flow_logs_of_a_load_balancer_serving_http(lab: Lab) -> None:

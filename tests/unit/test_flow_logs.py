@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from netnode.drivers import flow_logs
-from netnode.drivers.flow_logs import FlowLogReceiver, last_lines, log_file, parse
+from netnode.drivers.flow_logs import FlowLogReceiver, follow, last_lines, log_file, parse
 from netnode.render.flow_log import FlowLog, log_format
 from tests.unit.test_render_haproxy import make_lb, render, section
 
@@ -118,3 +120,34 @@ def test_files_rotate_and_the_last_lines_reach_into_the_rotated(
     tail = last_lines(path, 5)
     assert [line.rsplit(" ", 1)[1] for line in tail] == ["35", "36", "37", "38", "39"]
     assert last_lines(path, 0) == []
+
+
+def test_follow_reads_what_comes_across_a_rotation(tmp_path: Path) -> None:
+    path = tmp_path / "lb.log"
+    path.write_text("old\n")
+    stop = threading.Event()
+    seen: list[str] = []
+    lines = follow(path, stop, interval=0.01)  # from here on: "old" is not what comes
+
+    def reader() -> None:
+        for line in lines:
+            seen.append(line)
+            if line == "last":
+                stop.set()
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        with path.open("a") as f:
+            f.write("one\ntw")
+            f.flush()
+            time.sleep(0.05)
+            f.write("o\n")
+        time.sleep(0.1)
+        path.rename(tmp_path / "lb.log.1")
+        path.write_text("three\nlast\n")
+        thread.join(timeout=10)
+    finally:
+        stop.set()
+        thread.join()
+    assert seen == ["one", "two", "three", "last"]
