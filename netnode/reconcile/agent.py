@@ -41,6 +41,7 @@ from netnode.errors import HostError, NetnodeError, StoreUnavailable
 from netnode.model.loading import load_data, load_file
 from netnode.model.topology import Topology
 from netnode.plan.desired import flow_log_socket, flow_logs_dir, process_name
+from netnode.plan.operations import unit_of
 from netnode.reconcile import converge
 from netnode.reconcile.converge import Outcome
 from netnode.reconcile.host import Host
@@ -85,6 +86,25 @@ class Report:
             "duration": duration,
             "outcome": outcome,
         }
+
+    def units(self) -> list[tuple[str, str, str]]:
+        """Each unit (namespace, or "host" for the bridges) the pass acted on: the
+        unit, its action (create, change or delete: the weightiest of its operations)
+        and its outcome (ok, failed, refused)."""
+        if self.outcome is None:
+            return []
+        rank = {"change": 1, "delete": 2, "create": 3}
+        actions: dict[str, str] = {}
+        for operation in self.outcome.plan.operations:
+            unit = unit_of(operation) or "host"
+            if rank[operation.action] > rank.get(actions.get(unit, ""), 0):
+                actions[unit] = operation.action
+        outcomes: dict[str, str] = {}
+        for failure in self.outcome.failures:
+            unit = failure.unit or "host"
+            actions.setdefault(unit, "change")
+            outcomes[unit] = "refused" if failure.permanent else "failed"
+        return [(unit, action, outcomes.get(unit, "ok")) for unit, action in actions.items()]
 
     def __str__(self) -> str:
         if self.error is not None:
@@ -361,6 +381,16 @@ class Agent:
                 else:
                     level = logging.INFO if report.ok else logging.WARNING
                     log.log(level, "%s", report, extra=report.fields())
+                    for unit, action, outcome in report.units():
+                        log.log(
+                            logging.INFO if outcome == "ok" else logging.WARNING,
+                            "%s: %s: %s %s",
+                            report.topology,
+                            unit,
+                            action,
+                            outcome,
+                            extra={"unit": unit, "action": action, "outcome": outcome},
+                        )
 
     def _plan_retry(self, reports: list[Report]) -> None:
         """When to retry the units that failed with a temporary error."""

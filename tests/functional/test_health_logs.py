@@ -113,6 +113,11 @@ def test_flow_logs_of_a_load_balancer_serving_http(lab: Lab) -> None:
             for r in passes
             if r["unit"] == "api"
         ), passes
+        # ... and each unit a pass acted on: the load balancer's namespace was created.
+        namespace = f"qlbaas-{ids['lb']}"
+        assert {"unit": namespace, "action": "create", "outcome": "ok"}.items() <= next(
+            r for r in records if r.get("unit") == namespace
+        ).items()
     except AssertionError as exc:
         raise AssertionError(
             f"{exc}\nnetnode serve said:\n{server.log.read_text()[-6000:]}"
