@@ -13,7 +13,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from netnode.api import neutron, octavia
+from netnode.api import health, neutron, octavia, request_ids
 from netnode.api import schemas as s
 from netnode.api.auth import Context, Tokens
 from netnode.api.errors import (
@@ -32,7 +32,7 @@ from netnode.errors import StoreUnavailable
 log = logging.getLogger("netnode.api")
 
 # Paths that answer without a token: version discovery and the API's own description.
-OPEN_PATHS = {"/", "/v2", "/v2/", "/v2.0", "/v2.0/", "/openapi.json", "/docs"}
+OPEN_PATHS = {"/", "/v2", "/v2/", "/v2.0", "/v2.0/", "/openapi.json", "/docs", health.PATH}
 
 # What any route of either API may answer besides its success, declared once for the
 # OpenAPI document (in the API's own error shape). Bad input is 400, never 422.
@@ -161,10 +161,15 @@ def create_app(svc: Service, tokens: Tokens | None, noauth_project: str = "admin
         tags=["octavia"],
         responses=error_responses(s.OctaviaFault),
     )
+    app.include_router(health.router)
     app.include_router(
         neutron.router, prefix="/v2.0", tags=["neutron"], responses=error_responses(s.NeutronFault)
     )
     app.include_router(ui.router)  # the status page, /ui/ (not in the OpenAPI document)
+
+    # Every answer carries x-openstack-request-id, every log line of it the same id:
+    # added last, the outermost of the middleware (authentication's 401s included).
+    app.add_middleware(request_ids.RequestIds)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -259,8 +264,11 @@ def _error(request: Request, error: ApiError) -> JSONResponse:
     neutron_api = path.startswith("/v2.0/") and not path.startswith("/v2.0/lbaas")
     body = neutron_body(error) if neutron_api else octavia_body(error)
     headers = (
-        {"Retry-After": str(error.retry_after)} if isinstance(error, ServiceUnavailable) else None
+        {"Retry-After": str(error.retry_after)} if isinstance(error, ServiceUnavailable) else {}
     )
+    rid = request_ids.of(request)
+    if rid is not None:  # a 500 goes out past the middleware that adds it
+        headers[request_ids.HEADER] = rid
     return JSONResponse(body, status_code=error.status, headers=headers)
 
 

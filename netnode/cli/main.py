@@ -21,7 +21,9 @@ from netnode.cli import cluster as cluster_cli
 from netnode.cli import completion as completion_cli
 from netnode.cli import config as config_cli
 from netnode.cli import draw as draw_cli
+from netnode.cli import flow_logs as flow_logs_cli
 from netnode.cli import listing as listing_cli
+from netnode.cli import log_formats
 from netnode.cli import metrics as metrics_cli
 from netnode.cli import serve as serve_cli
 from netnode.cli import units as units_cli
@@ -168,6 +170,7 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds between full passes (default 10); changes are acted on at once",
     )
     cluster_cli.add_membership_arguments(agent)
+    log_formats.add_argument(agent)
     serve = command(
         "serve",
         cmd_serve,
@@ -176,6 +179,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve_cli.add_arguments(serve)
     cluster_cli.add_membership_arguments(serve)
+    log_formats.add_argument(serve)
+    logs = command(
+        "logs", cmd_logs, "a load balancer's tenant flow log (Octavia's format)", file=False
+    )
+    flow_logs_cli.add_arguments(logs)
     nodes = command(
         "nodes",
         cmd_nodes,
@@ -392,6 +400,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
         )
     for path in args.files:
         load_file(path, args.node)  # refuse a bad file before touching anything
+    log_formats.configure(args.log_format, db_url=args.db)
     host = _host(args)
     cluster = cluster_cli.cluster_of(args, host.store.engine)
     notifier = Notifier()  # systemd's Type=notify: READY after the first round, watchdog
@@ -405,7 +414,6 @@ def cmd_agent(args: argparse.Namespace) -> int:
         host,
         files=args.files,
         period=args.period,
-        log=lambda s: print(s, flush=True),
         cluster=cluster,
         alive=alive,
     )
@@ -420,7 +428,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
         stop = threading.Event()
 
         def stopping(signum: int, _frame: object) -> None:
-            print(f"netnode agent: {signal.Signals(signum).name}: stopping", flush=True)
+            agent.log(f"netnode agent: {signal.Signals(signum).name}: stopping")
             notifier.stopping()
             stop.set()
             agent.trigger()
@@ -429,10 +437,9 @@ def cmd_agent(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, stopping)
         report = cluster_cli.health_report(agent.health)
         with cluster_cli.membership(args, host.store.engine, report, agent.log):
-            print(
+            agent.log(
                 f"netnode agent: node {args.node!r} (zone {args.zone!r}), state in "
-                f"{args.state_dir}, full pass every {args.period:g} s",
-                flush=True,
+                f"{args.state_dir}, full pass every {args.period:g} s"
             )
             with metrics_cli.serving(agent, args.metrics_listen):
                 agent.run(stop)
@@ -449,6 +456,14 @@ def _positive_seconds(text: str) -> float:
     if not 0.05 <= value <= 86400:
         raise argparse.ArgumentTypeError(f"between 0.05 and 86400 seconds, not {text}")
     return value
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    host = _host(args)
+    try:
+        return flow_logs_cli.run(args, host)
+    finally:
+        host.close()
 
 
 def cmd_nodes(args: argparse.Namespace) -> int:

@@ -11,13 +11,16 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ipaddress
+import logging
 import signal
 import threading
+import time
 import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from netnode.cli import cluster as cluster_cli
+from netnode.cli import log_formats
 from netnode.errors import NetnodeError
 
 # Every netnode command builds serve's options into its parser: the API server
@@ -26,6 +29,8 @@ if TYPE_CHECKING:
     from netnode.reconcile.host import Host
 
 DEFAULT_PORT = 9876
+
+log = logging.getLogger("netnode.serve")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -125,6 +130,7 @@ def _fewer_malloc_arenas() -> None:
 def run(args: argparse.Namespace, host: Host) -> int:
     import uvicorn
 
+    from netnode.api import health
     from netnode.api import metrics as api_metrics
     from netnode.api.app import create_app
     from netnode.api.auth import Tokens
@@ -142,6 +148,7 @@ def run(args: argparse.Namespace, host: Host) -> int:
             "listen on 127.0.0.1, use --tokens, or add --noauth-anywhere if you mean it"
         )
     _fewer_malloc_arenas()
+    log_formats.configure(args.log_format, db_url=args.db)
     tokens = None if args.noauth else Tokens.load(Path(args.tokens))
     store = host.store  # opens the store and migrates its schema before serving
     cluster_cli.cluster_of(args, store.engine)  # a bad --bridge-map, refused before serving
@@ -166,7 +173,6 @@ def run(args: argparse.Namespace, host: Host) -> int:
             agent = Agent(
                 own,
                 period=args.period,
-                log=lambda s: print(s, flush=True),
                 cluster=cluster_cli.cluster_of(args, own.store.engine),
                 alive=notifier.alive,  # the watchdog is fed by the loop's rounds
                 metrics=metrics,
@@ -222,11 +228,12 @@ def run(args: argparse.Namespace, host: Host) -> int:
         access_log=False,
         callback_notify=listening if notifier.enabled else None,
         timeout_notify=0,
+        log_config=None,  # uvicorn's lines go through netnode's (--log-format)
     )
     server = uvicorn.Server(config)
 
     def stopping(signum: int, _frame: object) -> None:
-        print(f"netnode serve: {signal.Signals(signum).name}: stopping", flush=True)
+        log.info("netnode serve: %s: stopping", signal.Signals(signum).name)
         notifier.stopping()
         stop.set()
         wake()
@@ -240,19 +247,23 @@ def run(args: argparse.Namespace, host: Host) -> int:
         if not args.no_agent:
             # A node that joins the cluster is one with a reconcile loop; joining
             # first refuses a second process of the same node before anything starts.
-            stack.enter_context(
-                cluster_cli.membership(args, store.engine, report, lambda s: print(s, flush=True))
-            )
+            stack.enter_context(cluster_cli.membership(args, store.engine, report, log.info))
             worker = threading.Thread(target=loop, name="netnode-agent", daemon=True)
             worker.start()
+            app.state.loop = health.Loop(
+                thread=worker,
+                health=lambda: None if "agent" not in agent_box else agent_box["agent"].health,
+                max_age=health.Loop.max_age_for(args.period),
+                started=time.monotonic(),
+            )
             ready.wait(10)
         signal.signal(signal.SIGTERM, stopping)
         signal.signal(signal.SIGINT, stopping)
         mode = "no authentication" if tokens is None else f"tokens from {args.tokens}"
-        print(
+        log.info(
+            "%s",
             f"netnode serve: http://{args.host}:{args.port}/ ({mode}), node {host.node!r}"
             + ("" if worker else ", no reconcile loop"),
-            flush=True,
         )
         svc.watch_statuses()
         try:
@@ -265,9 +276,9 @@ def run(args: argparse.Namespace, host: Host) -> int:
             if worker is not None:
                 worker.join(timeout=60)
     if died:
-        print(
+        log.error(
+            "%s",
             "netnode serve: exiting with status 1, the reconcile loop is gone:\n" + "\n".join(died),
-            flush=True,
         )
         return 1
     return 0

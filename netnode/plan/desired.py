@@ -43,6 +43,7 @@ from netnode.plan.units import Unit, assemble
 from netnode.render.conntrackd import Conntrackd, transition_script
 from netnode.render.conntrackd import files as conntrackd_files
 from netnode.render.conntrackd import render as render_conntrackd
+from netnode.render.flow_log import NO_PROJECT, FlowLog
 from netnode.render.haproxy import render_lab_client, render_lab_instance, render_loadbalancer
 from netnode.render.iptables import FloatingIPNat, PortForwardingNat, RouterNat
 from netnode.render.keepalived import (
@@ -93,6 +94,22 @@ def state_file(run_dir: PurePath, name: str) -> str:
 def haproxy_config(run_dir: PurePath, name: str) -> str:
     """Where HAProxy's configuration of ``name`` lives (drivers.haproxy's layout)."""
     return str(run_dir / name / "haproxy.cfg")
+
+
+# The longest path a unix socket address takes (sun_path holds 108 bytes with the NUL).
+MAX_UNIX_PATH = 107
+
+
+def flow_log_socket(run_dir: PurePath) -> PurePath:
+    """The unix datagram socket the node's HAProxies send their logs to; the netnode
+    process running the node's reconcile loop receives them (``drivers.flow_logs``)."""
+    return run_dir.parent / "syslog" / "haproxy.sock"
+
+
+def flow_logs_dir(run_dir: PurePath) -> PurePath:
+    """Where each load balancer's flow log (``<lb id>.log``) and administrative log
+    (``<lb id>.admin.log``) are written."""
+    return run_dir.parent / "logs"
 
 
 def keepalived_dir(run_dir: PurePath) -> PurePath:
@@ -287,6 +304,7 @@ def _load_balancer(
         state_file=state_file(run_dir, name),
         tls_files=paths,
         metrics_socket=metrics_socket(run_dir, name),
+        flow_log=_flow_log(topo, lb, run_dir),
     )
     processes = [ProcessSpec(name, ns, "loadbalancer", config, files)]
     udp: tuple[UdpSpec, ...] = ()
@@ -320,6 +338,16 @@ def _load_balancer(
         firewalls=(FirewallSpec(ns, _lb_filter(lb)),),
         udp=udp,
     )
+
+
+def _flow_log(topo: Topology, lb: LoadBalancer, run_dir: PurePath) -> FlowLog | None:
+    """Where the load balancer's logs go, with its project (the API's owner; none for
+    a load balancer of a topology file); None when the socket's path is too long."""
+    socket = str(flow_log_socket(run_dir))
+    if len(socket.encode()) > MAX_UNIX_PATH:
+        return None
+    meta = topo.metadata.get(lb.uid)
+    return FlowLog(socket, NO_PROJECT if meta is None else meta.project_id, lb.uid)
 
 
 def _standby_pair(

@@ -25,6 +25,7 @@ store's pool reconnects by itself once it answers again.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -35,10 +36,12 @@ from pathlib import Path
 
 from netnode.cluster.scheduler import Cluster, describe
 from netnode.cluster.takeover import VrrpState
-from netnode.errors import NetnodeError, StoreUnavailable
+from netnode.drivers.flow_logs import FlowLogReceiver
+from netnode.errors import HostError, NetnodeError, StoreUnavailable
 from netnode.model.loading import load_data, load_file
 from netnode.model.topology import Topology
-from netnode.plan.desired import process_name
+from netnode.plan.desired import flow_log_socket, flow_logs_dir, process_name
+from netnode.plan.operations import unit_of
 from netnode.reconcile import converge
 from netnode.reconcile.converge import Outcome
 from netnode.reconcile.host import Host
@@ -57,6 +60,8 @@ NOTIFIED_WATCH = 2.0
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
 
+log = logging.getLogger("netnode.agent")
+
 
 @dataclass(frozen=True)
 class Report:
@@ -70,6 +75,37 @@ class Report:
     @property
     def ok(self) -> bool:
         return self.error is None and (self.outcome is None or self.outcome.ok)
+
+    def fields(self) -> dict[str, object]:
+        """The report as the structured log's fields (``--log-format json``): the unit
+        is the topology, the action its kind of pass."""
+        duration = None if self.outcome is None else round(self.outcome.seconds, 6)
+        outcome = "ok" if self.ok else ("not run" if self.error is not None else "failed")
+        return {
+            "unit": self.topology,
+            "action": f"{self.kind} pass",
+            "duration": duration,
+            "outcome": outcome,
+        }
+
+    def units(self) -> list[tuple[str, str, str]]:
+        """Each unit (namespace, or "host" for the bridges) the pass acted on: the
+        unit, its action (create, change or delete: the weightiest of its operations)
+        and its outcome (ok, failed, refused)."""
+        if self.outcome is None:
+            return []
+        rank = {"change": 1, "delete": 2, "create": 3}
+        actions: dict[str, str] = {}
+        for operation in self.outcome.plan.operations:
+            unit = unit_of(operation) or "host"
+            if rank[operation.action] > rank.get(actions.get(unit, ""), 0):
+                actions[unit] = operation.action
+        outcomes: dict[str, str] = {}
+        for failure in self.outcome.failures:
+            unit = failure.unit or "host"
+            actions.setdefault(unit, "change")
+            outcomes[unit] = "refused" if failure.permanent else "failed"
+        return [(unit, action, outcomes.get(unit, "ok")) for unit, action in actions.items()]
 
     def __str__(self) -> str:
         if self.error is not None:
@@ -103,6 +139,10 @@ class Health:
     last_round_at: float | None = None
 
 
+def log_info(line: str) -> None:
+    log.info("%s", line)
+
+
 def backoff(count: int) -> float:
     """Seconds before retrying a unit that failed ``count`` passes in a row."""
     return min(BACKOFF_FIRST * 2 ** max(count - 1, 0), BACKOFF_MAX)
@@ -115,7 +155,7 @@ class Agent:
         *,
         files: Sequence[Path] = (),
         period: float = DEFAULT_PERIOD,
-        log: Callable[[str], None] = print,
+        log: Callable[[str], None] | None = None,
         cluster: Cluster | None = None,
         alive: Callable[[], None] | None = None,
         metrics: Metrics | None = None,
@@ -130,7 +170,10 @@ class Agent:
         self.converged: dict[str, Topology] = {}
         self.files = [Path(f) for f in files]
         self.period = period
-        self.log = log
+        # Where the loop's lines go: the "netnode.agent" logger unless a caller (a
+        # test) takes them itself.
+        self._own_log = log
+        self.log: Callable[[str], None] = log or log_info
         self.store = host.store
         self._wake = threading.Event()
         self._seen: dict[Path, int] = {}
@@ -243,11 +286,28 @@ class Agent:
         a changes pass whenever something changes, retries with back-off."""
         self._stamp_files()
         self._listen()
+        receiver = self._receive_flow_logs()
         try:
             self._loop(stop)
         finally:
             if self.listener is not None:
                 self.listener.stop()
+            if receiver is not None:
+                receiver.stop()
+
+    def _receive_flow_logs(self) -> FlowLogReceiver | None:
+        """The node's HAProxies log to a socket this loop's process owns: receive and
+        write each load balancer's flow log (``drivers.flow_logs``) while the loop runs."""
+        run_dir = self.host.run_dir
+        receiver = FlowLogReceiver(
+            Path(flow_log_socket(run_dir)), Path(flow_logs_dir(run_dir)), self.host.state_dir
+        )
+        try:
+            receiver.start()
+        except (HostError, OSError) as exc:
+            self._warn(f"tenant flow logs are not received: {exc}")
+            return None
+        return receiver
 
     def _listen(self) -> None:
         """On PostgreSQL, a listener that wakes this loop when a writer commits a
@@ -312,13 +372,19 @@ class Agent:
         if isinstance(exc, NetnodeError):
             # Expected trouble (the store restarting, a host error outside any unit):
             # its message says what it is.
-            self.log(f"round failed ({h.failing} in a row), retrying in {wait:.1f} s: {exc}")
+            self._warn(f"round failed ({h.failing} in a row), retrying in {wait:.1f} s: {exc}")
         else:
-            self.log(
+            self._warn(
                 f"round failed ({h.failing} in a row) with an unexpected error, retrying in "
                 f"{wait:.1f} s:\n{traceback.format_exc().rstrip()}"
             )
         self._retry_at = time.monotonic() + wait
+
+    def _warn(self, line: str) -> None:
+        if self._own_log is not None:
+            self._own_log(line)
+        else:
+            log.warning("%s", line)
 
     def _guarded(self, question: Callable[[], bool]) -> bool:
         """A question to the store between rounds; if it cannot be answered (the store
@@ -336,7 +402,21 @@ class Agent:
         for report in reports:
             quiet = report.ok and report.outcome is not None and report.outcome.plan.empty
             if not (quiet and quiet_if_empty):
-                self.log(str(report))
+                if self._own_log is not None:
+                    self._own_log(str(report))
+                else:
+                    level = logging.INFO if report.ok else logging.WARNING
+                    log.log(level, "%s", report, extra=report.fields())
+                    for unit, action, outcome in report.units():
+                        log.log(
+                            logging.INFO if outcome == "ok" else logging.WARNING,
+                            "%s: %s: %s %s",
+                            report.topology,
+                            unit,
+                            action,
+                            outcome,
+                            extra={"unit": unit, "action": action, "outcome": outcome},
+                        )
 
     def _plan_retry(self, reports: list[Report]) -> None:
         """When to retry the units that failed with a temporary error."""

@@ -69,6 +69,7 @@ from netnode.model.topology import (
 )
 from netnode.render import exporter, l7, tls
 from netnode.render import peers as ha_peers
+from netnode.render.flow_log import FlowLog
 from netnode.render.quoting import fetch_arg, word
 
 INDENT = "    "
@@ -149,11 +150,14 @@ def render_loadbalancer(
     ping_check: str = PING_CHECK,
     tls_files: Mapping[str, str] | None = None,
     metrics_socket: str | None = None,
+    flow_log: FlowLog | None = None,
 ) -> str:
     """The haproxy.cfg of one load balancer.
 
     ``log_target`` (for example ``/dev/log``) adds ``log <target> local0`` and the
     seed's ``local1 notice``; None (the default) renders no logging at all.
+    ``flow_log`` sends the tenant's flow log and the administrative messages apart to
+    netnode's socket instead (``netnode.render.flow_log``).
     ``ping_check`` is the command PING health monitors run. ``tls_files`` maps the
     certificate files the topology names to the copies HAProxy reads (see
     ``netnode.render.tls``). ``metrics_socket`` adds HAProxy's Prometheus exporter on
@@ -180,6 +184,8 @@ def render_loadbalancer(
         glob.append(f"localpeer {peers.local}")
     if log_target is not None:
         glob += [f"log {log_target} local0", f"log {log_target} local1 notice"]
+    elif flow_log is not None:
+        glob += flow_log.global_lines()
     glob += [
         _stats_socket(stats_socket),
         f"server-state-file {state_file}",
@@ -191,7 +197,8 @@ def render_loadbalancer(
         # would otherwise strip from it.
         glob += ["external-check", "insecure-fork-wanted", "insecure-setuid-wanted"]
     # The seed's retries, redispatch and timeouts are per pool and per listener now.
-    defaults = (["log global"] if log_target is not None else []) + [
+    logged = log_target is not None or flow_log is not None
+    defaults = (["log global"] if logged else []) + [
         "load-server-state-from-file global",
     ]
     sections = [_section("global", glob), _section("defaults", defaults)]
@@ -208,6 +215,7 @@ def render_loadbalancer(
                 lb_enabled=lb.admin_state_up,
                 logging=log_target is not None,
                 files=files,
+                flow_log=None if log_target is not None else flow_log,
             )
         )
     if metrics_socket is not None:
@@ -269,6 +277,7 @@ def _frontend(
     lb_enabled: bool,
     logging: bool,
     files: Mapping[str, str],
+    flow_log: FlowLog | None = None,
 ) -> str:
     if listener.protocol == "PROMETHEUS":
         return exporter.listener(listener, vip, enabled=listener.admin_state_up and lb_enabled)
@@ -278,6 +287,8 @@ def _frontend(
     # A log format without a log target only earns a warning from "haproxy -c".
     if logging:
         lines.append("option httplog" if http else "option tcplog")
+    elif flow_log is not None:
+        lines += flow_log.frontend_lines(http=http)
     bind = f"bind {vip}:{listener.protocol_port}"
     lines.append(" ".join([bind, *tls.bind_options(listener, files)]))
     lines.append(f"mode {mode}")
