@@ -27,7 +27,7 @@ from netnode.errors import CONFLICT, TopologyError
 from netnode.model.loading import load_data
 from netnode.model.topology import LoadBalancer, Topology
 from netnode.reconcile.ledger import LedgerStore
-from netnode.reconcile.metrics import read_rows
+from netnode.reconcile.live_rows import read_rows
 from netnode.reconcile.sources import TopologyCache
 from netnode.reconcile.status import LoadBalancerStatus, loadbalancer_status
 from netnode.store import rows

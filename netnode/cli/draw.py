@@ -67,11 +67,10 @@ def recorded(
 ) -> tuple[list[Topology], dict[str, str]]:
     """The topologies recorded on ``host`` (those ``names``, or every one) and each
     object's status: provisioning from the record, operating from HAProxy over it."""
-    from netnode.model.ids import lb_namespace
     from netnode.model.loading import load_data
-    from netnode.plan.desired import process_name
     from netnode.reconcile import converge
-    from netnode.reconcile.status import loadbalancer_status, udp_rows
+    from netnode.reconcile.live_rows import read_rows
+    from netnode.reconcile.status import loadbalancer_status
 
     records = converge.desired(host)
     for name in names or []:
@@ -90,12 +89,6 @@ def recorded(
         topos.append(topo)
         statuses |= record.status
         for lb in topo.load_balancers:
-            proc = process_name("lb", lb.uid)
-            try:
-                rows = host.haproxy.stats(proc) if host.haproxy.running_pid(proc) else None
-            except NetnodeError:
-                rows = None
-            if rows is not None:
-                rows += udp_rows(lb, host.udp.health(lb_namespace(lb.uid)))
+            rows = read_rows(host.haproxy, lb)
             statuses |= loadbalancer_status(lb, rows, record.status).by_id()
     return topos, statuses

@@ -327,16 +327,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from netnode.cli.tables import STATUS_HEADERS, stats_table, status_rows, status_table
-    from netnode.model.ids import lb_namespace
     from netnode.model.loading import load_data
-    from netnode.plan.desired import process_name
     from netnode.reconcile import converge
-    from netnode.reconcile.status import (
-        loadbalancer_stats,
-        loadbalancer_status,
-        to_octavia_json,
-        udp_rows,
-    )
+    from netnode.reconcile.live_rows import read_rows
+    from netnode.reconcile.status import loadbalancer_stats, loadbalancer_status, to_octavia_json
 
     host = _host(args)
     docs = []
@@ -346,13 +340,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     for name, record in converge.desired(host).items():
         topo = load_data(record.topology, node=args.node, source=f"record {name}")
         for lb in topo.load_balancers:
-            proc = process_name("lb", lb.uid)
-            try:
-                rows = host.haproxy.stats(proc) if host.haproxy.running_pid(proc) else None
-            except NetnodeError:
-                rows = None
-            if rows is not None:
-                rows += udp_rows(lb, host.udp.health(lb_namespace(lb.uid)))
+            rows = read_rows(host.haproxy, lb)
             status = loadbalancer_status(lb, rows, record.status)
             numbers = loadbalancer_stats(lb, rows)
             docs.append({**to_octavia_json(status), "stats": numbers})

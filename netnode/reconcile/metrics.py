@@ -25,24 +25,20 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from netnode.drivers.haproxy import HAProxyProcesses
-from netnode.drivers.nftables import UdpTables
 from netnode.errors import NetnodeError
-from netnode.model.ids import lb_namespace
 from netnode.model.topology import LoadBalancer
 from netnode.plan import operations as op
-from netnode.plan.desired import process_name, udp_root
+from netnode.plan.desired import process_name
 from netnode.reconcile import exporter
 from netnode.reconcile.converge import Outcome
-from netnode.reconcile.status import LoadBalancerStatus, loadbalancer_status, udp_rows
-
-Rows = list[dict[str, str]]
+from netnode.reconcile.live_rows import Rows, read_rows
+from netnode.reconcile.status import LoadBalancerStatus, loadbalancer_status
 
 log = logging.getLogger("netnode.metrics")
 
@@ -162,21 +158,6 @@ class _Failing(Collector):
         for topology, unit, reason, count in self.metrics.failing():
             family.add_metric([topology, unit, reason], count)
         yield family
-
-
-def read_rows(haproxy: HAProxyProcesses, lb: LoadBalancer) -> Rows | None:
-    """The load balancer's HAProxy ``show stat`` rows and its UDP checker's, read now
-    (None: its HAProxy is not running)."""
-    name = process_name("lb", lb.host_id)
-    try:
-        rows = haproxy.stats(name) if haproxy.running_pid(name) else None
-    except (NetnodeError, OSError):
-        rows = None
-    if rows is not None:
-        # UDP listeners and pools: the UDP checker's health, beside HAProxy's run dir.
-        udp = UdpTables(Path(udp_root(haproxy.run_dir)))
-        rows += udp_rows(lb, udp.health(lb_namespace(lb.host_id)))
-    return rows
 
 
 class LoadBalancers(Collector):

@@ -60,7 +60,7 @@ def test_bad_loadbalancer_field(api: Api, fields: dict[str, Any], named: str, wh
     [
         ({"protocol_port": 0}, "protocol_port", "greater than or equal to 1"),
         ({"protocol_port": 65536}, "protocol_port", "less than or equal to 65535"),
-        ({"protocol": "SCTP"}, "protocol", "'TERMINATED_HTTPS' or 'UDP'"),
+        ({"protocol": "SCTP"}, "protocol", "'UDP' or 'PROMETHEUS'"),
         ({"protocol_port": None}, "protocol_port", "valid integer"),
     ],
 )

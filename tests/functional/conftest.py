@@ -77,6 +77,18 @@ def seed_data() -> dict:
     return yaml.safe_load(SEED.read_text())
 
 
+def fast_monitor(data: dict) -> dict:
+    """The seed with a health monitor that marks a member down after one failed check."""
+    data["load_balancers"][0]["pools"][0]["healthmonitor"] = {
+        "type": "HTTP",
+        "delay": 1,
+        "timeout": 1,
+        "max_retries_down": 1,
+        "max_retries": 1,
+    }
+    return data
+
+
 @dataclass
 class Lab:
     """One test's netnode: its node, state dir and bridges, all unique to it."""

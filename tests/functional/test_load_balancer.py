@@ -14,7 +14,7 @@ from netnode.cli.main import main as cli
 from netnode.plan.desired import process_name
 from netnode.plan.spec import OWNER_NODE
 from netnode.reconcile.status import loadbalancer_status
-from tests.functional.conftest import Lab, eventually, seed_data
+from tests.functional.conftest import Lab, eventually, fast_monitor, seed_data
 
 
 def only_81(data: dict) -> dict:
@@ -74,14 +74,7 @@ def test_a_second_apply_changes_nothing(lab: Lab) -> None:
 
 
 def test_a_stopped_member_goes_down_and_gets_no_traffic(lab: Lab) -> None:
-    data = only_81(seed_data())
-    data["load_balancers"][0]["pools"][0]["healthmonitor"] = {
-        "type": "HTTP",
-        "delay": 1,
-        "timeout": 1,
-        "max_retries_down": 1,
-        "max_retries": 1,
-    }
+    data = fast_monitor(only_81(seed_data()))
     lab.apply(data)
     topo = lab.topology(data)
     lb = topo.load_balancers[0]

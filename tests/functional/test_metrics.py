@@ -28,7 +28,7 @@ from netnode.cli.metrics import serving
 from netnode.lab.client import http_get
 from netnode.plan.desired import process_name
 from netnode.reconcile.agent import Agent
-from tests.functional.conftest import Lab, eventually, seed_data
+from tests.functional.conftest import Lab, eventually, fast_monitor, seed_data
 
 PROMETHEUS = "/usr/bin/prometheus"
 
@@ -123,14 +123,7 @@ def prometheus_for() -> Iterator[object]:
 
 
 def test_prometheus_sees_a_member_go_down(lab: Lab, prometheus_for) -> None:  # type: ignore[no-untyped-def]
-    data = seed_data()
-    data["load_balancers"][0]["pools"][0]["healthmonitor"] = {
-        "type": "HTTP",
-        "delay": 1,
-        "timeout": 1,
-        "max_retries_down": 1,
-        "max_retries": 1,
-    }
+    data = fast_monitor(seed_data())
     path = lab.write(data)
     lab.apply(data)  # built here: the agent's thread only reads the host (see test_agent)
     topo = lab.topology(data)

@@ -27,25 +27,13 @@ import httpx
 import pytest
 
 from netnode.plan.desired import process_name
-from tests.functional.conftest import Lab, eventually, seed_data
+from tests.functional.conftest import Lab, eventually, fast_monitor, seed_data
 from tests.functional.test_openstack_cli import Server
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 FLOATING_IP = "10.255.253.100"
 SHOWN_WITHIN = 2.0  # seconds from the API's ERROR to the page's
-
-
-def fast_monitor(data: dict) -> dict:
-    """The seed with a health monitor that marks a member down after one failed check."""
-    data["load_balancers"][0]["pools"][0]["healthmonitor"] = {
-        "type": "HTTP",
-        "delay": 1,
-        "timeout": 1,
-        "max_retries_down": 1,
-        "max_retries": 1,
-    }
-    return data
 
 
 @pytest.fixture
