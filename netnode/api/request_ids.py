@@ -7,12 +7,15 @@ line's formatters print: ``cli/log_formats.py``).
 variable for the request's task (and the worker threads FastAPI runs sync routes in,
 which copy the context), and adds the header to whatever answer goes out. An answer
 made outside it (an unexpected exception, which Starlette's outermost middleware turns
-into a 500) takes the id from ``of(request)``."""
+into a 500) takes the id from ``of(request)``. It also logs each request once it is
+answered, as OpenStack's services do (logger ``netnode.api.access``, INFO: method, path,
+status and duration, with the request's id; never a header, so never a token)."""
 
 from __future__ import annotations
 
 import contextvars
 import logging
+import time
 import uuid
 from typing import Any
 
@@ -20,6 +23,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 HEADER = "x-openstack-request-id"
+access = logging.getLogger("netnode.api.access")
 _current: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "netnode_request_id", default=None
 )
@@ -53,9 +57,12 @@ class RequestIds:
         rid = new_id()
         scope.setdefault("state", {})["request_id"] = rid
         token = _current.set(rid)
+        started = time.perf_counter()
+        status: list[int] = []
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
+                status.append(message["status"])
                 headers = list(message.get("headers", []))
                 if not any(name.lower() == HEADER.encode() for name, _ in headers):
                     headers.append((HEADER.encode(), rid.encode()))
@@ -63,6 +70,16 @@ class RequestIds:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+        if status:
+            seconds = time.perf_counter() - started
+            action = f"{scope.get('method', '')} {scope.get('path', '')}"
+            access.info(
+                "%s %d %.1f ms",
+                action,
+                status[0],
+                1000 * seconds,
+                extra={"action": action, "outcome": str(status[0]), "duration": round(seconds, 4)},
+            )
         # Not reset when the app raised: the 500 and its log line are made after this,
         # by Starlette's outermost middleware, in the same task, for the same request.
         _current.reset(token)

@@ -56,3 +56,18 @@ def test_lines_outside_a_request_carry_no_id(api: Api, caplog: pytest.LogCapture
     with caplog.at_level(logging.INFO, logger="netnode.test"):
         logging.getLogger("netnode.test").info("between requests")
     assert [getattr(x, "request_id", "unset") for x in caplog.records] == [None]
+
+
+def test_each_request_is_logged_with_its_id_status_and_duration(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="netnode.api.access"):
+        ok = api.get("/v2/lbaas/loadbalancers")
+        missing = api.get("/v2/lbaas/loadbalancers/00000000-0000-0000-0000-000000000000")
+    lines = [x for x in caplog.records if x.name == "netnode.api.access"]
+    assert [(x.request_id, x.outcome) for x in lines] == [  # type: ignore[attr-defined]
+        (request_id(ok), "200"),
+        (request_id(missing), "404"),
+    ]
+    assert lines[0].getMessage().startswith("GET /v2/lbaas/loadbalancers 200 ")
+    assert all(x.duration >= 0 for x in lines)  # type: ignore[attr-defined]
