@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from netnode.cluster import nodes
     from netnode.cluster.membership import Membership
     from netnode.cluster.scheduler import Cluster
+    from netnode.model.topology import Topology
     from netnode.reconcile.host import Host
 
 
@@ -64,13 +65,27 @@ def _bridge_entry(text: str) -> tuple[str, str]:
 
 def cluster_of(args: argparse.Namespace, engine: Engine) -> Cluster | None:
     """This node's part in its cluster (``--cluster``), None on its own."""
+    # --bridge-map is the agent's and serve's (what builds bridges); a command that only
+    # reads, such as status, has none.
+    bridges = getattr(args, "bridge_map", [])
     if args.cluster is None:
-        if args.bridge_map:
+        if bridges:
             raise NetnodeError("--bridge-map names this node's bridges in a cluster: add --cluster")
         return None
     from netnode.cluster.scheduler import Cluster
 
-    return Cluster(engine, args.cluster, args.node, dict(args.bridge_map))
+    return Cluster(engine, args.cluster, args.node, dict(bridges))
+
+
+def placed_here(args: argparse.Namespace, engine: Engine) -> Callable[[Topology], Topology]:
+    """What of a recorded topology this node runs, as its agent cuts it: in a cluster,
+    the objects placed on this node, each named by its instance (its HAProxy, its
+    namespace); on its own, all of it."""
+    cluster = cluster_of(args, engine)
+    if cluster is None:
+        return lambda topo: topo
+    cluster.refresh()
+    return cluster.local
 
 
 def _timeout(text: str) -> float:

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from netnode.cli import cluster as cluster_cli
 from netnode.errors import NetnodeError
 
 if TYPE_CHECKING:
@@ -49,7 +51,8 @@ def run(args: argparse.Namespace, host: Host | None) -> int:
         text = draw(load_file(args.file, args.node))
     else:
         assert host is not None
-        topos, statuses = recorded(host, args.node, args.topology)
+        local = cluster_cli.placed_here(args, host.store.engine)
+        topos, statuses = recorded(host, args.node, args.topology, local)
         text = draw(topos, statuses)
     if args.output == "-":
         sys.stdout.write(text)
@@ -63,10 +66,14 @@ def run(args: argparse.Namespace, host: Host | None) -> int:
 
 
 def recorded(
-    host: Host, node: str, names: list[str] | None
+    host: Host,
+    node: str,
+    names: list[str] | None,
+    local: Callable[[Topology], Topology] = lambda topo: topo,
 ) -> tuple[list[Topology], dict[str, str]]:
     """The topologies recorded on ``host`` (those ``names``, or every one) and each
-    object's status: provisioning from the record, operating from HAProxy over it."""
+    object's status: provisioning from the record, operating from HAProxy over it, for
+    the load balancers ``local`` says this node runs (in a cluster, those placed here)."""
     from netnode.model.loading import load_data
     from netnode.reconcile import converge
     from netnode.reconcile.live_rows import read_rows
@@ -88,7 +95,7 @@ def recorded(
         topo = load_data(record.topology, node=node, source=f"record {name}")
         topos.append(topo)
         statuses |= record.status
-        for lb in topo.load_balancers:
+        for lb in local(topo).load_balancers:
             rows = read_rows(host.haproxy, lb)
             statuses |= loadbalancer_status(lb, rows, record.status).by_id()
     return topos, statuses

@@ -333,12 +333,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     from netnode.reconcile.status import loadbalancer_stats, loadbalancer_status, to_octavia_json
 
     host = _host(args)
+    local = cluster_cli.placed_here(args, host.store.engine)
     docs = []
     statuses = []
     stats = []
     problems = []
     for name, record in converge.desired(host).items():
-        topo = load_data(record.topology, node=args.node, source=f"record {name}")
+        topo = local(load_data(record.topology, node=args.node, source=f"record {name}"))
         for lb in topo.load_balancers:
             rows = read_rows(host.haproxy, lb)
             status = loadbalancer_status(lb, rows, record.status)

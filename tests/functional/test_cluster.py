@@ -17,6 +17,7 @@ its own on a node outside the cluster.
 
 from __future__ import annotations
 
+import json
 import contextlib
 import os
 import signal
@@ -132,6 +133,14 @@ def test_a_dead_nodes_load_balancer_serves_again_from_the_other_node(
     # Placed by the apply's scheduling pass, or by an agent's that held the turn.
     said = done.stdout + nodes.agent_log(a) + nodes.agent_log(b)
     assert "placed load balancer" in said and f"on node {first}" in said
+    # netnode status on the node that holds it reads its HAProxy (named by the instance).
+    shown = subprocess.run(
+        [*nodes.cli(first), "status", "-f", "json"], capture_output=True, text=True, check=False
+    )
+    assert shown.returncode == 0, shown.stderr
+    (status,) = json.loads(shown.stdout)
+    assert status["statuses"]["loadbalancer"]["operating_status"] == "ONLINE", shown.stdout
+    assert status["stats"]["total_connections"] > 0, shown.stdout
 
     nodes.kill(first)
     killed_at = time.monotonic()
