@@ -17,8 +17,8 @@ its own on a node outside the cluster.
 
 from __future__ import annotations
 
-import json
 import contextlib
+import json
 import os
 import signal
 import subprocess
