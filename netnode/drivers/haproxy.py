@@ -49,6 +49,7 @@ from netnode.drivers.procfs import (
     write_private,
 )
 from netnode.errors import HostError, MissingTool, Refused
+from netnode.plan import desired as desired_paths
 from netnode.plan.runtime import RemoveServer, ServerChange, parse_config
 from netnode.plan.spec import ProcessFile
 
@@ -86,6 +87,7 @@ class HAProxyPaths:
     stats_socket: Path
     master_socket: Path
     state_file: Path
+    metrics_socket: Path  # HAProxy's Prometheus exporter, for netnode alone
 
     @property
     def new_cfg(self) -> Path:
@@ -94,11 +96,6 @@ class HAProxyPaths:
     @property
     def failed_cfg(self) -> Path:
         return self.dir / FAILED_CFG
-
-    @property
-    def metrics_socket(self) -> Path:
-        """HAProxy's Prometheus exporter (``netnode.plan.desired.metrics_socket``)."""
-        return self.dir / "prom.sock"
 
 
 @dataclass(frozen=True)
@@ -124,13 +121,16 @@ class HAProxyProcesses:
         if not name or "/" in name or name in (".", "..") or name.startswith("."):
             raise ValueError(f"not a usable process name: {name!r}")
         d = self.run_dir / name
+        # The paths the rendered config names come from the plan, the one place that
+        # says where they are.
         return HAProxyPaths(
             dir=d,
             cfg=d / CFG,
             pid=d / "haproxy.pid",
-            stats_socket=d / "stats.sock",
+            stats_socket=Path(desired_paths.stats_socket(self.run_dir, name)),
             master_socket=d / "master.sock",
-            state_file=d / "server-state",
+            state_file=Path(desired_paths.state_file(self.run_dir, name)),
+            metrics_socket=Path(desired_paths.metrics_socket(self.run_dir, name)),
         )
 
     def names(self) -> list[str]:

@@ -137,17 +137,16 @@ class Ovsdb:
         assert self._sock is not None
         decoder = json.JSONDecoder()
         while True:
-            text = self._buffer.lstrip()
-            if text:
-                try:
-                    message, end = decoder.raw_decode(text.decode())
-                except (UnicodeDecodeError, json.JSONDecodeError):
-                    pass  # not whole yet
-                else:
-                    self._buffer = text.decode()[end:].encode()
-                    if not isinstance(message, dict):
-                        raise ValueError(f"not a JSON-RPC message: {message!r}")
-                    return message
+            try:
+                text = self._buffer.decode().lstrip()
+                message, end = decoder.raw_decode(text) if text else (None, 0)
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                message = None  # not whole yet
+            if message is not None:
+                self._buffer = text[end:].encode()
+                if not isinstance(message, dict):
+                    raise ValueError(f"not a JSON-RPC message: {message!r}")
+                return message
             chunk = self._sock.recv(1 << 16)
             if not chunk:
                 raise ConnectionResetError("ovsdb-server closed the connection")
