@@ -39,12 +39,11 @@ def serving(agent: Agent, address: tuple[str, int] | None) -> Iterator[None]:
         return
     from prometheus_client import start_http_server
 
-    from netnode.drivers.haproxy import HAProxyProcesses
     from netnode.reconcile.metrics import LoadBalancers, Metrics
 
     metrics = agent.metrics if agent.metrics is not None else Metrics()
     agent.metrics = metrics
-    metrics.registry.register(LoadBalancers(HAProxyProcesses(agent.host.run_dir), agent.targets))
+    metrics.registry.register(LoadBalancers(agent.host.haproxy, agent.targets))
     server, thread = start_http_server(address[1], address[0], registry=metrics.registry)
     try:
         yield

@@ -66,6 +66,17 @@ def test_haproxy_runs_unprivileged_with_a_private_socket(lab: Lab) -> None:
         assert uid != 0
 
 
+def test_haproxy_runs_one_thread_with_descriptors_bounded_by_its_listeners(lab: Lab) -> None:
+    """What HAProxy itself took of nbthread and fd-hard-limit (the seed's listener holds
+    at most 100 connections: 2 x 100 + 1,000 descriptors), not only what was rendered."""
+    lab.apply(only_81(seed_data()))
+    lb = lab.topology(only_81(seed_data())).load_balancers[0]
+    info = lab.host.haproxy.runtime(process_name("lb", lb.uid), "show info")
+    fields = dict(line.split(": ", 1) for line in info.splitlines() if ": " in line)
+    assert fields["Nbthread"] == "1", info
+    assert int(fields["Maxsock"]) <= 2 * 100 + 1_000, info
+
+
 def test_a_second_apply_changes_nothing(lab: Lab) -> None:
     first = lab.apply(seed_data())
     assert first.plan.summary()["create"] > 0
