@@ -26,6 +26,14 @@ def stable_id(node: str, kind: str, name: str) -> str:
     return str(uuid.uuid5(NETNODE_NAMESPACE, f"{node}/{kind}/{name}"))
 
 
+def port_mac(port_id: str) -> str:
+    """A port's MAC when none is given: Neutron's ``fa:16:3e`` prefix and three bytes of
+    the port's id (the id's own hex digits, so the same port always gets the same MAC).
+    The store refuses a MAC held twice, so the rare collision is a clear conflict."""
+    digits = port_id.replace("-", "")[-6:]
+    return "fa:16:3e:" + ":".join(digits[i : i + 2] for i in range(0, 6, 2))
+
+
 def ifname(prefix: str, object_id: str) -> str:
     """An interface name Neutron-style: ``tap`` + 11 characters of the id."""
     return f"{prefix}{object_id[:IFNAME_ID_CHARS]}"

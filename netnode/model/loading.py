@@ -74,6 +74,7 @@ def _describes_something(topo: Topology) -> bool:
             topo.load_balancers,
             topo.routers,
             topo.floating_ips,
+            topo.ports,
             topo.lab.instances,
             topo.lab.clients,
         )
@@ -185,6 +186,10 @@ def resolve(topo: Topology, node: str) -> None:
                 pf.id = ids.stable_id(node, "portforwarding", key)
             if pf.internal_network is None:
                 pf.internal_network = _holder_network(topo, pf.internal_ip_address)
+    for port in topo.ports:
+        give(port, "port")
+        if port.mac_address is None:
+            port.mac_address = ids.port_mac(port.uid)
     for inst in topo.lab.instances:
         give(inst, "instance")
     for client in topo.lab.clients:
@@ -198,4 +203,7 @@ def _holder_network(topo: Topology, address: Any) -> str | None:
     for inst in topo.lab.instances:
         if inst.address == address:
             return inst.network
+    for port in topo.ports:
+        if any(f.ip_address == address for f in port.fixed_ips):
+            return port.network
     return None

@@ -155,9 +155,31 @@ class Named(Base):
 # --- networks -----------------------------------------------------------------------
 
 
+class HostRoute(Base):
+    """A route DHCP hands to the subnet's hosts (Neutron's ``host_routes``)."""
+
+    destination: IPv4Network
+    nexthop: IPv4Address
+
+
+class AllocationPool(Base):
+    """A range the API allocates ports' addresses from, both ends included."""
+
+    start: IPv4Address
+    end: IPv4Address
+
+
 class Subnet(Named):
     cidr: IPv4Network
     gateway_ip: IPv4Address | None = None
+    # DHCP (dnsmasq in the network's qdhcp- namespace) for the ports of this subnet. The
+    # file's default is off, so that a topology gets no DHCP server it did not ask for;
+    # the API's is Neutron's (on).
+    enable_dhcp: bool = False
+    dns_nameservers: Annotated[list[IPv4Address], Field(max_length=5)] = []
+    host_routes: Annotated[list[HostRoute], Field(max_length=20)] = []
+    # Left out: the whole subnet but its network and broadcast addresses and the gateway.
+    allocation_pools: list[AllocationPool] = []
 
 
 class Network(Named):
@@ -552,6 +574,62 @@ class Client(Named):
     protocol_port: Port = 80
 
 
+# --- ports (Neutron's: a VM's address and MAC on a network) ----------------------------
+
+# Free text as OpenStack allows it in names and descriptions, minus control characters.
+FreeText = Annotated[str, StringConstraints(max_length=255, pattern=r"^[^\x00-\x1f\x7f]*$")]
+# A host name as DHCP and metadata hand it to the guest (one DNS label).
+HostName = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+]
+
+
+class FixedIp(Base):
+    """One address of a port. ``subnet`` left out: the network's subnet holding it."""
+
+    subnet: Name | None = None
+    ip_address: IPv4Address
+
+
+class AllowedAddressPair(Base):
+    """More addresses (a VRRP VIP, a range) the port may send from, as Neutron's."""
+
+    ip_address: IPv4Network
+    mac_address: MacAddress | None = None
+
+
+class PortPlug(Base):
+    """The host interface that carries the port: a KVM guest's tap or ``vnetN``, a veth
+    whose far end is in a namespace. netnode adds it to the network's bridge with the
+    network's VLAN tag and ``external_ids:iface-id`` = the port's id, as os-vif does."""
+
+    interface: InterfaceName
+
+
+class NetworkPort(Named):
+    """A Neutron port: an address (or none) and a MAC reserved on a network for a
+    machine, with what DHCP and the metadata service tell that machine."""
+
+    network: Name
+    fixed_ips: Annotated[list[FixedIp], Field(max_length=10)] = []
+    # Left out: derived from the port's id in Neutron's fa:16:3e prefix (``loading``).
+    mac_address: MacAddress | None = None
+    admin_state_up: bool = True
+    device_id: FreeText = ""
+    device_owner: FreeText = ""
+    binding_host_id: FreeText = ""
+    allowed_address_pairs: Annotated[list[AllowedAddressPair], Field(max_length=10)] = []
+    # None: nothing on this host is plugged by netnode (a guest may still be plugged by
+    # libvirt with iface-id = the port's id; the agent then tags it).
+    plug: PortPlug | None = None
+    # What the metadata service and DHCP tell the machine. hostname left out: the name.
+    hostname: HostName | None = None
+    public_keys: Annotated[
+        dict[Name, Annotated[str, StringConstraints(max_length=16384)]], Field(max_length=10)
+    ] = {}
+    user_data: Annotated[str, StringConstraints(max_length=65535)] | None = None
+
+
 class Lab(Base):
     instances: list[Instance] = []
     clients: list[Client] = []
@@ -559,8 +637,6 @@ class Lab(Base):
 
 # --- what the API keeps beside an object ----------------------------------------------------
 
-# Free text as OpenStack allows it in names and descriptions, minus control characters.
-FreeText = Annotated[str, StringConstraints(max_length=255, pattern=r"^[^\x00-\x1f\x7f]*$")]
 ProjectId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 
 
@@ -592,6 +668,7 @@ class Topology(Base):
     load_balancers: list[LoadBalancer] = []
     routers: list[Router] = []
     floating_ips: list[FloatingIP] = []
+    ports: list[NetworkPort] = []
     ha_network: HaNetwork = HaNetwork()
     lab: Lab = Lab()
     # Object id -> what the API keeps beside it (objects made through the API).

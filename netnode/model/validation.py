@@ -17,7 +17,7 @@ from ipaddress import IPv4Address, IPv4Network
 
 from netnode.errors import CONFLICT, Problem
 from netnode.model import combinations
-from netnode.model.topology import Listener, LoadBalancer, Network, Router, Topology
+from netnode.model.topology import Listener, LoadBalancer, Network, Router, Subnet, Topology
 
 
 def check(topo: Topology) -> list[Problem]:
@@ -29,6 +29,7 @@ def check(topo: Topology) -> list[Problem]:
         _routers,
         _addresses,
         _floating_ips,
+        _ports,
         _lab_tls,
     ):
         problems.extend(rule(topo))
@@ -91,6 +92,9 @@ def _names(topo: Topology) -> Iterator[Problem]:
         ((f"floating_ips[{i}].name", f.name) for i, f in enumerate(topo.floating_ips)),
         "floating IP name",
     )
+    yield from _duplicates(
+        ((f"ports[{i}].name", p.name) for i, p in enumerate(topo.ports)), "port name"
+    )
     lab = [(f"lab.instances[{i}].name", x.name) for i, x in enumerate(topo.lab.instances)]
     lab += [(f"lab.clients[{i}].name", x.name) for i, x in enumerate(topo.lab.clients)]
     yield from _duplicates(lab, "lab host name")
@@ -148,6 +152,7 @@ def _networks(topo: Topology) -> Iterator[Problem]:
             gw = subnet.gateway_ip
             if gw is not None and not _is_host(gw, subnet.cidr):
                 yield Problem(f"{spath}.gateway_ip", f"{gw} is not a host address of {subnet.cidr}")
+            yield from _subnet_extras(subnet, spath)
             for k, other in enumerate(net.subnets[:j]):
                 if subnet.cidr.overlaps(other.cidr):
                     yield Problem(
@@ -162,6 +167,98 @@ def _networks(topo: Topology) -> Iterator[Problem]:
             if n.segmentation_id is not None
         ),
         "segmentation_id",
+    )
+
+
+def _subnet_extras(subnet: Subnet, path: str) -> Iterator[Problem]:
+    """Allocation pools and host routes: what the API allocates from and DHCP hands out."""
+    for k, pool in enumerate(subnet.allocation_pools):
+        ppath = f"{path}.allocation_pools[{k}]"
+        for end in ("start", "end"):
+            address = getattr(pool, end)
+            if not _is_host(address, subnet.cidr):
+                yield Problem(f"{ppath}.{end}", f"{address} is not a host address of {subnet.cidr}")
+        if pool.start > pool.end:
+            yield Problem(ppath, f"the pool {pool.start}-{pool.end} goes downwards: start <= end")
+        elif subnet.gateway_ip is not None and pool.start <= subnet.gateway_ip <= pool.end:
+            yield Problem(
+                ppath,
+                f"the pool {pool.start}-{pool.end} holds the gateway {subnet.gateway_ip}: "
+                "leave the gateway out of it",
+                CONFLICT,
+            )
+        for other in subnet.allocation_pools[:k]:
+            if pool.start <= other.end and other.start <= pool.end:
+                yield Problem(
+                    ppath, f"the pool {pool.start}-{pool.end} overlaps {other.start}-{other.end}"
+                )
+    for k, route in enumerate(subnet.host_routes):
+        if route.nexthop not in subnet.cidr:
+            yield Problem(
+                f"{path}.host_routes[{k}].nexthop",
+                f"{route.nexthop} is outside {subnet.cidr}: a host route's next hop must be on "
+                "the subnet",
+            )
+    yield from _duplicates(
+        (
+            (f"{path}.host_routes[{k}].destination", str(r.destination))
+            for k, r in enumerate(subnet.host_routes)
+        ),
+        "host route destination",
+    )
+
+
+def _ports(topo: Topology) -> Iterator[Problem]:
+    """A port's addresses are host addresses of its network's subnets, one per subnet."""
+    for i, port in enumerate(topo.ports):
+        path = f"ports[{i}]"
+        net, problem = _find_network(topo, port.network, f"{path}.network")
+        if problem:
+            yield problem
+            continue
+        assert net is not None
+        subnets: dict[str, str] = {}
+        for j, fixed in enumerate(port.fixed_ips):
+            fpath = f"{path}.fixed_ips[{j}]"
+            yield from _placed(topo, port.network, fixed.ip_address, fpath, field="ip_address")
+            holder = topo.subnet_of(net, fixed.ip_address)
+            if fixed.subnet is not None:
+                names = [s.name for s in net.subnets]
+                if fixed.subnet not in names:
+                    yield Problem(
+                        f"{fpath}.subnet",
+                        f"network {port.network!r} has no subnet {fixed.subnet!r} "
+                        f"(its subnets: {', '.join(map(repr, names)) or 'none'})",
+                    )
+                elif holder is not None and holder.name != fixed.subnet:
+                    yield Problem(
+                        f"{fpath}.ip_address",
+                        f"{fixed.ip_address} is in subnet {holder.name!r}, not {fixed.subnet!r}",
+                    )
+            if holder is not None:
+                if holder.name in subnets:
+                    yield Problem(
+                        fpath,
+                        f"the port already has an address on subnet {holder.name!r} "
+                        f"({subnets[holder.name]}): one address per subnet",
+                    )
+                subnets.setdefault(holder.name, fpath)
+        if port.plug is not None and port.plug.interface in (
+            topo.integration_bridge,
+            *(topo.bridge_of(n) for n in topo.networks if n.external),
+        ):
+            yield Problem(
+                f"{path}.plug.interface",
+                f"{port.plug.interface!r} is a bridge of this topology; name the guest's "
+                "interface (its tap or vnet) to plug",
+            )
+    yield from _duplicates(
+        (
+            (f"ports[{i}].plug.interface", p.plug.interface)
+            for i, p in enumerate(topo.ports)
+            if p.plug is not None
+        ),
+        "plugged interface",
     )
 
 
@@ -407,6 +504,9 @@ def _holders(topo: Topology) -> list[tuple[str, str, IPv4Address]]:
         held.append((f"lab.instances[{i}].address", inst.network, inst.address))
     for i, client in enumerate(topo.lab.clients):
         held.append((f"lab.clients[{i}].address", client.network, client.address))
+    for i, port in enumerate(topo.ports):
+        for j, fixed in enumerate(port.fixed_ips):
+            held.append((f"ports[{i}].fixed_ips[{j}].ip_address", port.network, fixed.ip_address))
     for i, router in enumerate(topo.routers):
         if router.external_gateway is not None:
             gw = router.external_gateway
@@ -446,6 +546,7 @@ def _addresses(topo: Topology) -> Iterator[Problem]:
         (f"load_balancers[{i}].vip.mac", lb.vip.mac) for i, lb in enumerate(topo.load_balancers)
     ]
     macs += [(f"lab.instances[{i}].mac", x.mac) for i, x in enumerate(topo.lab.instances)]
+    macs += [(f"ports[{i}].mac_address", p.mac_address) for i, p in enumerate(topo.ports)]
     yield from _duplicates(((p, m) for p, m in macs if m is not None), "MAC address")
 
 

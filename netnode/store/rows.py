@@ -1,8 +1,8 @@
 """A topology document as rows: the part of a document that is not a list of objects
 (its name, bridges, lab...) is its *header*, kept on the topology's row; each object of
 its top-level lists (a network with its subnets, a load balancer with its listeners,
-pools, members and monitors, a router, a floating IP with its port forwardings) is one
-*row* of its own, with the API metadata of every object it holds.
+pools, members and monitors, a router, a floating IP with its port forwardings, a port)
+is one *row* of its own, with the API metadata of every object it holds.
 
 Pure: splitting a document into a header and rows and assembling it back, and the
 addresses each row holds or binds (``allocations``), which the store keeps in a table
@@ -21,7 +21,7 @@ from typing import Any
 Json = dict[str, Any]
 
 # The document's lists whose items are rows, in the document's order.
-ROOTS = ("networks", "load_balancers", "routers", "floating_ips")
+ROOTS = ("networks", "load_balancers", "routers", "floating_ips", "ports")
 METADATA = "metadata"
 
 # What a row does with an address on a network: holds it (a VIP, a router's gateway or
@@ -174,6 +174,10 @@ def allocations(row: Row, subnets: dict[str, tuple[str, str]]) -> set[Allocation
     elif row.kind == "floating_ips":
         add(body.get("network"), body.get("floating_ip_address"))
         add(body.get("fixed_network"), body.get("fixed_ip_address"), BINDS)
+    elif row.kind == "ports":
+        for fixed in body.get("fixed_ips") or []:
+            add(body.get("network"), fixed.get("ip_address"))
+        add(MACS, body.get("mac_address"))
     return found
 
 
