@@ -541,11 +541,27 @@ class RouterCreate(Owned):
     availability_zone_hints: list[FreeText] | None = None
 
 
+class Route(Body):
+    """One of a router's extra routes (Neutron's ``extraroute``)."""
+
+    destination: IPv4Network
+    nexthop: IPv4Address
+
+
+Routes = Annotated[list[Route], Field(max_length=30)]
+
+
 class RouterUpdate(Common):
     admin_state_up: Bool | None = None
     ha: Bool | None = None  # taken to say why it cannot change (routers.py)
     external_gateway_info: GatewayInfo | dict[str, Any] | None = None
-    routes: Annotated[list[Any], Field(max_length=0)] | None = None
+    routes: Routes | None = None
+
+
+class RouterRoutes(Body):
+    """``add_extraroutes`` / ``remove_extraroutes`` (Neutron's ``extraroute-atomic``)."""
+
+    routes: Routes
 
 
 class RouterInterface(Body):

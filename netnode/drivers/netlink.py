@@ -163,6 +163,7 @@ class Netlink:
             },
             default_gateway=found.default_gateway,
             sysctls=sysctls,
+            routes=found.routes,
         )
 
     def _reader(self, namespace: str) -> socket.socket:
@@ -263,6 +264,22 @@ class Netlink:
                 ipr.route("del", dst="0.0.0.0/0")
             return
         self._call(namespace, "route", "replace", dst="0.0.0.0/0", gateway=gateway)
+
+    def set_routes(
+        self,
+        namespace: str,
+        add: tuple[tuple[str, str], ...],
+        remove: tuple[tuple[str, str], ...],
+    ) -> None:
+        """Routes via a next hop: ``remove`` those (gone already is fine), add ``add``."""
+        from pyroute2.netlink.exceptions import NetlinkError
+
+        ipr = self._ipr(namespace)
+        for destination, nexthop in remove:
+            with contextlib.suppress(NetlinkError):
+                ipr.route("del", dst=destination, gateway=nexthop)
+        for destination, nexthop in add:
+            self._call(namespace, "route", "replace", dst=destination, gateway=nexthop)
 
     def write_sysctls(self, namespace: str, values: dict[str, str]) -> None:
         with self.inside(namespace):

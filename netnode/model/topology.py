@@ -492,6 +492,12 @@ class Router(Placed):
     external_gateway: ExternalGateway | None = None
     # Subnet names; the router's qr- port takes each subnet's gateway_ip.
     interfaces: list[Name] = []
+    # Neutron's extra routes: in the router's namespace, each destination via a next hop
+    # on one of the router's subnets (the external one included).
+    routes: Annotated[list[HostRoute], Field(max_length=30)] = []
+    # Down: as Neutron's L3 agent does, the router is not built on any node (no
+    # namespace, so it forwards nothing: no SNAT, no floating IP, no port forwarding).
+    admin_state_up: bool = True
     # Neutron's HA router: two instances on two nodes of a cluster, keepalived (VRRPv3
     # over the topology's HA network) holding the gateway addresses, the floating IPs
     # and the default route on one of them.

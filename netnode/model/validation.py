@@ -381,6 +381,41 @@ def _active_standby(topo: Topology, lb: LoadBalancer, path: str) -> Iterator[Pro
         )
 
 
+def _extra_routes(topo: Topology, router: Router, path: str) -> Iterator[Problem]:
+    """Each next hop on a subnet the router is on, none its own address (Neutron:
+    "the nexthop is not connected with router" / "is used by router")."""
+    subnets = {s.name: s for n in topo.networks for s in n.subnets}
+    connected = [subnets[n].cidr for n in router.interfaces if n in subnets]
+    own = {subnets[n].gateway_ip for n in router.interfaces if n in subnets}
+    gw = router.external_gateway
+    if gw is not None:
+        own.add(gw.ip_address)
+        try:
+            ext_subnet = topo.subnet_of(topo.network(gw.network), gw.ip_address)
+        except KeyError:
+            ext_subnet = None
+        if ext_subnet is not None:
+            connected.append(ext_subnet.cidr)
+    for k, route in enumerate(router.routes):
+        rpath = f"{path}.routes[{k}].nexthop"
+        if route.nexthop in own:
+            yield Problem(rpath, f"{route.nexthop} is the router's own address: name a neighbour")
+        elif not any(route.nexthop in cidr for cidr in connected):
+            on = ", ".join(map(str, connected)) or "none"
+            yield Problem(
+                rpath,
+                f"{route.nexthop} is not on a subnet the router is connected to ({on}): "
+                "add the subnet as an interface first, or choose a next hop on one",
+            )
+    yield from _duplicates(
+        (
+            (f"{path}.routes[{k}].destination", str(r.destination))
+            for k, r in enumerate(router.routes)
+        ),
+        "route destination",
+    )
+
+
 def _member_timeouts(listeners: list[Listener], path: str) -> Iterator[Problem]:
     """A pool is one HAProxy backend with one connect and one data timeout: listeners
     that share it must ask for the same ones."""
@@ -436,6 +471,7 @@ def _routers(topo: Topology) -> Iterator[Problem]:
                     ipath, f"subnet {name!r} is already served by {served[name]}", CONFLICT
                 )
             served[name] = path
+        yield from _extra_routes(topo, router, path)
         yield from _ha_router(topo, router, path)
     yield from _ha_network(topo)
 

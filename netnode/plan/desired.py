@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from functools import partial
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Interface
 from pathlib import PurePath
 
 from netnode.errors import Problem, TopologyError
@@ -197,6 +197,8 @@ def build_units(
         )
         shared += (made.json(topo.ha_network),)
         for router in topo.routers:
+            if not router.admin_state_up:
+                continue  # down: not built at all, as Neutron's L3 agent does
             key = ("router", made.json(router), *context, *shared)
             parts.append(made.get(key, partial(_router, topo, router, node, run_dir)))
     made.done()
@@ -495,8 +497,9 @@ def _router(topo: Topology, router: Router, node: str, run_dir: PurePath) -> Uni
                 ),
             ),
         )
+    routes = tuple(sorted((str(r.destination), str(r.nexthop)) for r in router.routes))
     unit = Unit(
-        NamespaceSpec(ns, "router", router.uid, ROUTER_SYSCTLS, default_gateway),
+        NamespaceSpec(ns, "router", router.uid, ROUTER_SYSCTLS, default_gateway, routes=routes),
         bridges=tuple(bridges),
         ports=tuple(ports),
         firewalls=firewalls,
@@ -554,6 +557,11 @@ def _ha_router(topo: Topology, router: Router, node: str, run_dir: PurePath, uni
         for p in unit.ports
         if gateway is not None and p.name.startswith("qg-")
     )
+    # The extra routes too: their next hops are reachable only where the addresses are.
+    routes += tuple(
+        VirtualRoute(destination, nexthop, _port_reaching(unit.ports, nexthop))
+        for destination, nexthop in unit.namespace.routes
+    )
     vrid = _vrid(router.uid)
     profile = PROFILES[router.failover_profile]
     name = process_name("vrrp", router.host_id)
@@ -592,6 +600,16 @@ def _ha_router(topo: Topology, router: Router, node: str, run_dir: PurePath, uni
             ),
         ),
     )
+
+
+def _port_reaching(ports: Iterable[PortSpec], address: str) -> str:
+    """The port whose subnet holds ``address`` (validation: a router's next hops are on
+    one of its subnets)."""
+    ip = IPv4Address(address)
+    for port in ports:
+        if any(ip in IPv4Interface(cidr).network for cidr in port.addresses):
+            return port.name
+    raise AssertionError(f"validated: next hop {address} is on one of the router's subnets")
 
 
 def _fip_of_router(topo: Topology, router: Router, fip: FloatingIP) -> bool:

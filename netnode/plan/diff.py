@@ -105,6 +105,14 @@ def plan(desired: HostSpec, observed: HostState, keep: HostSpec | None = None) -
     for ns in desired.namespaces:
         if ns.name in moved and ns.name not in routed and ns.default_gateway is not None:
             ops.append(op.SetDefaultRoute(ns.name, ns.default_gateway))
+        # A router's extra routes (an HA router's are keepalived's).
+        if ns.kind == "router" and not ns.route_elsewhere:
+            inside = observed.inside.get(ns.name)
+            current = frozenset() if inside is None or ns.name in moved else inside.routes
+            wanted = frozenset(ns.routes)
+            if current != wanted:
+                add = tuple(sorted(wanted - current))
+                ops.append(op.SetRoutes(ns.name, add, tuple(sorted(current - wanted))))
 
     # iptables (routers' NAT, load balancers' filters) and conntrack.
     for fw in desired.firewalls:

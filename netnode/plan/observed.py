@@ -44,6 +44,8 @@ class NamespaceState:
     links: dict[str, LinkState]
     default_gateway: str | None
     sysctls: dict[str, str]
+    # Routes via a next hop other than the default: (destination CIDR, next hop).
+    routes: frozenset[tuple[str, str]] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -310,6 +310,33 @@ class SetDefaultRoute(Operation):
         ]
 
 
+@dataclass(frozen=True)
+class SetRoutes(Operation):
+    """A router's extra routes: the wanted ones added, the others via a next hop removed."""
+
+    phase = 44
+    action = "change"
+    namespace: str
+    add: tuple[tuple[str, str], ...]
+    remove: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def subject(self) -> str:
+        return f"routes of namespace {self.namespace}"
+
+    def shell(self) -> list[Argv]:
+        return [
+            *(
+                netns_exec(self.namespace, "ip", "route", "del", dst, "via", via)
+                for dst, via in self.remove
+            ),
+            *(
+                netns_exec(self.namespace, "ip", "route", "replace", dst, "via", via)
+                for dst, via in self.add
+            ),
+        ]
+
+
 # --- phase 50: NAT ------------------------------------------------------------------------
 
 

@@ -60,6 +60,10 @@ class NamespaceSpec:
     # The default route is another process's (an HA router's keepalived adds it on the
     # master and removes it on the backup): netnode neither sets nor removes it.
     route_elsewhere: bool = False
+    # A router's extra routes, (destination CIDR, next hop), sorted; netnode owns every
+    # route with a next hop in a router's namespace and removes the others. With
+    # route_elsewhere they are keepalived's too.
+    routes: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -338,6 +338,8 @@ class Host:
                 nl.configure_link(ns, ifname, mac=mac, add=add, remove=remove, up=up)
             case op.SetDefaultRoute(namespace=ns, gateway=gateway):
                 nl.set_default_route(ns, gateway)
+            case op.SetRoutes(namespace=ns, add=add, remove=remove):
+                nl.set_routes(ns, add, remove)
             case op.ApplyFirewall(firewall=fw):
                 self.iptables.apply(fw.namespace, fw.rules)
             case op.FlushConntrack(namespace=ns, address=address, protocol=None):

@@ -57,7 +57,9 @@ def as_observed(spec: HostSpec, ledger: Ledger | None = None) -> HostState:
             for p in spec.ports
             if p.namespace == ns.name
         }
-        inside[ns.name] = NamespaceState(links, ns.default_gateway, dict(ns.sysctls))
+        inside[ns.name] = NamespaceState(
+            links, ns.default_gateway, dict(ns.sysctls), frozenset(ns.routes)
+        )
     procs = {p.name: ProcessState(True, p.config) for p in spec.processes}
     return HostState(
         OvsState(bridges, ports),

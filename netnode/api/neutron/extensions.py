@@ -26,6 +26,11 @@ EXTENSIONS = {
         "availability_zone_hints of a router: only nodes of those zones take it",
     ),
     "l3-ha": ("HA Router extension", "Adds HA capability to routers."),
+    "extraroute": ("Neutron Extra Route", "Static routes of a router (its routes attribute)"),
+    "extraroute-atomic": (
+        "Atomically add/remove extra routes",
+        "add_extraroutes and remove_extraroutes of a router",
+    ),
     "floating-ip-port-forwarding": (
         "Floating IP Port Forwarding",
         "port_forwardings of a floating IP: TCP/UDP ports forwarded to internal addresses",

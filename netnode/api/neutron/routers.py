@@ -110,6 +110,8 @@ def create_router(
             item["vrrp_addresses"] = [str(a) for a in _vrrp_addresses(w)]
         if hints:
             item["availability_zone_hints"] = hints
+        if not req.admin_state_up:
+            item["admin_state_up"] = False
         doc.add("routers", item)
         doc.set_meta(router_id, ctx, data)
         return router_id
@@ -189,10 +191,62 @@ def update_router(
                         "more floating IPs."
                     )
                 item.pop("external_gateway")
+        if req.admin_state_up is not None:
+            item["admin_state_up"] = req.admin_state_up
+        if req.routes is not None:
+            item["routes"] = _route_items(req.routes)
         doc.update_meta(router_id, data)
 
     svc.change(mutate)
     return {"router": router_view(svc.world(), router_id)}
+
+
+def _route_items(routes: list[s.Route]) -> list[dict[str, str]]:
+    """The topology's routes, one per destination as Neutron keeps them (a route given
+    twice is the same route)."""
+    items = {(str(r.destination), str(r.nexthop)): None for r in routes}
+    return [{"destination": d, "nexthop": n} for d, n in items]
+
+
+def _change_routes(
+    svc: Service, ctx: Context, router_id: str, body: s.RouterRoutes, adding: bool
+) -> Any:
+    def mutate(doc: Doc, w: World) -> None:
+        owned_for_change(ctx, w, w.routers, router_id, "Router")
+        item = doc.find("router", router_id)
+        current = _route_items([s.Route.model_validate(r) for r in item.get("routes", [])])
+        given = _route_items(body.routes)
+        if adding:
+            routes = current + [r for r in given if r not in current]
+        else:
+            routes = [r for r in current if r not in given]
+        if routes:
+            item["routes"] = routes
+        else:
+            item.pop("routes", None)
+
+    svc.change(mutate)
+    return {"router": router_view(svc.world(), router_id)}
+
+
+@router.put("/routers/{router_id}/add_extraroutes")
+def add_extraroutes(
+    router_id: str,
+    body: s.wrap("router", s.RouterRoutes),  # type: ignore[valid-type]
+    svc: Service = Svc,
+    ctx: Context = Ctx,
+) -> Any:
+    return _change_routes(svc, ctx, router_id, body.router, adding=True)  # type: ignore[attr-defined]
+
+
+@router.put("/routers/{router_id}/remove_extraroutes")
+def remove_extraroutes(
+    router_id: str,
+    body: s.wrap("router", s.RouterRoutes),  # type: ignore[valid-type]
+    svc: Service = Svc,
+    ctx: Context = Ctx,
+) -> Any:
+    return _change_routes(svc, ctx, router_id, body.router, adding=False)  # type: ignore[attr-defined]
 
 
 def _same_ha(ctx: Context, now: bool, asked: bool) -> None:

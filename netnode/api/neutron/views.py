@@ -95,9 +95,11 @@ def router_view(w: World, router_id: str) -> dict[str, Any]:
     return {
         **_common(w, src, r.uid, r.name),
         "status": "ACTIVE",
-        "admin_state_up": True,
+        "admin_state_up": r.admin_state_up,
         "external_gateway_info": info,
-        "routes": [],
+        "routes": [
+            {"destination": str(x.destination), "nexthop": str(x.nexthop)} for x in r.routes
+        ],
         "distributed": False,
         "ha": r.ha,
         "availability_zones": [],
