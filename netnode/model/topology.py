@@ -660,8 +660,11 @@ class ApiMeta(Base):
     shared: bool = False
     # Members: the subnet the client named (Octavia echoes it back).
     subnet_id: ObjectId | None = None
-    # Load balancers: the flavor they were made with.
+    # Load balancers: the flavor they were made with, and the provider they were asked
+    # for ("amphora" and "netnode" name the same HAProxy provider; shown as asked, so a
+    # client that said amphora sees amphora back). None: "amphora", Octavia's default.
     flavor_id: ObjectId | None = None
+    provider: Literal["amphora", "netnode"] | None = None
 
 
 # --- the whole file ------------------------------------------------------------------------

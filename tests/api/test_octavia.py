@@ -30,7 +30,7 @@ def test_create_loadbalancer_is_pending_until_converged(api: Api) -> None:
     assert lb["vip_subnet_id"] == api.subnet_id("tenant1-subnet")
     assert lb["vip_network_id"] == api.network_id("tenant1")
     assert lb["vip_port_id"]
-    assert lb["provider"] == "netnode"
+    assert lb["provider"] == "amphora"  # Octavia's default provider: HAProxy here
     assert lb["tags"] == ["t1"]
     assert lb["listeners"] == lb["pools"] == []
     api.converge()
@@ -299,8 +299,24 @@ def test_listing_filters_by_field(api: Api) -> None:
     assert [x["id"] for x in listed] == [a["id"]]
 
 
+def test_the_provider_asked_for_is_the_provider_shown(api: Api) -> None:
+    """Terraform compares what it sent with what it reads back: amphora stays amphora,
+    netnode stays netnode (one HAProxy provider under two names), anything else is
+    refused naming the field."""
+    for provider in ("amphora", "netnode"):
+        lb = api.loadbalancer(provider=provider)
+        assert lb["provider"] == provider
+        shown = api.get(f"/v2/lbaas/loadbalancers/{lb['id']}").json()["loadbalancer"]
+        assert shown["provider"] == provider
+    r = api.post(
+        "/v2/lbaas/loadbalancers",
+        {"loadbalancer": {"vip_subnet_id": api.subnet_id("tenant1-subnet"), "provider": "ovn"}},
+    )
+    assert r.status_code == 400 and "provider" in r.text
+
+
 def test_providers_and_quota_defaults(api: Api) -> None:
     providers = api.get("/v2/lbaas/providers").json()["providers"]
-    assert [p["name"] for p in providers] == ["netnode"]
+    assert [p["name"] for p in providers] == ["amphora", "netnode"]
     defaults = api.get("/v2/lbaas/quotas/defaults").json()["quota"]
     assert defaults["load_balancer"] == defaults["loadbalancer"] == -1

@@ -21,6 +21,7 @@ from netnode.api.auth import Context
 from netnode.api.common import Ctx, Svc
 from netnode.api.errors import BadRequest, Conflict, Forbidden, NotFound
 from netnode.api.listing import Prepared, Query, octavia, page
+from netnode.api.octavia.providers import PROVIDERS
 from netnode.api.service import Service, new_id
 from netnode.store.flavors import FlavorStore
 
@@ -28,7 +29,6 @@ router = APIRouter()
 
 PROFILES = octavia("flavorprofiles", "Flavor profile")
 FLAVORS = octavia("flavors", "Flavor")
-PROVIDERS = ("amphora", "netnode")
 # What flavor_data may say, and the values each key takes.
 FLAVOR_DATA = {
     "loadbalancer_topology": ("SINGLE", "ACTIVE_STANDBY"),

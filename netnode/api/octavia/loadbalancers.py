@@ -98,7 +98,9 @@ def create_loadbalancer(
         if req.availability_zone is not None:
             lb["availability_zone"] = req.availability_zone
         doc.add("load_balancers", lb)
-        doc.set_meta(lb_id, ctx, data, quotas.project, flavor_id=req.flavor_id)
+        doc.set_meta(
+            lb_id, ctx, data, quotas.project, flavor_id=req.flavor_id, provider=req.provider
+        )
         built = graph.populate(svc, ctx, doc, w, quotas, lb, req)
         return lb_id
 

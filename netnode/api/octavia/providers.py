@@ -12,14 +12,20 @@ from netnode.api.common import Ctx
 
 router = APIRouter()
 
+# Octavia's default provider, amphora, is what Terraform, Kubernetes' cloud provider and
+# the CLI's defaults say; here it names the same thing as "netnode": HAProxy in a
+# namespace of a netnode node (no VM).
+PROVIDERS = {
+    "amphora": "The Octavia Amphora driver, as netnode runs it: HAProxy in a namespace of "
+    "a netnode node (an alias of netnode)",
+    "netnode": "HAProxy in a namespace on this node (netnode)",
+}
+DEFAULT_PROVIDER = "amphora"
+
 
 @router.get("/providers")
 def list_providers(ctx: Context = Ctx) -> Any:
-    return {
-        "providers": [
-            {"name": "netnode", "description": "HAProxy in a namespace on this node (netnode)"}
-        ]
-    }
+    return {"providers": [{"name": n, "description": d} for n, d in PROVIDERS.items()]}
 
 
 @router.get("/amphorae")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from netnode.api.octavia.providers import DEFAULT_PROVIDER
 from netnode.api.service import Service
 from netnode.api.world import Source, World
 from netnode.model.topology import LoadBalancer
@@ -53,8 +54,9 @@ class Views:
             "vip_qos_policy_id": None,
             "listeners": [{"id": x.uid} for x in lb.listeners],
             "pools": [{"id": p.uid} for p in lb.pools],
-            "provider": "netnode",
-            "flavor_id": meta.flavor_id if (meta := src.topo.metadata.get(lb.uid)) else None,
+            "provider": (meta.provider if (meta := src.topo.metadata.get(lb.uid)) else None)
+            or DEFAULT_PROVIDER,
+            "flavor_id": meta.flavor_id if meta else None,
             "availability_zone": lb.availability_zone,
         }
 
