@@ -13,7 +13,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from netnode.api import health, neutron, octavia, request_ids
+from netnode.api import endpoints, health, neutron, octavia, request_ids, versions
 from netnode.api import schemas as s
 from netnode.api.auth import Context, Tokens
 from netnode.api.errors import (
@@ -67,7 +67,8 @@ def create_app(svc: Service, tokens: Tokens | None, noauth_project: str = "admin
 
     @app.middleware("http")
     async def authenticate(request: Request, call_next: Any) -> Any:
-        if request.url.path not in OPEN_PATHS and not ui.is_open(request.url.path):
+        path = endpoints.route_path(request.scope)
+        if path not in OPEN_PATHS and not ui.is_open(path):
             if tokens is None:
                 request.state.context = anonymous
             else:
@@ -120,19 +121,20 @@ def create_app(svc: Service, tokens: Tokens | None, noauth_project: str = "admin
         return _error(request, ApiError(f"netnode failed to answer: {type(exc).__name__}"))
 
     @app.get("/", include_in_schema=True)
-    def versions(request: Request) -> Any:
-        return {
-            "versions": [
-                _version(request, "v2.0", "/v2.0/", "CURRENT"),
-                _version(request, "v2", "/v2/", "SUPPORTED"),
-            ]
-        }
+    def root(request: Request) -> Any:
+        base = str(request.base_url)
+        where = endpoints.service(request)
+        if where == endpoints.LOAD_BALANCER:
+            return {"versions": versions.octavia_versions(base)}
+        if where == endpoints.NETWORKING:
+            return {"versions": [versions.neutron_v20(base)]}
+        return {"versions": versions.both(base)}
 
     @app.get("/v2.0")
     @app.get("/v2.0/")
     def v20(request: Request) -> Any:
         return {
-            "version": _version(request, "v2.0", "/v2.0/", "CURRENT"),
+            "version": versions.neutron_v20(str(request.base_url)),
             "resources": [
                 {
                     "name": n,
@@ -146,7 +148,7 @@ def create_app(svc: Service, tokens: Tokens | None, noauth_project: str = "admin
     @app.get("/v2")
     @app.get("/v2/")
     def v2(request: Request) -> Any:
-        return {"version": _version(request, "v2", "/v2/", "CURRENT")}
+        return {"version": versions.octavia_v2(str(request.base_url))}
 
     for prefix in ("/v2/lbaas", "/v2.0/lbaas"):
         app.include_router(
@@ -170,6 +172,8 @@ def create_app(svc: Service, tokens: Tokens | None, noauth_project: str = "admin
     # Every answer carries x-openstack-request-id, every log line of it the same id:
     # added last, the outermost of the middleware (authentication's 401s included).
     app.add_middleware(request_ids.RequestIds)
+    # Outermost: /load-balancer/... and /networking/... are the same API (api.endpoints).
+    app.add_middleware(endpoints.ServicePrefixes)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -248,19 +252,8 @@ def _link_creates(document: dict[str, Any]) -> None:
                 }
 
 
-def _version(request: Request, version: str, path: str, status: str) -> dict[str, Any]:
-    return {
-        "id": version,
-        "status": status,
-        "updated": "2026-11-26T00:00:00Z",
-        "min_version": "2.0" if version == "v2" else "",
-        "version": "2.27" if version == "v2" else "",
-        "links": [{"href": str(request.base_url).rstrip("/") + path, "rel": "self"}],
-    }
-
-
 def _error(request: Request, error: ApiError) -> JSONResponse:
-    path = request.url.path
+    path = endpoints.route_path(request.scope)
     neutron_api = path.startswith("/v2.0/") and not path.startswith("/v2.0/lbaas")
     body = neutron_body(error) if neutron_api else octavia_body(error)
     headers = (

@@ -19,6 +19,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
 
+from netnode.api import endpoints
 from netnode.api.errors import Forbidden
 from netnode.api.service import Service
 from netnode.model.topology import LoadBalancer
@@ -83,5 +84,6 @@ def template(scope: Mapping[str, Any]) -> str:
         return UNMATCHED
     names = {str(v): k for k, v in scope.get("path_params", {}).items()}
     return "/".join(
-        f"{{{names[part]}}}" if part in names else part for part in scope["path"].split("/")
+        f"{{{names[part]}}}" if part in names else part
+        for part in endpoints.route_path(scope).split("/")
     )
