@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from netnode.drivers import rtnl
 from netnode.errors import HostError
 from netnode.plan.observed import LinkState, NamespaceState
+from netnode.plan.uplinks import HostLink, Route
 
 # pyroute2 (about 0.12 s to import) is imported where a method uses it: a Host is built
 # by commands that never speak netlink (``netnode plan`` as a user, ``netnode status``).
@@ -193,6 +194,51 @@ class Netlink:
         except NetlinkError as exc:
             where = f"namespace {namespace}" if namespace else "the host namespace"
             raise HostError(f"interface {ifname} not found in {where}") from exc
+
+    def host_link(self, ifname: str) -> LinkState | None:
+        """An interface of the host's own namespace (addresses not read), None if absent."""
+        try:
+            msg = self._get_link(None, ifname)
+        except HostError:
+            return None
+        flags = msg["flags"]
+        mac = (msg.get_attr("IFLA_ADDRESS") or "").lower()
+        return LinkState(msg["index"], mac, bool(flags & IFF_UP), frozenset())
+
+    def set_host_link_up(self, ifname: str, up: bool) -> None:
+        """Set an interface of the host's namespace up or down; nothing else of it."""
+        index = self._get_link(None, ifname)["index"]
+        self._call(None, "link", "set", index=index, state="up" if up else "down")
+
+    def host_links(self) -> dict[str, HostLink]:
+        """Every interface of the host's namespace: its kind, master and lower device."""
+        ipr = self._ipr(None)
+        found = {}
+        names = {msg["index"]: msg.get_attr("IFLA_IFNAME") for msg in ipr.get_links()}
+        for msg in ipr.get_links():
+            name = msg.get_attr("IFLA_IFNAME")
+            kind = msg.get_nested("IFLA_LINKINFO", "IFLA_INFO_KIND")
+            master = names.get(msg.get_attr("IFLA_MASTER") or -1)
+            # IFLA_LINK with a netns id names a device of another namespace (a veth's peer).
+            elsewhere = msg.get_attr("IFLA_LINK_NETNSID") is not None
+            lower = None if elsewhere else names.get(msg.get_attr("IFLA_LINK") or -1)
+            found[name] = HostLink(name, kind, master, lower if lower != name else None)
+        return found
+
+    def host_routes(self) -> tuple[Route, ...]:
+        """The host namespace's routes (IPv4 and IPv6, every table), as destinations and
+        the interfaces they leave by."""
+        ipr = self._ipr(None)
+        names = {msg["index"]: msg.get_attr("IFLA_IFNAME") for msg in ipr.get_links()}
+        routes = []
+        for family, everything in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
+            for msg in ipr.get_routes(family=family):
+                dst = msg.get_attr("RTA_DST") or everything
+                oifs = [msg.get_attr("RTA_OIF")]
+                oifs += [hop.get("oif") for hop in msg.get_attr("RTA_MULTIPATH") or ()]
+                devices = tuple(names[i] for i in oifs if i in names)
+                routes.append(Route(f"{dst}/{msg['dst_len']}", devices))
+        return tuple(routes)
 
     def root_link_index(self, ifname: str) -> int | None:
         try:
