@@ -22,6 +22,7 @@ from netnode.plan.spec import (
     Forwarded,
     HostSpec,
     PortSpec,
+    uplink_record,
 )
 
 
@@ -170,8 +171,12 @@ def _uplink_ops(
     if bridge.network is not None:
         ids[OWNER_OBJECT] = bridge.network
     current = {} if port is None else port.external_ids
-    # The admin state it had before netnode: as recorded at the first attachment.
+    # The admin state it had before netnode, as recorded at the first attachment (on
+    # the bridge too, for when the port was deleted by hand), or as it is now.
     before = current.get(OWNER_UPLINK) if _owned_by(current, owner) else None
+    on = observed.ovs.bridges.get(bridge.name)
+    if before is None and on is not None:
+        before = on.external_ids.get(uplink_record(name))
     ids[OWNER_UPLINK] = before or ("up" if link is not None and link.up else "down")
     wanted = tuple(sorted(ids.items()))
     on_bridge = port is not None and port.bridge == bridge.name
@@ -256,11 +261,14 @@ def _orphans(desired: HostSpec, observed: HostState) -> Iterable[op.Operation]:
     for name, port in observed.ovs.ports.items():
         if name not in wanted_ports and ours(port.external_ids):
             doomed_ports.add(name)
-            yield op.DeletePort(name)
+            if OWNER_UPLINK not in port.external_ids:
+                yield op.DeletePort(name)
+                continue
             # An uplink is detached, never deleted, its addresses untouched; it goes back
             # down if it was down before netnode attached it.
+            yield op.DetachUplink(port.bridge, name)
             link = observed.host_links.get(name)
-            if port.external_ids.get(OWNER_UPLINK) == "down" and link is not None and link.up:
+            if port.external_ids[OWNER_UPLINK] == "down" and link is not None and link.up:
                 yield op.SetUplinkState(name, up=False)
     for name in observed.ledger.namespaces:
         if name not in wanted_ns and name in observed.namespaces:

@@ -14,7 +14,15 @@ from typing import ClassVar
 
 from netnode.plan.runtime import ServerChange
 from netnode.plan.runtime import commands as runtime_commands
-from netnode.plan.spec import BridgeSpec, FirewallSpec, PortSpec, ProcessSpec, UdpSpec
+from netnode.plan.spec import (
+    OWNER_UPLINK,
+    BridgeSpec,
+    FirewallSpec,
+    PortSpec,
+    ProcessSpec,
+    UdpSpec,
+    uplink_record,
+)
 
 Argv = list[str]
 
@@ -234,10 +242,33 @@ class AttachUplink(OvsOperation):
 
     def ovs(self) -> list[Argv]:
         moved = [["--if-exists", "del-port", self.interface]] if self.elsewhere else []
+        before = dict(self.owner)[OWNER_UPLINK]
         return [
             *moved,
             ["--may-exist", "add-port", self.bridge, self.interface],
             ["set", "port", self.interface, *_ids(self.owner)],
+            ["set", "bridge", self.bridge, *_ids(((uplink_record(self.interface), before),))],
+        ]
+
+
+@dataclass(frozen=True)
+class DetachUplink(OvsOperation):
+    """An uplink no longer wanted: its port deleted (the interface, its addresses and
+    routes are the host's and stay), the bridge's record of it forgotten."""
+
+    phase = 30
+    action = "delete"
+    bridge: str
+    interface: str
+
+    @property
+    def subject(self) -> str:
+        return f"port {self.interface}"
+
+    def ovs(self) -> list[Argv]:
+        return [
+            ["--if-exists", "del-port", self.interface],
+            ["remove", "bridge", self.bridge, "external_ids", uplink_record(self.interface)],
         ]
 
 

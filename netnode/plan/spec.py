@@ -23,6 +23,12 @@ OWNER_OBJECT = "netnode-object"
 OWNER_UPLINK = "netnode-uplink"
 
 
+def uplink_record(interface: str) -> str:
+    """The key on the Bridge row that keeps the uplink's state from before netnode while
+    its Port row may be gone (someone's del-port, which netnode repairs)."""
+    return f"{OWNER_UPLINK}-{interface}"
+
+
 @dataclass(frozen=True)
 class BridgeSpec:
     name: str

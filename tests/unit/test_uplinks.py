@@ -225,7 +225,7 @@ def attached(observed: HostState, up: bool, before: str = "down") -> HostState:
     }
     ports = {**observed.ovs.ports, "eth3": OvsPort("eth3", "br-ex", None, ids, 7)}
     ex = observed.ovs.bridges["br-ex"]
-    mine = {OWNER_NODE: "netnode", OWNER_TOPOLOGY: "seed"}
+    mine = {OWNER_NODE: "netnode", OWNER_TOPOLOGY: "seed", f"{OWNER_UPLINK}-eth3": before}
     bridges = {
         **observed.ovs.bridges,
         "br-ex": replace(ex, external_ids=mine, ports=(*ex.ports, "eth3")),
@@ -253,6 +253,7 @@ def test_the_uplink_is_attached_with_netnodes_keys_and_brought_up() -> None:
             f"external_ids:{OWNER_OBJECT}={topo().networks[1].uid}",
             f"external_ids:{OWNER_TOPOLOGY}=seed",
             f"external_ids:{OWNER_UPLINK}=down",
+            "--", "set", "bridge", "br-ex", f"external_ids:{OWNER_UPLINK}-eth3=down",
         ]
     ]  # fmt: skip
     assert up.shell() == [["ip", "link", "set", "dev", "eth3", "up"]]
@@ -265,11 +266,16 @@ def test_drift_is_repaired() -> None:
     # Set down by someone: only brought up again.
     down = attached(as_observed(wanted), up=False)
     assert [type(o).__name__ for o in uplink_ops(plan(wanted, down))] == ["SetUplinkState"]
-    # del-port'ed: attached again, and what it was before netnode is not forgotten
-    # while the port lives (here it is gone: the link is up now, as netnode left it).
+    # del-port'ed: attached again; what it was before netnode (down) is not forgotten
+    # with the port, though it is up now, as netnode left it: the bridge keeps it.
     gone = replace(converged, ovs=replace(converged.ovs, ports=dict(as_observed(wanted).ovs.ports)))
     (attach,) = uplink_ops(plan(wanted, gone))
-    assert isinstance(attach, op.AttachUplink) and (OWNER_UPLINK, "up") in attach.owner
+    assert isinstance(attach, op.AttachUplink) and (OWNER_UPLINK, "down") in attach.owner
+    # Without that record either (a bridge made by hand), it is what the link is now.
+    bridges = {**gone.ovs.bridges, "br-ex": replace(gone.ovs.bridges["br-ex"], external_ids={})}
+    unrecorded = replace(gone, ovs=replace(gone.ovs, bridges=bridges))
+    (attach,) = uplink_ops(plan(wanted, unrecorded))
+    assert (OWNER_UPLINK, "up") in attach.owner
     # On another bridge: moved.
     ports = {**converged.ovs.ports, "eth3": replace(converged.ovs.ports["eth3"], bridge="br-x")}
     moved = replace(converged, ovs=replace(converged.ovs, ports=ports))
@@ -286,7 +292,11 @@ def test_destroy_detaches_and_gives_back_the_state_it_had() -> None:
         detach = [o for o in the_plan.operations if o.subject == "port eth3"]
         shells = [line for o in detach for line in o.shell()]
         # Only a del-port and maybe a link down: no address is touched, nothing deleted.
-        assert shells == [["ovs-vsctl", "--", "--if-exists", "del-port", "eth3"], *restored]
+        assert shells == [
+            ["ovs-vsctl", "--", "--if-exists", "del-port", "eth3",
+             "--", "remove", "bridge", "br-ex", "external_ids", f"{OWNER_UPLINK}-eth3"],
+            *restored,
+        ]  # fmt: skip
         assert "bridge br-ex" in the_plan.changes()  # the bridge goes with its last port
 
 
