@@ -185,18 +185,33 @@ def parse_mappings(entries: Iterable[str]) -> dict[str, str]:
     return found
 
 
+@dataclass(frozen=True)
+class ProviderMappings:
+    """A node's ``--physical-interface-mappings`` (and ``--force-uplink``): applied by its
+    agent to the one topology they are for, the API's (a file names its own interface;
+    applied to files too, a ``netnode apply`` of one would detach what the agent attached)."""
+
+    topology: str
+    interfaces: Mapping[str, str] = field(default_factory=dict)
+    force: bool = False
+
+    def apply(self, name: str, topo: Topology) -> Topology:
+        if name != self.topology or not self.interfaces:
+            return topo
+        return mapped(topo, self.interfaces, self.force)
+
+
 def mapped(topo: Topology, mappings: Mapping[str, str], force: bool = False) -> Topology:
     """The topology with the mapped interface as the physical interface of its external
-    network on the default external bridge (physnet-ex), where none is named."""
+    network (physnet-ex: the API shows every external network on it, and makes one at
+    most, on br-ex). Unchanged when it has none, or several without an interface (an
+    interface is a port of one bridge), or one names the interface already."""
     interface = mappings.get(PHYSNET_EX)
-    if interface is None:
+    external = [n for n in topo.networks if n.external]
+    bare = [n for n in external if n.physical_interface is None]
+    if interface is None or len(bare) != 1 or interface in {n.physical_interface for n in external}:
         return topo
-    networks = [
-        net.model_copy(
-            update={"physical_interface": interface, "force_uplink": True if force else None}
-        )
-        if net.external and net.physical_interface is None and topo.bridge_of(net) == "br-ex"
-        else net
-        for net in topo.networks
-    ]
+    (target,) = bare
+    update = {"physical_interface": interface, "force_uplink": True if force else None}
+    networks = [n.model_copy(update=update) if n is target else n for n in topo.networks]
     return topo.model_copy(update={"networks": networks})

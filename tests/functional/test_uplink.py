@@ -11,6 +11,7 @@ refused, never forced, and only after the pre-flight was seen to refuse it in-pr
 
 from __future__ import annotations
 
+import argparse
 import json
 import secrets
 import subprocess
@@ -20,7 +21,8 @@ from dataclasses import dataclass
 import pytest
 import yaml
 
-from netnode.errors import TopologyError
+from netnode.cli import uplinks as uplinks_cli
+from netnode.errors import NetnodeError, TopologyError
 from netnode.model.loading import load_data
 from netnode.plan.spec import OWNER_NODE, OWNER_UPLINK
 from netnode.reconcile import converge
@@ -226,3 +228,56 @@ def test_the_interface_of_the_default_route_is_refused(lab: Lab) -> None:
     assert on_host(spec) == NOTHING
     assert bridge_of(carrier) is None
     assert lab.host.store.topologies() == []
+
+
+# --- the provider mapping of netnode agent / serve ---------------------------------------
+
+
+def api_like(lab: Lab) -> dict:
+    """The seed recorded as the API's topology ("api"): its external network names no
+    interface, as the API makes it."""
+    data = seed_data()
+    data["name"] = "api"
+    data["lab"]["clients"] = []
+    lab.apply(data)
+    return data
+
+
+def test_the_agents_mapping_gives_the_apis_external_network_its_uplink(
+    lab: Lab, upstream: Upstream
+) -> None:
+    api_like(lab)
+    assert bridge_of(upstream.near) is None
+
+    mapping = f"physnet-ex:{upstream.near}"
+    result = netnode(lab, "agent", "--once", "--physical-interface-mappings", mapping)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert bridge_of(upstream.near) == f"nn{lab.suffix}e"
+    assert is_up(upstream.near)
+    assert eventually(lambda: served(upstream) == {"server_81", "server_82"})
+    lab.destroy()
+    assert bridge_of(upstream.near) is None
+    assert not is_up(upstream.near)
+
+
+def test_a_mapping_to_the_default_routes_interface_is_refused_before_the_loop(lab: Lab) -> None:
+    carrier = default_route_interface()
+    if carrier is None:
+        pytest.skip("this host has no IPv4 default route to refuse")
+    api_like(lab)
+    mapping = f"physnet-ex:{carrier}"
+    # Seen refused in-process first: the agent below must never attach the host's NIC.
+    args = argparse.Namespace(physical_interface_mappings=[mapping], force_uplink=False)
+    with pytest.raises(NetnodeError, match="carries this host's default route"):
+        uplinks_cli.mappings_of(args, lab.host)
+
+    result = netnode(lab, "agent", "--once", "--physical-interface-mappings", mapping)
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"--physical-interface-mappings {mapping}: {carrier!r} carries" in result.stderr
+    assert "--force-uplink" in result.stderr
+    assert bridge_of(carrier) is None
+    result = netnode(lab, "agent", "--once", "--physical-interface-mappings", "physnet-ex:nnnone0")
+    assert result.returncode == 1
+    assert "this host has no interface 'nnnone0'" in result.stderr

@@ -184,24 +184,25 @@ def test_mappings_are_parsed_as_neutrons() -> None:
             parse_mappings([bad])
 
 
-def test_the_mapping_gives_the_external_network_on_br_ex_its_interface() -> None:
-    data = seed()
-    data["networks"][1].pop("bridge")
-    t = mapped(load_data(data), {"physnet-ex": "eth3"})
+def test_the_mapping_gives_the_external_network_its_interface() -> None:
+    t = mapped(topo(), {"physnet-ex": "eth3"})
     assert t.networks[1].physical_interface == "eth3"
     assert t.networks[1].force_uplink is None
-    assert mapped(load_data(data), {"physnet-ex": "eth3"}, force=True).networks[1].force_uplink
-    # A network that names its own interface, or is on another bridge, keeps its own.
-    assert (
-        mapped(topo(physical_interface="eth4"), {"physnet-ex": "eth3"})
-        .networks[1]
-        .physical_interface
-        == "eth4"
-    )
-    assert (
-        mapped(topo(bridge="br-ex2"), {"physnet-ex": "eth3"}).networks[1].physical_interface is None
-    )
+    assert mapped(topo(), {"physnet-ex": "eth3"}, force=True).networks[1].force_uplink
     assert mapped(topo(), {}) == topo()
+
+
+def test_the_mapping_leaves_a_network_that_names_its_own_or_two_without() -> None:
+    def interfaces(t: Topology) -> list[str | None]:
+        return [n.physical_interface for n in t.networks if n.external]
+
+    assert interfaces(mapped(topo(physical_interface="eth4"), {"physnet-ex": "eth3"})) == ["eth4"]
+    data = seed()
+    data["networks"].append({"name": "public2", "external": True, "bridge": "br-ex2"})
+    data["floating_ips"][0]["network"] = "public"
+    assert interfaces(mapped(load_data(data), {"physnet-ex": "eth3"})) == [None, None]
+    data["networks"][2]["physical_interface"] = "eth3"
+    assert interfaces(mapped(load_data(data), {"physnet-ex": "eth3"})) == [None, "eth3"]
 
 
 # --- the plan ------------------------------------------------------------------------
