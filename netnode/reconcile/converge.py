@@ -82,6 +82,7 @@ def preview(host: Host, topo: Topology, *, read_host: bool = True) -> Plan:
     spec = desired_for(host, topo)
     if not read_host:
         return plan(spec, HostState.empty())
+    preflight(host, topo)  # what apply would refuse, refused here too
     ledger = host.store.load(spec.topology)
     return plan(spec, host.observe(spec, ledger))
 
