@@ -216,9 +216,9 @@ class Host:
         interfaces and routes, and Open vSwitch's bridges and ports; None when the
         topology names no physical interface and every bridge of it is already an Open
         vSwitch bridge (nothing to check: no read)."""
-        ovs = self.ovs.observe()
-        if not uplinks.wants_facts(topo, ovs.bridges):
+        if not uplinks.wants_facts(topo, self.ovs.bridge_names()):
             return None
+        ovs = self.ovs.observe()
         return HostFacts(
             links=self.netlink.host_links(),
             routes=self.netlink.host_routes(),
