@@ -195,15 +195,16 @@ class Netlink:
             where = f"namespace {namespace}" if namespace else "the host namespace"
             raise HostError(f"interface {ifname} not found in {where}") from exc
 
-    def host_link(self, ifname: str) -> LinkState | None:
-        """An interface of the host's own namespace (addresses not read), None if absent."""
-        try:
-            msg = self._get_link(None, ifname)
-        except HostError:
-            return None
-        flags = msg["flags"]
-        mac = (msg.get_attr("IFLA_ADDRESS") or "").lower()
-        return LinkState(msg["index"], mac, bool(flags & IFF_UP), frozenset())
+    def host_link_states(self, names: set[str]) -> dict[str, LinkState]:
+        """Those of ``names`` that are interfaces of the host's own namespace, with their
+        state (one dump; MAC and addresses not read)."""
+        if not names:
+            return {}
+        return {
+            link.name: LinkState(link.index, "", bool(link.flags & IFF_UP), frozenset())
+            for link in self._host_interfaces().values()
+            if link.name in names
+        }
 
     def set_host_link_up(self, ifname: str, up: bool) -> None:
         """Set an interface of the host's namespace up or down; nothing else of it."""
@@ -212,33 +213,44 @@ class Netlink:
 
     def host_links(self) -> dict[str, HostLink]:
         """Every interface of the host's namespace: its kind, master and lower device."""
-        ipr = self._ipr(None)
-        found = {}
-        names = {msg["index"]: msg.get_attr("IFLA_IFNAME") for msg in ipr.get_links()}
-        for msg in ipr.get_links():
-            name = msg.get_attr("IFLA_IFNAME")
-            kind = msg.get_nested("IFLA_LINKINFO", "IFLA_INFO_KIND")
-            master = names.get(msg.get_attr("IFLA_MASTER") or -1)
-            # IFLA_LINK with a netns id names a device of another namespace (a veth's peer).
-            elsewhere = msg.get_attr("IFLA_LINK_NETNSID") is not None
-            lower = None if elsewhere else names.get(msg.get_attr("IFLA_LINK") or -1)
-            found[name] = HostLink(name, kind, master, lower if lower != name else None)
-        return found
+        found = self._host_interfaces()
+        names = {index: link.name for index, link in found.items()}
+        return {
+            link.name: HostLink(
+                link.name,
+                link.kind,
+                names.get(link.master) if link.master else None,
+                names.get(link.lower) if link.lower and link.lower != link.index else None,
+            )
+            for link in found.values()
+        }
 
     def host_routes(self) -> tuple[Route, ...]:
         """The host namespace's routes (IPv4 and IPv6, every table), as destinations and
         the interfaces they leave by."""
-        ipr = self._ipr(None)
-        names = {msg["index"]: msg.get_attr("IFLA_IFNAME") for msg in ipr.get_links()}
-        routes = []
-        for family, everything in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
-            for msg in ipr.get_routes(family=family):
-                dst = msg.get_attr("RTA_DST") or everything
-                oifs = [msg.get_attr("RTA_OIF")]
-                oifs += [hop.get("oif") for hop in msg.get_attr("RTA_MULTIPATH") or ()]
-                devices = tuple(names[i] for i in oifs if i in names)
-                routes.append(Route(f"{dst}/{msg['dst_len']}", devices))
-        return tuple(routes)
+        names = {index: link.name for index, link in self._host_interfaces().items()}
+        try:
+            found = rtnl.routes(self._host_reader())
+        except OSError as exc:
+            self._forget_reader("")
+            raise HostError(f"cannot read the host's routes: {exc}") from exc
+        return tuple(Route(dst, tuple(names[i] for i in oifs if i in names)) for dst, oifs in found)
+
+    def _host_interfaces(self) -> dict[int, rtnl.Interface]:
+        try:
+            return rtnl.interfaces(self._host_reader())
+        except OSError as exc:
+            self._forget_reader("")
+            raise HostError(f"cannot read the host's interfaces: {exc}") from exc
+
+    def _host_reader(self) -> socket.socket:
+        """A raw netlink socket in the host's namespace (this thread's, outside ``inside``)."""
+        cached = self._readers.get("")
+        if cached is not None:
+            return cached[1]
+        sock = rtnl.open_socket()
+        self._readers[""] = (None, sock)
+        return sock
 
     def root_link_index(self, ifname: str) -> int | None:
         try:

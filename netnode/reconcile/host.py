@@ -195,9 +195,7 @@ class Host:
         }
         uplinks = {b.physical_interface for b in desired.bridges if b.physical_interface}
         uplinks |= {name for name, p in ovs.ports.items() if OWNER_UPLINK in p.external_ids}
-        host_links = {
-            name: link for name in sorted(uplinks) if (link := self.netlink.host_link(name))
-        }
+        host_links = self.netlink.host_link_states(uplinks)
         return HostState(
             ovs,
             present,

@@ -281,3 +281,33 @@ def test_a_mapping_to_the_default_routes_interface_is_refused_before_the_loop(la
     result = netnode(lab, "agent", "--once", "--physical-interface-mappings", "physnet-ex:nnnone0")
     assert result.returncode == 1
     assert "this host has no interface 'nnnone0'" in result.stderr
+
+
+def test_the_pre_flight_reads_the_host_as_ip_shows_it(lab: Lab, upstream: Upstream) -> None:
+    """Its raw netlink reader (drivers.rtnl) against iproute2: every link, the veth's kind,
+    and the interfaces of the default routes (IPv4 and IPv6, every table)."""
+
+    def same_links() -> bool:
+        # Read again while other tests on the machine add or remove links in between.
+        found = set(lab.host.netlink.host_links())
+        return found == {entry["ifname"] for entry in json.loads(run("ip", "-j", "link", "show"))}
+
+    assert eventually(same_links, timeout=10)
+    links = lab.host.netlink.host_links()
+    assert links[upstream.near].kind == "veth"
+    assert links[upstream.near].lower is None  # its peer is in another namespace
+    defaults = {
+        route.get("dev")
+        for family in ("-4", "-6")
+        for route in json.loads(run("ip", family, "-j", "route", "show", "table", "all"))
+        if route.get("dst") == "default"
+    } - {None}
+    found = {
+        device
+        for route in lab.host.netlink.host_routes()
+        if route.destination in ("0.0.0.0/0", "::/0")
+        for device in route.devices
+    }
+    assert found == defaults
+    states = lab.host.netlink.host_link_states({upstream.near, "nnnone0"})
+    assert list(states) == [upstream.near] and not states[upstream.near].up
