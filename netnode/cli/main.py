@@ -394,8 +394,8 @@ def cmd_agent(args: argparse.Namespace) -> int:
         load_file(path, args.node)  # refuse a bad file before touching anything
     log_formats.configure(args.log_format, db_url=args.db)
     host = _host(args)
-    cluster = cluster_cli.cluster_of(args, host.store.engine)
     mappings = uplinks_cli.mappings_of(args, host)  # a bad mapping, refused before the loop
+    cluster = cluster_cli.cluster_of(args, host.store.engine)
     notifier = Notifier()  # systemd's Type=notify: READY after the first round, watchdog
 
     def alive() -> None:

@@ -278,9 +278,11 @@ def test_a_mapping_to_the_default_routes_interface_is_refused_before_the_loop(la
     assert f"--physical-interface-mappings {mapping}: {carrier!r} carries" in result.stderr
     assert "--force-uplink" in result.stderr
     assert bridge_of(carrier) is None
-    result = netnode(lab, "agent", "--once", "--physical-interface-mappings", "physnet-ex:nnnone0")
-    assert result.returncode == 1
-    assert "this host has no interface 'nnnone0'" in result.stderr
+    missing = ("--physical-interface-mappings", "physnet-ex:nnnone0")
+    for command in (["agent", "--once"], ["serve", "--noauth", "--port", "0"]):
+        result = netnode(lab, *command, *missing)
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "this host has no interface 'nnnone0'" in result.stderr
 
 
 def test_the_pre_flight_reads_the_host_as_ip_shows_it(lab: Lab, upstream: Upstream) -> None:
