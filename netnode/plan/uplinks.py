@@ -8,7 +8,8 @@ Refused, each under the field that names it:
   of the host that is not an Open vSwitch bridge: netnode would make a bridge of a NIC's
   name;
 - a physical interface the host does not have, one that is an Open vSwitch bridge, a
-  port of another bridge or of another master (a Linux bridge, a bond);
+  port of another bridge or of another master (a Linux bridge, a bond), or the uplink
+  of another topology;
 - a physical interface that carries the host's default route (or under which a device
   that carries it is stacked: a VLAN, a bridge, a bond), unless the network says
   ``force_uplink: true``: attached to a bridge, it would cut the host off its network.
@@ -24,7 +25,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-from netnode.errors import Problem
+from netnode.errors import CONFLICT, Problem
 from netnode.model.topology import Topology
 
 # The physical network every external network is on (what the API shows as
@@ -57,6 +58,8 @@ class HostFacts:
     routes: tuple[Route, ...] = ()
     ovs_bridges: frozenset[str] = frozenset()
     ovs_ports: Mapping[str, str] = field(default_factory=dict)  # port -> its bridge
+    # Uplinks netnode attached: port -> the (node, topology) whose it is.
+    uplink_owners: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
 
 def default_route_carriers(routes: Iterable[Route], links: Mapping[str, HostLink]) -> set[str]:
@@ -91,8 +94,9 @@ def wants_facts(topo: Topology, ovs_bridges: Iterable[str]) -> bool:
     return any(name not in known for name, _ in _bridges(topo))
 
 
-def problems(topo: Topology, facts: HostFacts) -> list[Problem]:
-    return [*_bridge_problems(topo, facts), *_interface_problems(topo, facts)]
+def problems(topo: Topology, facts: HostFacts, owner: tuple[str, str]) -> list[Problem]:
+    """What the host refuses of ``topo``, applied by ``owner`` (node, topology name)."""
+    return [*_bridge_problems(topo, facts), *_interface_problems(topo, facts, owner)]
 
 
 def _bridges(topo: Topology) -> Iterator[tuple[str, str]]:
@@ -116,7 +120,9 @@ def _bridge_problems(topo: Topology, facts: HostFacts) -> Iterator[Problem]:
         )
 
 
-def _interface_problems(topo: Topology, facts: HostFacts) -> Iterator[Problem]:
+def _interface_problems(
+    topo: Topology, facts: HostFacts, owner: tuple[str, str]
+) -> Iterator[Problem]:
     carriers = default_route_carriers(facts.routes, facts.links)
     for i, net in enumerate(topo.networks):
         name = net.physical_interface
@@ -126,6 +132,7 @@ def _interface_problems(topo: Topology, facts: HostFacts) -> Iterator[Problem]:
         bridge = topo.bridge_of(net)
         link = facts.links.get(name)
         on = facts.ovs_ports.get(name)
+        holder = facts.uplink_owners.get(name, owner)
         if name in facts.ovs_bridges:
             yield Problem(
                 path,
@@ -137,6 +144,14 @@ def _interface_problems(topo: Topology, facts: HostFacts) -> Iterator[Problem]:
                 path,
                 f"this host has no interface {name!r} (in its own namespace): give the name "
                 "'ip link' shows for the NIC of the external network",
+            )
+        elif holder != owner:
+            yield Problem(
+                path,
+                f"{name!r} is the uplink of topology {holder[1]!r} of node {holder[0]!r}: "
+                "an interface is the uplink of one topology; destroy that one first, or "
+                "name another interface",
+                CONFLICT,
             )
         elif on is not None and on != bridge:
             yield Problem(

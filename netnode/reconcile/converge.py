@@ -187,7 +187,7 @@ def preflight(host: Host, topo: Topology) -> None:
     facts = host.uplink_facts(topo)
     if facts is None:
         return
-    problems = uplinks.problems(topo, facts)
+    problems = uplinks.problems(topo, facts, (host.node, desired_state.name_of(topo)))
     if problems:
         raise TopologyError(problems, f"topology {topo.name!r} on this host")
 

@@ -32,7 +32,7 @@ from netnode.plan.desired import conntrackd_dir, keepalived_dir, udp_root
 from netnode.plan.diff import Plan
 from netnode.plan.memo import Memo
 from netnode.plan.observed import HostState, Ledger, NamespaceState, ProcessState
-from netnode.plan.spec import OWNER_UPLINK, HostSpec
+from netnode.plan.spec import OWNER_NODE, OWNER_TOPOLOGY, OWNER_UPLINK, HostSpec
 from netnode.plan.units import Unit
 from netnode.plan.uplinks import HostFacts
 from netnode.reconcile.certificates import Verdicts
@@ -222,6 +222,11 @@ class Host:
             routes=self.netlink.host_routes(),
             ovs_bridges=frozenset(ovs.bridges),
             ovs_ports={name: port.bridge for name, port in ovs.ports.items()},
+            uplink_owners={
+                name: (p.external_ids.get(OWNER_NODE, ""), p.external_ids.get(OWNER_TOPOLOGY, ""))
+                for name, p in ovs.ports.items()
+                if OWNER_UPLINK in p.external_ids
+            },
         )
 
     @cached_property

@@ -58,7 +58,7 @@ DEFAULT_VIA_ETH0 = (Route("0.0.0.0/0", ("eth0",)), Route("192.0.2.0/24", ("eth0"
 
 
 def found(t: Topology, facts: HostFacts) -> dict[str, str]:
-    return {p.path: p.message for p in problems(t, facts)}
+    return {p.path: p.message for p in problems(t, facts, ("netnode", "seed"))}
 
 
 # --- the default route ---------------------------------------------------------------
@@ -131,6 +131,15 @@ def test_a_port_of_another_bridge_or_master_is_refused() -> None:
     # Its own bridge's port (attached before) and the kernel datapath's master are fine.
     facts = host(HostLink("eth3", master="ovs-system"), ports={"eth3": "br-ex"})
     assert found(topo(physical_interface="eth3"), facts) == {}
+
+
+def test_the_uplink_of_another_topology_is_refused() -> None:
+    facts = host(HostLink("eth3"), ports={"eth3": "br-ex"})
+    theirs = replace(facts, uplink_owners={"eth3": ("netnode", "other")})
+    message = found(topo(physical_interface="eth3"), theirs)
+    assert "'eth3' is the uplink of topology 'other' of node 'netnode'" in message[PHYS]
+    ours = replace(facts, uplink_owners={"eth3": ("netnode", "seed")})
+    assert found(topo(physical_interface="eth3"), ours) == {}
 
 
 def test_an_open_vswitch_bridge_is_no_physical_interface() -> None:
