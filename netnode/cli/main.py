@@ -27,6 +27,7 @@ from netnode.cli import log_formats
 from netnode.cli import metrics as metrics_cli
 from netnode.cli import serve as serve_cli
 from netnode.cli import units as units_cli
+from netnode.cli import uplinks as uplinks_cli
 from netnode.errors import NetnodeError, TopologyError
 from netnode.model.ids import DEFAULT_NODE
 
@@ -170,6 +171,7 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds between full passes (default 10); changes are acted on at once",
     )
     cluster_cli.add_membership_arguments(agent)
+    uplinks_cli.add_arguments(agent)
     log_formats.add_argument(agent)
     serve = command(
         "serve",
@@ -179,6 +181,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve_cli.add_arguments(serve)
     cluster_cli.add_membership_arguments(serve)
+    uplinks_cli.add_arguments(serve)
     log_formats.add_argument(serve)
     logs = command(
         "logs", cmd_logs, "a load balancer's tenant flow log (Octavia's format)", file=False
@@ -391,6 +394,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
         load_file(path, args.node)  # refuse a bad file before touching anything
     log_formats.configure(args.log_format, db_url=args.db)
     host = _host(args)
+    mappings = uplinks_cli.mappings_of(args, host)  # a bad mapping, refused before the loop
     cluster = cluster_cli.cluster_of(args, host.store.engine)
     notifier = Notifier()  # systemd's Type=notify: READY after the first round, watchdog
 
@@ -405,6 +409,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
         period=args.period,
         cluster=cluster,
         alive=alive,
+        mappings=mappings,
     )
     try:
         if args.once:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from netnode.cli import cluster as cluster_cli
 from netnode.cli import log_formats
+from netnode.cli import uplinks as uplinks_cli
 from netnode.errors import NetnodeError
 
 # Every netnode command builds serve's options into its parser: the API server
@@ -152,6 +153,7 @@ def run(args: argparse.Namespace, host: Host) -> int:
     tokens = None if args.noauth else Tokens.load(Path(args.tokens))
     store = host.store  # opens the store and migrates its schema before serving
     cluster_cli.cluster_of(args, store.engine)  # a bad --bridge-map, refused before serving
+    mappings = uplinks_cli.mappings_of(args, host)  # and a bad uplink
     stop = threading.Event()
     notifier = Notifier()  # systemd's Type=notify: READY once listening, the watchdog
     metrics = Metrics()  # the agent's passes, the API's requests, the load balancers
@@ -176,6 +178,7 @@ def run(args: argparse.Namespace, host: Host) -> int:
                 cluster=cluster_cli.cluster_of(args, own.store.engine),
                 alive=notifier.alive,  # the watchdog is fed by the loop's rounds
                 metrics=metrics,
+                mappings=mappings,
             )
             agent_box["agent"] = agent
             ready.set()

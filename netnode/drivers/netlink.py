@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from netnode.drivers import rtnl
 from netnode.errors import HostError
 from netnode.plan.observed import LinkState, NamespaceState
+from netnode.plan.uplinks import HostLink, Route
 
 # pyroute2 (about 0.12 s to import) is imported where a method uses it: a Host is built
 # by commands that never speak netlink (``netnode plan`` as a user, ``netnode status``).
@@ -194,6 +195,63 @@ class Netlink:
         except NetlinkError as exc:
             where = f"namespace {namespace}" if namespace else "the host namespace"
             raise HostError(f"interface {ifname} not found in {where}") from exc
+
+    def host_link_states(self, names: set[str]) -> dict[str, LinkState]:
+        """Those of ``names`` that are interfaces of the host's own namespace, with their
+        state (one dump; MAC and addresses not read)."""
+        if not names:
+            return {}
+        return {
+            link.name: LinkState(link.index, "", bool(link.flags & IFF_UP), frozenset())
+            for link in self._host_interfaces().values()
+            if link.name in names
+        }
+
+    def set_host_link_up(self, ifname: str, up: bool) -> None:
+        """Set an interface of the host's namespace up or down; nothing else of it."""
+        index = self._get_link(None, ifname)["index"]
+        self._call(None, "link", "set", index=index, state="up" if up else "down")
+
+    def host_links(self) -> dict[str, HostLink]:
+        """Every interface of the host's namespace: its kind, master and lower device."""
+        found = self._host_interfaces()
+        names = {index: link.name for index, link in found.items()}
+        return {
+            link.name: HostLink(
+                link.name,
+                link.kind,
+                names.get(link.master) if link.master else None,
+                names.get(link.lower) if link.lower and link.lower != link.index else None,
+            )
+            for link in found.values()
+        }
+
+    def host_routes(self) -> tuple[Route, ...]:
+        """The host namespace's routes (IPv4 and IPv6, every table), as destinations and
+        the interfaces they leave by."""
+        names = {index: link.name for index, link in self._host_interfaces().items()}
+        try:
+            found = rtnl.routes(self._host_reader())
+        except OSError as exc:
+            self._forget_reader("")
+            raise HostError(f"cannot read the host's routes: {exc}") from exc
+        return tuple(Route(dst, tuple(names[i] for i in oifs if i in names)) for dst, oifs in found)
+
+    def _host_interfaces(self) -> dict[int, rtnl.Interface]:
+        try:
+            return rtnl.interfaces(self._host_reader())
+        except OSError as exc:
+            self._forget_reader("")
+            raise HostError(f"cannot read the host's interfaces: {exc}") from exc
+
+    def _host_reader(self) -> socket.socket:
+        """A raw netlink socket in the host's namespace (this thread's, outside ``inside``)."""
+        cached = self._readers.get("")
+        if cached is not None:
+            return cached[1]
+        sock = rtnl.open_socket()
+        self._readers[""] = (None, sock)
+        return sock
 
     def root_link_index(self, ifname: str) -> int | None:
         try:

@@ -117,6 +117,11 @@ class OVS:
                 )
         return state
 
+    def bridge_names(self) -> set[str]:
+        """The bridges' names alone (one small read, for a check made on every pass)."""
+        (rows,) = self.db.select(("Bridge", ["name"]))
+        return {row["name"] for row in rows}
+
     def close(self) -> None:
         self.db.close()
 

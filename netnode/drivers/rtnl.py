@@ -19,9 +19,11 @@ NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
 RTM_NEWLINK, RTM_GETLINK = 16, 18
 RTM_NEWADDR, RTM_GETADDR = 20, 22
 RTM_NEWROUTE, RTM_GETROUTE = 24, 26
-IFLA_ADDRESS, IFLA_IFNAME = 1, 3
+IFLA_ADDRESS, IFLA_IFNAME, IFLA_LINK, IFLA_MASTER = 1, 3, 5, 10
+IFLA_LINKINFO, IFLA_LINK_NETNSID = 18, 37
+IFLA_INFO_KIND = 1
 IFA_ADDRESS = 1
-RTA_DST, RTA_GATEWAY, RTA_TABLE = 1, 5, 15
+RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_MULTIPATH, RTA_TABLE = 1, 4, 5, 9, 15
 RT_TABLE_MAIN = 254
 
 NLMSGHDR = struct.Struct("=IHHII")
@@ -29,6 +31,7 @@ IFINFOMSG = struct.Struct("=BxHiII")
 IFADDRMSG = struct.Struct("=BBBBI")
 RTMSG = struct.Struct("=BBBBBBBBI")
 RTATTR = struct.Struct("=HH")
+RTNEXTHOP = struct.Struct("=HBBi")
 
 
 @dataclass
@@ -86,6 +89,61 @@ def dump(sock: socket.socket) -> Dump:
         elif RTA_DST in attrs:
             routes.add((f"{socket.inet_ntoa(attrs[RTA_DST][:4])}/{dst_len}", via))
     return Dump({link.name: link for link in by_index.values()}, gateway, frozenset(routes))
+
+
+@dataclass
+class Interface:
+    """A link as the uplink's pre-flight reads it: its kind, master and lower device."""
+
+    index: int
+    name: str
+    flags: int
+    kind: str | None
+    master: int | None
+    lower: int | None  # None too when IFLA_LINK names a device of another namespace
+
+
+def interfaces(sock: socket.socket) -> dict[int, Interface]:
+    """Every link of the socket's namespace, by index."""
+    found: dict[int, Interface] = {}
+    for payload in _request(sock, RTM_GETLINK, IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0)):
+        _family, _type, index, flags, _change = IFINFOMSG.unpack_from(payload)
+        attrs = _attrs(payload, IFINFOMSG.size)
+        name = attrs.get(IFLA_IFNAME, b"").rstrip(b"\0").decode()
+        info = _attrs(attrs.get(IFLA_LINKINFO, b""), 0)
+        kind = info.get(IFLA_INFO_KIND, b"").rstrip(b"\0").decode() or None
+        master = _u32(attrs.get(IFLA_MASTER))
+        # IFLA_LINK with a netns id names a device of another namespace (a veth's peer).
+        lower = None if IFLA_LINK_NETNSID in attrs else _u32(attrs.get(IFLA_LINK))
+        found[index] = Interface(index, name, flags, kind, master, lower)
+    return found
+
+
+def routes(sock: socket.socket) -> list[tuple[str, tuple[int, ...]]]:
+    """Every IPv4 and IPv6 route of the socket's namespace, every table: its destination
+    ("0.0.0.0/0") and the indexes of the links it leaves by (several: multipath)."""
+    found = []
+    for family, size in ((socket.AF_INET, 4), (socket.AF_INET6, 16)):
+        request = RTMSG.pack(family, 0, 0, 0, 0, 0, 0, 0, 0)
+        for payload in _request(sock, RTM_GETROUTE, request):
+            dst_len = RTMSG.unpack_from(payload)[1]
+            attrs = _attrs(payload, RTMSG.size)
+            dst = socket.inet_ntop(family, attrs.get(RTA_DST, b"\0" * size)[:size])
+            oifs = [i for i in (_u32(attrs.get(RTA_OIF)),) if i is not None]
+            hops = attrs.get(RTA_MULTIPATH, b"")
+            offset = 0
+            while offset + RTNEXTHOP.size <= len(hops):
+                length, _flags, _hops, index = RTNEXTHOP.unpack_from(hops, offset)
+                if length < RTNEXTHOP.size:
+                    break
+                oifs.append(index)
+                offset += (length + 3) & ~3
+            found.append((f"{dst}/{dst_len}", tuple(oifs)))
+    return found
+
+
+def _u32(value: bytes | None) -> int | None:
+    return struct.unpack("=I", value[:4])[0] if value is not None and len(value) >= 4 else None
 
 
 def _request(sock: socket.socket, kind: int, body: bytes) -> list[bytes]:

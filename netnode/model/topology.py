@@ -189,7 +189,11 @@ class Network(Named):
     external: bool = False
     segmentation_id: Annotated[int, Field(ge=1, le=4094)] | None = None
     bridge: InterfaceName | None = None
+    # The host interface attached to the external bridge (the seed's eth3; see
+    # plan.uplinks for what is refused), and whether it may be the one that carries the
+    # host's default route.
     physical_interface: InterfaceName | None = None
+    force_uplink: bool | None = None
     subnets: list[Subnet] = []
 
 

@@ -269,6 +269,11 @@ def _physical_interfaces(topo: Topology, bridges: dict[str, str]) -> Iterator[Pr
     attached: dict[str, str] = {}
     for i, net in enumerate(topo.networks):
         phys = net.physical_interface
+        if net.force_uplink and phys is None:
+            yield Problem(
+                f"networks[{i}].force_uplink",
+                "force_uplink is about a physical_interface: name one, or leave it out",
+            )
         if phys is None or not net.external:
             continue
         path = f"networks[{i}].physical_interface"

@@ -207,7 +207,9 @@ def build_units(
 
 def _bridge(topo: Topology, net: Network) -> BridgeSpec:
     phys = net.physical_interface if net.external else None
-    return BridgeSpec(name=topo.bridge_of(net), physical_interface=phys)
+    return BridgeSpec(
+        name=topo.bridge_of(net), physical_interface=phys, network=net.uid if phys else None
+    )
 
 
 def _gateway_of(topo: Topology, net: Network, address: IPv4Address) -> str | None:

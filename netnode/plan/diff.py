@@ -15,10 +15,14 @@ from netnode.plan.observed import HostState
 from netnode.plan.runtime import server_changes
 from netnode.plan.spec import (
     OWNER_NODE,
+    OWNER_OBJECT,
     OWNER_TOPOLOGY,
+    OWNER_UPLINK,
+    BridgeSpec,
     Forwarded,
     HostSpec,
     PortSpec,
+    uplink_record,
 )
 
 
@@ -70,16 +74,8 @@ def plan(desired: HostSpec, observed: HostState, keep: HostSpec | None = None) -
         if current is None:
             chosen = bridge.datapath_type or observed.datapath
             ops.append(op.EnsureBridge(replace(bridge, datapath_type=chosen), owner_bridge))
-        elif bridge.physical_interface and bridge.physical_interface not in current.ports:
-            # Its datapath stays what it is: flipping it would cut every port's traffic
-            # while ovs-vswitchd rebuilds the bridge.
-            bridge = replace(bridge, datapath_type=current.datapath_type)
-            owner = (
-                tuple(sorted(current.external_ids.items()))
-                if current.external_ids
-                else owner_bridge
-            )
-            ops.append(_ChangeBridge(bridge, owner))
+        if bridge.physical_interface:
+            ops.extend(_uplink_ops(bridge, owner_bridge, observed))
 
     # Namespaces and what is inside them.
     wanted_ns = {ns.name: ns for ns in desired.namespaces}
@@ -170,9 +166,37 @@ def _conntrack_flushes(
             )
 
 
-@dataclass(frozen=True)
-class _ChangeBridge(op.EnsureBridge):
-    action = "change"
+def _uplink_ops(
+    bridge: BridgeSpec, owner: tuple[tuple[str, str], ...], observed: HostState
+) -> Iterable[op.Operation]:
+    """The uplink attached to its bridge with netnode's keys, and up: attached afresh
+    (after someone's del-port too), its port's keys set, or only brought up again."""
+    name = bridge.physical_interface
+    assert name is not None
+    port = observed.ovs.ports.get(name)
+    link = observed.host_links.get(name)
+    ids = dict(owner)
+    if bridge.network is not None:
+        ids[OWNER_OBJECT] = bridge.network
+    current = {} if port is None else port.external_ids
+    # The admin state it had before netnode, as recorded at the first attachment (on
+    # the bridge too, for when the port was deleted by hand), or as it is now.
+    before = current.get(OWNER_UPLINK) if _owned_by(current, owner) else None
+    on = observed.ovs.bridges.get(bridge.name)
+    if before is None and on is not None:
+        before = on.external_ids.get(uplink_record(name))
+    ids[OWNER_UPLINK] = before or ("up" if link is not None and link.up else "down")
+    wanted = tuple(sorted(ids.items()))
+    on_bridge = port is not None and port.bridge == bridge.name
+    if not on_bridge or {k: current.get(k) for k in ids} != ids:
+        elsewhere = port.bridge if port is not None and not on_bridge else None
+        yield op.AttachUplink(bridge.name, name, wanted, elsewhere)
+    if link is None or not link.up:
+        yield op.SetUplinkState(name, up=True)
+
+
+def _owned_by(ids: dict[str, str], owner: tuple[tuple[str, str], ...]) -> bool:
+    return all(ids.get(k) == v for k, v in owner)
 
 
 def _port_ops(
@@ -226,6 +250,7 @@ def _announce(port: PortSpec, addresses: Iterable[str]) -> Iterable[op.Operation
 
 def _orphans(desired: HostSpec, observed: HostState) -> Iterable[op.Operation]:
     wanted_ports = {p.name for p in desired.ports}
+    wanted_ports |= {b.physical_interface for b in desired.bridges if b.physical_interface}
     wanted_ns = {n.name for n in desired.namespaces}
     wanted_procs = {p.name for p in desired.processes}
     for name in observed.ledger.processes:
@@ -244,7 +269,15 @@ def _orphans(desired: HostSpec, observed: HostState) -> Iterable[op.Operation]:
     for name, port in observed.ovs.ports.items():
         if name not in wanted_ports and ours(port.external_ids):
             doomed_ports.add(name)
-            yield op.DeletePort(name)
+            if OWNER_UPLINK not in port.external_ids:
+                yield op.DeletePort(name)
+                continue
+            # An uplink is detached, never deleted, its addresses untouched; it goes back
+            # down if it was down before netnode attached it.
+            yield op.DetachUplink(port.bridge, name)
+            link = observed.host_links.get(name)
+            if port.external_ids[OWNER_UPLINK] == "down" and link is not None and link.up:
+                yield op.SetUplinkState(name, up=False)
     for name in observed.ledger.namespaces:
         if name not in wanted_ns and name in observed.namespaces:
             yield op.DeleteNamespace(name)
@@ -260,6 +293,7 @@ def _orphans(desired: HostSpec, observed: HostState) -> Iterable[op.Operation]:
 
 def _subjects(desired: HostSpec) -> list[str]:
     subjects = [f"bridge {b.name}" for b in desired.bridges]
+    subjects += [f"port {b.physical_interface}" for b in desired.bridges if b.physical_interface]
     subjects += [f"namespace {n.name}" for n in desired.namespaces]
     subjects += [f"port {p.name}" for p in desired.ports]
     subjects += [f"iptables {f.namespace}" for f in desired.firewalls if f.wants_rules]

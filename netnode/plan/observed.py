@@ -87,6 +87,9 @@ class HostState:
     udp_records: frozenset[str] = frozenset()
     # The datapath a new bridge gets on this host (plan.datapath).
     datapath: str = "netdev"
+    # Interfaces of the host's own namespace: the uplinks wanted and those netnode
+    # attached (their ports carry spec.OWNER_UPLINK). Addresses are not read.
+    host_links: dict[str, LinkState] = field(default_factory=dict)
 
     @classmethod
     def empty(cls) -> HostState:

@@ -14,7 +14,15 @@ from typing import ClassVar
 
 from netnode.plan.runtime import ServerChange
 from netnode.plan.runtime import commands as runtime_commands
-from netnode.plan.spec import BridgeSpec, FirewallSpec, PortSpec, ProcessSpec, UdpSpec
+from netnode.plan.spec import (
+    OWNER_UPLINK,
+    BridgeSpec,
+    FirewallSpec,
+    PortSpec,
+    ProcessSpec,
+    UdpSpec,
+    uplink_record,
+)
 
 Argv = list[str]
 
@@ -153,8 +161,6 @@ class EnsureBridge(OvsOperation):
                 *_ids(self.owner),
             ],
         ]
-        if self.bridge.physical_interface:
-            commands.append(["--may-exist", "add-port", name, self.bridge.physical_interface])
         return commands
 
 
@@ -218,8 +224,74 @@ class RetagPort(OvsOperation):
         return [[*command, f"tag={self.port.tag}"]]
 
 
+@dataclass(frozen=True)
+class AttachUplink(OvsOperation):
+    """A host interface (the seed's eth3) as a port of an external bridge, its Port row
+    carrying netnode's keys (what a destroy detaches, and the state to give back)."""
+
+    phase = 31
+    action = "create"
+    bridge: str
+    interface: str
+    owner: tuple[tuple[str, str], ...]
+    elsewhere: str | None = None  # the bridge it is a port of now, if another
+
+    @property
+    def subject(self) -> str:
+        return f"port {self.interface}"
+
+    def ovs(self) -> list[Argv]:
+        moved = [["--if-exists", "del-port", self.interface]] if self.elsewhere else []
+        before = dict(self.owner)[OWNER_UPLINK]
+        return [
+            *moved,
+            ["--may-exist", "add-port", self.bridge, self.interface],
+            ["set", "port", self.interface, *_ids(self.owner)],
+            ["set", "bridge", self.bridge, *_ids(((uplink_record(self.interface), before),))],
+        ]
+
+
+@dataclass(frozen=True)
+class DetachUplink(OvsOperation):
+    """An uplink no longer wanted: its port deleted (the interface, its addresses and
+    routes are the host's and stay), the bridge's record of it forgotten."""
+
+    phase = 30
+    action = "delete"
+    bridge: str
+    interface: str
+
+    @property
+    def subject(self) -> str:
+        return f"port {self.interface}"
+
+    def ovs(self) -> list[Argv]:
+        return [
+            ["--if-exists", "del-port", self.interface],
+            ["remove", "bridge", self.bridge, "external_ids", uplink_record(self.interface)],
+        ]
+
+
 def _ids(owner: tuple[tuple[str, str], ...]) -> list[str]:
     return [f"external_ids:{key}={value}" for key, value in owner]
+
+
+@dataclass(frozen=True)
+class SetUplinkState(Operation):
+    """An uplink brought up (attached, or set down by someone), or given back its
+    state from before netnode (detached): in the host's namespace, addresses untouched."""
+
+    phase = 32
+    action = "change"
+    interface: str
+    up: bool
+
+    @property
+    def subject(self) -> str:
+        return f"port {self.interface}"
+
+    def shell(self) -> list[Argv]:
+        return [["ip", "link", "set", "dev", self.interface, "up" if self.up else "down"]]
 
 
 # --- phase 40: inside namespaces (netlink) ----------------------------------------------

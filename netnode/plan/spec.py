@@ -17,6 +17,16 @@ from netnode.render.nftables import UdpBalancer
 OWNER_NODE = "netnode-node"
 OWNER_TOPOLOGY = "netnode-topology"
 OWNER_OBJECT = "netnode-object"
+# On the Port row of an uplink (a host interface netnode attached to an external bridge):
+# the interface's admin state before netnode attached it, "up" or "down", which a detach
+# gives back.
+OWNER_UPLINK = "netnode-uplink"
+
+
+def uplink_record(interface: str) -> str:
+    """The key on the Bridge row that keeps the uplink's state from before netnode while
+    its Port row may be gone (someone's del-port, which netnode repairs)."""
+    return f"{OWNER_UPLINK}-{interface}"
 
 
 @dataclass(frozen=True)
@@ -25,8 +35,11 @@ class BridgeSpec:
     # None: the host's choice for a new bridge (plan.datapath); an existing bridge keeps
     # its own (plan.diff fills it in either way).
     datapath_type: str | None = None
-    # A real NIC (the seed's eth3); never set in the lab.
+    # A host interface (the seed's eth3) attached as a port of the bridge, up; in tests a
+    # veth whose far end is in a namespace, never a real NIC.
     physical_interface: str | None = None
+    # The id of the external network whose uplink it is (its port's netnode-object).
+    network: str | None = None
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from netnode.model.loading import load_data, load_file
 from netnode.model.topology import Topology
 from netnode.plan.desired import flow_log_socket, flow_logs_dir, process_name
 from netnode.plan.operations import unit_of
+from netnode.plan.uplinks import ProviderMappings
 from netnode.reconcile import converge
 from netnode.reconcile.converge import Outcome
 from netnode.reconcile.host import Host
@@ -159,8 +160,11 @@ class Agent:
         cluster: Cluster | None = None,
         alive: Callable[[], None] | None = None,
         metrics: Metrics | None = None,
+        mappings: ProviderMappings | None = None,
     ) -> None:
         self.host = host
+        # The node's provider mappings: the API's external network's uplink.
+        self.mappings = mappings
         # Called each time round the loop, between rounds: a supervisor's watchdog
         # (systemd's, netnode.drivers.sdnotify) that a stuck loop stops feeding.
         self.alive = alive
@@ -207,6 +211,8 @@ class Agent:
             parsed = self._sources.get(self.store, name, generation, self.host.scope)
             if parsed is not None:
                 topo = parsed.topo
+                if self.mappings is not None:
+                    topo = self.mappings.apply(name, topo)
                 topologies[name] = topo if self.cluster is None else self.cluster.local(topo)
                 continue
             document, _ = self.store.document(name)

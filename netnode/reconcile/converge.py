@@ -16,9 +16,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from netnode.errors import TopologyError
 from netnode.model.topology import Topology
 from netnode.plan import desired as desired_state
-from netnode.plan import units
+from netnode.plan import units, uplinks
 from netnode.plan.diff import Plan, plan
 from netnode.plan.observed import HostState
 from netnode.plan.spec import HostSpec
@@ -81,6 +82,7 @@ def preview(host: Host, topo: Topology, *, read_host: bool = True) -> Plan:
     spec = desired_for(host, topo)
     if not read_host:
         return plan(spec, HostState.empty())
+    preflight(host, topo)  # what apply would refuse, refused here too
     ledger = host.store.load(spec.topology)
     return plan(spec, host.observe(spec, ledger))
 
@@ -101,6 +103,9 @@ def apply(
     parts = desired_units(host, topo)
     spec = units.assemble(host.node, desired_state.name_of(topo), parts)
     started_ovs = host.ovs.ensure_running()
+    # Then the uplink's pre-flight: a bridge named like a NIC, an interface that carries
+    # the host's default route... refused before anything changes.
+    preflight(host, topo)
     store = host.store
     objects = provisioning.objects(topo, spec.floating, host.objects)
     prints = {part.name: part.fingerprint for part in parts}
@@ -174,6 +179,17 @@ def apply(
         status,
         unit_failures,
     )
+
+
+def preflight(host: Host, topo: Topology) -> None:
+    """TopologyError (each problem under its field) if the host would take the topology's
+    bridges or physical interfaces to its harm (``plan.uplinks``)."""
+    facts = host.uplink_facts(topo)
+    if facts is None:
+        return
+    problems = uplinks.problems(topo, facts, (host.node, desired_state.name_of(topo)))
+    if problems:
+        raise TopologyError(problems, f"topology {topo.name!r} on this host")
 
 
 def _unit_failures(

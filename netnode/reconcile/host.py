@@ -24,14 +24,17 @@ from netnode.drivers.netlink import Netlink
 from netnode.drivers.nftables import UdpTables
 from netnode.drivers.ovs import OVS, kernel_module
 from netnode.errors import HostError, NetnodeError, Refused
+from netnode.model.topology import Topology
 from netnode.plan import operations as op
+from netnode.plan import uplinks
 from netnode.plan.datapath import Choice, choose
 from netnode.plan.desired import conntrackd_dir, keepalived_dir, udp_root
 from netnode.plan.diff import Plan
 from netnode.plan.memo import Memo
 from netnode.plan.observed import HostState, Ledger, NamespaceState, ProcessState
-from netnode.plan.spec import HostSpec
+from netnode.plan.spec import OWNER_NODE, OWNER_TOPOLOGY, OWNER_UPLINK, HostSpec
 from netnode.plan.units import Unit
+from netnode.plan.uplinks import HostFacts
 from netnode.reconcile.certificates import Verdicts
 from netnode.reconcile.ledger import LedgerStore
 from netnode.reconcile.provisioning import Object
@@ -190,6 +193,9 @@ class Host:
             *ledger.namespaces,
             *(n.name for n in desired.namespaces),
         }
+        uplinks = {b.physical_interface for b in desired.bridges if b.physical_interface}
+        uplinks |= {name for name, p in ovs.ports.items() if OWNER_UPLINK in p.external_ids}
+        host_links = self.netlink.host_link_states(uplinks)
         return HostState(
             ovs,
             present,
@@ -200,6 +206,27 @@ class Host:
             udp_in_sync,
             udp_records,
             self.datapath_choice.datapath,
+            host_links,
+        )
+
+    def uplink_facts(self, topo: Topology) -> HostFacts | None:
+        """What the uplink pre-flight (``plan.uplinks.problems``) reads of the host: its
+        interfaces and routes, and Open vSwitch's bridges and ports; None when the
+        topology names no physical interface and every bridge of it is already an Open
+        vSwitch bridge (nothing to check: no read)."""
+        if not uplinks.wants_facts(topo, self.ovs.bridge_names()):
+            return None
+        ovs = self.ovs.observe()
+        return HostFacts(
+            links=self.netlink.host_links(),
+            routes=self.netlink.host_routes(),
+            ovs_bridges=frozenset(ovs.bridges),
+            ovs_ports={name: port.bridge for name, port in ovs.ports.items()},
+            uplink_owners={
+                name: (p.external_ids.get(OWNER_NODE, ""), p.external_ids.get(OWNER_TOPOLOGY, ""))
+                for name, p in ovs.ports.items()
+                if OWNER_UPLINK in p.external_ids
+            },
         )
 
     @cached_property
@@ -360,6 +387,8 @@ class Host:
                 except HostError:
                     # Half-way or not, a reload with the whole config gets the same end.
                     self.haproxy.reload(proc.name, proc.config, proc.files)
+            case op.SetUplinkState(interface=interface, up=up):
+                nl.set_host_link_up(interface, up)
             case op.Announce(namespace=ns, ifname=ifname, address=address, mac=mac):
                 nl.announce(ns, ifname, address, mac or nl.link_mac(ns, ifname))
             case op.DeleteNamespace(name=name):
