@@ -1,6 +1,6 @@
 """A real Keystone for the tests (issue 14): Keystone from PyPI in ``.venv-keystone``
 (``make test`` installs it, pins Keystone's own), on SQLite with fernet tokens in a
-temporary directory, served by uWSGI on 127.0.0.1 on a free port, stopped by its pid.
+temporary directory, served by gunicorn on 127.0.0.1 on a free port, stopped by its pid.
 
 ``Keystone.start`` does what an operator's installation does: ``keystone-manage
 db_sync``, ``fernet_setup``, ``credential_setup`` and ``bootstrap`` (the admin user,
@@ -23,12 +23,12 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 VENV = ROOT / ".venv-keystone"
 MANAGE = VENV / "bin" / "keystone-manage"
-UWSGI = VENV / "bin" / "uwsgi"
+GUNICORN = VENV / "bin" / "gunicorn"
 ADMIN_PASSWORD = "keystone-admin-secret"
 
 
 def missing() -> str | None:
-    for path in (MANAGE, UWSGI):
+    for path in (MANAGE, GUNICORN):
         if not path.exists():
             return f"{path} is missing: `make test` installs Keystone into {VENV.name}"
     return None
@@ -38,13 +38,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _wsgi_file() -> Path:
-    found = sorted(VENV.glob("lib/python3*/site-packages/keystone/wsgi/api.py"))
-    if not found:
-        raise AssertionError(f"no keystone/wsgi/api.py in {VENV}: is Keystone installed?")
-    return found[0]
 
 
 @dataclass
@@ -97,28 +90,19 @@ class Keystone:
             "OS_KEYSTONE_CONFIG_DIR": str(d),
             "OS_KEYSTONE_CONFIG_FILES": str(self.conf),
         }
-        with open(d / "uwsgi.log", "wb") as out:
+        with open(d / "gunicorn.log", "wb") as out:
             self.proc = subprocess.Popen(
                 [
-                    str(UWSGI),
-                    "--http-socket",
+                    str(GUNICORN),
+                    "--bind",
                     f"127.0.0.1:{self.port}",
-                    "--wsgi-file",
-                    str(_wsgi_file()),
-                    "--virtualenv",
-                    str(VENV),
-                    "--master",
-                    "--processes",
-                    "2",
+                    "--workers",
+                    "1",
                     "--threads",
-                    "2",
-                    "--die-on-term",
-                    "--need-app",
-                    "--lazy-apps",
-                    # uWSGI's http-socket closes each connection after its answer:
-                    # said, so that clients do not reuse a closed one.
-                    "--add-header",
-                    "Connection: close",
+                    "4",
+                    "--timeout",
+                    "120",
+                    "keystone.wsgi.api:application",
                 ],
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -129,7 +113,7 @@ class Keystone:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise AssertionError(f"Keystone exited: {(d / 'uwsgi.log').read_text()[-3000:]}")
+                raise AssertionError(f"Keystone exited: {(d / 'gunicorn.log').read_text()[-3000:]}")
             try:
                 if httpx.get(self.url, timeout=1).status_code == 200:
                     self.started_in = time.monotonic() - began
@@ -138,7 +122,7 @@ class Keystone:
                 pass
             time.sleep(0.2)
         self.stop()
-        raise AssertionError(f"Keystone did not answer: {(d / 'uwsgi.log').read_text()[-3000:]}")
+        raise AssertionError(f"Keystone did not answer: {(d / 'gunicorn.log').read_text()[-3000:]}")
 
     def _manage(self, *args: str) -> None:
         done = subprocess.run(
@@ -153,7 +137,7 @@ class Keystone:
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)  # --die-on-term: the master and workers
+            self.proc.send_signal(signal.SIGTERM)  # gunicorn's master stops its workers
             try:
                 self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
