@@ -5,7 +5,8 @@ Password plugin). The token's project and roles become a Context (``auth.from_ro
 
 Validated tokens are cached (by their SHA-256 digest, never the token itself) until the
 token expires or ``cache_time`` seconds pass, whichever is first, at most ``cache_size``
-of them: like keystonemiddleware's ``token_cache_time``, a token revoked in Keystone is
+of them (the least recently used go first); so are tokens Keystone refused, for
+``cache_time``: like keystonemiddleware's ``token_cache_time``, a token revoked in Keystone is
 still taken until its cache entry ends.
 
 A token Keystone refuses (unknown, expired, revoked) is None: the API answers 401 with
@@ -62,7 +63,8 @@ class Keystone:
         self.cache_time = cache_time
         self.cache_size = cache_size
         self._session = session or _session(service)
-        self._cache: OrderedDict[bytes, tuple[float, Context]] = OrderedDict()
+        # digest -> (until, its Context; None: Keystone refused it, a token that stays bad)
+        self._cache: OrderedDict[bytes, tuple[float, Context | None]] = OrderedDict()
         self._lock = threading.Lock()
 
     @property
@@ -83,9 +85,7 @@ class Keystone:
                     return hit[1]
                 del self._cache[key]
         validated = self._validate(token)
-        if validated is None:
-            return None
-        context, expires_in = validated
+        context, expires_in = (None, self.cache_time) if validated is None else validated
         with self._lock:
             self._cache[key] = (now + min(self.cache_time, expires_in), context)
             while len(self._cache) > self.cache_size:
@@ -120,6 +120,12 @@ class Keystone:
             ) from None
         if response.status_code in (401, 404):
             return None  # unknown, expired or revoked (Keystone says 404)
+        if response.status_code == 403:
+            raise KeystoneUnavailable(
+                f"Keystone at {self.url} does not let netnode's service user validate "
+                "tokens: give it the service role (openstack role add --project service "
+                "--user netnode service)"
+            )
         if response.status_code != 200:
             raise KeystoneUnavailable(
                 f"Keystone at {self.url} answered {response.status_code} to a token check"

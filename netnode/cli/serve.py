@@ -27,6 +27,7 @@ from netnode.errors import NetnodeError
 # Every netnode command builds serve's options into its parser: the API server
 # (FastAPI, uvicorn) and the host are imported by ``run`` alone (see cli.main).
 if TYPE_CHECKING:
+    from netnode.api.keystone import Keystone
     from netnode.reconcile.host import Host
 
 DEFAULT_PORT = 9876
@@ -172,7 +173,7 @@ def auth_mode(args: argparse.Namespace) -> str:
     return given[0]
 
 
-def keystone_of(args: argparse.Namespace) -> Any:
+def keystone_of(args: argparse.Namespace) -> Keystone:
     """The Keystone authenticator of ``--keystone-url`` (api.keystone), its options
     checked before anything starts."""
     from netnode.api.keystone import Keystone, ServiceUser
