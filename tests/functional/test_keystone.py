@@ -257,6 +257,14 @@ def test_a_global_observer_reads_every_project_and_cannot_write(site: Site, lbs:
 def test_admins_see_every_project(site: Site, lbs: dict) -> None:
     for user in ("admin", "lb-admin"):
         assert _names(site, site.token(user)) >= {"lb-alpha", "lb-beta"}, user
+    # The same token as "Authorization: Bearer" (what Prometheus sends).
+    bearer = httpx.get(
+        f"{site.netnode}/v2/lbaas/loadbalancers",
+        headers={"Authorization": f"Bearer {site.token('lb-admin')}"},
+        timeout=30,
+    )
+    assert bearer.status_code == 200, bearer.text
+    assert {lb["name"] for lb in bearer.json()["loadbalancers"]} >= {"lb-alpha", "lb-beta"}
 
 
 def test_a_quota_admin_sets_quotas_and_a_member_cannot(site: Site) -> None:
