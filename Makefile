@@ -35,6 +35,11 @@ STAMP := $(VENV)/.netnode-installed
 CLIENTS := .venv-clients
 CLIENTS_STAMP := $(CLIENTS)/.installed
 CLIENT_PACKAGES := python-openstackclient python-octaviaclient openstacksdk
+# A real Keystone for tests/functional/test_keystone.py (netnode serve --keystone-url),
+# served by gunicorn, in a virtualenv of its own too.
+KEYSTONE := .venv-keystone
+KEYSTONE_STAMP := $(KEYSTONE)/.installed
+KEYSTONE_PACKAGES := keystone gunicorn
 SKIP_HOST_SETUP ?=
 # Tells the test suite that skipping the functional tests is a failure, not a shrug.
 NETNODE_REQUIRE_FUNCTIONAL ?= 1
@@ -86,11 +91,18 @@ $(CLIENTS_STAMP): | $(VPY)
 	@$(CLIENTS)/bin/pip install --quiet --disable-pip-version-check $(CLIENT_PACKAGES)
 	@touch $@
 
+$(KEYSTONE_STAMP): | $(VPY)
+	@echo "make: installing Keystone and gunicorn into $(KEYSTONE) (for the Keystone tests)"
+	@rm -rf $(KEYSTONE)
+	@$(PYTHON) -m venv $(KEYSTONE)
+	@$(KEYSTONE)/bin/pip install --quiet --disable-pip-version-check $(KEYSTONE_PACKAGES)
+	@touch $@
+
 demo: setup
 	$(VENV)/bin/netnode demo
 
 # The static checks come first: a broken layer or type stops the run before the tests.
-test: setup $(CLIENTS_STAMP) lint
+test: setup $(CLIENTS_STAMP) $(KEYSTONE_STAMP) lint
 	NETNODE_REQUIRE_FUNCTIONAL=$(NETNODE_REQUIRE_FUNCTIONAL) scripts/test.sh
 
 lint: $(STAMP)
@@ -122,4 +134,4 @@ bench-startup: $(STAMP)
 	$(VPY) bench/startup.py $(BENCH_STARTUP_ARGS)
 
 clean:
-	rm -rf $(VENV) $(CLIENTS)
+	rm -rf $(VENV) $(CLIENTS) $(KEYSTONE)

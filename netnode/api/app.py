@@ -5,8 +5,9 @@ and the translation of every failure into the error shapes OpenStack clients rea
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Protocol
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
@@ -38,14 +39,24 @@ OPEN_PATHS = {"/", "/v2", "/v2/", "/v2.0", "/v2.0/", "/openapi.json", "/docs", h
 # OpenAPI document (in the API's own error shape). Bad input is 400, never 422.
 ERRORS = {
     400: "Bad input: the message names the field",
-    401: "No token, or one the tokens file does not know",
+    401: "No token, or one the tokens file or Keystone does not take",
     403: "The token's role or the project's quota forbids it",
     404: "No such object, or one of another project",
     409: "It conflicts with what exists, or the load balancer is PENDING_*",
     500: "netnode failed to answer",
-    503: "The store did not answer; nothing was changed, try again (Retry-After)",
+    503: "The store or Keystone did not answer; nothing was changed, try again (Retry-After)",
 }
 TOKEN_SCHEME = "token"
+
+
+class Authenticator(Protocol):
+    """Who a token is: the tokens file (``auth.Tokens``) or Keystone
+    (``keystone.Keystone``, which may block on Keystone: called in a worker thread, and
+    may raise an ApiError, 403 or 503)."""
+
+    def context(self, token: str | None) -> Context | None: ...
+
+
 UNION_TAGS = {"bool", "int", "str", "float", "none", "dict", "list"}
 
 
@@ -53,7 +64,9 @@ def error_responses(model: type[Any]) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": model, "description": text} for code, text in ERRORS.items()}
 
 
-def create_app(svc: Service, tokens: Tokens | None, noauth_project: str = "admin") -> FastAPI:
+def create_app(
+    svc: Service, tokens: Authenticator | None, noauth_project: str = "admin"
+) -> FastAPI:
     """``tokens`` None: no authentication (``--noauth``), every caller an admin."""
     app = FastAPI(
         title="netnode",
@@ -75,11 +88,18 @@ def create_app(svc: Service, tokens: Tokens | None, noauth_project: str = "admin
                 # The header, or on the status page's paths its sign-in cookie (api.ui);
                 # Prometheus sends its token as "Authorization: Bearer" (api.metrics).
                 bearer = request.headers.get("authorization", "").removeprefix("Bearer ")
-                context = tokens.context(ui.token(request) or bearer)
+                given = ui.token(request) or bearer
+                try:
+                    if isinstance(tokens, Tokens):
+                        context = tokens.context(given)
+                    else:
+                        context = await anyio.to_thread.run_sync(tokens.context, given)
+                except ApiError as exc:
+                    if isinstance(exc, ServiceUnavailable):
+                        log.warning("%s %s: %s", request.method, request.url.path, exc)
+                    return _error(request, exc)
                 if context is None:
-                    return ui.unauthenticated(request) or _error(
-                        request, Unauthorized("The request you have made requires authentication.")
-                    )
+                    return ui.unauthenticated(request) or _unauthenticated(request, tokens)
                 request.state.context = context
         return await call_next(request)
 
@@ -209,7 +229,8 @@ def _described(document: dict[str, Any]) -> dict[str, Any]:
             "type": "apiKey",
             "in": "header",
             "name": "X-Auth-Token",
-            "description": "A token of the tokens file (netnode serve --tokens)",
+            "description": "A token of the tokens file (netnode serve --tokens) "
+            "or one Keystone issued (netnode serve --keystone-url)",
         }
     }
     _link_creates(document)
@@ -250,6 +271,15 @@ def _link_creates(document: dict[str, Any]) -> None:
                     "operationId": operation["operationId"],
                     "parameters": parameters,
                 }
+
+
+def _unauthenticated(request: Request, tokens: Authenticator) -> JSONResponse:
+    """401; with Keystone, its ``WWW-Authenticate`` as keystonemiddleware sends it."""
+    response = _error(request, Unauthorized("The request you have made requires authentication."))
+    challenge = getattr(tokens, "www_authenticate", None)
+    if challenge:
+        response.headers["WWW-Authenticate"] = challenge
+    return response
 
 
 def _error(request: Request, error: ApiError) -> JSONResponse:

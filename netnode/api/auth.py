@@ -5,18 +5,22 @@ The tokens file (YAML)::
     tokens:
       - token: "a long random secret"      # or sha256: <hex digest of the token>
         project_id: demo
-        role: member                        # admin | member | reader
+        role: member                        # admin | member | reader | global_reader
 
 ``admin`` sees and changes every project's objects; ``member`` its own project's;
-``reader`` only reads its own. With ``--noauth`` every request is an admin of project
-``noauth_project``. Tokens are compared by their SHA-256 digest in constant time and are
-never logged.
+``reader`` only reads its own; ``global_reader`` reads every project's and changes
+nothing. With ``--noauth`` every request is an admin of project ``noauth_project``.
+Tokens are compared by their SHA-256 digest in constant time and are never logged.
+
+With ``--keystone-url`` (netnode.api.keystone) a Keystone token's roles become a
+Context through ``from_roles``: the one place where role names meet permissions.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -26,20 +30,64 @@ import yaml
 
 from netnode.errors import Problem, TopologyError
 
-Role = Literal["admin", "member", "reader"]
+Role = Literal["admin", "member", "reader", "global_reader"]
+
+# Keystone role names -> netnode's, as Octavia's default policy reads them
+# (octavia/policies/base.py; Keystone's own admin/member/reader as its "Keystone default
+# roles" do). The first role of this order that a token holds wins.
+ROLES: tuple[tuple[str, Role], ...] = (
+    ("load-balancer_admin", "admin"),
+    ("admin", "admin"),
+    ("load-balancer_member", "member"),
+    ("member", "member"),
+    ("load-balancer_global_observer", "global_reader"),
+    ("load-balancer_observer", "reader"),
+    ("reader", "reader"),
+)
+QUOTA_ADMIN_ROLE = "load-balancer_quota_admin"
 
 
 @dataclass(frozen=True)
 class Context:
     project_id: str
     role: Role
+    quota_admin: bool = False  # may read and change every project's quotas
 
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
 
+    @property
+    def sees_all(self) -> bool:
+        """Reads every project's objects (admin, global reader)."""
+        return self.role in ("admin", "global_reader")
+
+    @property
+    def writes(self) -> bool:
+        return self.role in ("admin", "member")
+
+    @property
+    def sets_quotas(self) -> bool:
+        return self.is_admin or self.quota_admin
+
     def may_see(self, project_id: str | None, shared: bool = False) -> bool:
-        return self.is_admin or shared or project_id == self.project_id
+        return self.sees_all or shared or project_id == self.project_id
+
+    def may_see_quota(self, project_id: str) -> bool:
+        return self.sets_quotas or self.may_see(project_id)
+
+
+def from_roles(project_id: str, roles: Iterable[str]) -> Context | None:
+    """The Context of a token of ``project_id`` holding ``roles`` (Keystone's names);
+    None when none of them gives access to netnode."""
+    held = set(roles)
+    quota_admin = QUOTA_ADMIN_ROLE in held
+    for name, role in ROLES:
+        if name in held:
+            return Context(project_id, role, quota_admin)
+    # Octavia: a quota admin alone may read and set quotas, and nothing else; netnode's
+    # nearest is a reader of its own project.
+    return Context(project_id, "reader", True) if quota_admin else None
 
 
 class _Token(pydantic.BaseModel):

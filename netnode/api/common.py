@@ -49,7 +49,7 @@ def listing(
     query = Query.parse(
         collection,
         request.query_params.multi_items(),
-        ignored=frozenset() if ctx.is_admin else frozenset({"project_id"}),
+        ignored=frozenset() if ctx.sees_all else frozenset({"project_id"}),
     )
     svc = service(request)
     prepared = svc.snapshots.derived(
@@ -59,5 +59,5 @@ def listing(
         lambda: Prepared(collection, build(), shared),
     )
     url = str(request.url.replace(query=""))
-    body = page(collection, query, prepared, None if ctx.is_admin else ctx.project_id, url)
+    body = page(collection, query, prepared, None if ctx.sees_all else ctx.project_id, url)
     return Response(body, media_type="application/json")

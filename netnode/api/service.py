@@ -585,5 +585,5 @@ def not_pending(world: World, src: Source, lb_id: str) -> None:
 
 
 def may_write(ctx: Context) -> None:
-    if ctx.role == "reader":
-        raise Forbidden("this token may only read")
+    if not ctx.writes:
+        raise Forbidden(f"this token may only read (role {ctx.role})")

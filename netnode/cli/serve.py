@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import ipaddress
 import logging
+import os
 import signal
 import threading
 import time
@@ -27,6 +28,7 @@ from netnode.errors import NetnodeError
 # Every netnode command builds serve's options into its parser: the API server
 # (FastAPI, uvicorn) and the host are imported by ``run`` alone (see cli.main).
 if TYPE_CHECKING:
+    from netnode.api.keystone import Keystone
     from netnode.reconcile.host import Host
 
 DEFAULT_PORT = 9876
@@ -57,6 +59,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="no authentication: every caller is an admin (loopback only unless --noauth-anywhere)",
     )
+    auth.add_argument(
+        "--keystone-url",
+        metavar="URL",
+        help="validate tokens against this Keystone (v3; e.g. http://keystone:5000/v3), "
+        "as netnode's service user (--keystone-user...); roles map as Octavia's policy does",
+    )
+    add_keystone_arguments(p)
     p.add_argument(
         "--noauth-anywhere",
         action="store_true",
@@ -98,6 +107,109 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="serve the API only; another process (netnode agent) converges",
     )
+
+
+def add_keystone_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--keystone-user",
+        default="netnode",
+        help="with --keystone-url: netnode's service user, which needs Keystone's "
+        "service (or admin) role to validate tokens (default netnode)",
+    )
+    p.add_argument(
+        "--keystone-password",
+        default=os.environ.get("NETNODE_KEYSTONE_PASSWORD"),
+        help="the service user's password (env NETNODE_KEYSTONE_PASSWORD; better: "
+        "--keystone-password-file)",
+    )
+    p.add_argument(
+        "--keystone-password-file",
+        metavar="FILE",
+        type=Path,
+        help="a file holding the service user's password (its first line)",
+    )
+    p.add_argument(
+        "--keystone-project",
+        default="service",
+        help="the service user's project (default service)",
+    )
+    p.add_argument(
+        "--keystone-user-domain",
+        default="Default",
+        help="the service user's domain (default Default)",
+    )
+    p.add_argument(
+        "--keystone-project-domain",
+        default="Default",
+        help="the service user's project's domain (default Default)",
+    )
+    p.add_argument(
+        "--keystone-cache-time",
+        type=float,
+        default=300.0,
+        help="seconds a validated token is taken without asking Keystone again, at most "
+        "until it expires; a revoked token is refused only once its entry ends "
+        "(default 300, keystonemiddleware's token_cache_time)",
+    )
+
+
+def auth_mode(args: argparse.Namespace) -> str:
+    """Which of --tokens, --noauth, --keystone-url is given: exactly one (a flag and the
+    configuration file may each name one)."""
+    given = [
+        name
+        for name, value in (
+            ("--tokens", args.tokens),
+            ("--noauth", args.noauth),
+            ("--keystone-url", args.keystone_url),
+        )
+        if value
+    ]
+    if len(given) != 1:
+        raise NetnodeError(
+            "netnode serve: give exactly one way to authenticate: --tokens FILE, "
+            "--keystone-url URL or --noauth (here: " + (", ".join(given) or "none") + "; "
+            "the configuration file's [serve] table counts too)"
+        )
+    return given[0]
+
+
+def keystone_of(args: argparse.Namespace) -> Keystone:
+    """The Keystone authenticator of ``--keystone-url`` (api.keystone), its options
+    checked before anything starts."""
+    from netnode.api.keystone import Keystone, ServiceUser
+
+    password = args.keystone_password
+    if args.keystone_password_file is not None:
+        try:
+            lines = args.keystone_password_file.read_text().splitlines()
+        except OSError as exc:
+            raise NetnodeError(
+                f"--keystone-password-file {args.keystone_password_file}: cannot read: "
+                f"{exc.strerror}"
+            ) from None
+        password = lines[0] if lines else ""
+    if not password:
+        raise NetnodeError(
+            "--keystone-url needs the service user's password: --keystone-password-file "
+            "FILE, or NETNODE_KEYSTONE_PASSWORD"
+        )
+    if not args.keystone_url.startswith(("http://", "https://")):
+        raise NetnodeError(
+            f"--keystone-url {args.keystone_url!r}: give Keystone's URL, "
+            "e.g. http://keystone:5000/v3"
+        )
+    if not args.keystone_cache_time >= 0:
+        raise NetnodeError("--keystone-cache-time: give a number of seconds >= 0")
+    service = ServiceUser(
+        url=args.keystone_url,
+        user=args.keystone_user,
+        password=password,
+        project=args.keystone_project,
+        user_domain=args.keystone_user_domain,
+        project_domain=args.keystone_project_domain,
+    )
+    return Keystone(service, cache_time=args.keystone_cache_time)
 
 
 def interval_seconds(text: str) -> float:
@@ -143,6 +255,7 @@ def run(args: argparse.Namespace, host: Host) -> int:
     from netnode.reconcile.metrics import Metrics
     from netnode.store.quotas import QuotaStore
 
+    mode = auth_mode(args)
     if args.noauth and not args.noauth_anywhere and not _loopback(args.host):
         raise NetnodeError(
             f"--noauth on {args.host} would let anyone who reaches it change this node; "
@@ -150,7 +263,10 @@ def run(args: argparse.Namespace, host: Host) -> int:
         )
     _fewer_malloc_arenas()
     log_formats.configure(args.log_format, db_url=args.db)
-    tokens = None if args.noauth else Tokens.load(Path(args.tokens))
+    if mode == "--keystone-url":
+        tokens = keystone_of(args)
+    else:
+        tokens = None if args.noauth else Tokens.load(Path(args.tokens))
     store = host.store  # opens the store and migrates its schema before serving
     cluster_cli.cluster_of(args, store.engine)  # a bad --bridge-map, refused before serving
     mappings = uplinks_cli.mappings_of(args, host)  # and a bad uplink
@@ -262,7 +378,11 @@ def run(args: argparse.Namespace, host: Host) -> int:
             ready.wait(10)
         signal.signal(signal.SIGTERM, stopping)
         signal.signal(signal.SIGINT, stopping)
-        mode = "no authentication" if tokens is None else f"tokens from {args.tokens}"
+        mode = {
+            "--noauth": "no authentication",
+            "--tokens": f"tokens from {args.tokens}",
+            "--keystone-url": f"Keystone at {args.keystone_url}",
+        }[mode]
         log.info(
             "%s",
             f"netnode serve: http://{args.host}:{args.port}/ ({mode}), node {host.node!r}"

@@ -52,6 +52,8 @@ TOKENS = {
     "alpha": ("alpha-token-000000000000", "alpha", "member"),
     "beta": ("beta-token-0000000000000", "beta", "member"),
     "alpha-reader": ("alpha-reader-token-00000", "alpha", "reader"),
+    # Keystone's load-balancer_global_observer (netnode.api.auth.ROLES).
+    "global-reader": ("global-reader-token-0000", "gamma", "global_reader"),
 }
 
 # The operator's networks, as a topology file defines them: shared with every project.

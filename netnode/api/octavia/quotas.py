@@ -39,8 +39,7 @@ def _quota_view(project: str, values: dict[str, int]) -> dict[str, Any]:
 @router.get("/quotas")
 def list_quotas(svc: Service = Svc, ctx: Context = Ctx) -> Any:
     rows = svc.quotas.all()
-    if not ctx.is_admin:
-        rows = {k: v for k, v in rows.items() if k == ctx.project_id}
+    rows = {k: v for k, v in rows.items() if ctx.may_see_quota(k)}
     return {"quotas": [_quota_view(p, v) for p, v in sorted(rows.items())], "quotas_links": []}
 
 
@@ -51,7 +50,7 @@ def default_quotas(svc: Service = Svc, ctx: Context = Ctx) -> Any:
 
 @router.get("/quotas/{project_id}")
 def show_quota(project_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Any:
-    if not ctx.may_see(project_id):
+    if not ctx.may_see_quota(project_id):
         raise Forbidden("a project may only read its own quota")
     view = _quota_view(project_id, svc.quotas.get(project_id))
     view.pop("project_id")
@@ -62,8 +61,8 @@ def show_quota(project_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Any:
 def update_quota(
     project_id: str, body: s.QuotaUpdate, svc: Service = Svc, ctx: Context = Ctx
 ) -> Any:
-    if not ctx.is_admin:
-        raise Forbidden("only an admin may set quotas")
+    if not ctx.sets_quotas:
+        raise Forbidden("only an admin or a quota admin may set quotas")
     try:
         PROJECT_ID.validate_python(project_id)
     except ValidationError:
@@ -83,7 +82,7 @@ def update_quota(
 
 @router.delete("/quotas/{project_id}", status_code=204)
 def reset_quota(project_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Response:
-    if not ctx.is_admin:
-        raise Forbidden("only an admin may reset quotas")
+    if not ctx.sets_quotas:
+        raise Forbidden("only an admin or a quota admin may reset quotas")
     svc.quotas.delete(project_id)
     return Response(status_code=204)

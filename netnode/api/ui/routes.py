@@ -13,10 +13,11 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs
 
+import anyio.to_thread
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
-from netnode.api.auth import Context
+from netnode.api.auth import Context, Tokens
 from netnode.api.common import Ctx, Svc
 from netnode.api.service import Service
 from netnode.api.ui import page, state
@@ -110,9 +111,14 @@ async def login(request: Request) -> Response:
         return RedirectResponse("/ui/", status_code=303)
     body = await request.body()
     given = parse_qs(body[:MAX_FORM].decode("utf-8", "replace")).get("token", [""])[0].strip()
-    if tokens.context(given) is None:
+    # Keystone (api.keystone) may take a while to answer: not on the event loop.
+    if await anyio.to_thread.run_sync(tokens.context, given) is None:
         return HTMLResponse(
-            page.login("That token is not in this node's tokens file."),
+            page.login(
+                "That token is not in this node's tokens file."
+                if isinstance(tokens, Tokens)
+                else "Keystone does not take that token."
+            ),
             status_code=401,
             headers=NO_STORE,
         )
