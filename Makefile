@@ -39,7 +39,7 @@ CLIENT_PACKAGES := python-openstackclient python-octaviaclient openstacksdk
 # served by gunicorn, in a virtualenv of its own too.
 KEYSTONE := .venv-keystone
 KEYSTONE_STAMP := $(KEYSTONE)/.installed
-KEYSTONE_PACKAGES := keystone gunicorn
+KEYSTONE_PACKAGES := keystone==30.0.0 gunicorn==27.0.1
 SKIP_HOST_SETUP ?=
 # Tells the test suite that skipping the functional tests is a failure, not a shrug.
 NETNODE_REQUIRE_FUNCTIONAL ?= 1
