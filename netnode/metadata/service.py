@@ -13,6 +13,8 @@ import os
 import signal
 import socketserver
 import sys
+import threading
+import time
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
@@ -79,6 +81,18 @@ class Handler(BaseHTTPRequestHandler):
         sys.stderr.write(f"{self.address_string()} {format % args}\n")
 
 
+# How often the service checks that its directory is still there.
+ORPHAN_CHECK = 2.0
+
+
+def _orphan_watch(server: Server, config_file: Path) -> None:
+    """Stop serving once the config file is gone (its state directory was removed
+    without a destroy): a service nobody can reach or stop by pid ends by itself."""
+    while config_file.exists():
+        time.sleep(ORPHAN_CHECK)
+    server.shutdown()
+
+
 def serve(config_file: Path) -> None:
     """Run the service of ``config_file`` (``socket``, ``documents``) until SIGTERM."""
     config = json.loads(config_file.read_text())
@@ -92,6 +106,7 @@ def serve(config_file: Path) -> None:
         os.umask(old)
     server.catalog = Catalog(Path(config["documents"]))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    threading.Thread(target=_orphan_watch, args=(server, config_file), daemon=True).start()
     announce_ready(config_file)
     try:
         server.serve_forever()
