@@ -61,7 +61,9 @@ def documents_dir(run_dir: PurePath) -> PurePath:
 
 
 def proxy_name(object_id: str) -> str:
-    return f"meta-{object_id}"
+    """``md-<id>``: no longer than a load balancer's ``lb-<id>``, whose socket paths
+    the state directory's length is measured by (HAProxy takes 97 bytes at most)."""
+    return f"md-{object_id}"
 
 
 def _stats_socket(run_dir: PurePath, name: str) -> str:

@@ -97,7 +97,7 @@ def test_router_proxy_matches_golden() -> None:
         render_router_proxy(
             "4a681255-77a8-55fe-bb7c-5764c3d1eed2",
             service_socket="/var/lib/netnode/n1/metadata/service.sock",
-            stats_socket="/var/lib/netnode/n1/haproxy/meta-4a68/stats.sock",
+            stats_socket="/var/lib/netnode/n1/haproxy/md-4a68/stats.sock",
         ),
     )
 
@@ -108,7 +108,7 @@ def test_network_proxy_matches_golden() -> None:
         render_network_proxy(
             "9d3b6c2e-5d1b-5f59-a0a0-0c9a4b1e6a3b",
             service_socket="/var/lib/netnode/n1/metadata/service.sock",
-            stats_socket="/var/lib/netnode/n1/haproxy/meta-9d3b/stats.sock",
+            stats_socket="/var/lib/netnode/n1/haproxy/md-9d3b/stats.sock",
         ),
     )
 
@@ -149,7 +149,7 @@ def test_a_router_with_tenant_interfaces_gets_the_redirect_and_a_proxy() -> None
     ra = next(r for r in t.routers if r.name == "ra")
     ns = f"qrouter-{ra.host_id}"
     (proxy,) = [p for p in spec.processes if p.namespace == ns]
-    assert proxy.name == f"meta-{ra.host_id}" and proxy.haproxy
+    assert proxy.name == f"md-{ra.host_id}" and proxy.haproxy
     assert f"X-Neutron-Router-ID {ra.uid}" in proxy.config
     assert "server metadata /var/lib/netnode/n1/metadata/service.sock" in proxy.config
     (fw,) = [f for f in spec.firewalls if f.namespace == ns]

@@ -82,7 +82,7 @@ def test_the_routers_addresses_and_default_route_are_keepaliveds() -> None:
 def test_keepalived_moves_every_address_and_the_default_route() -> None:
     unit = unit_of(1, "BACKUP")
     sync, keepalived, proxy = unit.processes
-    assert proxy.name.startswith("meta-")  # the metadata proxy runs on both instances
+    assert proxy.name.startswith("md-")  # the metadata proxy runs on both instances
     assert keepalived.keepalived and keepalived.rt_priority is not None
     text = keepalived.config
     qr = next(p.name for p in unit.ports if p.name.startswith("qr-"))
@@ -123,7 +123,7 @@ def test_a_router_without_ha_is_as_before() -> None:
     data["routers"][0].pop("vrrp_addresses")
     unit = router_unit(load_data(data, "c"))
     assert unit.namespace.default_gateway == "172.24.4.1"
-    assert [p.name.split("-")[0] for p in unit.processes] == ["meta"]
+    assert [p.name.split("-")[0] for p in unit.processes] == ["md"]
     assert not any(p.name.startswith("ha-") for p in unit.ports)
 
 
