@@ -300,3 +300,13 @@ def test_the_signature_is_neutrons() -> None:
         "X-Tenant-ID": "",
         "X-Instance-ID-Signature": expected,
     }
+
+
+def test_the_foreground_command_says_what_is_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from netnode.cli import main as cli
+
+    assert cli.main(["--state-dir", str(tmp_path), "--node", "n9", "metadata-service"]) == 1
+    err = capsys.readouterr().err
+    assert f"{tmp_path}/n9/metadata/config.json does not exist" in err and "netnode apply" in err
