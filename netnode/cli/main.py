@@ -183,6 +183,13 @@ def _parser() -> argparse.ArgumentParser:
     cluster_cli.add_membership_arguments(serve)
     uplinks_cli.add_arguments(serve)
     log_formats.add_argument(serve)
+    command(
+        "metadata-service",
+        cmd_metadata_service,
+        "run this node's metadata service in the foreground (apply and the agent start it "
+        "on their own; see docs/metadata.md)",
+        file=False,
+    )
     logs = command(
         "logs", cmd_logs, "a load balancer's tenant flow log (Octavia's format)", file=False
     )
@@ -251,6 +258,22 @@ def _require_root(what: str) -> None:
         raise NetnodeError(
             f"{what} changes namespaces, Open vSwitch and iptables: run it as root (sudo)"
         )
+
+
+def cmd_metadata_service(args: argparse.Namespace) -> int:
+    """The service as the reconcile starts it, with the configuration the last pass
+    wrote (``netnode.reconcile.metadata``); stop the one running first."""
+    from netnode.metadata.service import serve
+
+    config = Path(args.state_dir).absolute() / args.node / "metadata" / "config.json"
+    if not config.is_file():
+        raise NetnodeError(
+            f"{config} does not exist: no apply has set up the metadata service of node "
+            f"{args.node!r}; run 'netnode apply' with a topology that has a router with "
+            "tenant interfaces, or give --node/--state-dir of one that did"
+        )
+    serve(config)
+    return 0
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

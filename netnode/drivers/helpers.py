@@ -57,10 +57,11 @@ class HelperProcesses:
             return None
         return pid if _is_ours(pid, d / CONFIG) else None
 
-    def start(self, name: str, namespace: str, module: str, config: str) -> int:
-        """Write the config and start ``module`` in ``namespace``, detached (it outlives
-        this process); return its pid once it says it is ready. A helper already
-        running under ``name`` is stopped first."""
+    def start(self, name: str, namespace: str | None, module: str, config: str) -> int:
+        """Write the config and start ``module`` in ``namespace`` (None: the host's, as
+        the metadata service runs), detached (it outlives this process); return its pid
+        once it says it is ready. A helper already running under ``name`` is stopped
+        first."""
         self.stop(name, keep_dir=True)
         d = self.dir(name)
         d.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -71,9 +72,9 @@ class HelperProcesses:
                 raise MissingTool(program, package)
         # setsid --fork: a session of its own, and not this process's child (nobody here
         # waits for it); "ip netns exec" execs the module, which writes its own pid.
+        inside = [] if namespace is None else ["ip", "netns", "exec", namespace]
         argv = [
-            "setsid", "--fork",
-            "ip", "netns", "exec", namespace,
+            "setsid", "--fork", *inside,
             self.python, "-m", module, str(d / CONFIG),
         ]  # fmt: skip
         with open(d / "log", "ab") as log:
@@ -87,7 +88,7 @@ class HelperProcesses:
                 return pid
             time.sleep(0.02)
         raise HostError(
-            f"{module} for {name} did not become ready in namespace {namespace} within "
+            f"{module} for {name} did not become ready in namespace {namespace or 'of the host'} within "
             f"{START_TIMEOUT:.0f}s: {log_tail(d / 'log')}",
             hint=f"its configuration is {d / CONFIG}, its log {d / 'log'}",
         )

@@ -640,6 +640,16 @@ class NetworkPort(Named):
     user_data: Annotated[str, StringConstraints(max_length=65535)] | None = None
 
 
+class NovaMetadata(Base):
+    """Where the metadata service sends an instance's requests instead of answering
+    them from the port (Neutron's ``nova_metadata_host``/``port`` and
+    ``metadata_proxy_shared_secret``): Nova's metadata API, signed as Neutron's
+    metadata agent signs (``X-Instance-ID-Signature``)."""
+
+    url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$", max_length=1024)]
+    shared_secret: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+
+
 class Lab(Base):
     instances: list[Instance] = []
     clients: list[Client] = []
@@ -684,6 +694,8 @@ class Topology(Base):
     ports: list[NetworkPort] = []
     ha_network: HaNetwork = HaNetwork()
     lab: Lab = Lab()
+    # None: the metadata service answers from the ports (``netnode.metadata``).
+    nova_metadata: NovaMetadata | None = None
     # Object id -> what the API keeps beside it (objects made through the API).
     metadata: dict[ObjectId, ApiMeta] = {}
 

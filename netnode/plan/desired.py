@@ -27,6 +27,7 @@ from netnode.model.topology import (
     Router,
     Topology,
 )
+from netnode.plan import metadata as metadata_plan
 from netnode.plan import tls_files
 from netnode.plan.memo import Memo, Pass
 from netnode.plan.spec import (
@@ -441,6 +442,27 @@ def _router(topo: Topology, router: Router, node: str, run_dir: PurePath) -> Uni
     default_gateway = None
     firewalls: tuple[FirewallSpec, ...] = ()
     floating: tuple[str, ...] | None = None
+    # Instances behind the router ask it for their metadata (Neutron's
+    # enable_metadata_proxy): the seed's REDIRECT to 9697 and a proxy there.
+    processes: tuple[ProcessSpec, ...] = ()
+    metadata_port: int | None = None
+    if internal_ifs:
+        metadata_port = metadata_plan.ROUTER_PORT
+        processes = (metadata_plan.router_proxy(router.uid, router.host_id, ns, run_dir),)
+        firewalls = (
+            FirewallSpec(
+                ns,
+                RouterNat(
+                    gateway_interface=ids.ifname("qg-", router.host_id),
+                    gateway_ip=None,
+                    enable_snat=False,
+                    internal_interfaces=tuple(internal_ifs),
+                    internal_cidrs=tuple(internal_cidrs),
+                    floating_ips=(),
+                    metadata_port=metadata_port,
+                ),
+            ),
+        )
     if gw is not None:
         ext = topo.network(gw.network)
         fips = [
@@ -496,6 +518,7 @@ def _router(topo: Topology, router: Router, node: str, run_dir: PurePath) -> Uni
                         if f.fixed_ip_address is not None
                     ),
                     port_forwardings=tuple(forwardings),
+                    metadata_port=metadata_port,
                 ),
             ),
         )
@@ -504,6 +527,7 @@ def _router(topo: Topology, router: Router, node: str, run_dir: PurePath) -> Uni
         NamespaceSpec(ns, "router", router.uid, ROUTER_SYSCTLS, default_gateway, routes=routes),
         bridges=tuple(bridges),
         ports=tuple(ports),
+        processes=processes,
         firewalls=firewalls,
         floating=floating,
     )
@@ -600,6 +624,8 @@ def _ha_router(topo: Topology, router: Router, node: str, run_dir: PurePath, uni
             ProcessSpec(
                 name, ns, "router", config, program="keepalived", rt_priority=profile.rt_priority
             ),
+            # The metadata proxy binds 0.0.0.0 and runs on both instances.
+            *unit.processes,
         ),
     )
 

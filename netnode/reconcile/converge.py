@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from netnode.errors import TopologyError
+from netnode.errors import NetnodeError, TopologyError
 from netnode.model.topology import Topology
 from netnode.plan import desired as desired_state
 from netnode.plan import units, uplinks
@@ -150,6 +150,7 @@ def apply(
                 ),
             )
             failures = host.execute(the_plan, progress)
+        failures += _publish_metadata(host, topo)
         unit_failures = _unit_failures(record.failures, failures, scope, prints)
         # Units outside the scope are unchanged since they converged: they stay so.
         converged = (
@@ -190,6 +191,16 @@ def preflight(host: Host, topo: Topology) -> None:
     problems = uplinks.problems(topo, facts, (host.node, desired_state.name_of(topo)))
     if problems:
         raise TopologyError(problems, f"topology {topo.name!r} on this host")
+
+
+def _publish_metadata(host: Host, topo: Topology) -> list[Failure]:
+    """The topology's metadata document, and the metadata service running (every
+    pass: a killed service comes back with the next)."""
+    try:
+        host.metadata.publish(topo)
+    except (NetnodeError, OSError) as exc:
+        return [Failure("metadata service", None, str(exc))]
+    return []
 
 
 def _unit_failures(
@@ -233,6 +244,10 @@ def destroy(host: Host, topo: Topology, progress: Progress | None = None) -> Out
         nothing = HostSpec(node=spec.node, topology=spec.topology)
         the_plan = plan(nothing, host.observe(spec, owned))
         failures = host.execute(the_plan, progress)
+        try:
+            host.metadata.withdraw(spec.topology)
+        except (NetnodeError, OSError) as exc:
+            failures.append(Failure("metadata service", None, str(exc)))
         if failures:
             store.write(spec.topology, record.but(ledger=owned))
         elif host.cluster is not None:

@@ -37,6 +37,7 @@ from netnode.plan.units import Unit
 from netnode.plan.uplinks import HostFacts
 from netnode.reconcile.certificates import Verdicts
 from netnode.reconcile.ledger import LedgerStore
+from netnode.reconcile.metadata import MetadataService
 from netnode.reconcile.provisioning import Object
 from netnode.store.database import default_url, engine_for
 
@@ -84,6 +85,7 @@ class Host:
     keepalived: KeepalivedProcesses = field(init=False)
     conntrackd: ConntrackdProcesses = field(init=False)
     udp: UdpTables = field(init=False)
+    metadata: MetadataService = field(init=False)
     # What the passes of this process already checked and rendered (see converge).
     certificates: Verdicts = field(init=False, default_factory=Verdicts)
     units: Memo[Unit] = field(init=False, default_factory=Memo)
@@ -97,6 +99,7 @@ class Host:
         self.keepalived = KeepalivedProcesses(Path(keepalived_dir(self.run_dir)))
         self.conntrackd = ConntrackdProcesses(Path(conntrackd_dir(self.run_dir)))
         self.udp = UdpTables(Path(udp_root(self.run_dir)))
+        self.metadata = MetadataService(self.run_dir)
 
     @property
     def scope(self) -> str:

@@ -24,7 +24,7 @@ def test_plan_without_root_prints_the_commands_and_reads_nothing(
     assert "ip netns add qlbaas-" in out
     assert "set port tap" in out and "tag=1" in out
     assert "planned from an empty host" in out
-    assert "# Plan: 17 to create, 1 to change, 0 to delete, 0 unchanged." in out
+    assert "# Plan: 18 to create, 1 to change, 0 to delete, 0 unchanged." in out
     assert not state.exists()
 
 

@@ -79,10 +79,11 @@ def test_seed_from_an_empty_host_builds_everything(seed_data: dict) -> None:
     spec = spec_of(seed_data)
     the_plan = plan(spec, HostState.empty())
     counts = the_plan.summary()
-    # br-int, br-ex; 5 namespaces (lb, router, vm1, vm2, outside); 6 ports; 4 haproxy; 1 iptables
-    assert counts == {"create": 17, "change": 1, "delete": 0, "unchanged": 0}
+    # br-int, br-ex; 5 namespaces (lb, router, vm1, vm2, outside); 6 ports; 5 haproxy (the
+    # router's metadata proxy is the fifth); 1 iptables
+    assert counts == {"create": 18, "change": 1, "delete": 0, "unchanged": 0}
     assert kinds(the_plan).count("CreateNamespace") == 5
-    assert kinds(the_plan).count("EnsureProcess") == 4
+    assert kinds(the_plan).count("EnsureProcess") == 5
     phases = [o.phase for o in the_plan.operations]
     assert phases == sorted(phases)
 
@@ -108,7 +109,7 @@ def test_a_converged_host_needs_nothing(seed_data: dict) -> None:
     spec = spec_of(seed_data)
     the_plan = plan(spec, as_observed(spec))
     assert the_plan.empty, the_plan.operations
-    assert the_plan.summary()["unchanged"] == 18
+    assert the_plan.summary()["unchanged"] == 19
 
 
 def test_a_weight_change_touches_only_that_haproxy_without_a_reload(seed_data: dict) -> None:
@@ -230,7 +231,7 @@ def test_destroy_deletes_only_what_the_topology_owns(seed_data: dict) -> None:
     assert counts["create"] == 0 and counts["change"] == 0
     assert kinds(the_plan).count("DeleteNamespace") == 5
     assert kinds(the_plan).count("DeletePort") == 6
-    assert kinds(the_plan).count("StopProcess") == 4
+    assert kinds(the_plan).count("StopProcess") == 5
 
 
 def test_two_nodes_get_different_host_names(seed_data: dict) -> None:

@@ -81,7 +81,8 @@ def test_the_routers_addresses_and_default_route_are_keepaliveds() -> None:
 
 def test_keepalived_moves_every_address_and_the_default_route() -> None:
     unit = unit_of(1, "BACKUP")
-    sync, keepalived = unit.processes
+    sync, keepalived, proxy = unit.processes
+    assert proxy.name.startswith("md-")  # the metadata proxy runs on both instances
     assert keepalived.keepalived and keepalived.rt_priority is not None
     text = keepalived.config
     qr = next(p.name for p in unit.ports if p.name.startswith("qr-"))
@@ -105,7 +106,7 @@ def test_keepalived_moves_every_address_and_the_default_route() -> None:
 
 
 def test_conntrackd_replicates_to_the_other_instance_over_the_ha_port() -> None:
-    sync, _ = unit_of(1, "BACKUP").processes
+    sync, _, _ = unit_of(1, "BACKUP").processes
     text = sync.config
     assert "Mode FTFW" in text and "Interface ha-11111111-22" in text
     assert "IPv4_address 169.254.192.2" in text
@@ -121,7 +122,8 @@ def test_a_router_without_ha_is_as_before() -> None:
     data["routers"][0].pop("ha")
     data["routers"][0].pop("vrrp_addresses")
     unit = router_unit(load_data(data, "c"))
-    assert unit.namespace.default_gateway == "172.24.4.1" and not unit.processes
+    assert unit.namespace.default_gateway == "172.24.4.1"
+    assert [p.name.split("-")[0] for p in unit.processes] == ["md"]
     assert not any(p.name.startswith("ha-") for p in unit.ports)
 
 

@@ -1,0 +1,96 @@
+"""The metadata service's side of a pass: publish the topology's document and keep the
+service running (``netnode.plan.metadata`` says what and where).
+
+Every pass of a topology (``netnode apply``, each of the agent's) writes its document
+when it changed (atomically: the service may be reading) and starts the service if it
+is not running: a killed service is back after the agent's next pass. A destroy
+withdraws the document; the service stops when no document is left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from netnode.drivers.helpers import HelperProcesses
+from netnode.model.topology import Topology
+from netnode.plan import metadata as metadata_plan
+
+NAME = "metadata"
+MODULE = "netnode.metadata"
+
+
+class MetadataService:
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = Path(run_dir)
+        self.dir = Path(metadata_plan.metadata_dir(self.run_dir))
+        self.documents = Path(metadata_plan.documents_dir(self.run_dir))
+        # The service's config.json, pid and log are in <state>/<node>/metadata/.
+        self.processes = HelperProcesses(self.dir.parent)
+
+    @property
+    def config(self) -> str:
+        return json.dumps(
+            {
+                "socket": metadata_plan.service_socket(self.run_dir),
+                "documents": str(self.documents),
+            },
+            sort_keys=True,
+        )
+
+    def document_file(self, topology: str) -> Path:
+        return self.documents / f"{topology}.json"
+
+    def running_pid(self) -> int | None:
+        return self.processes.running_pid(NAME)
+
+    def publish(self, topo: Topology) -> bool:
+        """Write ``topo``'s document (or withdraw it when it has no router with tenant
+        interfaces and no port), then make sure the service runs while any document is
+        there. True when the service was started."""
+        doc = metadata_plan.document(topo)
+        name = doc["topology"]
+        if not doc["routers"] and not doc["networks"]:
+            return self.withdraw(name)
+        _write_atomically(self.document_file(name), metadata_plan.document_text(topo))
+        return self.ensure()
+
+    def withdraw(self, topology: str) -> bool:
+        """Remove ``topology``'s document; stop the service when it was the last."""
+        self.document_file(topology).unlink(missing_ok=True)
+        if not any(self.documents.glob("*.json")):
+            self.processes.stop(NAME, keep_dir=True)
+            return False
+        return self.ensure()
+
+    def ensure(self) -> bool:
+        if (
+            self.running_pid() is not None
+            and self.processes.installed_config(NAME) == self.config
+            and Path(metadata_plan.service_socket(self.run_dir)).exists()
+        ):
+            return False
+        self.processes.start(NAME, None, MODULE, self.config)
+        return True
+
+    def stop(self) -> None:
+        self.processes.stop(NAME, keep_dir=True)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    try:
+        if path.read_text() == text:
+            return
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
