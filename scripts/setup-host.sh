@@ -31,7 +31,7 @@ set -euo pipefail
 PACKAGES=(
     haproxy openvswitch-switch iptables conntrack curl wrk
     iputils-ping iputils-arping python3-venv make postgresql nftables openssl
-    keepalived conntrackd chromium chromium-driver prometheus
+    keepalived conntrackd chromium chromium-driver prometheus dnsmasq-base udhcpc
 )
 OVS_CTL=/usr/share/openvswitch/scripts/ovs-ctl
 

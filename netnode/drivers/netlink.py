@@ -200,7 +200,22 @@ class Netlink:
         except HostError:
             return None
 
+    def root_link_up(self, ifname: str) -> bool | None:
+        """Whether an interface of the host's namespace is up; None: there is none."""
+        try:
+            flags = self._get_link(None, ifname)["flags"]
+        except HostError:
+            return None
+        return bool(flags & IFF_UP)
+
     # --- changes --------------------------------------------------------------------
+
+    def set_root_link_up(self, ifname: str) -> None:
+        """Bring up an interface of the host's namespace (a plugged guest's tap)."""
+        index = self.root_link_index(ifname)
+        if index is None:
+            raise HostError(f"interface {ifname} is not in the host namespace")
+        self._call(None, "link", "set", index=index, state="up")
 
     def move_link(self, ifname: str, namespace: str) -> None:
         index = self.root_link_index(ifname)

@@ -181,6 +181,24 @@ class Subnet(Named):
     # Left out: the whole subnet but its network and broadcast addresses and the gateway.
     allocation_pools: list[AllocationPool] = []
 
+    @property
+    def dhcp_address(self) -> IPv4Address | None:
+        """The address of the network's DHCP port on this subnet (None: no DHCP).
+
+        Neutron gives its DHCP port the first free address of the pool, which moves
+        with what else was allocated first. netnode's rule is stable and known before
+        anything is allocated: the first address of the first allocation pool, or, with
+        no pools, the subnet's first host address that is not the gateway. Validation
+        holds it (nothing else may take it) and the store allocates it to the network."""
+        if not self.enable_dhcp:
+            return None
+        if self.allocation_pools:
+            return min(pool.start for pool in self.allocation_pools)
+        for host in self.cidr.hosts():
+            if host != self.gateway_ip:
+                return host
+        return None
+
 
 class Network(Named):
     """A tenant network (a VLAN on the integration bridge) or an external network (a

@@ -30,6 +30,7 @@ def check(topo: Topology) -> list[Problem]:
         _addresses,
         _floating_ips,
         _ports,
+        _dhcp,
         _lab_tls,
     ):
         problems.extend(rule(topo))
@@ -260,6 +261,38 @@ def _ports(topo: Topology) -> Iterator[Problem]:
         ),
         "plugged interface",
     )
+
+
+def _dhcp(topo: Topology) -> Iterator[Problem]:
+    """A subnet with DHCP holds its DHCP port's address (``Subnet.dhcp_address``):
+    nothing else of the topology may take it. DHCP serves tenant networks only."""
+    dhcp: dict[tuple[str, IPv4Address], str] = {}
+    for i, net in enumerate(topo.networks):
+        for j, subnet in enumerate(net.subnets):
+            address = subnet.dhcp_address
+            if not subnet.enable_dhcp:
+                continue
+            path = f"networks[{i}].subnets[{j}].enable_dhcp"
+            if net.external:
+                yield Problem(
+                    path,
+                    f"network {net.name!r} is external: DHCP serves tenant networks only "
+                    "(set enable_dhcp: false)",
+                )
+            elif address is None:
+                yield Problem(path, f"{subnet.cidr} has no free address for the DHCP port")
+            else:
+                dhcp[(net.name, address)] = f"networks[{i}].subnets[{j}]"
+    for path, net_name, address in _holders(topo):
+        subnet_path = dhcp.get((net_name, address))
+        if subnet_path is not None:
+            yield Problem(
+                path,
+                f"{address} is the DHCP port's address of {subnet_path} (the first address "
+                "of its allocation pools, or of the subnet after the gateway): choose "
+                "another address, or start the pool elsewhere",
+                CONFLICT,
+            )
 
 
 def _physical_interfaces(topo: Topology, bridges: dict[str, str]) -> Iterator[Problem]:

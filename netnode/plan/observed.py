@@ -20,6 +20,8 @@ class OvsPort:
     tag: int | None
     external_ids: dict[str, str]
     ofport: int | None  # -1 or None: the interface failed (see ovs-vsctl list Interface)
+    # The Interface's external_ids:iface-id (os-vif's: the Neutron port it carries).
+    iface_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,8 @@ class HostState:
     udp_records: frozenset[str] = frozenset()
     # The datapath a new bridge gets on this host (plan.datapath).
     datapath: str = "netdev"
+    # Per interface of ``HostSpec.plugs`` found in the host's namespace: is it up?
+    host_links: dict[str, bool] = field(default_factory=dict)
 
     @classmethod
     def empty(cls) -> HostState:

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from netnode.errors import Problem, TopologyError
 from netnode.model.topology import Topology
 from netnode.plan import desired as desired_state
 from netnode.plan import units
@@ -62,7 +63,8 @@ def desired_for(host: Host, topo: Topology, *, check_files: bool = True) -> Host
     first (a TopologyError if one is wrong); ``check_files=False`` takes those that can
     be read as they are (a destroy, which must work when they are gone)."""
     parts = desired_units(host, topo, check_files=check_files)
-    return units.assemble(host.node, desired_state.name_of(topo), parts)
+    attached = desired_state.attachments(topo, host.node)
+    return units.assemble(host.node, desired_state.name_of(topo), parts, *attached)
 
 
 def desired_units(host: Host, topo: Topology, *, check_files: bool = True) -> tuple[Unit, ...]:
@@ -99,8 +101,12 @@ def apply(
     started = time.perf_counter()
     # First: a certificate file that is wrong stops the pass before anything changes.
     parts = desired_units(host, topo)
-    spec = units.assemble(host.node, desired_state.name_of(topo), parts)
+    attached = desired_state.attachments(topo, host.node)
+    spec = units.assemble(host.node, desired_state.name_of(topo), parts, *attached)
     started_ovs = host.ovs.ensure_running()
+    if record_desired:
+        # A file's apply: an interface to plug that is not there is refused now.
+        refuse_missing_interfaces(host, topo)
     store = host.store
     objects = provisioning.objects(topo, spec.floating, host.objects)
     prints = {part.name: part.fingerprint for part in parts}
@@ -174,6 +180,29 @@ def apply(
         status,
         unit_failures,
     )
+
+
+def refuse_missing_interfaces(host: Host, topo: Topology) -> None:
+    """A TopologyError naming each ``ports[].plug.interface`` of this node that is no
+    interface of the host's namespace (nor already on a bridge). The agent, which
+    converges what the store holds, waits for such an interface instead (a guest's tap
+    comes and goes with the guest)."""
+    on_bridges = host.ovs.observe().ports
+    problems = [
+        Problem(
+            f"ports[{i}].plug.interface",
+            f"{port.plug.interface!r} is no interface of this host: create it first (the "
+            "guest's tap, a veth), or leave plug out and let the guest's own plugging "
+            "(libvirt, iface-id = the port's id) attach it",
+        )
+        for i, port in enumerate(topo.ports)
+        if port.plug is not None
+        and port.binding_host_id in ("", host.node)
+        and port.plug.interface not in on_bridges
+        and host.netlink.root_link_index(port.plug.interface) is None
+    ]
+    if problems:
+        raise TopologyError(problems)
 
 
 def _unit_failures(

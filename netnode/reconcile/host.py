@@ -16,6 +16,7 @@ from functools import cached_property
 from pathlib import Path
 
 from netnode.drivers.conntrackd import ConntrackdProcesses
+from netnode.drivers.dnsmasq import DnsmasqProcesses
 from netnode.drivers.haproxy import HAProxyProcesses, in_namespace
 from netnode.drivers.helpers import HelperProcesses
 from netnode.drivers.iptables import Iptables
@@ -26,7 +27,7 @@ from netnode.drivers.ovs import OVS, kernel_module
 from netnode.errors import HostError, NetnodeError, Refused
 from netnode.plan import operations as op
 from netnode.plan.datapath import Choice, choose
-from netnode.plan.desired import conntrackd_dir, keepalived_dir, udp_root
+from netnode.plan.desired import conntrackd_dir, dnsmasq_dir, keepalived_dir, udp_root
 from netnode.plan.diff import Plan
 from netnode.plan.memo import Memo
 from netnode.plan.observed import HostState, Ledger, NamespaceState, ProcessState
@@ -80,6 +81,7 @@ class Host:
     helpers: HelperProcesses = field(init=False)
     keepalived: KeepalivedProcesses = field(init=False)
     conntrackd: ConntrackdProcesses = field(init=False)
+    dnsmasq: DnsmasqProcesses = field(init=False)
     udp: UdpTables = field(init=False)
     # What the passes of this process already checked and rendered (see converge).
     certificates: Verdicts = field(init=False, default_factory=Verdicts)
@@ -93,6 +95,7 @@ class Host:
         self.helpers = HelperProcesses(self.node_dir / "helpers")
         self.keepalived = KeepalivedProcesses(Path(keepalived_dir(self.run_dir)))
         self.conntrackd = ConntrackdProcesses(Path(conntrackd_dir(self.run_dir)))
+        self.dnsmasq = DnsmasqProcesses(Path(dnsmasq_dir(self.run_dir)))
         self.udp = UdpTables(Path(udp_root(self.run_dir)))
 
     @property
@@ -146,6 +149,7 @@ class Host:
         helpers = {p.name for p in desired.processes if not p.haproxy}
         vrrp = {p.name for p in desired.processes if p.keepalived}
         sync = {p.name for p in desired.processes if p.conntrackd}
+        dhcp = {p.name for p in desired.processes if p.dnsmasq}
         processes: dict[str, ProcessState] = {}
         for name in {*namespace_of, *ledger.processes} - elsewhere:
             ns_name = namespace_of.get(name)
@@ -153,6 +157,13 @@ class Host:
                 pid = self.keepalived.running_pid(name)
                 config = self.keepalived.installed_config(name)
                 at_home = pid is None or ns_name is None or self.keepalived.runs_in(name, ns_name)
+                if pid is not None or config is not None:
+                    processes[name] = ProcessState(pid is not None, config, at_home)
+                continue
+            if name in dhcp or (name not in namespace_of and name.startswith("dhcp-")):
+                pid = self.dnsmasq.running_pid(name)
+                config = self.dnsmasq.installed_config(name)
+                at_home = pid is None or ns_name is None or in_namespace(pid, ns_name)
                 if pid is not None or config is not None:
                     processes[name] = ProcessState(pid is not None, config, at_home)
                 continue
@@ -190,6 +201,11 @@ class Host:
             *ledger.namespaces,
             *(n.name for n in desired.namespaces),
         }
+        host_links = {
+            plug.interface: up
+            for plug in desired.plugs
+            if (up := self.netlink.root_link_up(plug.interface)) is not None
+        }
         return HostState(
             ovs,
             present,
@@ -200,6 +216,7 @@ class Host:
             udp_in_sync,
             udp_records,
             self.datapath_choice.datapath,
+            host_links,
         )
 
     @cached_property
@@ -308,12 +325,17 @@ class Host:
             case op.StopProcess(name=name):
                 self.keepalived.stop(name)
                 self.conntrackd.stop(name)
+                self.dnsmasq.stop(name)
                 self.haproxy.stop(name)
                 self.helpers.stop(name)
             case op.EnsureProcess(process=proc) if proc.keepalived:
                 # Started last in its unit (ports wired, HAProxy up): a keepalived with no
                 # wired port would claim the VIP alone, and two masters would follow.
                 self.keepalived.ensure(proc.name, proc.namespace, proc.config, proc.rt_priority)
+            case op.EnsureProcess(process=proc, start=True) if proc.dnsmasq:
+                self.dnsmasq.ensure(proc.name, proc.namespace, proc.config)
+            case op.EnsureProcess(process=proc, start=False) if proc.dnsmasq:
+                self.dnsmasq.reload(proc.name, proc.namespace, proc.config)
             case op.EnsureProcess(process=proc) if proc.conntrackd:
                 self.conntrackd.ensure(proc.name, proc.namespace, proc.config)
             case op.RemoveUdp(namespace=ns, exists=exists):
@@ -326,6 +348,8 @@ class Host:
                 self.helpers.start(proc.name, proc.namespace, proc.program, proc.config)
             case op.CreateNamespace(name=name):
                 nl.create_namespace(name)
+            case op.SetHostLinkUp(interface=interface):
+                nl.set_root_link_up(interface)
             case op.DeleteLink(namespace=ns, ifname=ifname):
                 nl.delete_link(ns, ifname)
             case op.MoveLink(ifname=ifname, namespace=ns):
