@@ -392,10 +392,35 @@ def _instance(
                 program="netnode.lab.udp_server",
             )
         )
+    namespace = NamespaceSpec(
+        ns, "instance", inst.uid, BASE_SYSCTLS, _gateway_of(topo, net, inst.address)
+    )
+    # The tap of an instance that is a port's machine is named for the port, as Nova's.
+    tap_id = next((p.uid for p in topo.ports if p.name == inst.port), inst.uid)
+    port = _port(topo, "tap", tap_id, net, ns, (_cidr(topo, net, inst.address),), inst.mac)
+    if inst.dhcp:
+        # The address and the routes are the DHCP client's; HAProxy binds the address
+        # before the lease comes.
+        port = replace(port, addresses=(), managed_elsewhere=port.addresses)
+        namespace = replace(
+            namespace,
+            sysctls=(*BASE_SYSCTLS, ("net.ipv4.ip_nonlocal_bind", "1")),
+            default_gateway=None,
+            route_elsewhere=True,
+        )
+        processes.append(
+            ProcessSpec(
+                process_name("dhcpc", inst.uid),
+                ns,
+                "instance",
+                json.dumps({"interface": port.name}),
+                program="netnode.lab.dhcp_client",
+            )
+        )
     return Unit(
-        NamespaceSpec(ns, "instance", inst.uid, BASE_SYSCTLS, _gateway_of(topo, net, inst.address)),
+        namespace,
         bridges=(_bridge(topo, net),),
-        ports=(_port(topo, "tap", inst.uid, net, ns, (_cidr(topo, net, inst.address),), inst.mac),),
+        ports=(port,),
         processes=tuple(processes),
     )
 

@@ -254,3 +254,30 @@ def test_destroy_removes_the_dhcp_namespace_port_and_dnsmasq(lab: Lab, machines:
     assert vm1.host_end not in ports
     assert not [p for p in ports.values() if p.external_ids.get(OWNER_NODE) == lab.host.node]
     assert lab.host.netlink.root_link_index(vm1.host_end) is not None
+
+
+def test_a_lab_instance_on_a_port_gets_its_address_by_dhcp(lab: Lab) -> None:
+    data = example()
+    data["lab"] = {
+        "instances": [{"name": "web", "port": "vm1", "dhcp": True, "body": "web-by-dhcp"}],
+        "clients": [{"name": "probe", "network": "private", "address": "10.20.0.50"}],
+    }
+    outcome = lab.apply(data)
+    assert outcome.ok, outcome.failures
+    ns = lab.ns_of("instance", "web")
+    tap = "tap" + lab.topology(data).ports[0].uid[:11]
+
+    def leased() -> str | None:
+        routes = run("ip", "netns", "exec", ns, "ip", "-4", "route")
+        return routes if "default via 10.20.0.1" in routes else None
+
+    routes = eventually(leased, timeout=15)
+    assert "10.30.0.0/16 via 10.20.0.254" in str(routes)
+    addresses = run("ip", "netns", "exec", ns, "ip", "-4", "-o", "addr", "show", "dev", tap)
+    assert "10.20.0.11/24" in addresses
+    link = run("ip", "netns", "exec", ns, "ip", "-o", "link", "show", "dev", tap)
+    assert "fa:16:3e:00:20:11" in link
+    probe = lab.ns_of("client", "probe")
+    assert eventually(lambda: lab.answering(probe, "10.20.0.11", 2), timeout=10) == {"web-by-dhcp"}
+    # The address and the routes are the client's: a second pass leaves them.
+    assert lab.apply(data).plan.empty

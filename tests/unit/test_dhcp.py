@@ -237,3 +237,61 @@ def test_a_port_bound_to_another_node_is_not_plugged_here(data: dict) -> None:
 def test_the_example_is_valid_and_unchanged_by_a_second_pass(data: dict) -> None:
     spec = spec_of(data)
     assert plan(spec, as_observed(spec)).empty
+
+
+def with_instance(data: dict, **fields: object) -> dict:
+    data = copy.deepcopy(data)
+    data["lab"] = {"instances": [{"name": "web", "body": "x", "port": "vm1", **fields}]}
+    return data
+
+
+def test_a_lab_instance_on_a_port_takes_its_network_address_and_mac(data: dict) -> None:
+    topo = load_data(with_instance(data))
+    inst, port = topo.lab.instances[0], topo.ports[0]
+    assert (inst.network, str(inst.address), inst.mac) == (
+        "private",
+        "10.20.0.11",
+        port.mac_address,
+    )
+    # vm2's MAC is derived from its id; the instance gets that one.
+    vm2 = load_data(with_instance(data, port="vm2"))
+    assert vm2.lab.instances[0].mac == vm2.ports[1].mac_address
+    spec = build(topo, "netnode", RUN)
+    (tap,) = [p for p in spec.ports if p.namespace == ids.lab_namespace(inst.uid)]
+    assert tap.name == "tap" + port.uid[:11]
+    assert tap.addresses == ("10.20.0.11/24",)
+
+
+def test_a_dhcp_instance_leaves_its_address_and_routes_to_its_client(data: dict) -> None:
+    topo = load_data(with_instance(data, dhcp=True))
+    spec = build(topo, "netnode", RUN)
+    ns = ids.lab_namespace(topo.lab.instances[0].uid)
+    (tap,) = [p for p in spec.ports if p.namespace == ns]
+    assert (tap.addresses, tap.managed_elsewhere) == ((), ("10.20.0.11/24",))
+    (namespace,) = [n for n in spec.namespaces if n.name == ns]
+    assert namespace.route_elsewhere and namespace.default_gateway is None
+    assert ("net.ipv4.ip_nonlocal_bind", "1") in namespace.sysctls
+    programs = [p.program for p in spec.processes if p.namespace == ns]
+    assert programs == ["haproxy", "netnode.lab.dhcp_client"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "path", "says"),
+    [
+        ({"port": "nope"}, "lab.instances[0].port", "no port named 'nope'"),
+        ({"address": "10.20.0.50"}, "lab.instances[0].address", "has 10.20.0.11"),
+        ({"mac": "fa:16:3e:00:00:01"}, "lab.instances[0].mac", "has fa:16:3e:00:20:11"),
+        ({"port": None, "network": "private", "address": "10.20.0.50", "dhcp": True},
+         "lab.instances[0].dhcp", "dhcp needs a port"),
+    ],
+)  # fmt: skip
+def test_a_lab_instance_on_a_port_is_refused_when_it_contradicts_it(
+    data: dict, fields: dict, path: str, says: str
+) -> None:
+    found = problems(with_instance(data, **fields))
+    assert any(p.startswith(path) and says in p for p in found), found
+
+
+def test_dhcp_for_an_instance_needs_dhcp_on_its_subnet(data: dict) -> None:
+    data["networks"][0]["subnets"][0]["enable_dhcp"] = False
+    assert any("no subnet with enable_dhcp" in p for p in problems(with_instance(data, dhcp=True)))
