@@ -26,6 +26,10 @@
 # prometheus: for the metrics test only (tests/functional/test_metrics.py starts a private
 # one on 127.0.0.1 with its data in a temporary directory); Debian's prometheus.service is
 # held back like the others and never used.
+# dnsmasq-base (DHCP, netnode/drivers/dnsmasq.py): the binary only, no service and no
+# /etc/dnsmasq.conf (netnode passes --conf-file=/dev/null); udhcpc (busybox's DHCP
+# client): run only inside lab and test namespaces, with a script of netnode's that
+# never writes the host's /etc/resolv.conf.
 set -euo pipefail
 
 PACKAGES=(
