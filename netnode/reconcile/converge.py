@@ -14,7 +14,7 @@ import fcntl
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from netnode.errors import Problem, TopologyError
 from netnode.model.topology import Topology
@@ -82,7 +82,9 @@ def preview(host: Host, topo: Topology, *, read_host: bool = True) -> Plan:
     host (for a user who cannot read it: not root, or Open vSwitch not running)."""
     spec = desired_for(host, topo)
     if not read_host:
-        return plan(spec, HostState.empty())
+        # Nothing read: the interfaces to plug are taken to be there (and down).
+        links = {p.interface: False for p in spec.plugs}
+        return plan(spec, replace(HostState.empty(), host_links=links))
     ledger = host.store.load(spec.topology)
     return plan(spec, host.observe(spec, ledger))
 
