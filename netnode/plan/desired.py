@@ -217,6 +217,7 @@ def build_units(
         files = files_of(tls_files.instance_references(inst, "instance"))
         key = ("instance", made.json(inst), networks[net.name], *context, files)
         key += (topo.bridge_of(net),)
+        key += tuple(made.json(p) for p in topo.ports if p.name == inst.port)
         parts.append(made.get(key, partial(_instance, topo, inst, run_dir, dict(files))))
     for client in topo.lab.clients:
         net = topo.network(client.network)
