@@ -295,3 +295,26 @@ def test_a_lab_instance_on_a_port_is_refused_when_it_contradicts_it(
 def test_dhcp_for_an_instance_needs_dhcp_on_its_subnet(data: dict) -> None:
     data["networks"][0]["subnets"][0]["enable_dhcp"] = False
     assert any("no subnet with enable_dhcp" in p for p in problems(with_instance(data, dhcp=True)))
+
+
+def test_a_changed_plug_unplugs_the_old_interface_and_plugs_the_new(data: dict) -> None:
+    before = spec_of(plugged(data))
+    (plug,) = before.plugs
+    observed = as_observed(before)
+    ports = dict(observed.ovs.ports)
+    owner = plug.external_ids(before.node, before.topology)
+    ports["vnet7"] = OvsPort("vnet7", "br-int", 10, owner, 9, plug.port_id)
+    moved = copy.deepcopy(data)
+    moved["ports"][0]["plug"] = {"interface": "vnet8"}
+    the_plan = plan(
+        spec_of(moved),
+        replace(
+            observed,
+            ovs=OvsState(observed.ovs.bridges, ports),
+            host_links={"vnet7": True, "vnet8": True},
+        ),
+    )
+    assert sorted((type(o).__name__, o.subject) for o in the_plan.operations) == [
+        ("DeletePort", "port vnet7"),
+        ("PlugInterface", "port vnet8"),
+    ]
