@@ -26,12 +26,16 @@
 # prometheus: for the metrics test only (tests/functional/test_metrics.py starts a private
 # one on 127.0.0.1 with its data in a temporary directory); Debian's prometheus.service is
 # held back like the others and never used.
+# dnsmasq-base (DHCP, netnode/drivers/dnsmasq.py): the binary only, no service and no
+# /etc/dnsmasq.conf (netnode passes --conf-file=/dev/null); udhcpc (busybox's DHCP
+# client): run only inside lab and test namespaces, with a script of netnode's that
+# never writes the host's /etc/resolv.conf.
 set -euo pipefail
 
 PACKAGES=(
     haproxy openvswitch-switch iptables conntrack curl wrk
     iputils-ping iputils-arping python3-venv make postgresql nftables openssl
-    keepalived conntrackd chromium chromium-driver prometheus
+    keepalived conntrackd chromium chromium-driver prometheus dnsmasq-base udhcpc
 )
 OVS_CTL=/usr/share/openvswitch/scripts/ovs-ctl
 

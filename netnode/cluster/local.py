@@ -3,7 +3,7 @@ the placements and the node's own settings.
 
 A node keeps the load balancers and routers placed on it, each carrying its instance's
 id (host names derive from it: ``model.topology.Placed``), and every network (they make
-nothing on a host by themselves); floating IPs stay too, for the routers that hold them
+nothing on a host by themselves; DHCP, which would, is not served in a cluster yet); floating IPs stay too, for the routers that hold them
 render them. Bridges are renamed by the node's bridge map: several nodes simulated on
 one machine each have bridges of their own, joined to shared segments by patch ports.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from netnode.cluster.scheduling import STANDALONE, Placement
-from netnode.model.topology import Topology
+from netnode.model.topology import Network, Topology
 
 
 def for_node(
@@ -27,7 +27,7 @@ def for_node(
     networks = [
         n.model_copy(update={"bridge": bridges.get(topo.bridge_of(n), topo.bridge_of(n))})
         if n.external
-        else n
+        else _without_dhcp(n)
         for n in topo.networks
     ]
     return topo.model_copy(
@@ -44,6 +44,17 @@ def for_node(
             ],
         }
     )
+
+
+def _without_dhcp(net: Network) -> Network:
+    """A cluster's network as one node serves it: without DHCP for now. Every node
+    keeps every network, and one DHCP server per network (its address and MAC are the
+    network's) is not placed on a node yet: served by all, the DHCP port's address
+    would be on every node's segment at once."""
+    if not any(s.enable_dhcp for s in net.subnets):
+        return net
+    subnets = [s.model_copy(update={"enable_dhcp": False}) for s in net.subnets]
+    return net.model_copy(update={"subnets": subnets})
 
 
 def bridge_map(entries: Iterable[str]) -> dict[str, str]:

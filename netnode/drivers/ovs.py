@@ -91,11 +91,14 @@ class OVS:
             for rows in self.db.select(
                 ("Bridge", ["name", "datapath_type", "external_ids", "ports"]),
                 ("Port", ["_uuid", "name", "tag", "external_ids"]),
-                ("Interface", ["name", "ofport"]),
+                ("Interface", ["name", "ofport", "external_ids"]),
             )
         )
         port_rows = {row["_uuid"]: row for row in ports}
         ofports = {row["name"]: row["ofport"] for row in interfaces}
+        iface_ids = {
+            row["name"]: (row.get("external_ids") or {}).get("iface-id") for row in interfaces
+        }
         state = OvsState()
         for row in bridges:
             names = tuple(sorted(port_rows[u]["name"] for u in row["ports"] if u in port_rows))
@@ -114,6 +117,7 @@ class OVS:
                     tag,
                     prow["external_ids"],
                     ofport if isinstance(ofport, int) else None,
+                    iface_ids.get(prow["name"]),
                 )
         return state
 

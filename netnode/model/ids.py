@@ -34,6 +34,17 @@ def port_mac(port_id: str) -> str:
     return "fa:16:3e:" + ":".join(digits[i : i + 2] for i in range(0, 6, 2))
 
 
+def dhcp_port_id(network_id: str) -> str:
+    """The id of a network's DHCP port (its ``tap`` in ``qdhcp-``): the network's own,
+    whatever node serves it, so every node names the port and its MAC alike."""
+    return str(uuid.uuid5(NETNODE_NAMESPACE, f"dhcp/{network_id}"))
+
+
+def dhcp_namespace(network_id: str) -> str:
+    """Neutron's DHCP agent's namespace of a network."""
+    return f"qdhcp-{network_id}"
+
+
 def ifname(prefix: str, object_id: str) -> str:
     """An interface name Neutron-style: ``tap`` + 11 characters of the id."""
     return f"{prefix}{object_id[:IFNAME_ID_CHARS]}"

@@ -190,8 +190,11 @@ def resolve(topo: Topology, node: str) -> None:
         give(port, "port")
         if port.mac_address is None:
             port.mac_address = ids.port_mac(port.uid)
+    macs = {p.name: p.mac_address for p in topo.ports}
     for inst in topo.lab.instances:
         give(inst, "instance")
+        if inst.port is not None and inst.mac is None:
+            inst.mac = macs.get(inst.port)
     for client in topo.lab.clients:
         give(client, "client")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -18,6 +18,7 @@ from pydantic import (
     Field,
     StringConstraints,
     field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -180,6 +181,24 @@ class Subnet(Named):
     host_routes: Annotated[list[HostRoute], Field(max_length=20)] = []
     # Left out: the whole subnet but its network and broadcast addresses and the gateway.
     allocation_pools: list[AllocationPool] = []
+
+    @property
+    def dhcp_address(self) -> IPv4Address | None:
+        """The address of the network's DHCP port on this subnet (None: no DHCP).
+
+        Neutron gives its DHCP port the first free address of the pool, which moves
+        with what else was allocated first. netnode's rule is stable and known before
+        anything is allocated: the first address of the first allocation pool, or, with
+        no pools, the subnet's first host address that is not the gateway. Validation
+        holds it (nothing else may take it) and the store allocates it to the network."""
+        if not self.enable_dhcp:
+            return None
+        if self.allocation_pools:
+            return min(pool.start for pool in self.allocation_pools)
+        for host in self.cidr.hosts():
+            if host != self.gateway_ip:
+                return host
+        return None
 
 
 class Network(Named):
@@ -573,6 +592,12 @@ class Instance(Named):
     tls_container_ref: FilePath | None = None
     proxy_port: Port | None = None
     udp_port: Port | None = None
+    # A port of the topology this instance is the machine of: its network, first
+    # address and MAC are the port's (``Topology._instances_from_ports``), and the port
+    # holds them. With ``dhcp``, the instance's namespace gets that address from the
+    # network's DHCP server (a real client, udhcpc) instead of having it set.
+    port: Name | None = None
+    dhcp: bool = False
 
 
 class Client(Named):
@@ -698,6 +723,38 @@ class Topology(Base):
     nova_metadata: NovaMetadata | None = None
     # Object id -> what the API keeps beside it (objects made through the API).
     metadata: dict[ObjectId, ApiMeta] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _instances_from_ports(cls, data: Any) -> Any:
+        """A lab instance naming a ``port`` takes its network, first address and MAC
+        from it (the MAC derived from the port's id is filled in by ``loading``)."""
+        if not isinstance(data, dict):
+            return data
+        lab, ports = data.get("lab"), data.get("ports")
+        if not isinstance(lab, dict) or not isinstance(lab.get("instances"), list):
+            return data
+        by_name = {p.get("name"): p for p in ports or [] if isinstance(p, dict)}
+        instances = []
+        for i, inst in enumerate(lab["instances"]):
+            name = inst.get("port") if isinstance(inst, dict) else None
+            if isinstance(name, str):
+                port = by_name.get(name)
+                if port is None:
+                    names = ", ".join(sorted(map(repr, map(str, by_name)))) or "none"
+                    raise PydanticCustomError(
+                        "unknown_port",
+                        f"lab.instances[{i}].port: no port named {name!r} (the ports: {names})",
+                    )
+                inst = dict(inst)
+                inst.setdefault("network", port.get("network"))
+                fixed = port.get("fixed_ips") or []
+                if fixed and isinstance(fixed[0], dict):
+                    inst.setdefault("address", fixed[0].get("ip_address"))
+                if port.get("mac_address"):
+                    inst.setdefault("mac", port["mac_address"])
+            instances.append(inst)
+        return {**data, "lab": {**lab, "instances": instances}}
 
     def network(self, name: str) -> Network:
         for net in self.networks:

@@ -30,6 +30,8 @@ def check(topo: Topology) -> list[Problem]:
         _addresses,
         _floating_ips,
         _ports,
+        _dhcp,
+        _lab_ports,
         _lab_tls,
     ):
         problems.extend(rule(topo))
@@ -260,6 +262,83 @@ def _ports(topo: Topology) -> Iterator[Problem]:
         ),
         "plugged interface",
     )
+
+
+def _dhcp(topo: Topology) -> Iterator[Problem]:
+    """A subnet with DHCP holds its DHCP port's address (``Subnet.dhcp_address``):
+    nothing else of the topology may take it. DHCP serves tenant networks only."""
+    dhcp: dict[tuple[str, IPv4Address], str] = {}
+    for i, net in enumerate(topo.networks):
+        for j, subnet in enumerate(net.subnets):
+            address = subnet.dhcp_address
+            if not subnet.enable_dhcp:
+                continue
+            path = f"networks[{i}].subnets[{j}].enable_dhcp"
+            if net.external:
+                yield Problem(
+                    path,
+                    f"network {net.name!r} is external: DHCP serves tenant networks only "
+                    "(set enable_dhcp: false)",
+                )
+            elif address is None:
+                yield Problem(path, f"{subnet.cidr} has no free address for the DHCP port")
+            else:
+                dhcp[(net.name, address)] = f"networks[{i}].subnets[{j}]"
+    for path, net_name, address in _holders(topo):
+        subnet_path = dhcp.get((net_name, address))
+        if subnet_path is not None:
+            yield Problem(
+                path,
+                f"{address} is the DHCP port's address of {subnet_path} (the first address "
+                "of its allocation pools, or of the subnet after the gateway): choose "
+                "another address, or start the pool elsewhere",
+                CONFLICT,
+            )
+
+
+def _lab_ports(topo: Topology) -> Iterator[Problem]:
+    """A lab instance that names a port is that port's machine: on its network, with
+    its address and MAC, one instance per port, and its tap is the instance's (no
+    ``plug``). ``dhcp`` needs a port, on a subnet with DHCP."""
+    ports = {p.name: p for p in topo.ports}
+    seen: dict[str, str] = {}
+    for i, inst in enumerate(topo.lab.instances):
+        path = f"lab.instances[{i}]"
+        if inst.port is None:
+            if inst.dhcp:
+                yield Problem(f"{path}.dhcp", "dhcp needs a port: name the instance's port")
+            continue
+        port = ports[inst.port]  # the model refused an unknown one
+        if inst.port in seen:
+            yield Problem(
+                f"{path}.port", f"port {inst.port!r} is already the machine of {seen[inst.port]}"
+            )
+        seen.setdefault(inst.port, path)
+        if inst.network != port.network:
+            yield Problem(f"{path}.network", f"port {port.name!r} is on {port.network!r}")
+        if not port.fixed_ips:
+            yield Problem(f"{path}.port", f"port {port.name!r} has no fixed_ips address")
+        elif inst.address != port.fixed_ips[0].ip_address:
+            yield Problem(
+                f"{path}.address", f"port {port.name!r} has {port.fixed_ips[0].ip_address}"
+            )
+        if inst.mac is not None and port.mac_address is not None and inst.mac != port.mac_address:
+            yield Problem(f"{path}.mac", f"port {port.name!r} has {port.mac_address}")
+        if port.plug is not None:
+            yield Problem(
+                f"{path}.port",
+                f"port {port.name!r} has a plug: the instance's tap is its interface "
+                "(leave plug out)",
+            )
+        if inst.dhcp:
+            nets = [n for n in topo.networks if n.name == port.network]
+            subnet = topo.subnet_of(nets[0], inst.address) if nets else None
+            if subnet is None or not subnet.enable_dhcp:
+                yield Problem(
+                    f"{path}.dhcp",
+                    f"{inst.address} is on no subnet with enable_dhcp: turn DHCP on there, "
+                    "or leave dhcp out",
+                )
 
 
 def _physical_interfaces(topo: Topology, bridges: dict[str, str]) -> Iterator[Problem]:
@@ -542,7 +621,8 @@ def _holders(topo: Topology) -> list[tuple[str, str, IPv4Address]]:
         for j, vrrp in enumerate(lb.vrrp_addresses):
             held.append((f"load_balancers[{i}].vrrp_addresses[{j}]", lb.vip.network, vrrp))
     for i, inst in enumerate(topo.lab.instances):
-        held.append((f"lab.instances[{i}].address", inst.network, inst.address))
+        if inst.port is None:  # else its port holds the address
+            held.append((f"lab.instances[{i}].address", inst.network, inst.address))
     for i, client in enumerate(topo.lab.clients):
         held.append((f"lab.clients[{i}].address", client.network, client.address))
     for i, port in enumerate(topo.ports):
@@ -586,7 +666,11 @@ def _addresses(topo: Topology) -> Iterator[Problem]:
     macs = [
         (f"load_balancers[{i}].vip.mac", lb.vip.mac) for i, lb in enumerate(topo.load_balancers)
     ]
-    macs += [(f"lab.instances[{i}].mac", x.mac) for i, x in enumerate(topo.lab.instances)]
+    macs += [
+        (f"lab.instances[{i}].mac", x.mac)
+        for i, x in enumerate(topo.lab.instances)
+        if x.port is None
+    ]
     macs += [(f"ports[{i}].mac_address", p.mac_address) for i, p in enumerate(topo.ports)]
     yield from _duplicates(((p, m) for p, m in macs if m is not None), "MAC address")
 

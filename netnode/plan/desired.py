@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from functools import partial
@@ -24,7 +25,9 @@ from netnode.model.topology import (
     Instance,
     LoadBalancer,
     Network,
+    NetworkPort,
     Router,
+    Subnet,
     Topology,
 )
 from netnode.plan import metadata as metadata_plan
@@ -34,8 +37,10 @@ from netnode.plan.spec import (
     BridgeSpec,
     FirewallSpec,
     Forwarded,
+    GuestTag,
     HostSpec,
     NamespaceSpec,
+    PlugSpec,
     PortSpec,
     ProcessSpec,
     UdpSpec,
@@ -44,6 +49,9 @@ from netnode.plan.units import Unit, assemble
 from netnode.render.conntrackd import Conntrackd, transition_script
 from netnode.render.conntrackd import files as conntrackd_files
 from netnode.render.conntrackd import render as render_conntrackd
+from netnode.render.dnsmasq import METADATA_CIDR, DhcpHost, DhcpServer, DhcpSubnet
+from netnode.render.dnsmasq import bundle as dnsmasq_bundle
+from netnode.render.dnsmasq import files as dnsmasq_files
 from netnode.render.flow_log import NO_PROJECT, FlowLog
 from netnode.render.haproxy import render_lab_client, render_lab_instance, render_loadbalancer
 from netnode.render.iptables import FloatingIPNat, PortForwardingNat, RouterNat
@@ -123,6 +131,11 @@ def conntrackd_dir(run_dir: PurePath) -> PurePath:
     return run_dir.parent / "conntrackd"
 
 
+def dnsmasq_dir(run_dir: PurePath) -> PurePath:
+    """Where the DHCP servers (dnsmasq) of a node live, their leases with them."""
+    return run_dir.parent / "dhcp"
+
+
 def udp_root(run_dir: PurePath) -> PurePath:
     """Where the UDP tables' records and health live (beside HAProxy's run directory)."""
     return run_dir.parent / "udp"
@@ -141,7 +154,27 @@ def build(
     as ``netnode.reconcile.certificates`` read and checked them: each is copied into
     its process's directory under a name made of its digest (``tls_files``)."""
     parts = build_units(topo, node, run_dir, digests, memo)
-    return assemble(node, name_of(topo), parts)
+    return assemble(node, name_of(topo), parts, *attachments(topo, node))
+
+
+def attachments(topo: Topology, node: str) -> tuple[tuple[PlugSpec, ...], tuple[GuestTag, ...]]:
+    """What of ``topo``'s ports is plugged on this node's bridges: the host interfaces
+    netnode plugs (``plug.interface``, of ports bound to this node or to none), and the
+    tag each port of a tenant network gets wherever someone else plugs it into the
+    integration bridge with its id as ``iface-id``."""
+    plugs: list[PlugSpec] = []
+    guests: list[GuestTag] = []
+    for port in topo.ports:
+        net = topo.network(port.network)
+        tag = None if net.external else net.segmentation_id
+        assert port.mac_address is not None, "loading derives every port's MAC"
+        if port.plug is not None and port.binding_host_id in ("", node):
+            plugs.append(
+                PlugSpec(port.plug.interface, topo.bridge_of(net), tag, port.uid, port.mac_address)
+            )
+        elif tag is not None:
+            guests.append(GuestTag(port.uid, topo.integration_bridge, tag))
+    return tuple(plugs), tuple(guests)
 
 
 def name_of(topo: Topology) -> str:
@@ -157,7 +190,7 @@ def build_units(
     memo: Memo[Unit] | None = None,
 ) -> tuple[Unit, ...]:
     """The units of the desired host for ``topo`` (see ``build``), in the host's order:
-    lab instances, lab clients, load balancers (after the lab's servers: members answer
+    DHCP servers, lab instances, lab clients, load balancers (after the lab's servers: members answer
     their first health check), routers.
 
     With a ``memo``, a unit whose key is the same as in the last build is taken from
@@ -173,11 +206,19 @@ def build_units(
         return tuple(sorted({(r.file, digests[r.file]) for r in refs if r.file in digests}))
 
     parts: list[Unit] = []
+    for net in topo.networks:
+        if not dhcp_subnets(net):
+            continue
+        key = ("dhcp", networks[net.name], *context, topo.integration_bridge)
+        key += tuple(made.json(p) for p in topo.ports if p.network == net.name)
+        key += tuple(made.json(r) for r in topo.routers)
+        parts.append(made.get(key, partial(_dhcp, topo, net, run_dir)))
     for inst in topo.lab.instances:
         net = topo.network(inst.network)
         files = files_of(tls_files.instance_references(inst, "instance"))
         key = ("instance", made.json(inst), networks[net.name], *context, files)
         key += (topo.bridge_of(net),)
+        key += tuple(made.json(p) for p in topo.ports if p.name == inst.port)
         parts.append(made.get(key, partial(_instance, topo, inst, run_dir, dict(files))))
     for client in topo.lab.clients:
         net = topo.network(client.network)
@@ -248,6 +289,92 @@ def _port(
     )
 
 
+def dhcp_subnets(net: Network) -> tuple[Subnet, ...]:
+    """The subnets of ``net`` that DHCP serves (a tenant network's, with enable_dhcp)."""
+    if net.external:
+        return ()
+    return tuple(s for s in net.subnets if s.dhcp_address is not None)
+
+
+def _dhcp(topo: Topology, net: Network, run_dir: PurePath) -> Unit:
+    """A network's DHCP unit, as Neutron's DHCP agent builds it: namespace
+    ``qdhcp-<network id>``, a port ``tap<11 characters of the DHCP port's id>`` on the
+    integration bridge with the network's tag, holding each DHCP subnet's
+    ``dhcp_address``, and dnsmasq bound to it.
+
+    This is the network's one per-network namespace: what else serves a network from
+    inside it (the metadata proxy of a network that no router serves, on
+    169.254.169.254:80) belongs in this unit."""
+    ns = ids.dhcp_namespace(net.uid)
+    port_id = ids.dhcp_port_id(net.uid)
+    subnets = dhcp_subnets(net)
+    addresses = tuple(_cidr(topo, net, s.dhcp_address) for s in subnets if s.dhcp_address)
+    port = _port(topo, "tap", port_id, net, ns, addresses, ids.port_mac(port_id))
+    routed = {name for r in topo.routers for name in r.interfaces}
+    name = process_name("dhcp", net.uid)
+    server = DhcpServer(
+        interface=port.name,
+        subnets=tuple(_dhcp_subnet(s, s.name not in routed) for s in subnets),
+        hosts=tuple(
+            host
+            for p in topo.ports
+            if p.network == net.name and p.admin_state_up
+            for host in _dhcp_hosts(p, subnets)
+        ),
+    )
+    config = dnsmasq_bundle(server, dnsmasq_files(str(dnsmasq_dir(run_dir) / name)))
+    return Unit(
+        NamespaceSpec(ns, "dhcp", net.uid, BASE_SYSCTLS, None),
+        bridges=(_bridge(topo, net),),
+        ports=(port,),
+        processes=(ProcessSpec(name, ns, "dhcp", config, program="dnsmasq"),),
+    )
+
+
+def _dhcp_subnet(subnet: Subnet, metadata: bool) -> DhcpSubnet:
+    """A subnet as dnsmasq serves it: its host routes, then (``metadata``: no router
+    serves the subnet) the metadata address via the DHCP port, then the default route
+    via the gateway (a client given option 121 takes no other)."""
+    assert subnet.dhcp_address is not None
+    routes = [(str(r.destination), str(r.nexthop)) for r in subnet.host_routes]
+    if metadata:
+        routes.append((METADATA_CIDR, str(subnet.dhcp_address)))
+    if subnet.gateway_ip is not None and "0.0.0.0/0" not in {d for d, _ in routes}:
+        routes.append(("0.0.0.0/0", str(subnet.gateway_ip)))
+    return DhcpSubnet(
+        tag=f"subnet-{subnet.uid}",
+        network=str(subnet.cidr.network_address),
+        netmask=str(subnet.cidr.netmask),
+        gateway=None if subnet.gateway_ip is None else str(subnet.gateway_ip),
+        dns_servers=tuple(str(a) for a in subnet.dns_nameservers),
+        routes=tuple(routes),
+    )
+
+
+def _dhcp_hosts(port: NetworkPort, subnets: tuple[Subnet, ...]) -> Iterable[DhcpHost]:
+    """The port's host entries: one per address on a DHCP subnet, named by its
+    ``hostname``, else its name when that is a host name, else Neutron's
+    ``host-10-0-0-5``."""
+    assert port.mac_address is not None, "loading derives every port's MAC"
+    for fixed in port.fixed_ips:
+        if any(fixed.ip_address in s.cidr for s in subnets):
+            yield DhcpHost(
+                port.mac_address, str(fixed.ip_address), _hostname(port, fixed.ip_address)
+            )
+
+
+def _hostname(port: NetworkPort, address: IPv4Address) -> str:
+    if port.hostname is not None:
+        return port.hostname
+    if HOST_NAME.fullmatch(port.name):
+        return port.name
+    return "host-" + str(address).replace(".", "-")
+
+
+# One DNS label (what ``NetworkPort.hostname`` takes).
+HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+
+
 def _instance(
     topo: Topology, inst: Instance, run_dir: PurePath, digests: Mapping[str, str]
 ) -> Unit:
@@ -271,10 +398,35 @@ def _instance(
                 program="netnode.lab.udp_server",
             )
         )
+    namespace = NamespaceSpec(
+        ns, "instance", inst.uid, BASE_SYSCTLS, _gateway_of(topo, net, inst.address)
+    )
+    # The tap of an instance that is a port's machine is named for the port, as Nova's.
+    tap_id = next((p.uid for p in topo.ports if p.name == inst.port), inst.uid)
+    port = _port(topo, "tap", tap_id, net, ns, (_cidr(topo, net, inst.address),), inst.mac)
+    if inst.dhcp:
+        # The address and the routes are the DHCP client's; HAProxy binds the address
+        # before the lease comes.
+        port = replace(port, addresses=(), managed_elsewhere=port.addresses)
+        namespace = replace(
+            namespace,
+            sysctls=(*BASE_SYSCTLS, ("net.ipv4.ip_nonlocal_bind", "1")),
+            default_gateway=None,
+            route_elsewhere=True,
+        )
+        processes.append(
+            ProcessSpec(
+                process_name("dhcpc", inst.uid),
+                ns,
+                "instance",
+                json.dumps({"interface": port.name}),
+                program="netnode.lab.dhcp_client",
+            )
+        )
     return Unit(
-        NamespaceSpec(ns, "instance", inst.uid, BASE_SYSCTLS, _gateway_of(topo, net, inst.address)),
+        namespace,
         bridges=(_bridge(topo, net),),
-        ports=(_port(topo, "tap", inst.uid, net, ns, (_cidr(topo, net, inst.address),), inst.mac),),
+        ports=(port,),
         processes=tuple(processes),
     )
 

@@ -24,6 +24,7 @@ from netnode.plan.spec import (
     PortSpec,
     uplink_record,
 )
+from netnode.render.dnsmasq import restart_needed
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ def plan(desired: HostSpec, observed: HostState, keep: HostSpec | None = None) -
 
     for port in desired.ports:
         ops.extend(_port_ops(port, port_owner(port), observed))
+    ops.extend(_plug_ops(desired, observed))
     # A device moved in afresh took the namespace's routes with its predecessor: the
     # default route goes back even where it was observed in place before.
     routed = {o.namespace for o in ops if isinstance(o, op.SetDefaultRoute)}
@@ -133,6 +135,11 @@ def plan(desired: HostSpec, observed: HostState, keep: HostSpec | None = None) -
             # Under another name than keepalived tracks (an upgrade, a topology change):
             # a new process takes the sockets over (a reload keeps the name).
             ops.append(op.EnsureProcess(proc, start=True))
+        elif state.config != proc.config and proc.dnsmasq:
+            # Ports changed: a SIGHUP re-reads the hosts and options files, leases kept;
+            # a changed command line (a range, the interface) is a restart.
+            restart = state.config is None or restart_needed(state.config, proc.config)
+            ops.append(op.EnsureProcess(proc, start=restart))
         elif state.config != proc.config:
             # Member changes alone go through the runtime API, without a reload.
             changes = (
@@ -192,7 +199,7 @@ def _uplink_ops(
         elsewhere = port.bridge if port is not None and not on_bridge else None
         yield op.AttachUplink(bridge.name, name, wanted, elsewhere)
     if link is None or not link.up:
-        yield op.SetUplinkState(name, up=True)
+        yield op.SetHostLinkState(name, up=True)
 
 
 def _owned_by(ids: dict[str, str], owner: tuple[tuple[str, str], ...]) -> bool:
@@ -243,13 +250,47 @@ def _port_ops(
         yield from _announce(port, add)
 
 
+def _plug_ops(desired: HostSpec, observed: HostState) -> Iterable[op.Operation]:
+    """Host interfaces plugged for ports (one not on the host yet is waited for: the
+    file's apply refused it, the agent plugs it when it appears), and the tags of
+    ports plugged by someone else with a port's id as their iface-id."""
+    plugged = set()
+    for plug in desired.plugs:
+        plugged.add(plug.interface)
+        current = observed.ovs.ports.get(plug.interface)
+        link = observed.host_links.get(plug.interface)
+        if link is None:
+            continue
+        up = link.up
+        owner = tuple(sorted(plug.external_ids(desired.node, desired.topology).items()))
+        if (
+            current is None
+            or current.bridge != plug.bridge
+            or current.tag != plug.tag
+            or tuple(sorted(current.external_ids.items())) != owner
+            or current.iface_id != plug.port_id
+        ):
+            moved = current is not None and current.bridge != plug.bridge
+            exists = current is not None and not moved
+            yield op.PlugInterface(plug, owner, replace=moved, exists=exists)
+        if not up:
+            yield op.SetHostLinkState(plug.interface, up=True, unit=f"plug {plug.interface}")
+    tags = {(g.port_id, g.bridge): g.tag for g in desired.guests}
+    for name, port in sorted(observed.ovs.ports.items()):
+        if name in plugged or port.iface_id is None or OWNER_NODE in port.external_ids:
+            continue
+        tag = tags.get((port.iface_id, port.bridge))
+        if tag is not None and port.tag != tag:
+            yield op.TagGuest(name, tag)
+
+
 def _announce(port: PortSpec, addresses: Iterable[str]) -> Iterable[op.Operation]:
     for cidr in addresses:
         yield op.Announce(port.namespace, port.name, cidr.split("/")[0], port.mac)
 
 
 def _orphans(desired: HostSpec, observed: HostState) -> Iterable[op.Operation]:
-    wanted_ports = {p.name for p in desired.ports}
+    wanted_ports = {p.name for p in desired.ports} | {p.interface for p in desired.plugs}
     wanted_ports |= {b.physical_interface for b in desired.bridges if b.physical_interface}
     wanted_ns = {n.name for n in desired.namespaces}
     wanted_procs = {p.name for p in desired.processes}
@@ -277,7 +318,7 @@ def _orphans(desired: HostSpec, observed: HostState) -> Iterable[op.Operation]:
             yield op.DetachUplink(port.bridge, name)
             link = observed.host_links.get(name)
             if port.external_ids[OWNER_UPLINK] == "down" and link is not None and link.up:
-                yield op.SetUplinkState(name, up=False)
+                yield op.SetHostLinkState(name, up=False)
     for name in observed.ledger.namespaces:
         if name not in wanted_ns and name in observed.namespaces:
             yield op.DeleteNamespace(name)
@@ -296,6 +337,7 @@ def _subjects(desired: HostSpec) -> list[str]:
     subjects += [f"port {b.physical_interface}" for b in desired.bridges if b.physical_interface]
     subjects += [f"namespace {n.name}" for n in desired.namespaces]
     subjects += [f"port {p.name}" for p in desired.ports]
+    subjects += [f"port {p.interface}" for p in desired.plugs]
     subjects += [f"iptables {f.namespace}" for f in desired.firewalls if f.wants_rules]
     subjects += [f"nftables {u.namespace}" for u in desired.udp]
     subjects += [p.subject for p in desired.processes]

@@ -20,6 +20,8 @@ class OvsPort:
     tag: int | None
     external_ids: dict[str, str]
     ofport: int | None  # -1 or None: the interface failed (see ovs-vsctl list Interface)
+    # The Interface's external_ids:iface-id (os-vif's: the Neutron port it carries).
+    iface_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,8 @@ class HostState:
     # The datapath a new bridge gets on this host (plan.datapath).
     datapath: str = "netdev"
     # Interfaces of the host's own namespace: the uplinks wanted and those netnode
-    # attached (their ports carry spec.OWNER_UPLINK). Addresses are not read.
+    # attached (their ports carry spec.OWNER_UPLINK), and the interfaces of
+    # ``HostSpec.plugs``. Addresses are not read.
     host_links: dict[str, LinkState] = field(default_factory=dict)
 
     @classmethod

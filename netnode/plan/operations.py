@@ -18,11 +18,13 @@ from netnode.plan.spec import (
     OWNER_UPLINK,
     BridgeSpec,
     FirewallSpec,
+    PlugSpec,
     PortSpec,
     ProcessSpec,
     UdpSpec,
     uplink_record,
 )
+from netnode.render.dnsmasq import unbundle
 
 Argv = list[str]
 
@@ -272,19 +274,73 @@ class DetachUplink(OvsOperation):
         ]
 
 
+@dataclass(frozen=True)
+class PlugInterface(OvsOperation):
+    """A host interface added to its bridge for a port, as os-vif plugs a guest's tap:
+    the network's tag, netnode's keys on the Port, os-vif's on the Interface. Moved
+    from another bridge (``replace``): deleted there first (the interface stays)."""
+
+    phase = 31
+    action = "create"
+    plug: PlugSpec
+    owner: tuple[tuple[str, str], ...]
+    replace: bool = False
+    exists: bool = False  # already on its bridge: only its tag and keys are set
+
+    @property
+    def subject(self) -> str:
+        return f"port {self.plug.interface}"
+
+    def ovs(self) -> list[Argv]:
+        p = self.plug
+        commands: list[Argv] = []
+        if self.replace:
+            commands.append(["--if-exists", "del-port", p.interface])
+        if not self.exists:
+            commands.append(["--may-exist", "add-port", p.bridge, p.interface])
+        settings = [f"tag={p.tag}"] if p.tag is not None else []
+        commands.append(["set", "port", p.interface, *settings, *_ids(self.owner)])
+        if p.tag is None and self.exists:
+            commands.append(["clear", "port", p.interface, "tag"])
+        iface = tuple(sorted(p.interface_ids().items()))
+        commands.append(["set", "interface", p.interface, *_ids(iface)])
+        return commands
+
+
+@dataclass(frozen=True)
+class TagGuest(OvsOperation):
+    """A port that someone else plugged (libvirt) with a port's id as its iface-id
+    gets that port's network's tag, as Neutron's OVS agent sets it."""
+
+    phase = 31
+    action = "change"
+    name: str
+    tag: int
+
+    @property
+    def subject(self) -> str:
+        return f"port {self.name}"
+
+    def ovs(self) -> list[Argv]:
+        return [["set", "port", self.name, f"tag={self.tag}"]]
+
+
 def _ids(owner: tuple[tuple[str, str], ...]) -> list[str]:
     return [f"external_ids:{key}={value}" for key, value in owner]
 
 
 @dataclass(frozen=True)
-class SetUplinkState(Operation):
-    """An uplink brought up (attached, or set down by someone), or given back its
-    state from before netnode (detached): in the host's namespace, addresses untouched."""
+class SetHostLinkState(Operation):
+    """An interface of the host's namespace set up or down, addresses untouched: an
+    uplink brought up (attached, or set down by someone) or given back its state from
+    before netnode (detached); a plugged guest's interface brought up."""
 
     phase = 32
     action = "change"
     interface: str
     up: bool
+    # A plug's (its failure is contained with the plug's); an uplink's belongs to none.
+    unit: str | None = None
 
     @property
     def subject(self) -> str:
@@ -533,6 +589,12 @@ class EnsureProcess(Operation):
                  f"{name}/keepalived.conf", "-p", f"{name}/keepalived.pid", "-r",
                  f"{name}/vrrp.pid"],
             ]  # fmt: skip
+        if self.process.dnsmasq:
+            if not self.start:
+                # The hosts and options files rewritten first; leases are kept.
+                return [["kill", "-HUP", f"$(cat {name}/dnsmasq.pid)"]]
+            argv = unbundle(self.process.config)[0]
+            return [netns_exec(self.process.namespace, "dnsmasq", *argv)]
         if self.process.conntrackd:
             # conntrackd has no reload: a new configuration restarts it.
             return [
@@ -670,6 +732,12 @@ def unit_of(operation: Operation) -> str | None:
         return operation.name
     if isinstance(operation, StopProcess):
         return f"haproxy {operation.name}"
+    if isinstance(operation, PlugInterface):
+        return f"plug {operation.plug.interface}"
+    if isinstance(operation, SetHostLinkState):
+        return operation.unit
+    if isinstance(operation, TagGuest):
+        return f"plug {operation.name}"
     for attribute in ("namespace", "process", "port", "firewall", "udp"):
         value = getattr(operation, attribute, None)
         if isinstance(value, str):

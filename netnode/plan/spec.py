@@ -62,10 +62,46 @@ class PortSpec:
         return {OWNER_NODE: node, OWNER_TOPOLOGY: topology, OWNER_OBJECT: self.owner}
 
 
+# os-vif's keys on a guest's Interface: Neutron's agents find the port by iface-id.
+IFACE_ID = "iface-id"
+
+
+@dataclass(frozen=True)
+class PlugSpec:
+    """A host interface netnode plugs into a bridge for a port (``plug.interface``):
+    a guest's tap, a veth. It stays in the host's namespace; netnode adds it to the
+    bridge with the network's tag, os-vif's ``external_ids`` on the Interface and its
+    own on the Port, and brings it up. Unplugging deletes the OVS port, never the
+    interface."""
+
+    interface: str
+    bridge: str
+    tag: int | None
+    port_id: str
+    mac: str
+
+    def external_ids(self, node: str, topology: str) -> dict[str, str]:
+        return {OWNER_NODE: node, OWNER_TOPOLOGY: topology, OWNER_OBJECT: self.port_id}
+
+    def interface_ids(self) -> dict[str, str]:
+        return {IFACE_ID: self.port_id, "attached-mac": self.mac, "iface-status": "active"}
+
+
+@dataclass(frozen=True)
+class GuestTag:
+    """A port's VLAN tag on the integration bridge for whoever plugs it there with
+    ``external_ids:iface-id`` = the port's id (libvirt, os-vif): what Neutron's OVS
+    agent sets on such a port."""
+
+    port_id: str
+    bridge: str
+    tag: int
+
+
 @dataclass(frozen=True)
 class NamespaceSpec:
     name: str
-    kind: str  # "loadbalancer" | "router" | "instance" | "client"
+    kind: str  # "loadbalancer" | "router" | "instance" | "client" | "dhcp"
     owner: str
     sysctls: tuple[tuple[str, str], ...] = ()
     # The default route's gateway, if any.
@@ -93,6 +129,8 @@ class ProcessFile:
 class ProcessSpec:
     """A HAProxy process (a load balancer or a lab HTTP server) in a namespace, the
     keepalived of an ACTIVE_STANDBY load balancer's instance (``program`` "keepalived"),
+    a network's DHCP server (``program`` "dnsmasq": ``config`` is
+    ``render.dnsmasq.bundle``'s),
     or one of netnode's helpers (``program`` names its module: the UDP health checker,
     the lab's UDP responder; see ``drivers/helpers.py``)."""
 
@@ -122,8 +160,12 @@ class ProcessSpec:
         return self.program == "conntrackd"
 
     @property
+    def dnsmasq(self) -> bool:
+        return self.program == "dnsmasq"
+
+    @property
     def subject(self) -> str:
-        if self.haproxy or self.keepalived or self.conntrackd:
+        if self.haproxy or self.keepalived or self.conntrackd or self.dnsmasq:
             return f"{self.program} {self.name}"
         return f"process {self.name}"
 
@@ -188,3 +230,7 @@ class HostSpec:
     # Floating addresses per namespace (for conntrack flushes when they go away), and
     # its port forwardings (``Forwarded.key()``: a changed target is a new entry).
     floating: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Host interfaces plugged for ports, and the tags of guests' ports: they belong to
+    # no unit (like bridges, every pass checks them).
+    plugs: tuple[PlugSpec, ...] = ()
+    guests: tuple[GuestTag, ...] = ()

@@ -17,8 +17,10 @@ from functools import cached_property
 from netnode.plan.spec import (
     BridgeSpec,
     FirewallSpec,
+    GuestTag,
     HostSpec,
     NamespaceSpec,
+    PlugSpec,
     PortSpec,
     ProcessSpec,
     UdpSpec,
@@ -58,8 +60,15 @@ class Unit:
         return _digest(items)
 
 
-def assemble(node: str, topology: str, parts: Iterable[Unit]) -> HostSpec:
-    """The desired host made of ``parts``, in their order (a bridge: its first use)."""
+def assemble(
+    node: str,
+    topology: str,
+    parts: Iterable[Unit],
+    plugs: tuple[PlugSpec, ...] = (),
+    guests: tuple[GuestTag, ...] = (),
+) -> HostSpec:
+    """The desired host made of ``parts``, in their order (a bridge: its first use),
+    with the host interfaces plugged for ports and the guests' tags (in no unit)."""
     parts = tuple(parts)
     bridges: dict[str, BridgeSpec] = {}
     for part in parts:
@@ -75,6 +84,8 @@ def assemble(node: str, topology: str, parts: Iterable[Unit]) -> HostSpec:
         firewalls=tuple(x for p in parts for x in p.firewalls),
         udp=tuple(x for p in parts for x in p.udp),
         floating={p.name: p.floating for p in parts if p.floating is not None},
+        plugs=plugs,
+        guests=guests,
     )
 
 
@@ -104,7 +115,8 @@ def changed(converged: dict[str, str], desired: dict[str, str]) -> frozenset[str
 
 
 def restrict(spec: HostSpec, scope: frozenset[str]) -> HostSpec:
-    """The part of ``spec`` that belongs to the units in ``scope`` (plus the bridges)."""
+    """The part of ``spec`` that belongs to the units in ``scope`` (plus the bridges,
+    plugs and guests' tags, which every pass checks)."""
     return HostSpec(
         node=spec.node,
         topology=spec.topology,
@@ -115,4 +127,6 @@ def restrict(spec: HostSpec, scope: frozenset[str]) -> HostSpec:
         firewalls=tuple(f for f in spec.firewalls if f.namespace in scope),
         udp=tuple(u for u in spec.udp if u.namespace in scope),
         floating={k: v for k, v in spec.floating.items() if k in scope},
+        plugs=spec.plugs,
+        guests=spec.guests,
     )

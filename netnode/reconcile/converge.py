@@ -14,14 +14,14 @@ import fcntl
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from netnode.errors import NetnodeError, TopologyError
+from netnode.errors import NetnodeError, Problem, TopologyError
 from netnode.model.topology import Topology
 from netnode.plan import desired as desired_state
 from netnode.plan import units, uplinks
 from netnode.plan.diff import Plan, plan
-from netnode.plan.observed import HostState
+from netnode.plan.observed import HostState, LinkState
 from netnode.plan.spec import HostSpec
 from netnode.plan.units import Unit
 from netnode.reconcile import certificates, provisioning
@@ -63,7 +63,8 @@ def desired_for(host: Host, topo: Topology, *, check_files: bool = True) -> Host
     first (a TopologyError if one is wrong); ``check_files=False`` takes those that can
     be read as they are (a destroy, which must work when they are gone)."""
     parts = desired_units(host, topo, check_files=check_files)
-    return units.assemble(host.node, desired_state.name_of(topo), parts)
+    attached = desired_state.attachments(topo, host.node)
+    return units.assemble(host.node, desired_state.name_of(topo), parts, *attached)
 
 
 def desired_units(host: Host, topo: Topology, *, check_files: bool = True) -> tuple[Unit, ...]:
@@ -81,7 +82,9 @@ def preview(host: Host, topo: Topology, *, read_host: bool = True) -> Plan:
     host (for a user who cannot read it: not root, or Open vSwitch not running)."""
     spec = desired_for(host, topo)
     if not read_host:
-        return plan(spec, HostState.empty())
+        # Nothing read: the interfaces to plug are taken to be there (and down).
+        links = {p.interface: LinkState(0, "", False, frozenset()) for p in spec.plugs}
+        return plan(spec, replace(HostState.empty(), host_links=links))
     preflight(host, topo)  # what apply would refuse, refused here too
     ledger = host.store.load(spec.topology)
     return plan(spec, host.observe(spec, ledger))
@@ -101,11 +104,15 @@ def apply(
     started = time.perf_counter()
     # First: a certificate file that is wrong stops the pass before anything changes.
     parts = desired_units(host, topo)
-    spec = units.assemble(host.node, desired_state.name_of(topo), parts)
+    attached = desired_state.attachments(topo, host.node)
+    spec = units.assemble(host.node, desired_state.name_of(topo), parts, *attached)
     started_ovs = host.ovs.ensure_running()
     # Then the uplink's pre-flight: a bridge named like a NIC, an interface that carries
     # the host's default route... refused before anything changes.
     preflight(host, topo)
+    if record_desired:
+        # A file's apply: an interface to plug that is not there is refused now.
+        refuse_missing_interfaces(host, topo)
     store = host.store
     objects = provisioning.objects(topo, spec.floating, host.objects)
     prints = {part.name: part.fingerprint for part in parts}
@@ -201,6 +208,29 @@ def _publish_metadata(host: Host, topo: Topology) -> list[Failure]:
     except (NetnodeError, OSError) as exc:
         return [Failure("metadata service", None, str(exc))]
     return []
+
+
+def refuse_missing_interfaces(host: Host, topo: Topology) -> None:
+    """A TopologyError naming each ``ports[].plug.interface`` of this node that is no
+    interface of the host's namespace (nor already on a bridge). The agent, which
+    converges what the store holds, waits for such an interface instead (a guest's tap
+    comes and goes with the guest)."""
+    on_bridges = host.ovs.observe().ports
+    problems = [
+        Problem(
+            f"ports[{i}].plug.interface",
+            f"{port.plug.interface!r} is no interface of this host: create it first (the "
+            "guest's tap, a veth), or leave plug out and let the guest's own plugging "
+            "(libvirt, iface-id = the port's id) attach it",
+        )
+        for i, port in enumerate(topo.ports)
+        if port.plug is not None
+        and port.binding_host_id in ("", host.node)
+        and port.plug.interface not in on_bridges
+        and host.netlink.root_link_index(port.plug.interface) is None
+    ]
+    if problems:
+        raise TopologyError(problems)
 
 
 def _unit_failures(

@@ -16,6 +16,7 @@ from functools import cached_property
 from pathlib import Path
 
 from netnode.drivers.conntrackd import ConntrackdProcesses
+from netnode.drivers.dnsmasq import DnsmasqProcesses
 from netnode.drivers.haproxy import HAProxyProcesses, in_namespace
 from netnode.drivers.helpers import HelperProcesses
 from netnode.drivers.iptables import Iptables
@@ -28,7 +29,7 @@ from netnode.model.topology import Topology
 from netnode.plan import operations as op
 from netnode.plan import uplinks
 from netnode.plan.datapath import Choice, choose
-from netnode.plan.desired import conntrackd_dir, keepalived_dir, udp_root
+from netnode.plan.desired import conntrackd_dir, dnsmasq_dir, keepalived_dir, udp_root
 from netnode.plan.diff import Plan
 from netnode.plan.memo import Memo
 from netnode.plan.observed import HostState, Ledger, NamespaceState, ProcessState
@@ -84,6 +85,7 @@ class Host:
     helpers: HelperProcesses = field(init=False)
     keepalived: KeepalivedProcesses = field(init=False)
     conntrackd: ConntrackdProcesses = field(init=False)
+    dnsmasq: DnsmasqProcesses = field(init=False)
     udp: UdpTables = field(init=False)
     metadata: MetadataService = field(init=False)
     # What the passes of this process already checked and rendered (see converge).
@@ -98,6 +100,7 @@ class Host:
         self.helpers = HelperProcesses(self.node_dir / "helpers")
         self.keepalived = KeepalivedProcesses(Path(keepalived_dir(self.run_dir)))
         self.conntrackd = ConntrackdProcesses(Path(conntrackd_dir(self.run_dir)))
+        self.dnsmasq = DnsmasqProcesses(Path(dnsmasq_dir(self.run_dir)))
         self.udp = UdpTables(Path(udp_root(self.run_dir)))
         self.metadata = MetadataService(self.run_dir)
 
@@ -152,6 +155,7 @@ class Host:
         helpers = {p.name for p in desired.processes if not p.haproxy}
         vrrp = {p.name for p in desired.processes if p.keepalived}
         sync = {p.name for p in desired.processes if p.conntrackd}
+        dhcp = {p.name for p in desired.processes if p.dnsmasq}
         processes: dict[str, ProcessState] = {}
         for name in {*namespace_of, *ledger.processes} - elsewhere:
             ns_name = namespace_of.get(name)
@@ -159,6 +163,13 @@ class Host:
                 pid = self.keepalived.running_pid(name)
                 config = self.keepalived.installed_config(name)
                 at_home = pid is None or ns_name is None or self.keepalived.runs_in(name, ns_name)
+                if pid is not None or config is not None:
+                    processes[name] = ProcessState(pid is not None, config, at_home)
+                continue
+            if name in dhcp or (name not in namespace_of and name.startswith("dhcp-")):
+                pid = self.dnsmasq.running_pid(name)
+                config = self.dnsmasq.installed_config(name)
+                at_home = pid is None or ns_name is None or in_namespace(pid, ns_name)
                 if pid is not None or config is not None:
                     processes[name] = ProcessState(pid is not None, config, at_home)
                 continue
@@ -198,7 +209,7 @@ class Host:
         }
         uplinks = {b.physical_interface for b in desired.bridges if b.physical_interface}
         uplinks |= {name for name, p in ovs.ports.items() if OWNER_UPLINK in p.external_ids}
-        host_links = self.netlink.host_link_states(uplinks)
+        host_links = self.netlink.host_link_states(uplinks | {p.interface for p in desired.plugs})
         return HostState(
             ovs,
             present,
@@ -338,12 +349,17 @@ class Host:
             case op.StopProcess(name=name):
                 self.keepalived.stop(name)
                 self.conntrackd.stop(name)
+                self.dnsmasq.stop(name)
                 self.haproxy.stop(name)
                 self.helpers.stop(name)
             case op.EnsureProcess(process=proc) if proc.keepalived:
                 # Started last in its unit (ports wired, HAProxy up): a keepalived with no
                 # wired port would claim the VIP alone, and two masters would follow.
                 self.keepalived.ensure(proc.name, proc.namespace, proc.config, proc.rt_priority)
+            case op.EnsureProcess(process=proc, start=True) if proc.dnsmasq:
+                self.dnsmasq.ensure(proc.name, proc.namespace, proc.config)
+            case op.EnsureProcess(process=proc, start=False) if proc.dnsmasq:
+                self.dnsmasq.reload(proc.name, proc.namespace, proc.config)
             case op.EnsureProcess(process=proc) if proc.conntrackd:
                 self.conntrackd.ensure(proc.name, proc.namespace, proc.config)
             case op.RemoveUdp(namespace=ns, exists=exists):
@@ -390,7 +406,7 @@ class Host:
                 except HostError:
                     # Half-way or not, a reload with the whole config gets the same end.
                     self.haproxy.reload(proc.name, proc.config, proc.files)
-            case op.SetUplinkState(interface=interface, up=up):
+            case op.SetHostLinkState(interface=interface, up=up):
                 nl.set_host_link_up(interface, up)
             case op.Announce(namespace=ns, ifname=ifname, address=address, mac=mac):
                 nl.announce(ns, ifname, address, mac or nl.link_mac(ns, ifname))

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
+from netnode.model.topology import Subnet
+
 Json = dict[str, Any]
 
 # The document's lists whose items are rows, in the document's order.
@@ -171,6 +173,8 @@ def allocations(row: Row, subnets: dict[str, tuple[str, str]]) -> set[Allocation
             add(BRIDGES, body.get("bridge"))
         elif body.get("segmentation_id") is not None:
             add(VLANS, body["segmentation_id"])
+        for subnet in body.get("subnets") or []:
+            add(body.get("name"), _dhcp_address(subnet))
     elif row.kind == "floating_ips":
         add(body.get("network"), body.get("floating_ip_address"))
         add(body.get("fixed_network"), body.get("fixed_ip_address"), BINDS)
@@ -179,6 +183,16 @@ def allocations(row: Row, subnets: dict[str, tuple[str, str]]) -> set[Allocation
             add(body.get("network"), fixed.get("ip_address"))
         add(MACS, body.get("mac_address"))
     return found
+
+
+def _dhcp_address(subnet: Json) -> IPv4Address | None:
+    """The DHCP port's address a subnet holds (``Subnet.dhcp_address``), if any."""
+    if not subnet.get("enable_dhcp"):
+        return None
+    try:
+        return Subnet.model_validate(subnet).dhcp_address
+    except ValueError:
+        return None  # refused by validation, which names the field
 
 
 def within(address: str, network: Json) -> bool:

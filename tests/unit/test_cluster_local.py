@@ -65,3 +65,14 @@ def test_bridge_map_entries() -> None:
             assert "FROM=TO" in str(exc)
         else:
             raise AssertionError(bad)
+
+
+def test_a_cluster_node_serves_no_dhcp_yet() -> None:
+    data = {**DATA, "networks": [dict(n) for n in DATA["networks"]]}
+    data["networks"][0]["subnets"] = [
+        {"name": "s", "cidr": "10.0.0.0/24", "gateway_ip": "10.0.0.1", "enable_dhcp": True}
+    ]
+    topo = load_data(data, "c")
+    mine = for_node(topo, [], "a")
+    assert not any(s.enable_dhcp for n in mine.networks for s in n.subnets)
+    assert topo.networks[0].subnets[0].enable_dhcp  # the cluster's own topology keeps it

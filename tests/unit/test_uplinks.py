@@ -222,7 +222,7 @@ def spec(**public: object):
 
 
 def uplink_ops(the_plan) -> list[op.Operation]:
-    return [o for o in the_plan.operations if isinstance(o, op.AttachUplink | op.SetUplinkState)]
+    return [o for o in the_plan.operations if isinstance(o, op.AttachUplink | op.SetHostLinkState)]
 
 
 def attached(observed: HostState, up: bool, before: str = "down") -> HostState:
@@ -275,7 +275,7 @@ def test_drift_is_repaired() -> None:
     converged = attached(as_observed(wanted), up=True)
     # Set down by someone: only brought up again.
     down = attached(as_observed(wanted), up=False)
-    assert [type(o).__name__ for o in uplink_ops(plan(wanted, down))] == ["SetUplinkState"]
+    assert [type(o).__name__ for o in uplink_ops(plan(wanted, down))] == ["SetHostLinkState"]
     # del-port'ed: attached again; what it was before netnode (down) is not forgotten
     # with the port, though it is up now, as netnode left it: the bridge keeps it.
     gone = replace(converged, ovs=replace(converged.ovs, ports=dict(as_observed(wanted).ovs.ports)))
