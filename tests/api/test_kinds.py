@@ -37,8 +37,9 @@ def test_every_model_class_with_an_id_is_a_kind() -> None:
 
 
 def _everything() -> dict[str, Any]:
-    """The seed topology plus an L7 policy with a rule and a floating IP with a port
-    forwarding: one object of every kind, with ids, as the API's document holds it."""
+    """The seed topology plus an L7 policy with a rule, a floating IP with a port
+    forwarding and a port: one object of every kind, with ids, as the API's document
+    holds it."""
     data = yaml.safe_load(SEED.read_text())
     listener = data["load_balancers"][0]["listeners"][0]
     listener["l7policies"] = [
@@ -62,6 +63,9 @@ def _everything() -> dict[str, Any]:
             ],
         }
     )
+    data["ports"] = [
+        {"name": "vm3", "network": "tenant1", "fixed_ips": [{"ip_address": "10.0.0.83"}]}
+    ]
     return load_data(data, "node-1").model_dump(mode="json", exclude_none=True)
 
 
