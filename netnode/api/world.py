@@ -332,9 +332,15 @@ class World:
             if self.ports.get(port.id) is port:
                 del self.ports[port.id]
             for address in port.addresses:
-                if self._port_at.get((port.network_id, address)) is port:
-                    del self._port_at[(port.network_id, address)]
                 left = [p for p in self._ports_at.get(address, ()) if p is not port]
+                if self._port_at.get((port.network_id, address)) is port:
+                    # Another port may hold it now (a user's port that became a VIP:
+                    # both rows change at once, in either order).
+                    heir = next((p for p in left if p.network_id == port.network_id), None)
+                    if heir is None:
+                        del self._port_at[(port.network_id, address)]
+                    else:
+                        self._port_at[(port.network_id, address)] = heir
                 if left:
                     self._ports_at[address] = left
                 else:

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from tests.api.conftest import Api
-from tests.api.test_concurrency import services, together
+from tests.api.test_concurrency import Retries, send, services, together
 
 PORTS = "/v2.0/ports"
 MAC = re.compile(r"^fa:16:3e(:[0-9a-f]{2}){3}$")
@@ -352,21 +352,30 @@ def test_ports_of_a_topology_file_are_shown(api: Api) -> None:
 
 
 def test_concurrent_creates_of_one_address(engine: Engine, tmp_path: Path) -> None:
-    """Two services create a port at the same address at once: one gets it, the other a
-    409, and the store holds it once."""
+    """Two services create a port at the same address at once: one gets it, the other
+    Neutron's 409 (a client retries only what it is told to retry), and the store holds
+    it once."""
     with services(engine, tmp_path, 2) as apis:
         net = apis[0].network_id("tenant1")
-        body = {"port": {"network_id": net, "fixed_ips": [{"ip_address": "10.0.0.77"}]}}
+        retries = Retries()
         for round_ in range(3):
-            body["port"]["fixed_ips"][0]["ip_address"] = f"10.0.0.{77 + round_}"
-            answers = together([lambda a=a: a.post(PORTS, body) for a in apis])
+            fixed = [{"ip_address": f"10.0.0.{77 + round_}"}]
+            body = {"port": {"network_id": net, "fixed_ips": fixed}}
+            answers = together(
+                [lambda a=a, b=body: send(lambda: a.post(PORTS, b), retries) for a in apis]
+            )
             codes = sorted(r.status_code for r in answers)
             assert codes == [201, 409], [r.text for r in answers]
             refused = next(r for r in answers if r.status_code == 409)
-            assert "already allocated" in refused.text, refused.text
+            assert "IpAddressAlreadyAllocated" in refused.text, refused.text
         # And many at once without an address: all distinct.
         made = together(
-            [lambda a=apis[i % 2]: a.post(PORTS, {"port": {"network_id": net}}) for i in range(6)]
+            [
+                lambda a=apis[i % 2]: send(
+                    lambda: a.post(PORTS, {"port": {"network_id": net}}), retries
+                )
+                for i in range(6)
+            ]
         )
         assert all(r.status_code == 201 for r in made), [r.text for r in made]
         addresses = [r.json()["port"]["fixed_ips"][0]["ip_address"] for r in made]
@@ -375,6 +384,7 @@ def test_concurrent_creates_of_one_address(engine: Engine, tmp_path: Path) -> No
         listed = apis[1].get(PORTS, params={"network_id": net}).json()["ports"]
         held = [ip["ip_address"] for p in listed for ip in p["fixed_ips"]]
         assert len(held) == len(set(held))
+        print("retried:", dict(retries.seen))
 
 
 def test_a_users_port_becomes_the_vip(api: Api) -> None:
@@ -431,3 +441,52 @@ def test_vip_network_id_alone(api: Api) -> None:
     net, sub = network(api)
     lb = api.loadbalancer("alpha", vip_subnet_id=None, vip_network_id=net["id"])
     assert lb["vip_subnet_id"] == sub["id"] and lb["vip_address"] == "192.168.20.2"
+
+
+def test_a_port_a_floating_ip_maps_to_keeps_its_address(api: Api) -> None:
+    net, sub = network(api)
+    router = api.create(
+        "/v2.0/routers",
+        "router",
+        {"name": "r", "external_gateway_info": {"network_id": api.network_id("public")}},
+        "alpha",
+    )
+    r = api.put(
+        f"/v2.0/routers/{router['id']}/add_router_interface", {"subnet_id": sub["id"]}, "alpha"
+    )
+    assert r.status_code == 200, r.text
+    vm = port(api, network_id=net["id"], device_owner="compute:nova")
+    public = api.network_id("public")
+    fip = api.create(
+        "/v2.0/floatingips",
+        "floatingip",
+        {"floating_network_id": public, "port_id": vm["id"]},
+        "alpha",
+    )
+    # Moving the bound address away is refused, naming the floating IP.
+    moved = {"port": {"fixed_ips": [{"ip_address": "192.168.20.60"}]}}
+    r = api.put(f"{PORTS}/{vm['id']}", moved, "alpha")
+    assert r.status_code == 409 and fip["id"] in r.text, r.text
+    api.put(f"/v2.0/floatingips/{fip['id']}", {"floatingip": {"port_id": None}}, "alpha")
+    forwarding = {
+        "port_forwarding": {
+            "protocol": "tcp",
+            "external_port": 2222,
+            "internal_port": 22,
+            "internal_port_id": vm["id"],
+        }
+    }
+    r = api.post(f"/v2.0/floatingips/{fip['id']}/port_forwardings", forwarding, "alpha")
+    assert r.status_code == 201, r.text
+    r = api.delete(f"{PORTS}/{vm['id']}", "alpha")
+    assert r.status_code == 409 and "port forwarding" in r.text, r.text
+    # A project's port on the external network is the operator's to make.
+    r = api.post(PORTS, {"port": {"network_id": public}}, "alpha")
+    assert r.status_code == 403, r.text
+    made = port(api, "admin", network_id=public)
+    assert made["fixed_ips"][0]["ip_address"].startswith("10.255.253.")
+    # A user's port is no router interface.
+    r = api.put(
+        f"/v2.0/routers/{router['id']}/add_router_interface", {"port_id": vm["id"]}, "alpha"
+    )
+    assert r.status_code == 400, r.text

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import random
+from ipaddress import IPv4Address
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -16,7 +17,7 @@ from fastapi import APIRouter, Request, Response
 from netnode.api import schemas as s
 from netnode.api.auth import Context
 from netnode.api.common import Ctx, Svc, listing
-from netnode.api.errors import BadRequest, Conflict, NotFound
+from netnode.api.errors import BadRequest, Conflict, Forbidden, NotFound
 from netnode.api.listing import neutron
 from netnode.api.neutron.lookups import find_network
 from netnode.api.neutron.views import port_view
@@ -175,6 +176,23 @@ def _mac(w: World, net: Network, asked: str | None, own: str | None = None) -> s
     raise Conflict(f"no free MAC address found for a port of network {net.uid}; try again")
 
 
+def _not_mapped(w: World, port: Port, addresses: set[IPv4Address], bound: bool = True) -> None:
+    """Refuse to take ``addresses`` from ``port`` while a floating IP maps to one: a
+    port forwarding always, a floating IP bound to it when ``bound`` (a delete unbinds
+    those instead, as Neutron)."""
+    for fip_id, (_, fip) in w.fips.items():
+        mapped = [(pf.internal_ip_address, pf.internal_network) for pf in fip.port_forwardings]
+        if bound and fip.fixed_ip_address is not None:
+            mapped.append((fip.fixed_ip_address, fip.fixed_network))
+        for address, network in mapped:
+            if address in addresses and network == port.network_id:
+                raise Conflict(
+                    f"Port {port.id}'s address {address} is used by floating IP {fip_id} "
+                    f"({fip.floating_ip_address}): unbind it or delete its port forwarding "
+                    "first"
+                )
+
+
 def _settings(item: dict[str, Any], data: dict[str, Any]) -> None:
     """What a create or update sets on the port's row, besides addresses and MAC."""
     for key in ("admin_state_up", "device_id", "device_owner", "binding_host_id"):
@@ -199,6 +217,11 @@ def create_port(
 
     def mutate(doc: Doc, w: World) -> str:
         _, net = find_network(ctx, w, req.network_id)
+        if net.external and not ctx.is_admin:
+            raise Forbidden(
+                f"only an admin may create a port on external network {net.uid} (its "
+                "addresses are the floating IPs' and the routers' gateways')"
+            )
         port_id = new_id()
         item: dict[str, Any] = {
             "id": port_id,
@@ -234,6 +257,8 @@ def update_port(
         if "fixed_ips" in data:
             asked = req.fixed_ips if req.fixed_ips is not None else []
             item["fixed_ips"] = _fixed_ips(doc, w, net, asked, frozenset(port.addresses))
+            kept = {IPv4Address(f["ip_address"]) for f in item["fixed_ips"]}
+            _not_mapped(w, port, set(port.addresses) - kept)
         _settings(item, data)
         doc.update_meta(port_id, data)
 
@@ -246,6 +271,7 @@ def update_port(
 def delete_port(port_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Response:
     def mutate(doc: Doc, w: World) -> None:
         port = port_for_change(ctx, w, port_id)
+        _not_mapped(w, port, set(port.addresses), bound=False)
         # As Neutron: the floating IPs bound to the port are unbound, not left dangling.
         # (The API's networks are named by their ids in its topology, copies too.)
         for fip_id, (src, fip) in w.fips.items():
