@@ -24,6 +24,7 @@ from netnode.model.topology import (
     L7RuleType,
     L7Value,
     ListenerProtocol,
+    MacAddress,
     ObjectId,
     PoolProtocol,
     Port,
@@ -301,6 +302,8 @@ class LoadBalancerCreate(Owned):
     vip_subnet_id: ObjectId | None = None
     vip_network_id: ObjectId | None = None
     vip_address: IPv4Address | None = None
+    # A port made through Neutron's API: the VIP takes its address and MAC.
+    vip_port_id: ObjectId | None = None
     admin_state_up: Bool = True
     provider: Literal["netnode", "amphora"] | None = None
     flavor_id: ObjectId | None = None
@@ -502,15 +505,20 @@ class AllocationPool(Body):
     end: IPv4Address
 
 
+class HostRoute(Body):
+    destination: IPv4Network
+    nexthop: IPv4Address
+
+
 class SubnetCreate(Owned):
     network_id: ObjectId
     cidr: Annotated[str, Field(max_length=18, pattern=r"^[0-9./]+$")]
     ip_version: Literal[4] = 4
     gateway_ip: IPv4Address | None = None
-    enable_dhcp: Bool | None = None
-    allocation_pools: list[AllocationPool] | None = None
-    dns_nameservers: list[IPv4Address] | None = None
-    host_routes: Annotated[list[Any], Field(max_length=0)] | None = None
+    enable_dhcp: Bool = True  # Neutron's default (a topology file's is off)
+    allocation_pools: Annotated[list[AllocationPool], Field(max_length=20)] | None = None
+    dns_nameservers: Annotated[list[IPv4Address], Field(max_length=5)] | None = None
+    host_routes: Annotated[list[HostRoute], Field(max_length=20)] | None = None
     subnetpool_id: None = None
     ipv6_ra_mode: None = None
     ipv6_address_mode: None = None
@@ -518,12 +526,44 @@ class SubnetCreate(Owned):
 
 class SubnetUpdate(Common):
     enable_dhcp: Bool | None = None
-    dns_nameservers: list[IPv4Address] | None = None
+    dns_nameservers: Annotated[list[IPv4Address], Field(max_length=5)] | None = None
+    host_routes: Annotated[list[HostRoute], Field(max_length=20)] | None = None
+    allocation_pools: Annotated[list[AllocationPool], Field(max_length=20)] | None = None
 
 
 class FixedIp(Body):
     subnet_id: ObjectId | None = None
     ip_address: IPv4Address | None = None
+
+
+class AddressPair(Body):
+    ip_address: IPv4Network  # an address or a CIDR
+    mac_address: MacAddress | None = None
+
+
+class PortSettings(Common):
+    """What a port create and update both take."""
+
+    admin_state_up: Bool | None = None
+    device_id: FreeText | None = None
+    device_owner: FreeText | None = None
+    fixed_ips: Annotated[list[FixedIp], Field(max_length=10)] | None = None
+    allowed_address_pairs: Annotated[list[AddressPair], Field(max_length=10)] | None = None
+    binding_host_id: FreeText | None = Field(None, alias="binding:host_id")
+    binding_vnic_type: Literal["normal"] | None = Field(None, alias="binding:vnic_type")
+    binding_profile: dict[str, Any] | None = Field(None, alias="binding:profile")
+    # No security groups in netnode: none may be asked for, nor port security.
+    security_groups: Annotated[list[ObjectId], Field(max_length=0)] | None = None
+    port_security_enabled: Off | None = None
+
+
+class PortCreate(PortSettings, Owned):
+    network_id: ObjectId
+    mac_address: MacAddress | None = None
+
+
+class PortUpdate(PortSettings):
+    pass
 
 
 class GatewayInfo(Body):

@@ -203,7 +203,9 @@ class Doc:
         if "floating_ips" in wanted:
             for fip in self._bodies("floating_ips"):
                 for port in _fixed_ports(world, fip):
-                    holder = self._index.get(port.device_id)
+                    # A port of the topology is a row of its own; a derived one is held
+                    # by its device's row (a load balancer's, the lab's).
+                    holder = self._index.get(port.id) or self._index.get(port.device_id)
                     if holder is not None:
                         keys.add(holder)
         return keys

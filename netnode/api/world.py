@@ -31,6 +31,7 @@ from netnode.model.topology import (
     LoadBalancer,
     Member,
     Network,
+    NetworkPort,
     Pool,
     Router,
     Subnet,
@@ -76,17 +77,34 @@ class Source:
 
 @dataclass(frozen=True)
 class Port:
-    """A Neutron port, derived: a VIP, a router's interface or gateway, a lab host."""
+    """A Neutron port: derived (a VIP, a router's interface or gateway, a lab host), or
+    a port of the topology (``spec``: made through the API or written in a file)."""
 
     id: str
     network_id: str
     subnet_id: str | None
-    address: IPv4Address
+    # Its first address (None: a port of the topology without any).
+    address: IPv4Address | None
     device_owner: str
     device_id: str
     project_id: str
     mac: str | None = None
     name: str = ""
+    # Every address: (subnet id, address); a derived port's one.
+    fixed: tuple[tuple[str | None, IPv4Address], ...] = ()
+    # A port of the topology: the model's port and the topology holding it.
+    spec: NetworkPort | None = None
+    source: str = ""
+
+    @property
+    def addresses(self) -> tuple[IPv4Address, ...]:
+        return tuple(a for _, a in self.fixed) or (
+            (self.address,) if self.address is not None else ()
+        )
+
+    @property
+    def subnet_ids(self) -> set[str | None]:
+        return {s for s, _ in self.fixed} or {self.subnet_id}
 
 
 class Entries(Mapping[str, tuple[Any, ...]]):
@@ -255,7 +273,7 @@ class World:
                 parts[WHOLE] = self._part(src, [src.topo.lab])
             else:
                 topo = src.topo
-                everything = [*topo.networks, *topo.load_balancers, *topo.routers]
+                everything = [*topo.networks, *topo.load_balancers, *topo.routers, *topo.ports]
                 parts[WHOLE] = self._part(src, [*everything, *topo.floating_ips, topo.lab])
             self._parts[src.name] = parts
             for part in parts.values():
@@ -293,8 +311,9 @@ class World:
             self._owned[owner] = self._owned.get(owner, 0) + 1
         for port in part.ports:
             self.ports[port.id] = port
-            self._port_at.setdefault((port.network_id, port.address), port)
-            self._ports_at[port.address] = [*self._ports_at.get(port.address, ()), port]
+            for address in port.addresses:
+                self._port_at.setdefault((port.network_id, address), port)
+                self._ports_at[address] = [*self._ports_at.get(address, ()), port]
         for subnet_id, router_id in part.served:
             self.served[subnet_id] = router_id
         for network_id, address in part.used:
@@ -312,13 +331,20 @@ class World:
         for port in part.ports:
             if self.ports.get(port.id) is port:
                 del self.ports[port.id]
-            if self._port_at.get((port.network_id, port.address)) is port:
-                del self._port_at[(port.network_id, port.address)]
-            left = [p for p in self._ports_at.get(port.address, ()) if p is not port]
-            if left:
-                self._ports_at[port.address] = left
-            else:
-                self._ports_at.pop(port.address, None)
+            for address in port.addresses:
+                left = [p for p in self._ports_at.get(address, ()) if p is not port]
+                if self._port_at.get((port.network_id, address)) is port:
+                    # Another port may hold it now (a user's port that became a VIP:
+                    # both rows change at once, in either order).
+                    heir = next((p for p in left if p.network_id == port.network_id), None)
+                    if heir is None:
+                        del self._port_at[(port.network_id, address)]
+                    else:
+                        self._port_at[(port.network_id, address)] = heir
+                if left:
+                    self._ports_at[address] = left
+                else:
+                    self._ports_at.pop(address, None)
         for subnet_id, router_id in part.served:
             if self.served.get(subnet_id) == router_id:
                 del self.served[subnet_id]
@@ -345,6 +371,8 @@ class World:
                 self._load_balancer(part, src, item, by_name[item.vip.network])
             elif isinstance(item, Router):
                 self._router(part, src, item, by_name)
+            elif isinstance(item, NetworkPort):
+                self._network_port(part, src, item, by_name[item.network])
             elif isinstance(item, FloatingIP):
                 part.entries.append(("fips", item.uid, (item,)))
                 if item.network is not None:
@@ -391,6 +419,7 @@ class World:
             lb.uid,
             lb.vip.mac,
             f"octavia-lb-{lb.uid}",
+            lb.vip.port_id,
         )
         for slot, vrrp in enumerate(lb.vrrp_addresses):
             # An ACTIVE_STANDBY pair's own addresses (Octavia's amphora VRRP ports).
@@ -449,6 +478,27 @@ class World:
                 router.uid,
             )
 
+    def _network_port(self, part: Part, src: Source, spec: NetworkPort, net_id: str) -> None:
+        fixed = tuple(
+            (self.subnet_holding(net_id, f.ip_address), f.ip_address) for f in spec.fixed_ips
+        )
+        port = Port(
+            spec.uid,
+            net_id,
+            fixed[0][0] if fixed else None,
+            fixed[0][1] if fixed else None,
+            spec.device_owner,
+            spec.device_id,
+            self.project_of(src, spec.uid),
+            spec.mac_address,
+            self.name_of(src, spec),
+            fixed,
+            spec,
+            src.name,
+        )
+        part.ports.append(port)
+        part.used += [(net_id, address) for _, address in fixed]
+
     def _port(
         self,
         part: Part,
@@ -460,11 +510,13 @@ class World:
         device: str,
         mac: str | None = None,
         name: str = "",
+        port_id: str | None = None,
     ) -> None:
+        """A derived port; its id derives from ``key`` unless given (``port_id``)."""
         subnet_id = self.subnet_holding(network_id, address)
         project = self.project_of(src, device)
         port = Port(
-            _port_id(self.node, key),
+            port_id or _port_id(self.node, key),
             network_id,
             subnet_id,
             address,
@@ -473,6 +525,7 @@ class World:
             project,
             mac,
             name,
+            ((subnet_id, address),),
         )
         part.ports.append(port)
         part.used.append((network_id, address))
@@ -520,8 +573,15 @@ class World:
         lost race (``spread``); ``taken``: addresses this change already took."""
         _, net, subnet = self.subnets[subnet_id]
         used = self._used_ints.get(net.uid, set()) | {int(a) for a in taken}
-        free = _first_free(_hosts(subnet.cidr), used, SPREAD.get())
-        return IPv4Address(free) if free is not None else None
+        for pool in _pools(subnet):
+            free = _first_free(pool, used, SPREAD.get())
+            if free is not None:
+                return IPv4Address(free)
+        return None
+
+    def macs(self) -> set[str]:
+        """Every MAC a port of any topology holds (lower case)."""
+        return {p.mac.lower() for p in self.ports.values() if p.mac}
 
     def ha_network(self) -> HaNetwork:
         """The HA network of the API's topology, where its HA routers' instances talk
@@ -559,6 +619,14 @@ def _hosts(cidr: IPv4Network) -> range:
     if cidr.prefixlen >= 31:
         first, last = int(cidr.network_address), last + 1
     return range(first, last)
+
+
+def _pools(subnet: Subnet) -> list[range]:
+    """Where a port's address is allocated from: the subnet's allocation pools, or its
+    host addresses (the gateway is held, so never chosen)."""
+    if not subnet.allocation_pools:
+        return [_hosts(subnet.cidr)]
+    return [range(int(p.start), int(p.end) + 1) for p in subnet.allocation_pools]
 
 
 def _first_free(candidates: range, used: set[int], spread: int) -> int | None:

@@ -457,6 +457,9 @@ class Vip(Base):
     network: Name
     address: IPv4Address
     mac: MacAddress | None = None
+    # The Neutron port the VIP took (Octavia's vip_port_id: a port made through the
+    # API, its address and MAC): the VIP's port keeps that id. None: netnode's own.
+    port_id: ObjectId | None = None
 
 
 class Placed(Named):

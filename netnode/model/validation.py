@@ -695,6 +695,9 @@ def _floating_ips(topo: Topology) -> Iterator[Problem]:
         held_fixed[(lb.vip.network, lb.vip.address)] = f"load balancer {lb.name!r}"
     for inst in topo.lab.instances:
         held_fixed[(inst.network, inst.address)] = f"instance {inst.name!r}"
+    for port in topo.ports:
+        for fixed in port.fixed_ips:
+            held_fixed[(port.network, fixed.ip_address)] = f"port {port.name!r}"
     router_of_network: dict[str, tuple[str, str | None]] = {}
     for router in topo.routers:
         ext = router.external_gateway.network if router.external_gateway else None
@@ -713,7 +716,7 @@ def _floating_ips(topo: Topology) -> Iterator[Problem]:
                 path,
                 f"nothing holds {address}"
                 + (f" on network {network!r}" if network else "")
-                + " (it must be an instance's address or a load balancer's VIP)",
+                + " (it must be an instance's or a port's address or a load balancer's VIP)",
             )
         if len(candidates) > 1:
             nets = ", ".join(repr(k[0]) for k in candidates)

@@ -40,7 +40,11 @@ def netnode(lab: Lab, url: str, *args: str) -> int:
 def test_export_import_then_a_pass_changes_nothing(
     lab: Lab, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    built = lab.apply(seed_data())
+    data = seed_data()
+    # A Neutron port of the file (an address and MAC reserved for a machine), kept whole.
+    port = {"name": "vm3", "network": "tenant1", "fixed_ips": [{"ip_address": "10.0.0.83"}]}
+    data["ports"] = [{**port, "device_id": "vm-3", "mac_address": "fa:16:3e:00:00:83"}]
+    built = lab.apply(data)
     assert built.ok, built.failures
     source = lab.host.store.engine
     FlavorStore(source).put_profile(PROFILE)
@@ -51,6 +55,12 @@ def test_export_import_then_a_pass_changes_nothing(
     whole = dump(source, lab.host.node, None)
     assert yaml.safe_load(exported.read_text()) == whole
     assert list(whole["topologies"]) == ["seed"]
+    exported_port = yaml.safe_load(exported.read_text())["topologies"]["seed"]["ports"][0]
+    assert exported_port["fixed_ips"] == port["fixed_ips"]
+    assert (exported_port["mac_address"], exported_port["device_id"]) == (
+        "fa:16:3e:00:00:83",
+        "vm-3",
+    )
 
     sqlite = f"sqlite:///{tmp_path / 'new.db'}"
     with postgres.private_cluster() as pg:

@@ -378,3 +378,80 @@ def sdk_load_balancer_names(url: str, limit: int) -> list[str]:
 def _namespaces() -> set[str]:
     out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     return {line.split()[0] for line in out.splitlines() if line.strip()}
+
+
+def test_openstack_cli_ports_and_a_floating_ip_on_one(lab: Lab, served: Server) -> None:
+    """Neutron's ports through the real CLI: made with a fixed address, listed by
+    network, a floating IP bound to one (its DNAT rule in the router's namespace, as the
+    reconcile loop renders it), then deleted, which unbinds the floating IP."""
+    os_ = Openstack("--os-token", TOKEN, "--os-endpoint", served.url)
+    router = os_("router", "create", "rp")
+    os_("router", "set", "--external-gateway", "public", "rp", parse=False)
+    os_("router", "add", "subnet", "rp", "tenant1-subnet", parse=False)
+
+    made = os_(
+        "port",
+        "create",
+        "--network",
+        "tenant1",
+        "--fixed-ip",
+        "subnet=tenant1-subnet,ip-address=10.0.0.50",
+        "--device-owner",
+        "compute:nova",
+        "vm-port",
+    )
+    assert made["fixed_ips"][0]["ip_address"] == "10.0.0.50"  # type: ignore[index]
+    assert str(made["mac_address"]).startswith("fa:16:3e:")  # type: ignore[index]
+    other = os_("port", "create", "--network", "tenant1", "second")
+    assert other["fixed_ips"][0]["ip_address"] not in ("10.0.0.1", "10.0.0.50")  # type: ignore[index]
+    listed = os_("port", "list", "--network", "tenant1")
+    names = {p["Name"] for p in listed}  # type: ignore[union-attr]
+    assert {"vm-port", "second"} <= names
+    owned = os_("port", "list", "--network", "tenant1", "--device-owner", "compute:nova")
+    owned_names = {p["Name"] for p in owned}  # type: ignore[union-attr]
+    assert "vm-port" in owned_names and "second" not in owned_names
+    # The same address again: Neutron's 409, the CLI's failure.
+    again = subprocess.run(
+        [
+            str(OPENSTACK),
+            *os_.auth,
+            "port",
+            "create",
+            "--network",
+            "tenant1",
+            "--fixed-ip",
+            "ip-address=10.0.0.50",
+            "dup",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        stdin=subprocess.DEVNULL,
+    )
+    assert again.returncode != 0 and "already allocated" in again.stderr, again.stderr
+
+    fip = os_("floating", "ip", "create", "public")
+    address = str(fip["floating_ip_address"])  # type: ignore[index]
+    os_("floating", "ip", "set", "--port", "vm-port", address, parse=False)
+    bound = os_("floating", "ip", "show", address)
+    assert bound["port_id"] == made["id"] and bound["fixed_ip_address"] == "10.0.0.50"  # type: ignore[index]
+    namespace = f"qrouter-{router['id']}"  # type: ignore[index]
+
+    def dnat() -> str:
+        done = subprocess.run(
+            ["ip", "netns", "exec", namespace, "iptables-save", "-t", "nat"],
+            capture_output=True,
+            text=True,
+        )
+        return done.stdout
+
+    assert eventually(lambda: "--to-destination 10.0.0.50" in dnat(), timeout=30, interval=0.5)
+    assert address in dnat()
+
+    os_("port", "delete", "vm-port", "second", parse=False)
+    assert os_("floating", "ip", "show", address)["port_id"] is None  # type: ignore[index]
+    assert eventually(lambda: "10.0.0.50" not in dnat(), timeout=30, interval=0.5)
+    os_("floating", "ip", "delete", address, parse=False)
+    os_("router", "remove", "subnet", "rp", "tenant1-subnet", parse=False)
+    os_("router", "delete", "rp", parse=False)
+    assert eventually(lambda: namespace not in _namespaces(), timeout=30, interval=0.5)

@@ -111,7 +111,7 @@ def test_the_internal_address_must_be_an_instance_or_a_vip(data: dict) -> None:
     forwardings(data)[0]["internal_ip_address"] = "10.0.0.99"
     assert problems(data) == [
         "floating_ips[1].port_forwardings[0].internal_ip_address: nothing holds 10.0.0.99 "
-        "(it must be an instance's address or a load balancer's VIP)"
+        "(it must be an instance's or a port's address or a load balancer's VIP)"
     ]
 
 

@@ -1,6 +1,6 @@
 """Neutron v2.0's L3 subset (``/v2.0``): one module per resource (networks, subnets,
 routers with their gateway and interfaces, floating IPs and their port forwardings,
-ports, read only), the agents (the nodes sharing the store) and their availability
+ports, tags), the agents (the nodes sharing the store) and their availability
 zones, the extensions clients ask for, their views (``views.py``) and the
 lookups they share (``lookups.py``). ``router`` holds them all, for ``app.py``."""
 
@@ -16,6 +16,7 @@ from netnode.api.neutron import (
     ports,
     routers,
     subnets,
+    tags,
 )
 
 router = APIRouter()
@@ -29,5 +30,6 @@ for resource in (
     port_forwardings,
     agents,
     availability_zones,
+    tags,
 ):
     router.include_router(resource.router)

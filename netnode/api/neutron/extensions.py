@@ -35,6 +35,16 @@ EXTENSIONS = {
         "Floating IP Port Forwarding",
         "port_forwardings of a floating IP: TCP/UDP ports forwarded to internal addresses",
     ),
+    "standard-attr-tag": (
+        "Tag support for resources with standard attribute",
+        "/tags on networks, subnets, ports, routers and floating IPs, and the tags, "
+        "tags-any, not-tags and not-tags-any list filters",
+    ),
+    "allowed-address-pairs": (
+        "Allowed Address Pairs",
+        "allowed_address_pairs of a port (recorded; netnode enforces no port security)",
+    ),
+    "binding": ("Port Binding", "binding:host_id of a port"),
 }
 
 

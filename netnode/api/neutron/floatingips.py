@@ -32,17 +32,23 @@ def _associate(
     port = w.ports.get(port_id)
     if port is None or (not ctx.may_see(port.project_id) and not ctx.is_admin):
         raise NotFound.of("Port", port_id)
-    if port.device_owner not in ("Octavia", "compute:nova"):
+    if port.spec is None and port.device_owner not in ("Octavia", "compute:nova"):
         raise BadRequest(
             f"Invalid input for field/attribute port_id: port {port_id} is a "
-            f"{port.device_owner} port; bind a VIP or an instance's port"
+            f"{port.device_owner} port; bind a VIP, an instance's or a user's port"
         )
-    if fixed is not None and fixed != port.address:
+    if not port.addresses:
+        raise BadRequest(
+            f"Invalid input for field/attribute port_id: port {port_id} has no fixed IP; "
+            "give it an address first"
+        )
+    if fixed is not None and fixed not in port.addresses:
         raise BadRequest(
             f"Invalid input for field/attribute fixed_ip_address: port "
             f"{port_id} has no address {fixed}"
         )
-    subnet_id = port.subnet_id or ""
+    address = fixed if fixed is not None else port.addresses[0]
+    subnet_id = w.subnet_holding(port.network_id, address) or ""
     if subnet_id not in w.served:
         raise NotFound(
             f"External network is not reachable from subnet {subnet_id}. "
@@ -51,15 +57,15 @@ def _associate(
     for other in doc.roots("floating_ips"):
         if (
             other is not item
-            and other.get("fixed_ip_address") == str(port.address)
+            and other.get("fixed_ip_address") == str(address)
             and other.get("fixed_network") == port.network_id
         ):
             raise Conflict(
                 f"Cannot associate floating IP with port {port_id} using fixed IP "
-                f"{port.address}, as that fixed IP already has floating IP "
+                f"{address}, as that fixed IP already has floating IP "
                 f"{other['floating_ip_address']}."
             )
-    item["fixed_ip_address"] = str(port.address)
+    item["fixed_ip_address"] = str(address)
     item["fixed_network"] = doc.use_network(w, port.network_id)
 
 

@@ -74,6 +74,6 @@ def _mine(ctx: Context, w: World, src: Source, object_id: str, kind: str) -> Non
 
 def in_use(w: World, network_id: str, subnet_id: str | None = None) -> Port | None:
     for port in w.ports.values():
-        if port.network_id == network_id and subnet_id in (None, port.subnet_id):
+        if port.network_id == network_id and (subnet_id is None or subnet_id in port.subnet_ids):
             return port
     return None

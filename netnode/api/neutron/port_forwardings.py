@@ -117,7 +117,7 @@ def _internal_port(
             f"Invalid input for field/attribute internal_port_id: port {port_id} is a "
             f"{port.device_owner} port; forward to a VIP or an instance's port"
         )
-    if address is not None and address != port.address:
+    if port.address is None or (address is not None and address != port.address):
         raise BadRequest(
             f"Invalid input for field/attribute internal_ip_address: port {port_id} has no "
             f"address {address} (it has {port.address})"

@@ -287,7 +287,7 @@ def delete_router(router_id: str, svc: Service = Svc, ctx: Context = Ctx) -> Res
 def _interface_subnet(w: World, req: s.RouterInterface) -> str:
     if req.port_id is not None:
         port = w.ports.get(req.port_id)
-        if port is None or port.device_owner != "network:router_interface":
+        if port is None or port.spec is not None or port.device_owner != "network:router_interface":
             raise BadRequest(
                 "Invalid input for field/attribute port_id: netnode makes a "
                 "router's interface itself; give subnet_id"

@@ -77,12 +77,24 @@ def create_subnet(
         item: dict[str, Any] = {"id": subnet_id, "name": subnet_id, "cidr": str(cidr)}
         if gateway is not None:
             item["gateway_ip"] = str(gateway)
+        _extras(item, req.model_dump(mode="json", exclude_unset=True))
+        item["enable_dhcp"] = req.enable_dhcp
         doc.find("network", req.network_id)["subnets"].append(item)
         doc.set_meta(subnet_id, ctx, data, w.project_of(src, req.network_id))
         return subnet_id
 
     subnet_id = svc.change(mutate)
     return {"subnet": subnet_view(svc.world(), subnet_id)}
+
+
+def _extras(item: dict[str, Any], data: dict[str, Any]) -> None:
+    """DHCP's fields of a subnet, as the model holds them (it checks them: pools inside
+    the subnet and off the gateway, routes' next hops on it)."""
+    for key in ("enable_dhcp", "dns_nameservers", "host_routes", "allocation_pools"):
+        if key in data:
+            item[key] = (
+                data[key] if data[key] is not None else ([] if key != "enable_dhcp" else False)
+            )
 
 
 @router.get("/subnets/{subnet_id}", response_model=s.wrap_out("subnet", s.SubnetOut))
@@ -100,9 +112,11 @@ def update_subnet(
     ctx: Context = Ctx,
 ) -> Any:
     data = body.subnet.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
+    extras = body.subnet.model_dump(mode="json", exclude_unset=True)  # type: ignore[attr-defined]
 
     def mutate(doc: Doc, w: World) -> None:
         subnet_for_change(ctx, w, subnet_id)
+        _extras(doc.find("subnet", subnet_id), extras)
         doc.update_meta(subnet_id, data)
 
     svc.change(mutate)

@@ -54,16 +54,20 @@ def subnet_view(w: World, subnet_id: str) -> dict[str, Any]:
         first += 1  # Neutron leaves the gateway out of the pool
     elif subnet.gateway_ip == last:
         last -= 1
+    pools = [{"start": str(p.start), "end": str(p.end)} for p in subnet.allocation_pools]
     return {
         **_common(w, src, subnet.uid, subnet.name),
         "network_id": net.uid,
         "cidr": str(subnet.cidr),
         "gateway_ip": str(subnet.gateway_ip) if subnet.gateway_ip else None,
         "ip_version": 4,
-        "enable_dhcp": False,
-        "allocation_pools": [{"start": str(first), "end": str(last)}],
-        "dns_nameservers": [],
-        "host_routes": [],
+        "enable_dhcp": subnet.enable_dhcp,
+        "allocation_pools": pools or [{"start": str(first), "end": str(last)}],
+        "dns_nameservers": [str(a) for a in subnet.dns_nameservers],
+        "host_routes": [
+            {"destination": str(r.destination), "nexthop": str(r.nexthop)}
+            for r in subnet.host_routes
+        ],
         "service_types": [],
         "subnetpool_id": None,
         "segment_id": None,
@@ -146,27 +150,51 @@ def fip_view(w: World, fip_id: str) -> dict[str, Any]:
     }
 
 
-def port_view(port: Port) -> dict[str, Any]:
-    return {
+def port_view(w: World, port: Port) -> dict[str, Any]:
+    """A port as Neutron shows it. netnode has no security groups and no anti-spoofing
+    rules: ``port_security_enabled`` is false and ``security_groups`` empty, truthfully."""
+    spec = port.spec
+    common: dict[str, Any] = {
         "id": port.id,
         "name": port.name,
         "description": "",
-        "network_id": port.network_id,
         "project_id": port.project_id,
         "tenant_id": port.project_id,
-        "mac_address": port.mac,
-        "admin_state_up": True,
-        "status": "ACTIVE",
-        "device_id": port.device_id,
-        "device_owner": port.device_owner,
-        "fixed_ips": [{"subnet_id": port.subnet_id, "ip_address": str(port.address)}],
-        "allowed_address_pairs": [],
-        "extra_dhcp_opts": [],
-        "security_groups": [],
-        "binding:vnic_type": "normal",
-        "port_security_enabled": False,
         "created_at": None,
         "updated_at": None,
         "tags": [],
         "revision_number": 0,
     }
+    if spec is not None:
+        common = _common(w, w.sources[port.source], port.id, spec.name)
+    return {
+        **common,
+        "network_id": port.network_id,
+        "mac_address": port.mac,
+        "admin_state_up": spec.admin_state_up if spec is not None else True,
+        "status": "ACTIVE" if spec is None or spec.admin_state_up else "DOWN",
+        "device_id": port.device_id,
+        "device_owner": port.device_owner,
+        "fixed_ips": [
+            {"subnet_id": subnet_id, "ip_address": str(address)}
+            for subnet_id, address in port.fixed
+        ],
+        "allowed_address_pairs": [
+            {
+                "ip_address": _pair_address(p.ip_address),
+                "mac_address": p.mac_address or port.mac,
+            }
+            for p in (spec.allowed_address_pairs if spec is not None else ())
+        ],
+        "binding:host_id": spec.binding_host_id if spec is not None else "",
+        "binding:vif_type": "ovs",
+        "binding:vnic_type": "normal",
+        "extra_dhcp_opts": [],
+        "security_groups": [],
+        "port_security_enabled": False,
+    }
+
+
+def _pair_address(network: ipaddress.IPv4Network) -> str:
+    """An allowed address pair's address as given: a plain address or a CIDR."""
+    return str(network.network_address) if network.prefixlen == 32 else str(network)

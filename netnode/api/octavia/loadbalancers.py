@@ -18,8 +18,8 @@ from netnode.api.listing import octavia
 from netnode.api.octavia import flavors
 from netnode.api.octavia.lookups import find_lb, lb_for_change
 from netnode.api.octavia.views import views
-from netnode.api.service import Doc, Service, asked_project, may_write, new_id
-from netnode.api.world import Source, World
+from netnode.api.service import Doc, Service, asked_project, may_write, new_id, writable
+from netnode.api.world import Port, Source, World
 from netnode.reconcile.status import loadbalancer_stats, to_octavia_json
 
 router = APIRouter()
@@ -63,9 +63,17 @@ def create_loadbalancer(
 
     def mutate(doc: Doc, w: World) -> str:
         nonlocal built
-        subnet_id = _vip_subnet(ctx, w, req)
+        port = _vip_port(ctx, w, req) if req.vip_port_id is not None else None
+        subnet_id = _vip_subnet(ctx, w, req) if port is None else port.subnet_id
+        assert subnet_id is not None
         _, net, subnet = w.subnets[subnet_id]
-        if req.vip_address is not None:
+        if port is not None:
+            assert port.address is not None
+            address = port.address
+            # The port becomes the VIP's: its row goes, the load balancer holds its
+            # address and MAC, and the VIP's port keeps its id.
+            doc.remove("networkport", port.id)
+        elif req.vip_address is not None:
             if req.vip_address not in subnet.cidr:
                 raise BadRequest(
                     f"Invalid input for field/attribute vip_address. Value: "
@@ -90,6 +98,8 @@ def create_loadbalancer(
             "vip": {"network": doc.use_network(w, net.uid), "address": str(address)},
             "admin_state_up": req.admin_state_up,
         }
+        if port is not None:
+            lb["vip"] |= {"mac": port.mac, "port_id": port.id}
         if paired:
             lb["topology"] = "ACTIVE_STANDBY"
             lb["vrrp_addresses"] = [str(a) for a in _vrrp_addresses(w, subnet_id, address)]
@@ -123,6 +133,46 @@ def _vrrp_addresses(w: World, subnet_id: str, vip: IPv4Address) -> list[IPv4Addr
             )
         found.append(address)
     return found
+
+
+def _vip_port(ctx: Context, w: World, req: s.LoadBalancerCreate) -> Port:
+    """The port ``vip_port_id`` names, if it may become the VIP: a port made through
+    Neutron's API, on a tenant network, with one address, used by no device (Octavia's
+    check), agreeing with the body's other vip_ fields."""
+    port_id = req.vip_port_id
+    port = w.ports.get(port_id or "")
+    field = "Invalid input for field/attribute vip_port_id"
+    if port is None or not ctx.may_see(port.project_id):
+        raise BadRequest(f"{field}. Value: '{port_id}'. Port not found")
+    if port.spec is None:
+        raise BadRequest(
+            f"{field}: port {port_id} belongs to {port.device_owner} {port.device_id}; "
+            "give a port made through Neutron's API"
+        )
+    writable(w.sources[port.source], "port", port.id)
+    if port.device_id:
+        raise BadRequest(f"{field}: port {port_id} already in use by device {port.device_id}")
+    if w.networks[port.network_id][1].external:
+        raise BadRequest(
+            f"{field}: port {port_id} is on an external network; netnode puts a VIP on a "
+            "tenant network (reach it from outside with a floating IP)"
+        )
+    if len(port.addresses) != 1:
+        raise BadRequest(
+            f"{field}: port {port_id} has {len(port.addresses)} addresses; a VIP takes a "
+            "port with exactly one"
+        )
+    for asked, value, have in (
+        ("vip_network_id", req.vip_network_id, port.network_id),
+        ("vip_subnet_id", req.vip_subnet_id, port.subnet_id),
+        ("vip_address", req.vip_address, port.address),
+    ):
+        if value is not None and value != have:
+            raise BadRequest(
+                f"Invalid input for field/attribute {asked}. Value: '{value}'. "
+                f"Port {port_id} has {have}"
+            )
+    return port
 
 
 def _vip_subnet(ctx: Context, w: World, req: s.LoadBalancerCreate) -> str:
@@ -206,9 +256,26 @@ def delete_loadbalancer(
 ) -> Response:
     def mutate(doc: Doc, w: World) -> None:
         lb_for_change(ctx, w, lb_id)
-        _, lb = w.lbs[lb_id]
+        src, lb = w.lbs[lb_id]
         if (lb.listeners or lb.pools) and not cascade:
             raise BadRequest(f"Cannot delete Load Balancer {lb_id} - it has children")
+        doc.remove("loadbalancer", lb_id)
+        if lb.vip.port_id is not None:
+            # A port the user gave stays, as Octavia leaves a VIP port it did not
+            # create: its address and MAC, free of any device, its floating IP still
+            # bound to it.
+            doc.add(
+                "ports",
+                {
+                    "id": lb.vip.port_id,
+                    "name": lb.vip.port_id,
+                    "network": lb.vip.network,
+                    "fixed_ips": [{"ip_address": str(lb.vip.address)}],
+                    "mac_address": lb.vip.mac,
+                },
+            )
+            doc.set_meta(lb.vip.port_id, ctx, {}, w.project_of(src, lb_id))
+            return
         fips = [
             f
             for f in doc.roots("floating_ips")
@@ -218,7 +285,6 @@ def delete_loadbalancer(
         for fip in fips:  # Neutron disassociates a floating IP whose port goes away
             fip.pop("fixed_ip_address", None)
             fip.pop("fixed_network", None)
-        doc.remove("loadbalancer", lb_id)
 
     svc.change(mutate)
     return Response(status_code=204)
