@@ -548,10 +548,19 @@ class PortSettings(Common):
     device_id: FreeText | None = None
     device_owner: FreeText | None = None
     fixed_ips: Annotated[list[FixedIp], Field(max_length=10)] | None = None
-    allowed_address_pairs: Annotated[list[AddressPair], Field(max_length=10)] | None = None
+    allowed_address_pairs: Annotated[list[AddressPair], Field(max_length=10)] | None = Field(
+        None,
+        json_schema_extra={
+            "x-netnode-ignored": "kept and shown; netnode has no anti-spoofing to open"
+        },
+    )
     binding_host_id: FreeText | None = Field(None, alias="binding:host_id")
     binding_vnic_type: Literal["normal"] | None = Field(None, alias="binding:vnic_type")
-    binding_profile: dict[str, Any] | None = Field(None, alias="binding:profile")
+    binding_profile: dict[str, Any] | None = Field(
+        None,
+        alias="binding:profile",
+        json_schema_extra={"x-netnode-ignored": "taken as Nova sends it; netnode reads none of it"},
+    )
     # No security groups in netnode: none may be asked for, nor port security.
     security_groups: Annotated[list[ObjectId], Field(max_length=0)] | None = None
     port_security_enabled: Off | None = None
