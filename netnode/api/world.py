@@ -367,6 +367,7 @@ class World:
                 for subnet in item.subnets:
                     if subnet.gateway_ip is not None:
                         part.used.append((item.uid, subnet.gateway_ip))
+                self._dhcp_port(part, src, item)
             elif isinstance(item, LoadBalancer):
                 self._load_balancer(part, src, item, by_name[item.vip.network])
             elif isinstance(item, Router):
@@ -477,6 +478,31 @@ class World:
                 "network:router_gateway",
                 router.uid,
             )
+
+    def _dhcp_port(self, part: Part, src: Source, net: Network) -> None:
+        """The network's DHCP port (Neutron's ``network:dhcp``), holding each DHCP
+        subnet's ``dhcp_address``: shown as Neutron shows it, and never allocated."""
+        if net.external:
+            return
+        fixed = tuple((s.uid, s.dhcp_address) for s in net.subnets if s.dhcp_address is not None)
+        if not fixed:
+            return
+        port_id = ids.dhcp_port_id(net.uid)
+        part.ports.append(
+            Port(
+                port_id,
+                net.uid,
+                fixed[0][0],
+                fixed[0][1],
+                DHCP_OWNER,
+                f"dhcp-{net.uid}",
+                self.project_of(src, net.uid),
+                ids.port_mac(port_id),
+                "",
+                fixed,
+            )
+        )
+        part.used += [(net.uid, address) for _, address in fixed]
 
     def _network_port(self, part: Part, src: Source, spec: NetworkPort, net_id: str) -> None:
         fixed = tuple(
@@ -657,6 +683,10 @@ def _statuses(record: Record, parsed: Parsed, before: Source | None) -> dict[str
         now = parsed.row_objects.get(key, {})
         status.update(provisioning.pending(record.objects, record.status, now))
     return status
+
+
+# The device_owner of a network's DHCP port, as Neutron's.
+DHCP_OWNER = "network:dhcp"
 
 
 @functools.lru_cache(maxsize=65536)

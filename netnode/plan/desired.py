@@ -302,15 +302,19 @@ def _dhcp(topo: Topology, net: Network, run_dir: PurePath) -> Unit:
     integration bridge with the network's tag, holding each DHCP subnet's
     ``dhcp_address``, and dnsmasq bound to it.
 
-    This is the network's one per-network namespace: what else serves a network from
-    inside it (the metadata proxy of a network that no router serves, on
-    169.254.169.254:80) belongs in this unit."""
+    When a DHCP subnet of the network has no router, its machines ask this namespace
+    for their metadata (Neutron's isolated metadata): the DHCP port also holds
+    169.254.169.254, where the network's metadata proxy answers with
+    ``X-Neutron-Network-ID`` (DHCP gives those machines the route to it, option 121)."""
     ns = ids.dhcp_namespace(net.uid)
     port_id = ids.dhcp_port_id(net.uid)
     subnets = dhcp_subnets(net)
-    addresses = tuple(_cidr(topo, net, s.dhcp_address) for s in subnets if s.dhcp_address)
-    port = _port(topo, "tap", port_id, net, ns, addresses, ids.port_mac(port_id))
     routed = {name for r in topo.routers for name in r.interfaces}
+    isolated = any(s.name not in routed for s in subnets)
+    addresses = tuple(_cidr(topo, net, s.dhcp_address) for s in subnets if s.dhcp_address)
+    if isolated:
+        addresses += (METADATA_CIDR,)
+    port = _port(topo, "tap", port_id, net, ns, addresses, ids.port_mac(port_id))
     name = process_name("dhcp", net.uid)
     server = DhcpServer(
         interface=port.name,
@@ -327,7 +331,10 @@ def _dhcp(topo: Topology, net: Network, run_dir: PurePath) -> Unit:
         NamespaceSpec(ns, "dhcp", net.uid, BASE_SYSCTLS, None),
         bridges=(_bridge(topo, net),),
         ports=(port,),
-        processes=(ProcessSpec(name, ns, "dhcp", config, program="dnsmasq"),),
+        processes=(
+            ProcessSpec(name, ns, "dhcp", config, program="dnsmasq"),
+            *((metadata_plan.network_proxy(net, ns, run_dir),) if isolated else ()),
+        ),
     )
 
 

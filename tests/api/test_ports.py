@@ -19,10 +19,11 @@ MAC = re.compile(r"^fa:16:3e(:[0-9a-f]{2}){3}$")
 
 
 def network(api: Api, cidr: str = "192.168.20.0/24", who: str = "alpha", **subnet: Any) -> tuple:
+    """A network and a subnet, without DHCP unless asked (its port would hold the pool's
+    first address: test_the_dhcp_port_holds_the_pools_first_address)."""
     net = api.create("/v2.0/networks", "network", {"name": "n"}, who)
-    sub = api.create(
-        "/v2.0/subnets", "subnet", {"network_id": net["id"], "cidr": cidr, **subnet}, who
-    )
+    fields = {"network_id": net["id"], "cidr": cidr, "enable_dhcp": False, **subnet}
+    sub = api.create("/v2.0/subnets", "subnet", fields, who)
     return net, sub
 
 
@@ -196,11 +197,14 @@ def test_a_network_or_subnet_with_ports_is_not_deleted(api: Api) -> None:
 
 
 def test_subnet_dhcp_fields(api: Api) -> None:
-    _net, sub = network(
-        api,
-        dns_nameservers=["192.168.20.53"],
-        host_routes=[{"destination": "172.16.0.0/16", "nexthop": "192.168.20.254"}],
-    )
+    net = api.create("/v2.0/networks", "network", {"name": "n"}, "alpha")
+    fields = {
+        "network_id": net["id"],
+        "cidr": "192.168.20.0/24",
+        "dns_nameservers": ["192.168.20.53"],
+        "host_routes": [{"destination": "172.16.0.0/16", "nexthop": "192.168.20.254"}],
+    }
+    sub = api.create("/v2.0/subnets", "subnet", fields, "alpha")
     assert sub["enable_dhcp"] is True  # Neutron's default through the API
     assert sub["dns_nameservers"] == ["192.168.20.53"]
     assert sub["host_routes"] == [{"destination": "172.16.0.0/16", "nexthop": "192.168.20.254"}]
@@ -490,3 +494,26 @@ def test_a_port_a_floating_ip_maps_to_keeps_its_address(api: Api) -> None:
         f"/v2.0/routers/{router['id']}/add_router_interface", {"port_id": vm["id"]}, "alpha"
     )
     assert r.status_code == 400, r.text
+
+
+def test_the_dhcp_port_holds_the_pools_first_address(api: Api) -> None:
+    """Neutron's default: a subnet has DHCP; its network's DHCP port (network:dhcp)
+    holds the pool's first address, is listed, is never allocated to anyone else, and
+    goes with its subnet."""
+    net, sub = network(api, enable_dhcp=True)
+    assert sub["enable_dhcp"] is True
+    listed = api.get(PORTS, "alpha", params={"network_id": net["id"]}).json()["ports"]
+    (dhcp,) = listed
+    assert dhcp["device_owner"] == "network:dhcp"
+    assert dhcp["fixed_ips"] == [{"subnet_id": sub["id"], "ip_address": "192.168.20.2"}]
+    made = port(api, network_id=net["id"])
+    assert made["fixed_ips"][0]["ip_address"] == "192.168.20.3"
+    taken = api.post(
+        PORTS,
+        {"port": {"network_id": net["id"], "fixed_ips": [{"ip_address": "192.168.20.2"}]}},
+        "alpha",
+    )
+    assert taken.status_code == 409, taken.text
+    assert api.delete(f"{PORTS}/{dhcp['id']}", "alpha").status_code == 409
+    assert api.delete(f"{PORTS}/{made['id']}", "alpha").status_code == 204
+    assert api.delete(f"/v2.0/subnets/{sub['id']}", "alpha").status_code == 204

@@ -142,8 +142,15 @@ class Lab:
         hosts = [*topo.lab.instances, *topo.lab.clients]
         return ids.lab_namespace(next(x for x in hosts if x.name == name).uid)
 
-    def get(self, namespace: str, address: str, port: int = 80, timeout: float = 2.0) -> Response:
-        return http_get(namespace, address, port, timeout=timeout)
+    def get(
+        self,
+        namespace: str,
+        address: str,
+        port: int = 80,
+        timeout: float = 2.0,
+        path: str = "/",
+    ) -> Response:
+        return http_get(namespace, address, port, path=path, timeout=timeout)
 
     def bodies(self, namespace: str, address: str, count: int, port: int = 80) -> list[str]:
         return [self.get(namespace, address, port).body.strip() for _ in range(count)]

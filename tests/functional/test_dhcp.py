@@ -8,6 +8,7 @@ tagged; unplugging leaves the interface.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -281,3 +282,38 @@ def test_a_lab_instance_on_a_port_gets_its_address_by_dhcp(lab: Lab) -> None:
     assert eventually(lambda: lab.answering(probe, "10.20.0.11", 2), timeout=10) == {"web-by-dhcp"}
     # The address and the routes are the client's: a second pass leaves them.
     assert lab.apply(data).plan.empty
+
+
+def test_a_machine_on_a_network_without_router_gets_its_metadata_from_the_dhcp_namespace(
+    lab: Lab,
+) -> None:
+    """No router: DHCP's route to 169.254.169.254 goes via the DHCP port, which holds
+    that address; the network's proxy there asks netnode's metadata service with
+    X-Neutron-Network-ID, which answers with the asking port's data, not another's."""
+    data = example()
+    data["ports"][0].update(
+        device_id="instance-vm1", public_keys={"default": "ssh-ed25519 AAAA vm1"}
+    )
+    data["ports"][1]["user_data"] = "#cloud-config\nhostname: second-vm\n"
+    data["lab"] = {"instances": [{"name": "web", "port": "vm1", "dhcp": True, "body": "web"}]}
+    assert lab.apply(data).ok
+    ns = lab.ns_of("instance", "web")
+
+    def metadata() -> dict | None:
+        try:
+            answer = lab.get(
+                ns, "169.254.169.254", 80, timeout=2.0, path="/openstack/latest/meta_data.json"
+            )
+        except OSError:
+            return None  # no lease yet
+        return json.loads(answer.body) if answer.status == 200 else None
+
+    meta = eventually(metadata, timeout=15)
+    assert isinstance(meta, dict)
+    assert meta["uuid"] == "instance-vm1" and meta["hostname"] == "vm1"
+    assert meta["public_keys"] == {"default": "ssh-ed25519 AAAA vm1"}
+    # vm1 has no user data; vm2's is not vm1's to read.
+    assert lab.get(ns, "169.254.169.254", 80, path="/openstack/latest/user_data").status == 404
+    net = lab.topology(data).network("private")
+    proxy = f"md-{net.uid}"
+    assert lab.host.haproxy.running_pid(proxy) is not None

@@ -78,13 +78,27 @@ def test_a_network_with_dhcp_is_a_qdhcp_unit_with_a_tap_and_dnsmasq(data: dict) 
     (port,) = spec.ports
     port_id = ids.dhcp_port_id(net.uid)
     assert port.name == "tap" + port_id[:11]
-    assert (port.bridge, port.tag, port.addresses) == ("br-int", 10, ("10.20.0.2/24",))
+    # No router serves the subnet: the DHCP port also holds the metadata address,
+    # where the network's metadata proxy answers (X-Neutron-Network-ID).
+    assert (port.bridge, port.tag) == ("br-int", 10)
+    assert port.addresses == ("10.20.0.2/24", "169.254.169.254/32")
     assert port.mac == ids.port_mac(port_id)
+    proxy = next(p for p in spec.processes if p.name == f"md-{net.uid}")
+    assert proxy.namespace == ns.name and "X-Neutron-Network-ID" in proxy.config
     argv, hosts, _ = dnsmasq_of(spec)
     assert f"--interface={port.name}" in argv
     assert "--dhcp-leasefile=/var/lib/netnode/netnode/dhcp/" in " ".join(argv)
     assert hosts.splitlines()[0] == "fa:16:3e:00:20:11,10.20.0.11,vm1"
     assert hosts.splitlines()[1].endswith(",10.20.0.12,second-vm")
+
+
+def test_a_routed_network_gets_no_metadata_proxy_in_its_dhcp_namespace(data: dict) -> None:
+    """Behind a router the router's proxy answers (the seed's REDIRECT to 9697)."""
+    data["routers"] = [{"name": "r", "interfaces": [data["networks"][0]["subnets"][0]["name"]]}]
+    spec = build(load_data(data), "netnode", RUN)
+    dhcp = next(p for p in spec.ports if p.namespace.startswith("qdhcp-"))
+    assert dhcp.addresses == ("10.20.0.2/24",)
+    assert not [p for p in spec.processes if p.namespace.startswith("qdhcp-") and not p.dnsmasq]
 
 
 def test_a_network_without_dhcp_has_no_unit(data: dict) -> None:
@@ -114,10 +128,10 @@ def test_without_pools_the_dhcp_port_takes_the_first_address_after_the_gateway(
     data: dict,
 ) -> None:
     del data["networks"][0]["subnets"][0]["allocation_pools"]
-    assert spec_of(data).ports[0].addresses == ("10.20.0.2/24",)
+    assert spec_of(data).ports[0].addresses[0] == "10.20.0.2/24"
     data["networks"][0]["subnets"][0]["gateway_ip"] = "10.20.0.254"
     data["networks"][0]["subnets"][0]["host_routes"] = []
-    assert spec_of(data).ports[0].addresses == ("10.20.0.1/24",)
+    assert spec_of(data).ports[0].addresses[0] == "10.20.0.1/24"
 
 
 def test_nothing_else_may_hold_the_dhcp_address(data: dict) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from netnode.api.auth import Context
 from netnode.api.errors import NotFound
 from netnode.api.service import may_write, writable
-from netnode.api.world import Port, Source, World
+from netnode.api.world import DHCP_OWNER, Port, Source, World
 from netnode.model.topology import Network
 
 
@@ -73,7 +73,11 @@ def _mine(ctx: Context, w: World, src: Source, object_id: str, kind: str) -> Non
 
 
 def in_use(w: World, network_id: str, subnet_id: str | None = None) -> Port | None:
+    """A port that keeps the network (or its subnet) from being deleted: any but the
+    network's DHCP port, which goes with it (as in Neutron)."""
     for port in w.ports.values():
+        if port.device_owner == DHCP_OWNER:
+            continue
         if port.network_id == network_id and (subnet_id is None or subnet_id in port.subnet_ids):
             return port
     return None
