@@ -180,6 +180,47 @@ def test_the_floating_ip_is_reached_through_the_uplink_repaired_and_let_go(
     assert upstream.namespace in run("ip", "netns", "list")
 
 
+def test_a_floating_ip_on_a_port_is_reached_through_the_uplink(
+    lab: Lab, upstream: Upstream
+) -> None:
+    """Issue 15's whole path: a port (a machine's address and MAC on tenant1), the
+    machine behind it (a lab instance that is the port's), a floating IP bound to the
+    port's address, reached from the provider's side of the veth uplink."""
+    data = with_uplink(upstream.near)
+    data["ports"] = [
+        {"name": "vm9", "network": "tenant1", "fixed_ips": [{"ip_address": "10.0.0.90"}]}
+    ]
+    data["lab"]["instances"].append({"name": "web9", "port": "vm9", "body": "port-machine"})
+    data["floating_ips"].append(
+        {
+            "name": "vm9-fip",
+            "floating_ip_address": "10.255.253.102",
+            "fixed_ip_address": "10.0.0.90",
+        }
+    )
+    assert lab.apply(data).ok
+
+    def answer() -> str | None:
+        found = subprocess.run(
+            [
+                "ip",
+                "netns",
+                "exec",
+                upstream.namespace,
+                "curl",
+                "-s",
+                "-m",
+                "2",
+                "http://10.255.253.102/",
+            ],
+            capture_output=True,
+            text=True,
+        )
+        return found.stdout.strip() if found.returncode == 0 else None
+
+    assert eventually(answer) == "port-machine"
+
+
 def test_a_bridge_named_like_a_host_interface_is_refused(lab: Lab, upstream: Upstream) -> None:
     data = seed_data()
     spec = spec_of(lab, data)
