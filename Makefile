@@ -2,7 +2,8 @@
 #
 #   make demo    set up the host and a virtualenv, then build the seed scenario (netnode demo)
 #   make test    set up, then the checks of make lint and the whole test suite (functional
-#                tests included, as root)
+#                tests included, as root), then the conformance suites (about 7 minutes;
+#                NETNODE_CONFORMANCE=0 leaves them out)
 #   make bench   set up, then time the seed's shell commands against netnode apply
 #   make bench-live  set up, then the live-operations benchmarks: member changes under
 #                load, a member killed under load, 10..100 load balancers

@@ -19,6 +19,7 @@ set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PYTEST=${PYTEST:-.venv/bin/pytest}
+VPYTHON=${VPYTHON:-.venv/bin/python}  # runs the conformance harness
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 
@@ -58,7 +59,7 @@ echo "$passed passed, $failed failed"
 if [ "${NETNODE_CONFORMANCE:-1}" != 0 ]; then
     conformance_started=$SECONDS
     echo "=== conformance: tests/conformance (octavia-tempest-plugin api/v2, tempest.api.network)"
-    "${PYTHON:-.venv/bin/python}" -m tests.conformance.harness || status=1
+    "$VPYTHON" -m tests.conformance.harness || status=1
     echo "=== conformance in $((SECONDS - conformance_started)) s"
 fi
 echo "=== all groups in $((SECONDS - started)) s"
