@@ -2,7 +2,8 @@
 #
 #   make demo    set up the host and a virtualenv, then build the seed scenario (netnode demo)
 #   make test    set up, then the checks of make lint and the whole test suite (functional
-#                tests included, as root)
+#                tests included, as root), then the conformance suites (about 7 minutes;
+#                NETNODE_CONFORMANCE=0 leaves them out)
 #   make bench   set up, then time the seed's shell commands against netnode apply
 #   make bench-live  set up, then the live-operations benchmarks: member changes under
 #                load, a member killed under load, 10..100 load balancers
@@ -16,6 +17,9 @@
 #                router's takeover and the established connections it keeps
 #   make bench-startup  each netnode command's start-up beside the bare interpreter's
 #                (needs no root; BENCH_STARTUP_ARGS=--rounds 20)
+#   make conformance  set up, then octavia-tempest-plugin's api/v2 and Tempest's network API
+#                tests against netnode serve --keystone-url and a real Keystone
+#                (tests/conformance; CONFORMANCE_ARGS=--suite octavia; make test runs it too)
 #   make lint    ruff check and format --check, lint-imports (the layering contracts in pyproject.toml) and
 #                mypy netnode (needs no root)
 #   make clean   remove the virtualenv and its stamp
@@ -40,6 +44,12 @@ CLIENT_PACKAGES := python-openstackclient python-octaviaclient openstacksdk
 KEYSTONE := .venv-keystone
 KEYSTONE_STAMP := $(KEYSTONE)/.installed
 KEYSTONE_PACKAGES := keystone==30.0.0 gunicorn==27.0.1
+# Tempest and octavia-tempest-plugin for tests/conformance, pinned to the versions
+# tests/conformance/expectations.yaml was written against.
+TEMPEST := .venv-tempest
+TEMPEST_STAMP := $(TEMPEST)/.installed
+TEMPEST_PACKAGES := tempest==47.0.0 octavia-tempest-plugin==3.5.0
+CONFORMANCE_ARGS ?=
 SKIP_HOST_SETUP ?=
 # Tells the test suite that skipping the functional tests is a failure, not a shrug.
 NETNODE_REQUIRE_FUNCTIONAL ?= 1
@@ -50,7 +60,7 @@ BENCH_HA_ARGS ?=
 BENCH_STARTUP_ARGS ?=
 LINT_PATHS := netnode tests bench
 
-.PHONY: help setup host demo test lint bench bench-live bench-api bench-load bench-ha bench-startup clean
+.PHONY: help setup host demo test conformance lint bench bench-live bench-api bench-load bench-ha bench-startup clean
 # In order: the host set-up installs python3-venv before the virtualenv is made.
 .NOTPARALLEL:
 
@@ -98,12 +108,22 @@ $(KEYSTONE_STAMP): | $(VPY)
 	@$(KEYSTONE)/bin/pip install --quiet --disable-pip-version-check $(KEYSTONE_PACKAGES)
 	@touch $@
 
+$(TEMPEST_STAMP): | $(VPY)
+	@echo "make: installing Tempest and octavia-tempest-plugin into $(TEMPEST) (for tests/conformance)"
+	@rm -rf $(TEMPEST)
+	@$(PYTHON) -m venv $(TEMPEST)
+	@$(TEMPEST)/bin/pip install --quiet --disable-pip-version-check $(TEMPEST_PACKAGES)
+	@touch $@
+
 demo: setup
 	$(VENV)/bin/netnode demo
 
 # The static checks come first: a broken layer or type stops the run before the tests.
-test: setup $(CLIENTS_STAMP) $(KEYSTONE_STAMP) lint
+test: setup $(CLIENTS_STAMP) $(KEYSTONE_STAMP) $(TEMPEST_STAMP) lint
 	NETNODE_REQUIRE_FUNCTIONAL=$(NETNODE_REQUIRE_FUNCTIONAL) scripts/test.sh
+
+conformance: setup $(KEYSTONE_STAMP) $(TEMPEST_STAMP)
+	$(VPY) -m tests.conformance.harness $(CONFORMANCE_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check $(LINT_PATHS)
@@ -134,4 +154,4 @@ bench-startup: $(STAMP)
 	$(VPY) bench/startup.py $(BENCH_STARTUP_ARGS)
 
 clean:
-	rm -rf $(VENV) $(CLIENTS) $(KEYSTONE)
+	rm -rf $(VENV) $(CLIENTS) $(KEYSTONE) $(TEMPEST)

@@ -581,9 +581,14 @@ class GatewayInfo(Body):
     external_fixed_ips: Annotated[list[FixedIp], Field(max_length=1)] | None = None
 
 
+def _no_gateway(value: Any) -> Any:
+    """Neutron takes ``external_gateway_info: {}`` as no gateway (Tempest's routers)."""
+    return None if value == {} else value
+
+
 class RouterCreate(Owned):
     admin_state_up: Bool = True
-    external_gateway_info: GatewayInfo | None = None
+    external_gateway_info: Annotated[GatewayInfo | None, BeforeValidator(_no_gateway)] = None
     distributed: Off | None = None
     # Neutron's l3-ha: two instances on two nodes of a cluster (an admin's choice).
     ha: Bool | None = None

@@ -85,6 +85,18 @@ def test_operator_network_cannot_be_changed_through_the_api(api: Api) -> None:
     assert api.generation() == before
 
 
+def test_router_created_with_an_empty_gateway_has_none(api: Api) -> None:
+    """Neutron (and Tempest's router tests) take external_gateway_info {} as no gateway."""
+    router = api.create(
+        "/v2.0/routers", "router", {"name": "r0", "external_gateway_info": {}}, "alpha"
+    )
+    assert router["external_gateway_info"] is None
+    shown = api.get(f"/v2.0/routers/{router['id']}", "alpha").json()["router"]
+    assert shown["external_gateway_info"] is None
+    refused = api.post("/v2.0/routers", {"router": {"external_gateway_info": {"x": 1}}}, "alpha")
+    assert refused.status_code == 400, refused.text
+
+
 def test_router_with_gateway_and_interface(api: Api) -> None:
     net = api.create("/v2.0/networks", "network", {"name": "n"}, "alpha")
     subnet = api.create(

@@ -46,6 +46,10 @@ class Keystone:
     token_expiration: int
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    # gunicorn's threads. SQLite takes one writer at a time: where many clients write at
+    # once (tests/conformance: Tempest's users and projects), one thread avoids
+    # "database is locked".
+    threads: int = 4
     started_in: float = 0.0
 
     @property
@@ -101,7 +105,7 @@ class Keystone:
             "sys.argv = sys.argv[:1]\n"
             f"bind = '127.0.0.1:{self.port}'\n"
             "workers = 1\n"
-            "threads = 4\n"
+            f"threads = {self.threads}\n"
             "timeout = 120\n"
             "wsgi_app = 'keystone.wsgi.api:application'\n"
         )
