@@ -348,8 +348,6 @@ def monitor_fields(item: dict[str, Any], data: dict[str, Any]) -> None:
             ):
                 continue
             put(item, key, data[key])
-    if item["timeout"] > item["delay"]:
-        raise BadRequest("Invalid input for field/attribute timeout: it must not exceed delay")
 
 
 # --- L7 policies and rules ----------------------------------------------------------------

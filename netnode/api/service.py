@@ -567,9 +567,15 @@ def _refusal(exc: TopologyError) -> ApiError:
 # --- checks every route shares ------------------------------------------------------------
 
 
+# Octavia's PolicyForbidden.
+POLICY_FORBIDS = "Policy does not allow this request to be performed."
+
+
 def visible(ctx: Context, world: World, src: Source, object_id: str, kind: str) -> None:
+    """An Octavia object of another project is forbidden (403), as Octavia's policy
+    check on the object's project answers, not hidden (Neutron's 404)."""
     if not ctx.may_see(world.project_of(src, object_id)):
-        raise NotFound.of(kind, object_id)
+        raise Forbidden(POLICY_FORBIDS)
 
 
 def writable(src: Source, kind: str, object_id: str) -> None:

@@ -433,6 +433,16 @@ def _load_balancers(topo: Topology) -> Iterator[Problem]:
         )
         yield from combinations.check_load_balancer(lb, path)
         yield from _member_timeouts(lb.listeners, path)
+        for j, pool in enumerate(lb.pools):
+            hm = pool.healthmonitor
+            # Octavia's rule for UDP pools only (the kernel's checker probes once per
+            # delay); HAProxy's checks take a timeout longer than their interval.
+            if pool.protocol == "UDP" and hm is not None and hm.timeout > hm.delay:
+                yield Problem(
+                    f"{path}.pools[{j}].healthmonitor.timeout",
+                    f"{hm.timeout} exceeds delay {hm.delay}: a UDP pool's health monitor "
+                    "must time out within its delay",
+                )
 
 
 def _active_standby(topo: Topology, lb: LoadBalancer, path: str) -> Iterator[Problem]:

@@ -320,3 +320,27 @@ def test_providers_and_quota_defaults(api: Api) -> None:
     assert [p["name"] for p in providers] == ["amphora", "netnode"]
     defaults = api.get("/v2/lbaas/quotas/defaults").json()["quota"]
     assert defaults["load_balancer"] == defaults["loadbalancer"] == -1
+
+
+def test_a_monitor_may_time_out_after_its_delay_except_on_a_udp_pool(api: Api) -> None:
+    """Octavia's rule (octavia-tempest-plugin makes delay 2, timeout 3): only a UDP
+    pool's monitor must time out within its delay; the model says so, naming the field."""
+    lb = api.loadbalancer()
+    tcp = api.pool(loadbalancer_id=lb["id"], protocol="TCP", lb_algorithm="ROUND_ROBIN")
+    made = api.healthmonitor(tcp["id"], type="TCP", delay=2, timeout=3, max_retries=3)
+    assert (made["delay"], made["timeout"]) == (2, 3)
+    udp = api.pool(loadbalancer_id=lb["id"], protocol="UDP", lb_algorithm="ROUND_ROBIN")
+    r = api.post(
+        "/v2/lbaas/healthmonitors",
+        {
+            "healthmonitor": {
+                "pool_id": udp["id"],
+                "type": "UDP-CONNECT",
+                "delay": 2,
+                "timeout": 3,
+                "max_retries": 3,
+            }
+        },
+    )
+    assert r.status_code == 400, r.text
+    assert "healthmonitor.timeout" in r.text and "exceeds delay 2" in r.text

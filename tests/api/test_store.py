@@ -50,7 +50,8 @@ def test_a_topology_files_load_balancer_shows_through_the_api(api: Api) -> None:
     assert [(m["name"], m["address"]) for m in members] == [("vm1", "10.0.0.81")]
     # A member project does not see the operator's load balancer...
     assert api.get("/v2/lbaas/loadbalancers", "alpha").json()["loadbalancers"] == []
-    assert api.get(f"/v2/lbaas/loadbalancers/{lb.uid}", "alpha").status_code == 404
+    # Another project's (the operator's): forbidden, as Octavia's policy answers.
+    assert api.get(f"/v2/lbaas/loadbalancers/{lb.uid}", "alpha").status_code == 403
     # ...and nobody changes it through the API: the file owns it.
     r = api.put(f"/v2/lbaas/loadbalancers/{lb.uid}", {"loadbalancer": {"name": "x"}})
     assert r.status_code == 409

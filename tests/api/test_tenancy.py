@@ -54,15 +54,17 @@ def test_a_project_sees_only_its_own_load_balancers(api: Api) -> None:
     assert names("admin", project_id="beta") == {"theirs"}
     assert names("alpha", project_id="beta") == {"mine"}  # a member cannot widen its view
 
+    # Another project's load balancer is forbidden, as Octavia's policy check on the
+    # object's project answers (Neutron hides another project's objects: 404).
     for who in ("alpha", "alpha-reader"):
         r = api.get(f"/v2/lbaas/loadbalancers/{theirs['id']}", who)
-        assert r.status_code == 404, who
-        assert "could not be found" in r.json()["faultstring"]
+        assert r.status_code == 403, who
+        assert r.json()["faultstring"] == "Policy does not allow this request to be performed."
     assert api.get(f"/v2/lbaas/loadbalancers/{theirs['id']}", "beta").status_code == 200
     assert api.get(f"/v2/lbaas/loadbalancers/{theirs['id']}", "admin").status_code == 200
 
 
-def test_another_projects_children_are_not_found(api: Api) -> None:
+def test_another_projects_children_are_forbidden(api: Api) -> None:
     lb = api.loadbalancer("beta")
     listener = api.listener(lb["id"], "beta")
     pool = api.pool("beta", listener_id=listener["id"])
@@ -78,20 +80,20 @@ def test_another_projects_children_are_not_found(api: Api) -> None:
         f"/v2/lbaas/loadbalancers/{lb['id']}/status",
         f"/v2/lbaas/loadbalancers/{lb['id']}/stats",
     ):
-        assert api.get(path, "alpha").status_code == 404, path
+        assert api.get(path, "alpha").status_code == 403, path
         assert api.get(path, "beta").status_code == 200, path
     for kind in ("listeners", "pools", "healthmonitors"):
         assert api.get(f"/v2/lbaas/{kind}", "alpha").json()[kind] == [], kind
         assert len(api.get(f"/v2/lbaas/{kind}", "beta").json()[kind]) == 1, kind
-    assert api.delete(f"/v2/lbaas/healthmonitors/{hm['id']}", "alpha").status_code == 404
+    assert api.delete(f"/v2/lbaas/healthmonitors/{hm['id']}", "alpha").status_code == 403
     r = api.put(f"/v2/lbaas/pools/{pool['id']}", {"pool": {"name": "x"}}, "alpha")
-    assert r.status_code == 404
+    assert r.status_code == 403
     r = api.post(
         "/v2/lbaas/listeners",
         {"listener": {"loadbalancer_id": lb["id"], "protocol": "HTTP", "protocol_port": 81}},
         "alpha",
     )
-    assert r.status_code == 404
+    assert r.status_code == 403
     assert api.generation() == before
 
 

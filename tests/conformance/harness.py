@@ -56,9 +56,8 @@ EXPECTATIONS = HERE / "expectations.yaml"
 SERVICE_PASSWORD = "pw-of-netnode-conformance"
 TOKEN_EXPIRATION = 4 * 3600  # Keystone's token lifetime: longer than any run
 
-# The catalog's URL of each service, from netnode serve's root URL. On main the services
-# have prefixes of their own ("{root}/load-balancer", "{root}/networking"); this branch
-# serves both at the root.
+# The catalog's URL of each service, from netnode serve's root URL: each service at its
+# own path (netnode.api.endpoints), as the README registers them.
 ENDPOINTS = {"load-balancer": "{root}/load-balancer", "network": "{root}/networking"}
 
 # Octavia's RBAC roles, which netnode maps (docs/keystone.md); Keystone's bootstrap makes

@@ -208,11 +208,12 @@ def test_a_member_sees_and_changes_only_its_project(site: Site, lbs: dict) -> No
     assert _names(site, alpha) == {"lb-alpha"}
     assert _names(site, site.token("beta-member")) == {"lb-beta"}
     beta_lb = lbs["beta"]["id"]
-    assert site.call("GET", f"/v2/lbaas/loadbalancers/{beta_lb}", alpha).status_code == 404
+    # Another project's load balancer: forbidden, as Octavia's policy answers.
+    assert site.call("GET", f"/v2/lbaas/loadbalancers/{beta_lb}", alpha).status_code == 403
     renamed = site.call(
         "PUT", f"/v2/lbaas/loadbalancers/{beta_lb}", alpha, json={"loadbalancer": {"name": "x"}}
     )
-    assert renamed.status_code == 404
+    assert renamed.status_code == 403
     # Its own: changed (the network; the load balancer stays PENDING_CREATE, no loop runs).
     net = lbs["alpha"]["vip_network_id"]
     mine = site.call(
