@@ -285,13 +285,10 @@ def _pool(pool: Pool, path: str) -> Iterator[Problem]:
     if pool.healthmonitor is not None:
         yield from _monitor(pool.healthmonitor, pool, f"{path}.healthmonitor")
     for k, member in enumerate(pool.members):
+        # Without a health monitor they are kept, unused until one is added (Octavia's).
         watched = member.monitor_address is not None or member.monitor_port is not None
         field = "monitor_address" if member.monitor_address else "monitor_port"
-        if watched and pool.healthmonitor is None:
-            yield Problem(
-                f"{path}.members[{k}].{field}", "the pool has no health monitor to use it"
-            )
-        elif watched and pool.healthmonitor is not None and pool.healthmonitor.type == "PING":
+        if watched and pool.healthmonitor is not None and pool.healthmonitor.type == "PING":
             # HAProxy hands an external check the member's own address only.
             yield Problem(
                 f"{path}.members[{k}].{field}",

@@ -26,6 +26,10 @@ EXTENSIONS = {
         "availability_zone_hints of a router: only nodes of those zones take it",
     ),
     "l3-ha": ("HA Router extension", "Adds HA capability to routers."),
+    "standard-attr-description": (
+        "standard-attr-description",
+        "A description on networks, subnets, ports, routers and floating IPs",
+    ),
     "extraroute": ("Neutron Extra Route", "Static routes of a router (its routes attribute)"),
     "extraroute-atomic": (
         "Atomically add/remove extra routes",

@@ -8,7 +8,7 @@ from typing import Any
 from netnode.api.octavia.providers import DEFAULT_PROVIDER
 from netnode.api.service import Service
 from netnode.api.world import Source, World
-from netnode.model.topology import LoadBalancer
+from netnode.model.topology import ApiMeta, LoadBalancer
 
 
 class Views:
@@ -33,9 +33,9 @@ class Views:
             "description": meta.description if meta else "",
             "project_id": project,
             "tenant_id": project,
-            "provisioning_status": self.w.status(src, obj.uid),
+            "provisioning_status": (status := self.w.status(src, obj.uid)),
             "created_at": meta.created_at if meta else None,
-            "updated_at": meta.updated_at if meta else None,
+            "updated_at": updated_at(meta, status),
             "tags": list(meta.tags) if meta else [],
         }
 
@@ -151,10 +151,10 @@ class Views:
             "name": meta.name if meta else "",
             "project_id": project,
             "tenant_id": project,
-            "provisioning_status": self.w.status(src, hm.uid),
+            "provisioning_status": (status := self.w.status(src, hm.uid)),
             "operating_status": "ONLINE" if hm.admin_state_up else "OFFLINE",
             "created_at": meta.created_at if meta else None,
-            "updated_at": meta.updated_at if meta else None,
+            "updated_at": updated_at(meta, status),
             "tags": list(meta.tags) if meta else [],
             "type": hm.type,
             "delay": hm.delay,
@@ -206,3 +206,14 @@ class Views:
 
 def views(svc: Service, world: World) -> Views:
     return Views(world, svc.operating)
+
+
+def updated_at(meta: ApiMeta | None, status: str) -> str | None:
+    """Octavia's updated_at: its worker stamps an object when it leaves PENDING_CREATE.
+    netnode keeps no time of that pass: a provisioned object that was never updated
+    shows its creation time; one still PENDING_CREATE shows none, as Octavia's."""
+    if meta is None:
+        return None
+    if meta.updated_at is not None or status == "PENDING_CREATE":
+        return meta.updated_at
+    return meta.created_at
