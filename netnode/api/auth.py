@@ -35,13 +35,12 @@ Role = Literal["admin", "member", "reader", "global_reader"]
 # Keystone role names -> netnode's, as Octavia's default policy reads them
 # (octavia/policies/base.py; Keystone's own admin/member/reader as its "Keystone default
 # roles" do). The first role of this order that a token holds wins.
-GLOBAL_OBSERVER_ROLE = "load-balancer_global_observer"
 ROLES: tuple[tuple[str, Role], ...] = (
     ("load-balancer_admin", "admin"),
     ("admin", "admin"),
     ("load-balancer_member", "member"),
     ("member", "member"),
-    (GLOBAL_OBSERVER_ROLE, "global_reader"),
+    ("load-balancer_global_observer", "global_reader"),
     ("load-balancer_observer", "reader"),
     ("reader", "reader"),
 )
@@ -53,9 +52,6 @@ class Context:
     project_id: str
     role: Role
     quota_admin: bool = False  # may read and change every project's quotas
-    # Also holds load-balancer_global_observer: reads every project's objects, whatever
-    # its role (Octavia's policy grants the union of a token's roles).
-    global_observer: bool = False
 
     @property
     def is_admin(self) -> bool:
@@ -64,7 +60,7 @@ class Context:
     @property
     def sees_all(self) -> bool:
         """Reads every project's objects (admin, global reader)."""
-        return self.role in ("admin", "global_reader") or self.global_observer
+        return self.role in ("admin", "global_reader")
 
     @property
     def writes(self) -> bool:
@@ -86,10 +82,9 @@ def from_roles(project_id: str, roles: Iterable[str]) -> Context | None:
     None when none of them gives access to netnode."""
     held = set(roles)
     quota_admin = QUOTA_ADMIN_ROLE in held
-    global_observer = GLOBAL_OBSERVER_ROLE in held
     for name, role in ROLES:
         if name in held:
-            return Context(project_id, role, quota_admin, global_observer)
+            return Context(project_id, role, quota_admin)
     # Octavia: a quota admin alone may read and set quotas, and nothing else; netnode's
     # nearest is a reader of its own project.
     return Context(project_id, "reader", True) if quota_admin else None

@@ -21,11 +21,3 @@ def test_refused_and_taken_are_told_apart() -> None:
     assert found[("POST /v2/lbaas/loadbalancers", "loadbalancer.vip_subnet_id")] == "taken"
     protocol = found[("POST /v2/lbaas/listeners", "listener.protocol")]
     assert protocol.startswith("taken: ") and "`TERMINATED_HTTPS`" in protocol
-
-
-def test_the_page_names_every_extension_advertised() -> None:
-    from netnode.api.neutron.extensions import EXTENSIONS
-
-    page = compatibility.PAGE.read_text()
-    for alias in EXTENSIONS:
-        assert f"| `{alias}` |" in page, f"docs/compatibility.md does not name extension {alias}"

@@ -35,13 +35,11 @@ TABLE = [
     (["load-balancer_global_observer"], ("global_reader", False, True, False, False)),
     (["load-balancer_quota_admin"], ("reader", True, False, False, True)),
     (["load-balancer_member", "load-balancer_quota_admin"], ("member", True, False, True, True)),
-    # A writer that is also a global observer writes its own project and reads every
-    # one (Octavia's policy grants the union of a token's roles).
+    # A writer that is also a global observer writes its own project and reads only it.
     (
         ["load-balancer_member", "load-balancer_global_observer"],
-        ("member", False, True, True, False),
+        ("member", False, False, True, False),
     ),
-    (["member", "load-balancer_global_observer"], ("member", False, True, True, False)),
 ]
 
 
