@@ -2,7 +2,7 @@
 #
 #   make demo    set up the host and a virtualenv, then build the seed scenario (netnode demo)
 #   make test    set up, then the checks of make lint and the whole test suite (functional
-#                tests included, as root), then the conformance suites (about 7 minutes;
+#                tests included, as root), then the conformance suites (about 12 minutes;
 #                NETNODE_CONFORMANCE=0 leaves them out)
 #   make bench   set up, then time the seed's shell commands against netnode apply
 #   make bench-live  set up, then the live-operations benchmarks: member changes under

@@ -194,13 +194,8 @@ def _subnet_extras(subnet: Subnet, path: str) -> Iterator[Problem]:
                 yield Problem(
                     ppath, f"the pool {pool.start}-{pool.end} overlaps {other.start}-{other.end}"
                 )
-    for k, route in enumerate(subnet.host_routes):
-        if route.nexthop not in subnet.cidr:
-            yield Problem(
-                f"{path}.host_routes[{k}].nexthop",
-                f"{route.nexthop} is outside {subnet.cidr}: a host route's next hop must be on "
-                "the subnet",
-            )
+    # A next hop off the subnet is taken, as Neutron takes it (the host ignores a route
+    # it cannot reach).
     yield from _duplicates(
         (
             (f"{path}.host_routes[{k}].destination", str(r.destination))

@@ -77,10 +77,13 @@ def test_plugging_a_bridge_is_refused(seed: dict) -> None:
 def test_subnet_pools_and_routes_are_checked(seed: dict) -> None:
     subnet = seed["networks"][0]["subnets"][0]
     subnet["allocation_pools"] = [{"start": "10.0.0.1", "end": "10.0.0.20"}]
-    subnet["host_routes"] = [{"destination": "192.168.0.0/24", "nexthop": "10.1.0.1"}]
+    route = {"destination": "192.168.0.0/24", "nexthop": "10.1.0.1"}
+    subnet["host_routes"] = [route, dict(route)]
     found = problems(seed)
     assert any("holds the gateway 10.0.0.1" in p for p in found), found
-    assert any("host_routes[0].nexthop" in p for p in found), found
+    assert any("duplicate host route destination" in p for p in found), found
+    # A next hop off the subnet is taken, as Neutron takes it.
+    assert not any("host_routes[0].nexthop" in p for p in found), found
 
 
 def test_a_port_is_a_row_holding_its_addresses_and_mac(seed: dict) -> None:
