@@ -46,7 +46,12 @@ def test_the_expectations_file_gives_every_entry_its_reason_and_fix() -> None:
     data = harness.load_expectations()
     assert set(data) == set(harness.SUITES)
     for sections in data.values():
-        tests = [t for section in sections.values() for e in section or [] for t in e["tests"]]
+        tests = [
+            t
+            for name in ("skipped", "known_failures")
+            for e in sections.get(name) or []
+            for t in e["tests"]
+        ]
         assert len(tests) == len(set(tests)), "a test is listed twice"
 
 
@@ -55,3 +60,17 @@ def test_an_entry_without_a_fix_is_refused(tmp_path: Path) -> None:
     path.write_text("octavia:\n  known_failures:\n  - reason: r\n    tests: [t]\n")
     with pytest.raises(SystemExit, match="fix"):
         harness.load_expectations(path)
+
+
+def test_a_failure_of_an_unstable_cause_is_reported_not_fatal() -> None:
+    expected = {
+        **EXPECTED,
+        "unstable": [{"match": "'NO_MONITOR' != 'OFFLINE'", "reason": "r", "fix": "f"}],
+    }
+    found = {
+        "t.racy": {"status": "fail", "reason": "MismatchError: 'NO_MONITOR' != 'OFFLINE'"},
+        "t.broken": {"status": "fail", "reason": "KeyError: 'id'"},
+    }
+    verdict = harness.judge("s", found, expected, 1.0)
+    assert verdict.unstable == ["t.racy"] and verdict.new_failures == ["t.broken"]
+    assert not verdict.ok
