@@ -126,7 +126,12 @@ def document(topo: Topology) -> dict[str, Any]:
 
 def document_text(topo: Topology) -> str:
     """``document`` as the file holds it (stable: the same topology, the same text)."""
-    return json.dumps(document(topo), indent=1, sort_keys=True) + "\n"
+    return as_text(document(topo))
+
+
+def as_text(doc: dict[str, Any]) -> str:
+    """A document made by ``document``, as the file holds it."""
+    return json.dumps(doc, indent=1, sort_keys=True) + "\n"
 
 
 def _port_record(topo: Topology, net: Network, port: NetworkPort) -> dict[str, Any]:

@@ -215,7 +215,15 @@ def refuse_missing_interfaces(host: Host, topo: Topology) -> None:
     interface of the host's namespace (nor already on a bridge). The agent, which
     converges what the store holds, waits for such an interface instead (a guest's tap
     comes and goes with the guest)."""
+    wanted = {
+        port.plug.interface
+        for port in topo.ports
+        if port.plug is not None and port.binding_host_id in ("", host.node)
+    }
+    if not wanted:
+        return
     on_bridges = host.ovs.observe().ports
+    present = host.netlink.host_link_states(wanted)  # one dump for every interface
     problems = [
         Problem(
             f"ports[{i}].plug.interface",
@@ -227,7 +235,7 @@ def refuse_missing_interfaces(host: Host, topo: Topology) -> None:
         if port.plug is not None
         and port.binding_host_id in ("", host.node)
         and port.plug.interface not in on_bridges
-        and host.netlink.root_link_index(port.plug.interface) is None
+        and port.plug.interface not in present
     ]
     if problems:
         raise TopologyError(problems)

@@ -10,11 +10,10 @@ withdraws the document; the service stops when no document is left.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from netnode.drivers.helpers import HelperProcesses
+from netnode.drivers.procfs import write_private
 from netnode.model.topology import Topology
 from netnode.plan import metadata as metadata_plan
 
@@ -54,7 +53,7 @@ class MetadataService:
         name = doc["topology"]
         if not doc["routers"] and not doc["networks"]:
             return self.withdraw(name)
-        _write_atomically(self.document_file(name), metadata_plan.document_text(topo))
+        _write_if_changed(self.document_file(name), metadata_plan.as_text(doc))
         return self.ensure()
 
     def withdraw(self, topology: str) -> bool:
@@ -79,18 +78,13 @@ class MetadataService:
         self.processes.stop(NAME, keep_dir=True)
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def _write_if_changed(path: Path, text: str) -> None:
+    """Write ``path`` (0600, atomically: the service may be reading) unless it already
+    holds ``text``."""
     try:
         if path.read_text() == text:
             return
     except FileNotFoundError:
         pass
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_private(path, text)
