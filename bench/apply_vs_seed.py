@@ -198,6 +198,12 @@ class SeedScript:
 # --- netnode -----------------------------------------------------------------------------
 
 
+# An installed netnode has its bytecode (pip compiles it at install); with
+# PYTHONDONTWRITEBYTECODE set, as in some shells, every run would compile its sources
+# again. netnode runs without it, and its first (untimed) run writes the bytecode.
+NETNODE_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 class Netnode:
     def __init__(self, run_id: str, workdir: Path) -> None:
         self.node = f"bench-{run_id}"
@@ -209,6 +215,7 @@ class Netnode:
         self._write_topologies()
         self.marks = self._marks()
         self.applied = False
+        run(self.cli("validate", "-f", str(self.full)), env=NETNODE_ENV, what="netnode validate")
 
     def _write_topologies(self) -> None:
         import yaml
@@ -260,8 +267,8 @@ class Netnode:
         argv = self.cli("apply", "-f", str(self.only_81 if only_81 else self.full))
         with removing(self.destroy):
             self.applied = True
-            first = timed(argv, what="netnode apply")
-            again = timed(argv, what="netnode apply (again)")
+            first = timed(argv, env=NETNODE_ENV, what="netnode apply")
+            again = timed(argv, env=NETNODE_ENV, what="netnode apply (again)")
             if "No changes" not in again.output:
                 raise BenchError(f"the second apply was not a no-op:\n{again.output}")
             for name, timing in (("apply", first), ("reapply", again)):
@@ -291,7 +298,7 @@ class Netnode:
         if not self.applied:
             return
         try:
-            run(self.cli("destroy", "-f", str(self.full)), what="netnode destroy")
+            run(self.cli("destroy", "-f", str(self.full)), env=NETNODE_ENV, what="netnode destroy")
         finally:
             left = sorted(self.namespaces())
             bridges = [br for br in self.bridges if bridge_exists(br)]

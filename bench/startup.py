@@ -94,7 +94,14 @@ def main() -> int:
         "--rounds", type=rounds_arg, default=10, help="runs per command (default 10)"
     )
     args = parser.parse_args()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NETNODE_")}
+    # PYTHONDONTWRITEBYTECODE would make every run compile netnode's sources again;
+    # an installed netnode has its bytecode (pip compiles it), so the untimed warm-up
+    # run writes it here.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("NETNODE_") and k != "PYTHONDONTWRITEBYTECODE"
+    }
     with tempfile.TemporaryDirectory(prefix="netnode-startup-") as tmp:
         todo = commands(Path(tmp) / "state")
         failed: dict[str, int] = {}
