@@ -140,15 +140,20 @@ class OVS:
 
 
 def _value(cell: Any) -> Any:
-    """OVSDB JSON: ["uuid", u], ["set", [...]], ["map", [[k, v], ...]] or a scalar."""
-    if isinstance(cell, list) and len(cell) == 2 and isinstance(cell[0], str):
-        kind, body = cell
-        if kind == "uuid":
-            return body
-        if kind == "set":
-            return [_value(v) for v in body]
-        if kind == "map":
-            return {k: _value(v) for k, v in body}
+    """OVSDB JSON: ["uuid", u], ["set", [...]], ["map", [[k, v], ...]] or a scalar.
+
+    Atoms (strings, numbers) inside sets and maps are taken as they are, without a
+    call each: a pass reads every port's and interface's ``external_ids``, about
+    60,000 cells at 1,000 load balancers."""
+    if type(cell) is not list or len(cell) != 2:
+        return cell
+    kind, body = cell
+    if kind == "uuid":
+        return body
+    if kind == "set":
+        return [_value(v) if type(v) is list else v for v in body]
+    if kind == "map":
+        return {k: _value(v) if type(v) is list else v for k, v in body}
     return cell
 
 

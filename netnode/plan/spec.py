@@ -8,6 +8,7 @@ both sides can be built, compared and printed without touching the host.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from netnode.render.iptables import RouterNat
 from netnode.render.lb_filter import LoadBalancerFilter
@@ -178,9 +179,11 @@ class FirewallSpec:
     namespace: str
     rules: RouterNat | LoadBalancerFilter
 
-    @property
+    @cached_property
     def wants_rules(self) -> bool:
-        """Does it want any chain (a load balancer without allowed_cidrs wants none)?"""
+        """Does it want any chain (a load balancer without allowed_cidrs wants none)?
+        Kept once asked: the units are kept between passes, and every pass asks it of
+        every load balancer's filter (rendering its chains)."""
         return any(self.rules.chains(table) for table in self.rules.layout.tables)
 
 

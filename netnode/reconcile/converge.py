@@ -136,26 +136,34 @@ def apply(
             part = units.restrict(spec, scope)
         covered = prints.keys() if scope is None else scope
         elsewhere = frozenset(p.name for p in spec.processes) - {p.name for p in part.processes}
-        # Units that last converged to exactly what they are now desired to be.
+        # Units whose chains netnode left bare when they last converged: those that
+        # converged to exactly what they are now desired to be, and those recorded bare
+        # (a member change to a load balancer that wants no rules keeps them bare).
         settled = frozenset(u for u, d in prints.items() if record.units.get(u) == d)
-        observed = host.observe(part, record.ledger, elsewhere, settled)
+        observed = host.observe(part, record.ledger, elsewhere, settled | record.bare)
         the_plan = plan(part, observed, keep=spec)
         fingerprints = {uid: o.fingerprint for uid, o in objects.items()}
         failures: list[Failure] = []
-        if not the_plan.empty:
-            # Record the intent first: a pass killed half-way leaves nothing unrecorded,
-            # and the next pass knows what was desired.
+        grown = union(record.ledger, ledger_of(spec))
+        if not the_plan.empty and grown != record.ledger:
+            # Record the intent first: a pass killed half-way leaves nothing it created
+            # unrecorded. A pass that creates nothing the record does not already hold
+            # (a member change) skips this write: the units it covers keep their old
+            # fingerprints, so the next pass covers them again, and readers (the API)
+            # see the objects pending from the fingerprints alone.
             store.write(
                 spec.topology,
                 record.but(
-                    ledger=union(record.ledger, ledger_of(spec)),
+                    ledger=grown,
                     objects=fingerprints,
                     status=status,
                     units={
                         u: d for u, d in record.units.items() if u in prints and u not in covered
                     },
+                    bare=record.bare - covered,
                 ),
             )
+        if not the_plan.empty:
             failures = host.execute(the_plan, progress)
         failures += _publish_metadata(host, topo)
         unit_failures = _unit_failures(record.failures, failures, scope, prints)
@@ -169,12 +177,17 @@ def apply(
             status, objects, scope, {u: (f.permanent, f.count) for u, f in unit_failures.items()}
         )
         final = Record(
-            ledger=union(record.ledger, ledger_of(spec)) if failures else ledger_of(spec),
+            ledger=grown if failures else ledger_of(spec),
             topology=record.topology,
             units=converged,
             objects=fingerprints,
             status=status,
             failures=unit_failures,
+            # Outside the pass's scope a unit stays as bare as it was (if it still
+            # converged); inside, those that want no rules and converged now.
+            bare=frozenset(u for u in record.bare - covered if u in converged)
+            | {fw.namespace for fw in part.firewalls if fw.namespace in converged}
+            - {fw.namespace for fw in part.firewalls if fw.wants_rules},
         )
         if final != record:
             store.write(spec.topology, final)

@@ -139,12 +139,13 @@ class Host:
         """Read what ``desired`` is about. ``elsewhere`` names processes wanted outside
         ``desired`` (a pass scoped to some units): they are not looked at.
 
-        ``converged`` names the units that last converged to exactly their desired
-        state now: where such a unit wants no iptables rules (a load balancer without
-        ``allowed_cidrs``), netnode made sure none were left when it converged, and
-        nobody but netnode writes its chains, so iptables is not read there (one
-        ``iptables-save`` process per load balancer was most of a no-op pass). Rules
-        that are wanted are always read: a flush is drift to repair."""
+        ``converged`` names the units whose chains netnode left bare when they last
+        converged (they wanted no rules then, as recorded, or they converged to exactly
+        what they are desired to be now): where such a unit wants no iptables rules now
+        (a load balancer without ``allowed_cidrs``), nobody but netnode writes its
+        chains, so iptables is not read there (one ``iptables-save`` process per load
+        balancer was most of a no-op pass, and of a member change). Rules that are
+        wanted are always read: a flush is drift to repair."""
         ovs = self.ovs.observe()
         present = frozenset(self.netlink.namespaces())
         inside: dict[str, NamespaceState] = {}

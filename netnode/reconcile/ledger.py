@@ -49,6 +49,9 @@ class Record:
     # object id -> provisioning status (ACTIVE, PENDING_*, ERROR).
     status: dict[str, str] = field(default_factory=dict)
     failures: dict[str, UnitFailure] = field(default_factory=dict)
+    # Units (namespaces) whose last converge left none of netnode's iptables rules, and
+    # wanted none: a pass that still wants none need not read iptables there.
+    bare: frozenset[str] = frozenset()
 
     def but(self, **changes: Any) -> Record:
         return replace(self, **changes)
@@ -160,6 +163,7 @@ class LedgerStore:
                 k: {"reason": v.reason, "permanent": v.permanent, "count": v.count}
                 for k, v in record.failures.items()
             },
+            "bare": sorted(record.bare),
         }
         r = schema.records
         mine = (r.c.node == self.node) & (r.c.name == topology)
@@ -229,6 +233,7 @@ def _record(data: dict[str, Any] | None, document: dict[str, Any] | None) -> Rec
         objects=dict(data.get("objects", {})),
         status=dict(data.get("status", {})),
         failures={k: UnitFailure(**v) for k, v in data.get("failures", {}).items()},
+        bare=frozenset(data.get("bare", ())),
     )
 
 

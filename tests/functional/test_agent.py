@@ -167,9 +167,13 @@ def test_passes_redo_only_what_changed_and_a_full_pass_still_repairs(
     changed["load_balancers"][0]["pools"][0]["members"][1]["weight"] = 0
     document = lab.topology(changed).model_dump(mode="json", exclude_none=True)
     lab.host.store.set_desired(topology, document)
+    read.clear()
     (report,) = agent.run_once(changed_only=True)
     assert report.ok and report.outcome is not None and report.outcome.scope == {lb1_ns}
     assert {type(o).__name__ for o in report.outcome.plan.operations} == {"ChangeServers"}
+    # A member change: the load balancer wanted no rules before and wants none now
+    # (recorded bare), so its iptables are not read either.
+    assert read == []
     after = units()
     assert {u for u in after if after[u] is not before[u]} == {lb1_ns}
     lab.applied = changed
