@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import random
 import statistics
 import subprocess
@@ -79,6 +80,7 @@ from labkit import FIP, BenchError, Lab, Load, WrkOptions, WrkResult, wait_until
 from netnode.drivers.haproxy import HAProxyProcesses
 from netnode.errors import NetnodeError
 from netnode.reconcile import converge
+from netnode.reconcile.agent import Agent
 
 FIRST_SPARE = 83  # vm3 = 10.0.0.83; the seed uses .1, .81, .82 and the VIP .100
 MAX_SPARES = 100 - FIRST_SPARE
@@ -91,6 +93,9 @@ SLACK = 120  # seconds of wrk's -d bound beyond the planned load window
 Members = tuple[tuple[str, int], ...]  # (instance name, weight), in pool order
 INITIAL: Members = (("vm1", 1), ("vm2", 1))  # the seed's pool
 NETNODE = "netnode"
+SF_LABEL = "-sf, lbaas cfg"
+# Issue 17: requests/s during the changes, netnode's phase against the -sf phase's.
+RPS_TARGET = 0.95
 WAYS = {"sf": "lbaas", "sf-netnode": "netnode"}  # --ways name -> SfRestartWay config
 
 
@@ -132,6 +137,11 @@ def plan_changes(
 
 def address_of(data: dict[str, Any], name: str) -> str:
     return next(str(x["address"]) for x in data["lab"]["instances"] if x["name"] == name)
+
+
+def _key(data: dict[str, Any]) -> str:
+    """A topology's data as a dictionary key."""
+    return json.dumps(data, sort_keys=True)
 
 
 def body_of(data: dict[str, Any], name: str) -> str:
@@ -190,6 +200,8 @@ class Way(Protocol):
 
     def begin(self, data: dict[str, Any]) -> None: ...
 
+    def prepare(self, datas: list[dict[str, Any]]) -> None: ...
+
     def change(self, data: dict[str, Any]) -> float: ...
 
     def stats(self) -> list[dict[str, str]]: ...
@@ -200,13 +212,32 @@ class Way(Protocol):
 
 
 class NetnodeWay:
-    """``converge.apply`` per change, whatever it does underneath."""
+    """netnode per change, whatever it does underneath, on one of two paths:
+
+    - ``agent`` (the default; what the API and ``openstack loadbalancer member ...``
+      do): the changed topology is written to the store (``set_desired``: only the rows
+      that differ, as the API commits them), then the agent's changes pass runs
+      (``Agent.run_once(changed_only=True)``: the changed units alone). Each document is
+      made before the load starts (the API parses one request, not the topology).
+    - ``file`` (``netnode apply -f``'s library call): ``converge.apply(host,
+      load_data(data))``, a full pass over every unit (it also repairs any drift).
+    """
 
     label = "netnode"
 
-    def __init__(self, lab: Lab) -> None:
+    def __init__(self, lab: Lab, path: str = "agent") -> None:
         self.lab = lab
+        self.path = path
         self.reloads_before = 0
+        self.agent: Agent | None = None
+        self.documents: dict[str, tuple[Any, dict[str, Any]]] = {}
+
+    def prepare(self, datas: list[dict[str, Any]]) -> None:
+        if self.path != "agent":
+            return
+        for data in datas:
+            topo = self.lab.topology(data)
+            self.documents[_key(data)] = (topo, topo.model_dump(mode="json", exclude_none=True))
 
     def begin(self, data: dict[str, Any]) -> None:
         self.lab.apply(data)
@@ -217,9 +248,22 @@ class NetnodeWay:
         bodies = {body_of(data, m["name"]) for m in members}
         self.lab.wait_lb(config, self.lab.frontend, bodies, servers=len(members))
         self.reloads_before = self.lab.host.haproxy.master_state(self.lab.lb_name).reloads
+        if self.path == "agent":
+            self.agent = Agent(self.lab.host, log=lambda _line: None)
+            self.agent.run_once()  # reads this generation of the topology
 
     def change(self, data: dict[str, Any]) -> float:
-        return self.lab.apply(data)
+        if self.agent is None:
+            return self.lab.apply(data)
+        topo, document = self.documents[_key(data)]
+        self.lab.data, self.lab.applied = copy.deepcopy(data), topo  # for the cleanup
+        started = time.perf_counter()
+        self.lab.host.store.set_desired(data["name"], document)
+        reports = self.agent.run_once(changed_only=True)
+        seconds = time.perf_counter() - started
+        if any(not r.ok or r.outcome is None or r.outcome.failures for r in reports):
+            raise BenchError("the agent's changes pass failed: " + "; ".join(map(str, reports)))
+        return seconds
 
     def stats(self) -> list[dict[str, str]]:
         return self.lab.host.haproxy.stats(self.lab.lb_name)
@@ -243,7 +287,7 @@ class SfRestartWay:
     def __init__(self, lab: Lab, config: str) -> None:
         self.lab = lab
         self.flavour = config
-        self.label = "-sf, lbaas cfg" if config == "lbaas" else "-sf, netnode cfg"
+        self.label = SF_LABEL if config == "lbaas" else "-sf, netnode cfg"
         # Only its paths and its stats socket are used: nothing is started through it.
         self.files = HAProxyProcesses(lab.state_dir / "sf")
         self.paths = self.files.paths(config)
@@ -276,9 +320,14 @@ class SfRestartWay:
         stats socket without ``expose-fd listeners``, no server-state file."""
         spec = converge.desired_for(self.lab.host, self.lab.topology(data))
         rendered = next(p.config for p in spec.processes if p.name == self.lab.lb_name)
-        netnode_socket = str(self.lab.host.haproxy.paths(self.lab.lb_name).stats_socket)
+        netnode_paths = self.lab.host.haproxy.paths(self.lab.lb_name)
+        netnode_socket = str(netnode_paths.stats_socket)
+        # The metrics exporter's socket too: netnode's directory for this load balancer
+        # goes while its HAProxy is stopped for the phase.
+        metrics_socket = str(self.paths.stats_socket.with_name("prom.sock"))
         lines = []
         for line in rendered.splitlines():
+            line = line.replace(str(netnode_paths.metrics_socket), metrics_socket)
             word = line.split()
             if word[:2] == ["stats", "socket"]:
                 line = line.replace(netnode_socket, str(self.paths.stats_socket))
@@ -320,6 +369,9 @@ class SfRestartWay:
         self.started += pids
         self.spawned += 1
         return seconds
+
+    def prepare(self, datas: list[dict[str, Any]]) -> None:
+        pass
 
     def begin(self, data: dict[str, Any]) -> None:
         # A pass first: it repairs what a disturbance broke (labkit.Disturbed). Then
@@ -376,6 +428,7 @@ def run_phase(
     the final pool runs; then ``way.close`` (the -sf haproxy must not outlive its phase:
     netnode's would bind the same VIP next to it)."""
     try:
+        way.prepare([with_members(base, change.members) for change in changes])
         way.begin(with_members(base, INITIAL))
         interval = args.duration / len(changes)
         bound = int(args.lead + args.duration + args.tail) + SLACK
@@ -518,6 +571,13 @@ def report(
     print(
         f"target: 0 failed requests for netnode's way: {'met' if met else 'MISSED'} ({ours}{note})"
     )
+    if SF_LABEL in labels:
+        ratio = rps[NETNODE] / rps[SF_LABEL]
+        verdict = "met" if ratio >= RPS_TARGET else "MISSED"
+        print(
+            f"target: requests/s during the changes, netnode / -sf, lbaas cfg >= {RPS_TARGET}x "
+            f"(issue 17): {ratio:.2f}x {verdict}"
+        )
     return met
 
 
@@ -567,6 +627,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "with the old driver's config), sf-netnode (-sf restart with netnode's config) "
         "(netnode,sf)",
     )
+    parser.add_argument(
+        "--path",
+        choices=("agent", "file"),
+        default="agent",
+        help="netnode's way: agent (the store written, then the agent's changes pass, as "
+        "the API does) or file (converge.apply of the whole topology, netnode apply -f's "
+        "library call) (agent)",
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.connections <= MAX_CONNECTIONS:
         parser.error(f"--connections must be 1..{MAX_CONNECTIONS} (the seed's maxconn 100)")
@@ -606,7 +674,7 @@ def main(argv: list[str] | None = None) -> int:
             base, spares = with_spares(lab.data, args.spares)
             lab.apply(with_members(base, INITIAL))
             ways: list[Way] = [
-                NetnodeWay(lab) if name == "netnode" else SfRestartWay(lab, WAYS[name])
+                NetnodeWay(lab, args.path) if name == "netnode" else SfRestartWay(lab, WAYS[name])
                 for name in args.ways
             ]
             phases.update({way.label: [] for way in ways})
