@@ -200,14 +200,19 @@ class Agent:
 
     # --- what is desired ------------------------------------------------------------
 
-    def desired(self) -> tuple[dict[str, Topology], list[Report]]:
+    def desired(
+        self, generations: dict[str, int] | None = None
+    ) -> tuple[dict[str, Topology], list[Report]]:
         """Every desired topology by name; a file that does not load is reported and
         its last recorded state (if any) stays desired. A recorded topology is read
-        once per generation, and then only the rows that changed (``reconcile.sources``)."""
+        once per generation, and then only the rows that changed (``reconcile.sources``).
+        ``generations``: the store's, as just read (None: read them)."""
         topologies: dict[str, Topology] = {}
         problems: list[Report] = []
         self._file_topologies = set()
-        for name, generation in self.store.generations().items():
+        if generations is None:
+            generations = self.store.generations()
+        for name, generation in generations.items():
             parsed = self._sources.get(self.store, name, generation, self.host.scope)
             if parsed is not None:
                 topo = parsed.topo
@@ -243,7 +248,8 @@ class Agent:
         stamp = self._store_stamp(fresh=True)
         if self.cluster is not None:
             self._schedule()
-        topologies, reports = self.desired()
+        # The generations just stamped (a write since is the next round's change).
+        topologies, reports = self.desired(self._generations)
         from_files = self._file_topologies
         for name, topo in topologies.items():
             try:
