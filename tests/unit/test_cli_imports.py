@@ -37,10 +37,12 @@ COMMAND_MODULES = {
 } | {"netnode.cli.uplinks", "netnode.cluster", "netnode.model.ids"}
 
 # Runs `netnode ARGS...` as the console script does, then writes which of HEAVY it
-# imported. As a user (geteuid patched, as in test_cli.py): `plan` plans from an
+# imported (beyond what the interpreter had imported at its start). As a user (geteuid patched, as in test_cli.py): `plan` plans from an
 # empty host whoever runs the tests, and nothing needs root.
 DRIVER = """
-import json, os, sys
+import sys
+started = set(sys.modules)  # what the interpreter imported before netnode (site...)
+import json, os
 out, args = sys.argv[1], sys.argv[2:]
 os.geteuid = lambda: 1000
 from netnode.cli.main import main
@@ -49,7 +51,8 @@ try:
 except SystemExit as exc:
     code = exc.code
 heavy = json.loads(os.environ["HEAVY"])
-found = sorted(h for h in heavy if any(m == h or m.startswith(h + ".") for m in sys.modules))
+new = set(sys.modules) - started
+found = sorted(h for h in heavy if any(m == h or m.startswith(h + ".") for m in new))
 # pydantic's cache of its plugins: None until it looked them up in every distribution's
 # metadata.
 plugins = getattr(sys.modules.get("pydantic.plugin._loader"), "_plugins", None)
