@@ -21,6 +21,7 @@ import os
 import re
 from pathlib import Path
 
+from netnode.cli.commands import Commands
 from netnode.errors import NetnodeError
 
 TYPE_CHECKING = False  # typing's, without importing typing (start-up); mypy reads it
@@ -110,8 +111,6 @@ def options(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
 
 def _commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
     """Every command's parser, by name (built now, where they are built on demand)."""
-    from netnode.cli.commands import Commands
-
     for action in parser._actions:
         if isinstance(action, Commands):
             return action.parsers()
