@@ -16,50 +16,59 @@ otherwise (``--replace`` overwrites them); then it writes, and the agents conver
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from netnode.errors import NetnodeError
 
+TYPE_CHECKING = False  # typing's, without importing typing (start-up); mypy reads it
 if TYPE_CHECKING:
+    from typing import Any
+
     from sqlalchemy.engine import Engine
+
+    from netnode.cli.commands import Commands
 
 FORMAT_VERSION = 1
 KEYS = ("netnode_export", "scope", "topologies", "flavor_profiles", "flavors", "quotas")
 
 
-def add_commands(sub: Any, export: Any, import_: Any) -> None:
-    p = sub.add_parser(
+def add_commands(sub: Commands, export: Any, import_: Any) -> None:
+    def export_arguments(p: argparse.ArgumentParser) -> None:
+        p.add_argument("-o", "--output", type=Path, metavar="FILE", help="default: stdout")
+        p.add_argument(
+            "--format",
+            choices=("yaml", "json"),
+            default=None,
+            help="default: json for a FILE ending in .json, yaml otherwise",
+        )
+        p.set_defaults(func=export)
+
+    def import_arguments(p: argparse.ArgumentParser) -> None:
+        p.add_argument("file", type=Path, metavar="FILE", help="what netnode export wrote")
+        p.add_argument(
+            "--replace",
+            action="store_true",
+            help="overwrite topologies, flavors and quotas the store already holds",
+        )
+        p.set_defaults(func=import_)
+
+    sub.add_command(
         "export",
+        export_arguments,
         help="write the store's whole desired state (topologies, flavors, quotas) to a file",
         description="write every desired topology of this node (--cluster: of the cluster) "
         "with its API metadata, and the flavors and quotas, as YAML or JSON: a backup, or "
         "what 'netnode import' reads into another store",
     )
-    p.add_argument("-o", "--output", type=Path, metavar="FILE", help="default: stdout")
-    p.add_argument(
-        "--format",
-        choices=("yaml", "json"),
-        default=None,
-        help="default: json for a FILE ending in .json, yaml otherwise",
-    )
-    p.set_defaults(func=export)
-    p = sub.add_parser(
+    sub.add_command(
         "import",
+        import_arguments,
         help="read an export into this store (a new or empty one)",
         description="read a file 'netnode export' wrote into this node's store (--db, "
         "--cluster): checked whole first, refused where the store holds something else "
         "under the same name unless --replace",
     )
-    p.add_argument("file", type=Path, metavar="FILE", help="what netnode export wrote")
-    p.add_argument(
-        "--replace",
-        action="store_true",
-        help="overwrite topologies, flavors and quotas the store already holds",
-    )
-    p.set_defaults(func=import_)
 
 
 def dump(engine: Engine, node: str, cluster: str | None) -> dict[str, Any]:
@@ -93,6 +102,8 @@ def _plain(row: dict[str, Any]) -> dict[str, Any]:
 def write(data: dict[str, Any], output: Path | None, fmt: str | None) -> None:
     fmt = fmt or ("json" if output is not None and output.suffix == ".json" else "yaml")
     if fmt == "json":
+        import json
+
         text = json.dumps(data, indent=2) + "\n"
     else:
         import yaml

@@ -9,26 +9,35 @@ some, files and directories for the rest), so it never lags behind the options.
 from __future__ import annotations
 
 import argparse
-import shlex
-from typing import Any
 
 from netnode.cli import config
+
+TYPE_CHECKING = False  # typing's, without importing typing (start-up); mypy reads it
+if TYPE_CHECKING:
+    from typing import Any
+
+    from netnode.cli.commands import Commands
 
 SHELLS = ("bash",)
 
 
-def add_command(sub: Any, func: Any) -> None:
-    p = sub.add_parser(
+def add_command(sub: Commands, func: Any) -> None:
+    def arguments(p: argparse.ArgumentParser) -> None:
+        p.add_argument("shell", choices=SHELLS, help="the shell")
+        p.set_defaults(func=func)
+
+    sub.add_command(
         "completion",
+        arguments,
         help="print a shell completion script (bash)",
         description="print a shell completion script: source <(netnode completion bash), or "
         "write it to /etc/bash_completion.d/netnode",
     )
-    p.add_argument("shell", choices=SHELLS, help="the shell")
-    p.set_defaults(func=func)
 
 
 def bash(parser: argparse.ArgumentParser) -> str:
+    import shlex
+
     commands = config._commands(parser)
     scopes: dict[str, argparse.ArgumentParser] = {"": parser, **commands}
     values: list[str] = []

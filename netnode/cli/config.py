@@ -19,11 +19,15 @@ from __future__ import annotations
 import argparse
 import os
 import re
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
+from netnode.cli.commands import Commands
 from netnode.errors import NetnodeError
+
+TYPE_CHECKING = False  # typing's, without importing typing (start-up); mypy reads it
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
 
 DEFAULT_CONFIG = Path("/etc/netnode/netnode.toml")
 CONFIG_ENV = "NETNODE_CONFIG"
@@ -63,19 +67,21 @@ def config_path(argv: Sequence[str]) -> tuple[Path, bool]:
 
 def load(path: Path, required: bool) -> dict[str, Any]:
     """The file's contents (empty: no file where none was asked for)."""
-    import tomllib
-
     try:
         with path.open("rb") as f:
-            return tomllib.load(f)
+            # Here, once the file is open: most commands run without one (start-up).
+            import tomllib
+
+            try:
+                return tomllib.load(f)
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     except FileNotFoundError:
         if required:
             raise ConfigError(f"{path}: no such configuration file") from None
         return {}
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the configuration file: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
 
 
 def apply(parser: argparse.ArgumentParser, argv: Sequence[str]) -> None:
@@ -104,7 +110,10 @@ def options(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
 
 
 def _commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """Every command's parser, by name (built now, where they are built on demand)."""
     for action in parser._actions:
+        if isinstance(action, Commands):
+            return action.parsers()
         if isinstance(action, argparse._SubParsersAction):
             return dict(action.choices)
     return {}

@@ -1,47 +1,54 @@
 """netnode's command line: parse, call the layers below, present."""
 
-# Start-up: this module and the parser it builds import only light modules (argparse,
-# the error tree, the defaults). Each command imports what it uses inside its function:
-# the model (pydantic) for a file, the store (SQLAlchemy, Alembic) and the drivers
-# (pyroute2) for the host, the API server for serve. `netnode --help` answered in 0.85 s
-# when everything was imported up front; tests/unit/test_cli_imports.py holds the line.
+# Start-up: this module imports only light modules (argparse, the error tree, the
+# defaults; not even typing). A command's parser is built only when that command is
+# parsed (cli/commands.py), by a builder that imports the modules holding its options.
+# Each command imports what it uses inside its function: the model (pydantic) for a
+# file, the store (SQLAlchemy, Alembic) and the drivers (pyroute2) for the host, the API
+# server for serve. `netnode --help` answered in 0.85 s when everything was imported up
+# front, 0.08 s when every parser was built; tests/unit/test_cli_imports.py holds the
+# line, bench/startup.py times it.
 
 from __future__ import annotations
 
 import argparse
 import os
-import shlex
 import sys
-from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from netnode.cli import backup as backup_cli
-from netnode.cli import cluster as cluster_cli
 from netnode.cli import completion as completion_cli
 from netnode.cli import config as config_cli
-from netnode.cli import draw as draw_cli
-from netnode.cli import flow_logs as flow_logs_cli
-from netnode.cli import listing as listing_cli
-from netnode.cli import log_formats
-from netnode.cli import metrics as metrics_cli
-from netnode.cli import serve as serve_cli
 from netnode.cli import units as units_cli
-from netnode.cli import uplinks as uplinks_cli
+from netnode.cli.commands import Commands
 from netnode.errors import NetnodeError, TopologyError
-from netnode.model.ids import DEFAULT_NODE
+from netnode.model.defaults import DEFAULT_NODE
 
+TYPE_CHECKING = False  # typing's, without importing typing (start-up); mypy reads it
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from netnode.cli.commands import Build
     from netnode.plan import operations as op
     from netnode.plan.diff import Plan
     from netnode.reconcile import converge
     from netnode.reconcile.host import Host
 
+    Func = Callable[[argparse.Namespace], int]
+
 DEFAULT_STATE_DIR = "/var/lib/netnode"
 SYMBOLS = {"create": "+", "change": "~", "delete": "-"}
 
 
+# pydantic looks for plugins when it builds its first model: the entry points of every
+# installed distribution, read from their metadata (~13 ms of each command that loads
+# the model, on this project's virtualenv). netnode uses none: to use one anyway, set
+# PYDANTIC_DISABLE_PLUGINS to an empty value.
+PYDANTIC_PLUGINS = "PYDANTIC_DISABLE_PLUGINS"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault(PYDANTIC_PLUGINS, "__all__")
     try:
         try:
             parser = _parser()
@@ -109,46 +116,125 @@ def _parser() -> argparse.ArgumentParser:
         "openvswitch module is loaded or loadable, netdev where not. An existing bridge "
         "keeps its own (env NETNODE_DATAPATH)",
     )
-    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+    # Each command's parser is built when it is parsed (cli.commands): a builder below
+    # imports the modules holding its options, never at the top of this module.
+    sub = parser.add_subparsers(action=Commands, required=True, metavar="COMMAND")
+    assert isinstance(sub, Commands)
 
-    def command(name: str, func, help: str, file: bool = True) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help, description=help)
-        if file:
-            p.add_argument("-f", "--file", required=True, type=Path, help="the topology (YAML)")
-        p.set_defaults(func=func)
-        return p
+    def command(
+        name: str, func: Func, help: str, *extra: Build, file: bool = True, description: str = ""
+    ) -> None:
+        def build(p: argparse.ArgumentParser) -> None:
+            if file:
+                p.add_argument("-f", "--file", required=True, type=Path, help="the topology (YAML)")
+            for add in extra:
+                add(p)
+            p.set_defaults(func=func)
+
+        sub.add_command(name, build, help, description)
 
     command("apply", cmd_apply, "converge the host to the topology file")
     command("plan", cmd_plan, "print what apply would do, as shell commands; changes nothing")
-    destroy = sub.add_parser(
+    command(
         "destroy",
-        help="remove everything netnode owns for a topology",
+        cmd_destroy,
+        "remove everything netnode owns for a topology",
+        _destroy_arguments,
+        file=False,
         description="remove everything netnode owns for a topology: a file's, or one "
         "recorded on this node by name (--topology api: everything the REST API made)",
     )
-    what = destroy.add_mutually_exclusive_group(required=True)
-    what.add_argument("-f", "--file", type=Path, help="the topology (YAML)")
-    what.add_argument("--topology", metavar="NAME", help="a topology recorded on this node")
-    destroy.set_defaults(func=cmd_destroy)
     command("validate", cmd_validate, "check a topology file; touches nothing")
-    status = command(
-        "status", cmd_status, "load balancer and member status, from HAProxy", file=False
+    command(
+        "status",
+        cmd_status,
+        "load balancer and member status, from HAProxy",
+        _listing_arguments,
+        file=False,
     )
-    listing_cli.add_arguments(status)
-    draw = command(
+    command(
         "draw",
         cmd_draw,
         "draw a topology as SVG: a file's, or this node's coloured by status",
+        _draw_arguments,
         file=False,
     )
-    draw_cli.add_arguments(draw)
-    agent = command(
+    command(
         "agent",
         cmd_agent,
         "keep the host converged: reconcile every desired topology, repair drift",
+        _agent_arguments,
         file=False,
     )
-    agent.add_argument(
+    command(
+        "serve",
+        cmd_serve,
+        "the REST API (Octavia v2, Neutron v2.0 subset) and the reconcile loop",
+        _serve_arguments,
+        file=False,
+    )
+    command(
+        "metadata-service",
+        cmd_metadata_service,
+        "run this node's metadata service in the foreground (apply and the agent start it "
+        "on their own; see docs/metadata.md)",
+        file=False,
+    )
+    command(
+        "logs",
+        cmd_logs,
+        "a load balancer's tenant flow log (Octavia's format)",
+        _flow_logs_arguments,
+        file=False,
+    )
+    command(
+        "nodes",
+        cmd_nodes,
+        "the nodes sharing this store: alive, dead or left, and what is desired on each",
+        _listing_arguments,
+        file=False,
+    )
+    command(
+        "demo",
+        cmd_demo,
+        "build the seed scenario, show it working, clean up",
+        _demo_arguments,
+        file=False,
+    )
+    backup_cli.add_commands(sub, cmd_export, cmd_import)
+    units_cli.add_command(sub, cmd_install_service)
+    completion_cli.add_command(sub, cmd_completion)
+    return parser
+
+
+# --- each command's options, added when its parser is built -------------------------
+
+
+def _destroy_arguments(p: argparse.ArgumentParser) -> None:
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("-f", "--file", type=Path, help="the topology (YAML)")
+    what.add_argument("--topology", metavar="NAME", help="a topology recorded on this node")
+
+
+def _listing_arguments(p: argparse.ArgumentParser) -> None:
+    from netnode.cli import listing as listing_cli
+
+    listing_cli.add_arguments(p)
+
+
+def _draw_arguments(p: argparse.ArgumentParser) -> None:
+    from netnode.cli import draw as draw_cli
+
+    draw_cli.add_arguments(p)
+
+
+def _agent_arguments(p: argparse.ArgumentParser) -> None:
+    from netnode.cli import cluster as cluster_cli
+    from netnode.cli import log_formats
+    from netnode.cli import metrics as metrics_cli
+    from netnode.cli import uplinks as uplinks_cli
+
+    p.add_argument(
         "-f",
         "--file",
         dest="files",
@@ -157,82 +243,68 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         help="a topology file to keep applied (re-read when it changes); may repeat",
     )
-    agent.add_argument("--once", action="store_true", help="one full pass, then exit")
-    agent.add_argument(
+    p.add_argument("--once", action="store_true", help="one full pass, then exit")
+    p.add_argument(
         "--metrics-listen",
         metavar="ADDR:PORT",
         type=metrics_cli.listen_address,
         help="serve Prometheus metrics on http://ADDR:PORT/metrics (see docs/operations.md)",
     )
-    agent.add_argument(
+    p.add_argument(
         "--period",
         type=_positive_seconds,
         default=10.0,
         help="seconds between full passes (default 10); changes are acted on at once",
     )
-    cluster_cli.add_membership_arguments(agent)
-    uplinks_cli.add_arguments(agent)
-    log_formats.add_argument(agent)
-    serve = command(
-        "serve",
-        cmd_serve,
-        "the REST API (Octavia v2, Neutron v2.0 subset) and the reconcile loop",
-        file=False,
-    )
-    serve_cli.add_arguments(serve)
-    cluster_cli.add_membership_arguments(serve)
-    uplinks_cli.add_arguments(serve)
-    log_formats.add_argument(serve)
-    command(
-        "metadata-service",
-        cmd_metadata_service,
-        "run this node's metadata service in the foreground (apply and the agent start it "
-        "on their own; see docs/metadata.md)",
-        file=False,
-    )
-    logs = command(
-        "logs", cmd_logs, "a load balancer's tenant flow log (Octavia's format)", file=False
-    )
-    flow_logs_cli.add_arguments(logs)
-    nodes = command(
-        "nodes",
-        cmd_nodes,
-        "the nodes sharing this store: alive, dead or left, and what is desired on each",
-        file=False,
-    )
-    listing_cli.add_arguments(nodes)
-    demo = command(
-        "demo", cmd_demo, "build the seed scenario, show it working, clean up", file=False
-    )
-    demo.add_argument(
+    cluster_cli.add_membership_arguments(p)
+    uplinks_cli.add_arguments(p)
+    log_formats.add_argument(p)
+
+
+def _serve_arguments(p: argparse.ArgumentParser) -> None:
+    from netnode.cli import cluster as cluster_cli
+    from netnode.cli import log_formats
+    from netnode.cli import serve as serve_cli
+    from netnode.cli import uplinks as uplinks_cli
+
+    serve_cli.add_arguments(p)
+    cluster_cli.add_membership_arguments(p)
+    uplinks_cli.add_arguments(p)
+    log_formats.add_argument(p)
+
+
+def _flow_logs_arguments(p: argparse.ArgumentParser) -> None:
+    from netnode.cli import flow_logs as flow_logs_cli
+
+    flow_logs_cli.add_arguments(p)
+
+
+def _demo_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
         "-f", "--file", type=Path, default=None, help="topology (default: examples/seed.yaml)"
     )
-    demo.add_argument("-n", "--requests", type=int, default=6, help="requests to send (default 6)")
-    demo.add_argument("--keep", action="store_true", help="leave the scenario running")
-    demo.add_argument(
+    p.add_argument("-n", "--requests", type=int, default=6, help="requests to send (default 6)")
+    p.add_argument("--keep", action="store_true", help="leave the scenario running")
+    p.add_argument(
         "--ha",
         action="store_true",
         help="instead: two nodes on a private PostgreSQL, an ACTIVE_STANDBY load balancer "
         "behind an HA router's floating IP; kill the master's node under load, say how "
         "each took over",
     )
-    demo.add_argument(
+    p.add_argument(
         "--failover-profile",
         choices=("default", "fast"),
         default="fast",
         help="with --ha: keepalived's advert interval, 1 s (default) or 0.1 s (fast, the "
         "default here)",
     )
-    demo.add_argument(
+    p.add_argument(
         "--connections",
         type=int,
         default=20,
         help="with --ha: established connections through the router (default 20)",
     )
-    backup_cli.add_commands(sub, cmd_export, cmd_import)
-    units_cli.add_command(sub, cmd_install_service)
-    completion_cli.add_command(sub, cmd_completion)
-    return parser
 
 
 def _host(args: argparse.Namespace) -> Host:
@@ -289,6 +361,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
+    from netnode.cli import cluster as cluster_cli
+
     if args.cluster is not None:
         return cluster_cli.cmd_apply(args, _host(args))
     from netnode.model.loading import load_file
@@ -352,6 +426,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from netnode.cli import cluster as cluster_cli
+    from netnode.cli import listing as listing_cli
     from netnode.cli.tables import STATUS_HEADERS, stats_table, status_rows, status_table
     from netnode.model.loading import load_data
     from netnode.reconcile import converge
@@ -390,6 +466,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_draw(args: argparse.Namespace) -> int:
+    from netnode.cli import draw as draw_cli
+
     if args.file is not None:
         return draw_cli.run(args, None)
     host = _host(args)
@@ -403,6 +481,10 @@ def cmd_agent(args: argparse.Namespace) -> int:
     import signal
     import threading
 
+    from netnode.cli import cluster as cluster_cli
+    from netnode.cli import log_formats
+    from netnode.cli import metrics as metrics_cli
+    from netnode.cli import uplinks as uplinks_cli
     from netnode.drivers.sdnotify import Notifier
     from netnode.model.loading import load_file
     from netnode.reconcile.agent import Agent
@@ -476,6 +558,8 @@ def _positive_seconds(text: str) -> float:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
+    from netnode.cli import flow_logs as flow_logs_cli
+
     host = _host(args)
     try:
         return flow_logs_cli.run(args, host)
@@ -484,6 +568,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 
 def cmd_nodes(args: argparse.Namespace) -> int:
+    from netnode.cli import cluster as cluster_cli
     from netnode.store.database import default_url, engine_for
 
     return cluster_cli.cmd_nodes(args, engine_for(args.db or default_url(args.state_dir)))
@@ -502,6 +587,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from netnode.cli import serve as serve_cli
+
     if not args.no_agent:
         _require_root("netnode serve (its reconcile loop; --no-agent serves the API alone)")
     return serve_cli.run(args, _host(args))
@@ -580,6 +667,8 @@ def _print_summary(verb: str, path: Path, outcome: converge.Outcome) -> None:
 
 
 def _print_plan(the_plan: Plan, path: Path, note: str) -> None:
+    import shlex
+
     if the_plan.empty:
         print(f"No changes: the host already matches {path}.{note}")
         return

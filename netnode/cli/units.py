@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
-import textwrap
 from pathlib import Path
-from typing import Any
 
 from netnode.cli import config
 from netnode.errors import NetnodeError
+
+TYPE_CHECKING = False  # typing's, without importing typing (start-up); mypy reads it
+if TYPE_CHECKING:
+    from typing import Any
+
+    from netnode.cli.commands import Commands
 
 UNIT_DIR = Path("etc/systemd/system")
 ENVIRONMENT_FILE = "/etc/default/netnode"
@@ -53,29 +56,32 @@ COMMANDS = {
 }
 
 
-def add_command(sub: Any, func: Any) -> None:
-    p = sub.add_parser(
+def add_command(sub: Commands, func: Any) -> None:
+    def arguments(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--root",
+            type=Path,
+            default=Path("/"),
+            metavar="DIR",
+            help="write under DIR instead of / (DIR/etc/systemd/system, DIR/etc/netnode)",
+        )
+        p.add_argument(
+            "--executable",
+            type=Path,
+            default=None,
+            metavar="PATH",
+            help="the netnode program the units run (default: this one)",
+        )
+        p.set_defaults(func=func)
+
+    sub.add_command(
         "install-service",
+        arguments,
         help="write systemd units for netnode serve and netnode agent, and say how to start them",
         description="write netnode-serve.service and netnode-agent.service (Type=notify, "
         "watchdog, Restart=on-failure) and, if absent, a commented netnode.toml; prints the "
         "systemctl commands to run",
     )
-    p.add_argument(
-        "--root",
-        type=Path,
-        default=Path("/"),
-        metavar="DIR",
-        help="write under DIR instead of / (DIR/etc/systemd/system, DIR/etc/netnode)",
-    )
-    p.add_argument(
-        "--executable",
-        type=Path,
-        default=None,
-        metavar="PATH",
-        help="the netnode program the units run (default: this one)",
-    )
-    p.set_defaults(func=func)
 
 
 def unit(command: str, executable: Path) -> str:
@@ -118,6 +124,8 @@ def this_executable() -> Path:
     beside = Path(sys.executable).with_name("netnode")
     if beside.is_file() and os.access(beside, os.X_OK):
         return beside
+    import shutil
+
     found = shutil.which("netnode")
     if found is None:
         raise NetnodeError(
@@ -143,6 +151,8 @@ def sample_config(parser: argparse.ArgumentParser) -> str:
 
 
 def _sample_options(parser: argparse.ArgumentParser) -> list[str]:
+    import textwrap
+
     lines: list[str] = []
     for key, action in config.options(parser).items():
         for text in textwrap.wrap(action.help or "", 86):

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import uuid
 
-# The node a command acts as when none is named (``--node``, env NETNODE_NODE). Here,
-# not in ``loading``, so that the command line can offer it without importing pydantic.
-DEFAULT_NODE = "netnode"
+from netnode.model.defaults import DEFAULT_NODE as DEFAULT_NODE  # where it used to be
 
 NETNODE_NAMESPACE = uuid.UUID("5b1d5bd4-7f4e-4c39-9d39-6e6f64650001")
 

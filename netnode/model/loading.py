@@ -16,7 +16,7 @@ import yaml
 
 from netnode.errors import Problem, TopologyError
 from netnode.model import ids, validation
-from netnode.model.ids import DEFAULT_NODE
+from netnode.model.defaults import DEFAULT_NODE
 from netnode.model.topology import Named, Topology
 
 
