@@ -17,6 +17,7 @@ import resource
 import socket
 import struct
 import subprocess
+import threading
 from collections.abc import Callable, Iterator
 from ipaddress import IPv4Address
 from pathlib import Path
@@ -70,8 +71,13 @@ class Netlink:
         # deleted and re-created under the same name is another namespace: its old
         # socket is not reused.
         self._readers: dict[str, tuple[tuple[int, int] | None, socket.socket]] = {}
+        # Threads closing the packet sockets of gratuitous ARPs (see ``announce``).
+        self._closing: list[threading.Thread] = []
 
     def close(self) -> None:
+        for thread in self._closing:
+            thread.join()
+        self._closing.clear()
         for _identity, sock in self._readers.values():
             sock.close()
         self._readers.clear()
@@ -380,11 +386,17 @@ class Netlink:
             for op in (1, 2):
                 sock.send(_garp_frame(mac, address, op))
         except OSError as exc:
+            sock.close()
             raise HostError(
                 f"gratuitous ARP for {address} on {ifname} in {namespace} failed: {exc}"
             ) from exc
-        finally:
-            sock.close()
+        # Closing a packet socket that sent on an Open vSwitch port waits about 14 ms in
+        # the kernel (the GIL released): a thread of its own closes it while the pass
+        # goes on, and ``close`` waits for those threads.
+        self._closing = [t for t in self._closing if t.is_alive()]
+        closer = threading.Thread(target=sock.close, name=f"close-garp-{namespace}")
+        closer.start()
+        self._closing.append(closer)
 
     # --- helpers --------------------------------------------------------------------
 
