@@ -31,7 +31,7 @@ IFA_ADDRESS, IFA_LOCAL = 1, 2
 RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_MULTIPATH, RTA_TABLE = 1, 4, 5, 9, 15
 RT_TABLE_MAIN = 254
 RTPROT_STATIC = 4  # what pyroute2 (and so netnode before this module) gave its routes
-RT_SCOPE_UNIVERSE, RT_SCOPE_NOWHERE = 0, 255
+RT_SCOPE_UNIVERSE, RT_SCOPE_HOST, RT_SCOPE_NOWHERE = 0, 254, 255
 RTN_UNICAST = 1
 IFF_UP = 0x1
 
@@ -201,7 +201,10 @@ def address(sock: socket.socket, add: bool, index: int, cidr: str) -> None:
     """Add (or delete) the IPv4 address ``cidr`` ("10.0.0.1/24") on link ``index``."""
     addr, prefix = cidr.split("/")
     packed = socket.inet_aton(addr)
-    body = IFADDRMSG.pack(socket.AF_INET, int(prefix), 0, RT_SCOPE_UNIVERSE, index)
+    # As ip-address does: a loopback address is of scope host (the kernel refuses it
+    # with scope universe).
+    scope = RT_SCOPE_HOST if packed[0] == 127 else RT_SCOPE_UNIVERSE
+    body = IFADDRMSG.pack(socket.AF_INET, int(prefix), 0, scope, index)
     body += _attr(IFA_LOCAL, packed) + _attr(IFA_ADDRESS, packed)
     if add:
         _call(sock, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, body)

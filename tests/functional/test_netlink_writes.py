@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import secrets
 import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -97,3 +98,22 @@ def test_links_addresses_and_routes_as_iproute2_shows_them(
     netlink.delete_namespace(ns)  # gone: fine
     assert not (NETNS_DIR / ns).exists()
     assert ns not in ip("netns", "list")
+
+
+def test_changes_import_no_pyroute2(names: tuple[Netlink, str, str, str]) -> None:
+    """pyroute2 (0.15 s to import, an event loop and sockets per namespace) is not what
+    an apply's namespace and link changes go through."""
+    _netlink, ns, _near, _far = names
+    script = (
+        "import sys; from netnode.drivers.netlink import Netlink; n = Netlink(); "
+        f"n.create_namespace({ns!r}); n.set_default_route({ns!r}, None); "
+        f"n.configure_link({ns!r}, 'lo', add=('127.0.0.2/8',), up=True); "
+        f"n.announce({ns!r}, 'lo', '127.0.0.2', '00:00:00:00:00:00'); "
+        f"n.delete_namespace({ns!r}); n.close(); "
+        "print(sorted(m for m in sys.modules if m.startswith('pyroute2')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[]"
+    assert not (NETNS_DIR / ns).exists()
