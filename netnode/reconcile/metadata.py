@@ -9,11 +9,13 @@ withdraws the document; the service stops when no document is left.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
 from netnode.drivers.helpers import HelperProcesses
 from netnode.drivers.procfs import write_private
+from netnode.errors import HostError
 from netnode.model.topology import Topology
 from netnode.plan import metadata as metadata_plan
 
@@ -75,7 +77,12 @@ class MetadataService:
 
     def withdraw(self, topology: str) -> bool:
         """Remove ``topology``'s document; stop the service when it was the last."""
-        self._launched = False
+        if self._launched:
+            # Launched by ``prepare`` for another document: once it says it is ready,
+            # its pid file lets ``stop`` find it.
+            self._launched = False
+            with contextlib.suppress(HostError):
+                self.processes.wait_ready(NAME, None, MODULE)
         self.document_file(topology).unlink(missing_ok=True)
         if not any(self.documents.glob("*.json")):
             self.processes.stop(NAME, keep_dir=True)
