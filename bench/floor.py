@@ -32,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from netnode.drivers.procfs import alive
 from netnode.plan.spec import HostSpec
 
 PARALLEL = 8
@@ -155,7 +156,8 @@ def remove(floor: Floor) -> list[str]:
     """Stop the floor's HAProxy masters (by the pid files it wrote, only a haproxy whose
     command line names the floor's directory), delete its namespaces and bridge; what
     could not be removed."""
-    problems = []
+    problems: list[str] = []
+    stopping: list[int] = []
     for pidfile in floor.pidfiles:
         try:
             pid = int(pidfile.read_text().split()[0])
@@ -164,9 +166,12 @@ def remove(floor: Floor) -> list[str]:
             continue
         if str(floor.directory).encode() in argv:
             os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + 5
-            while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-                time.sleep(0.01)
+            stopping.append(pid)
+    # A master is nobody's child here (daemonised): gone once it is a zombie.
+    deadline = time.monotonic() + 10
+    while any(map(alive, stopping)) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    problems += [f"HAProxy {pid} still running" for pid in stopping if alive(pid)]
     present = set(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else set()
     for ns in floor.namespaces:
         if ns in present:
