@@ -15,6 +15,13 @@ timings are netnode's work, not Python's start-up). At the largest size it then 
   under 100 ms, touching that load balancer's unit only. The table prints the units the
   pass covered and the operations it ran (a runtime-API server change: no reload).
 
+Each size also measures the **kernel floor** in the same run, before netnode's converge
+(``bench/floor.py``): the same namespaces, OVS ports moved into them and HAProxy starts,
+done by the leanest script (one ``ovs-vsctl``, ``ip -batch``, ``ip netns exec haproxy``
+and a ``show info`` for readiness), and prints netnode's per-load-balancer cost as a
+ratio to it. Target: <= 1.25x the floor, flat from 10 to 1,000 (``--no-floor`` skips
+it).
+
 With ``--tls`` every load balancer also has a TERMINATED_HTTPS listener with a
 certificate file of its own (made with ``openssl`` in the lab's state directory): the
 passes then check 100 certificate files (a check forks ``openssl`` twice; an unchanged
@@ -45,6 +52,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import floor as kernel_floor
 import labkit
 
 from netnode.model import ids
@@ -59,6 +67,8 @@ AGENT_MEMBER_TARGET = 0.020
 AGENT_CPU_TARGET = 0.010
 # Issue 17: 1,000 load balancers in at most 8 GB of PSS (HAProxy's master and worker).
 PSS_TARGET_PER_LB_MB = 8.0
+# Issue 17 item 3: netnode's converge per load balancer <= 1.25x the kernel floor's.
+FLOOR_TARGET = 1.25
 
 
 def pss_kb(pid: int) -> int:
@@ -176,13 +186,30 @@ def with_member(data: dict[str, Any], lb_index: int) -> dict[str, Any]:
     return data
 
 
-def run_size(size: int, rounds: int, detail: bool, tls: bool) -> dict[str, Any]:
+def measure_floor(lab: labkit.Lab, data: dict[str, Any]) -> float:
+    """The kernel floor of converging ``data`` on an empty host (bench/floor.py), in
+    seconds; everything it made is removed again before netnode's converge."""
+    spec = converge.desired_for(lab.host, lab.topology(data))
+    made = kernel_floor.Floor(lab.suffix, lab.state_dir / "floor")
+    try:
+        kernel_floor.build(made, spec, lab.host.run_dir, lab.host.datapath_choice.datapath)
+    except kernel_floor.FloorError as exc:
+        raise labkit.BenchError(f"the kernel floor: {exc}") from exc
+    finally:
+        problems = kernel_floor.remove(made)
+    if problems:
+        raise labkit.BenchError("the floor's cleanup: " + "; ".join(problems))
+    return made.seconds
+
+
+def run_size(size: int, rounds: int, detail: bool, tls: bool, floor: bool) -> dict[str, Any]:
     with labkit.lab("scale") as lab:
         data = topology(size, f"scale-{lab.suffix}", f"nn{lab.suffix}i")
         if tls:
             data = with_tls(data, lab.state_dir / "certificates")
+        floor_seconds = measure_floor(lab, data) if floor else None
         initial = lab.apply(data)
-        result: dict[str, Any] = {"size": size, "initial": initial}
+        result: dict[str, Any] = {"size": size, "initial": initial, "floor": floor_seconds}
         pss, count = haproxy_pss_kb(lab, data)
         rss, fds, fd_limit = own_memory()
         result.update(pss_per_lb=pss / count / 1024, rss=rss / 1024, fds=fds, fd_limit=fd_limit)
@@ -264,6 +291,9 @@ def main() -> int:
     parser.add_argument(
         "--tls", action="store_true", help="a TERMINATED_HTTPS listener per load balancer"
     )
+    parser.add_argument(
+        "--no-floor", action="store_true", help="do not measure the kernel floor (bench/floor.py)"
+    )
     args = parser.parse_args()
     sizes = sorted({int(x) for x in args.sizes.split(",")})
     if problem := labkit.preflight("scale.py", ("haproxy", "ovs-vsctl", "openssl")):
@@ -273,11 +303,18 @@ def main() -> int:
     results = []
     try:
         for size in sizes:
-            result = run_size(size, args.rounds, detail=size == sizes[-1], tls=args.tls)
+            result = run_size(
+                size, args.rounds, detail=size == sizes[-1], tls=args.tls, floor=not args.no_floor
+            )
             results.append(result)
+            floor_note = (
+                ""
+                if result["floor"] is None
+                else f" (kernel floor {1000 * result['floor'] / size:.1f} ms)"
+            )
             print(
                 f"  {size:4d} load balancers: initial converge {result['initial']:.2f} s "
-                f"= {1000 * result['initial'] / size:.1f} ms per load balancer",
+                f"= {1000 * result['initial'] / size:.1f} ms per load balancer{floor_note}",
                 flush=True,
             )
     except labkit.BenchError as exc:
@@ -295,6 +332,25 @@ def main() -> int:
         "  " + "  ".join(f"{r['size']}: {p:.1f} ms" for r, p in zip(results, per_lb, strict=True))
     )
     print(f"  ratio largest/smallest: {flat:.2f} (flat = 1.0)")
+    if all(r["floor"] is not None for r in results):
+        print()
+        print(
+            "Against the kernel floor (the same namespaces, ports and HAProxy starts, bench/floor.py):"
+        )
+        ratios = []
+        for r in results:
+            ratio = r["initial"] / r["floor"]
+            ratios.append(ratio)
+            print(
+                f"  {r['size']:4d}: netnode {1000 * r['initial'] / r['size']:.1f} ms per load "
+                f"balancer, floor {1000 * r['floor'] / r['size']:.1f} ms: {ratio:.2f}x "
+                f"(target <= {FLOOR_TARGET}x: {'met' if ratio <= FLOOR_TARGET else 'MISSED'})"
+            )
+        spread = ratios[-1] / ratios[0]
+        print(
+            f"  ratio to the floor, largest/smallest size: {spread:.2f} (target flat, "
+            f"<= {FLOOR_TARGET}: {'met' if spread <= FLOOR_TARGET else 'MISSED'})"
+        )
     print()
     print("Memory and descriptors after the initial converge:")
     for r in results:

@@ -61,6 +61,7 @@ FAILED_CFG = "haproxy.cfg-failed"
 EMPTY_STATE = "1\n"
 
 START_TIMEOUT = 10.0
+READY_INTERVAL = 0.002
 RELOAD_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
 # How long an orphaned master may take to finish its connections (see start()).
@@ -242,7 +243,12 @@ class HAProxyProcesses:
         "haproxy -sf <old workers> -x <socket> -W -D -f ...", its arguments moved."""
         p = self.paths(name)
         self.install_files(name, files)
-        self.validate(name, config)
+        # No "haproxy -c" first: HAProxy checks the configuration as it starts, and a
+        # start it refuses is told apart below (one HAProxy process instead of two,
+        # about 40 ms of CPU each, most of it HAProxy's own initialisation).
+        self._prepare_dir(p)
+        previous = self.installed_config(name)
+        write_private(p.new_cfg, config)
         os.replace(p.new_cfg, p.cfg)
         for stale in (p.pid, p.stats_socket, p.master_socket, p.metrics_socket):
             stale.unlink(missing_ok=True)
@@ -269,6 +275,12 @@ class HAProxyProcesses:
             err.seek(0)
             output = err.read().strip()
         if result.returncode != 0:
+            # The configuration refused (Refused, kept as haproxy.cfg-failed, the
+            # previous one put back, as when it was checked first), or the start failed.
+            self._put_back(p, previous)
+            self.validate(name, config)
+            write_private(p.new_cfg, config)
+            os.replace(p.new_cfg, p.cfg)
             raise HostError(
                 f"HAProxy for {name} did not start in namespace {namespace} "
                 f"(exit {result.returncode}):\n{output}",
@@ -288,7 +300,10 @@ class HAProxyProcesses:
                 return None
             return pid if "Pid:" in info else None
 
-        pid = wait_for(ready, START_TIMEOUT)
+        # The launcher returns once the worker serves; the master's CLI answers 5-9 ms
+        # later (measured), with no file or signal to wait on: probed every 2 ms, not
+        # every 10 (a start waited 10 ms more than it needed, most of the time).
+        pid = wait_for(ready, START_TIMEOUT, READY_INTERVAL)
         if pid is None:
             # Do not leave a half-started process for ensure() to call "unchanged".
             stale = self.running_pid(name)
@@ -306,6 +321,14 @@ class HAProxyProcesses:
         for orphan in self.orphans(name, pid):
             _soft_stop(orphan, p.cfg)
         return pid
+
+    @staticmethod
+    def _put_back(p: HAProxyPaths, previous: str | None) -> None:
+        """``previous`` back as ``p``'s installed configuration (None: none)."""
+        if previous is None:
+            p.cfg.unlink(missing_ok=True)
+        else:
+            write_private(p.cfg, previous)
 
     def orphans(self, name: str, keep: int | None = None) -> list[int]:
         """Masters running ``name``'s configuration path that its pid file does not

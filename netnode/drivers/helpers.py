@@ -17,14 +17,18 @@ ever killed by name.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
+import select
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from netnode.drivers.procfs import alive, log_tail, terminate, write_private
+from netnode.drivers.procfs import alive, log_tail, terminate, wait_for, write_private
 from netnode.errors import HostError, MissingTool
 
 CONFIG = "config.json"
@@ -62,6 +66,12 @@ class HelperProcesses:
         the metadata service runs), detached (it outlives this process); return its pid
         once it says it is ready. A helper already running under ``name`` is stopped
         first."""
+        self.launch(name, namespace, module, config)
+        return self.wait_ready(name, namespace, module)
+
+    def launch(self, name: str, namespace: str | None, module: str, config: str) -> None:
+        """``start`` without waiting: the helper starts (a Python interpreter and its
+        imports, about 0.1 s) while the caller goes on; ``wait_ready`` then."""
         self.stop(name, keep_dir=True)
         d = self.dir(name)
         d.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -81,12 +91,14 @@ class HelperProcesses:
             subprocess.run(
                 argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, timeout=30, check=True
             )
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            pid = self.running_pid(name)
-            if pid is not None:
-                return pid
-            time.sleep(0.02)
+
+    def wait_ready(self, name: str, namespace: str | None, module: str) -> int:
+        """The pid of the helper ``launch`` started, once it wrote its pid file (woken by
+        inotify when the file appears, not by polling); HostError after START_TIMEOUT."""
+        d = self.dir(name)
+        pid = _wait_for_file(d, PID, lambda: self.running_pid(name), START_TIMEOUT)
+        if pid is not None:
+            return pid
         raise HostError(
             f"{module} for {name} did not become ready in namespace {namespace or 'of the host'} within "
             f"{START_TIMEOUT:.0f}s: {log_tail(d / 'log')}",
@@ -108,6 +120,41 @@ class HelperProcesses:
 def announce_ready(config: Path) -> None:
     """Called by a helper once it serves: its pid beside its config."""
     write_private(config.parent / PID, f"{os.getpid()}\n")
+
+
+IN_CLOEXEC, IN_NONBLOCK = 0o2000000, 0o4000
+IN_CLOSE_WRITE, IN_MOVED_TO, IN_CREATE = 0x8, 0x80, 0x100
+
+
+def _wait_for_file(
+    directory: Path, name: str, probe: Callable[[], int | None], timeout: float
+) -> int | None:
+    """``probe()``'s first value that is not None, tried again each time a file named
+    ``name`` is created or renamed into ``directory`` (inotify), and at least every
+    half second (a process that died writes nothing); None after ``timeout``."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
+    if fd < 0:
+        return wait_for(probe, timeout, 0.01)
+    try:
+        mask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE
+        if libc.inotify_add_watch(fd, str(directory).encode(), mask) < 0:
+            return wait_for(probe, timeout, 0.01)
+        deadline = time.monotonic() + timeout
+        while True:
+            value = probe()
+            if value is not None:
+                return value
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            ready, _, _ = select.select([fd], [], [], min(left, 0.5))
+            if ready:
+                with contextlib.suppress(BlockingIOError):
+                    while os.read(fd, 4096):
+                        pass
+    finally:
+        os.close(fd)
 
 
 def _is_ours(pid: int, config: Path) -> bool:

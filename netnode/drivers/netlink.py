@@ -1,31 +1,35 @@
-"""Namespaces, links, addresses, routes and sysctls through netlink (pyroute2).
+"""Namespaces, links, addresses, routes and sysctls through netlink (``rtnl``).
 
 No ``ip`` process per step: the calling thread enters a namespace with setns, opens
 its netlink socket there (the socket stays bound to that namespace) and comes back.
-A whole namespace is observed or configured in a few hundred microseconds.
+A whole namespace is observed or configured in a few hundred microseconds. A namespace
+is created by ``ip netns add`` (a few milliseconds: pyroute2's took 42 ms, a process
+of its own doing the same).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
+import os
 import resource
 import socket
 import struct
-from collections.abc import Iterator
+import subprocess
+import threading
+from collections.abc import Callable, Iterator
 from ipaddress import IPv4Address
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from netnode.drivers import rtnl
-from netnode.errors import HostError
+from netnode.errors import HostError, MissingTool
 from netnode.plan.observed import LinkState, NamespaceState
 from netnode.plan.uplinks import HostLink, Route
 
-# pyroute2 (about 0.12 s to import) is imported where a method uses it: a Host is built
-# by commands that never speak netlink (``netnode plan`` as a user, ``netnode status``).
-if TYPE_CHECKING:
-    from pyroute2 import IPRoute
+CLONE_NEWNET = 0x40000000
+MNT_DETACH = 2
+_libc = ctypes.CDLL(None, use_errno=True)
 
 NETNS_DIR = Path("/run/netns")
 IFF_UP = 0x1
@@ -46,9 +50,9 @@ def _identity(namespace: str | None) -> tuple[int, int] | None:
 def raise_open_files_limit() -> int:
     """Raise this process's soft limit on open files to its hard limit; return it.
 
-    A Netlink keeps a socket per namespace open for as long as it lives (five
-    descriptors: pyroute2's socket and its event loop's three, and the raw reader), so
-    a node with 1,000 load balancers holds some 5,000. Under systemd a service's soft
+    A Netlink keeps a socket per namespace open for as long as it lives, so a node
+    with 1,000 load balancers holds some 1,000 (five each while pyroute2 made the
+    changes). Under systemd a service's soft
     limit is 1,024 (its hard limit 524,288): the soft one is raised, as daemons do. The
     processes netnode starts inherit it; HAProxy's own use is bounded in its config
     (``fd-hard-limit``, ``netnode.render.haproxy``)."""
@@ -62,16 +66,18 @@ def raise_open_files_limit() -> int:
 class Netlink:
     def __init__(self) -> None:
         raise_open_files_limit()
-        # Per namespace name: its identity (device, inode of /run/netns/<name>) when the
-        # socket was opened, and the socket. A namespace deleted and re-created under
-        # the same name is another namespace: its old socket is not reused.
-        self._sockets: dict[str, tuple[tuple[int, int] | None, IPRoute]] = {}
+        # Per namespace name ("": the host's): its identity (device, inode of
+        # /run/netns/<name>) when the socket was opened, and the socket. A namespace
+        # deleted and re-created under the same name is another namespace: its old
+        # socket is not reused.
         self._readers: dict[str, tuple[tuple[int, int] | None, socket.socket]] = {}
+        # Threads closing the packet sockets of gratuitous ARPs (see ``announce``).
+        self._closing: list[threading.Thread] = []
 
     def close(self) -> None:
-        for _identity, ipr in self._sockets.values():
-            ipr.close()
-        self._sockets.clear()
+        for thread in self._closing:
+            thread.join()
+        self._closing.clear()
         for _identity, sock in self._readers.values():
             sock.close()
         self._readers.clear()
@@ -85,56 +91,64 @@ class Netlink:
             return set()
 
     def create_namespace(self, name: str) -> None:
-        from pyroute2 import netns
-
-        try:
-            netns.create(name)
-        except OSError as exc:
-            if exc.errno != errno.EEXIST:
-                raise HostError(f"cannot create namespace {name}: {exc}") from exc
+        """``ip netns add`` (there already is fine), then its loopback up."""
+        if not (NETNS_DIR / name).exists():
+            try:
+                result = subprocess.run(
+                    ["ip", "netns", "add", name],
+                    stdin=subprocess.DEVNULL,
+                    capture_output=True,
+                    text=True,
+                    timeout=30,
+                    check=False,
+                )
+            except FileNotFoundError as exc:
+                raise MissingTool("ip", "iproute2") from exc
+            if result.returncode != 0 and not (NETNS_DIR / name).exists():
+                why = result.stderr.strip() or f"exit {result.returncode}"
+                raise HostError(f"cannot create namespace {name}: {why}")
         self.set_link_up(name, "lo")
 
     def delete_namespace(self, name: str) -> None:
-        cached = self._sockets.pop(name, None)
-        if cached is not None:
-            cached[1].close()
+        """Unmount and remove /run/netns/<name> (as ``ip netns delete``); gone is fine."""
         self._forget_reader(name)
-        from pyroute2 import netns
-
+        path = NETNS_DIR / name
+        if _libc.umount2(str(path).encode(), MNT_DETACH) != 0:
+            err = ctypes.get_errno()
+            if err not in (errno.ENOENT, errno.EINVAL):
+                raise HostError(f"cannot delete namespace {name}: {os.strerror(err)}")
         try:
-            netns.remove(name)
+            path.unlink()
+        except FileNotFoundError:
+            pass
         except OSError as exc:
-            if exc.errno not in (errno.ENOENT, errno.EINVAL):
-                raise HostError(f"cannot delete namespace {name}: {exc}") from exc
+            raise HostError(f"cannot delete namespace {name}: {exc.strerror}") from exc
 
     @contextlib.contextmanager
     def inside(self, name: str) -> Iterator[None]:
         """Run the block with this thread in namespace ``name`` (for /proc/sys, sockets)."""
-        from pyroute2 import netns
-
-        netns.pushns(name)
         try:
-            yield
+            target = os.open(NETNS_DIR / name, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise HostError(f"namespace {name} is not there: {exc.strerror}") from exc
+        try:
+            home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            os.close(target)
+            raise
+        try:
+            _setns(target, name)
+            try:
+                yield
+            finally:
+                _setns(home, "of this thread")
         finally:
-            netns.popns()
+            os.close(target)
+            os.close(home)
 
-    def _ipr(self, namespace: str | None) -> IPRoute:
-        from pyroute2 import IPRoute
-
-        key = namespace or ""
-        identity = _identity(namespace)
-        cached = self._sockets.get(key)
-        if cached is not None and cached[0] == identity:
-            return cached[1]
-        if cached is not None:
-            cached[1].close()
-        if namespace is None:
-            ipr = IPRoute()
-        else:
-            with self.inside(namespace):
-                ipr = IPRoute()
-        self._sockets[key] = (identity, ipr)
-        return ipr
+    def _sock(self, namespace: str | None) -> socket.socket:
+        """The cached netlink socket of ``namespace`` (None: the host's)."""
+        return self._host_reader() if namespace is None else self._reader(namespace)
 
     # --- observation --------------------------------------------------------------
 
@@ -184,17 +198,17 @@ class Netlink:
             cached[1].close()
 
     def link_mac(self, namespace: str, ifname: str) -> str:
-        msg = self._get_link(namespace, ifname)
-        return (msg.get_attr("IFLA_ADDRESS") or "").lower()
+        return self._get_link(namespace, ifname).mac.lower()
 
-    def _get_link(self, namespace: str | None, ifname: str):
-        from pyroute2.netlink.exceptions import NetlinkError
-
+    def _get_link(self, namespace: str | None, ifname: str) -> rtnl.Link:
+        where = f"namespace {namespace}" if namespace else "the host namespace"
         try:
-            return self._ipr(namespace).link("get", ifname=ifname)[0]
-        except NetlinkError as exc:
-            where = f"namespace {namespace}" if namespace else "the host namespace"
-            raise HostError(f"interface {ifname} not found in {where}") from exc
+            found = rtnl.link(self._sock(namespace), ifname)
+        except OSError as exc:
+            raise HostError(f"cannot read interface {ifname} in {where}: {exc}") from exc
+        if found is None:
+            raise HostError(f"interface {ifname} not found in {where}")
+        return found
 
     def host_link_states(self, names: set[str]) -> dict[str, LinkState]:
         """Those of ``names`` that are interfaces of the host's own namespace, with their
@@ -209,8 +223,8 @@ class Netlink:
 
     def set_host_link_up(self, ifname: str, up: bool) -> None:
         """Set an interface of the host's namespace up or down; nothing else of it."""
-        index = self._get_link(None, ifname)["index"]
-        self._call(None, "link", "set", index=index, state="up" if up else "down")
+        index = self._get_link(None, ifname).index
+        self._call(None, "set link", ifname, rtnl.set_link, index, up=up)
 
     def host_links(self) -> dict[str, HostLink]:
         """Every interface of the host's namespace: its kind, master and lower device."""
@@ -255,7 +269,7 @@ class Netlink:
 
     def root_link_index(self, ifname: str) -> int | None:
         try:
-            return self._get_link(None, ifname)["index"]
+            return self._get_link(None, ifname).index
         except HostError:
             return None
 
@@ -270,7 +284,14 @@ class Netlink:
                 + ifname
                 + "'",
             )
-        self._call(None, "link", "set", index=index, net_ns_fd=namespace)
+        try:
+            fd = os.open(NETNS_DIR / namespace, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise HostError(f"cannot move {ifname} to namespace {namespace}: {exc}") from exc
+        try:
+            self._call(None, f"move to {namespace}", ifname, rtnl.set_link, index, netns_fd=fd)
+        finally:
+            os.close(fd)
 
     def delete_link(self, namespace: str, ifname: str) -> None:
         """Delete a link inside a namespace; gone already is fine."""
@@ -278,7 +299,7 @@ class Netlink:
             index = self._index(namespace, ifname)
         except HostError:
             return
-        self._call(namespace, "link", "del", index=index)
+        self._call(namespace, "delete link", ifname, rtnl.delete_link, index)
 
     def set_link_up(self, namespace: str, ifname: str) -> None:
         self.configure_link(namespace, ifname, up=True)
@@ -296,32 +317,37 @@ class Netlink:
         """Addresses, MAC and state of one link: one lookup, one request per change."""
         index = self._index(namespace, ifname)
         for cidr in remove:
-            address, prefix = cidr.split("/")
             self._call(
-                namespace, "addr", "del", index=index, address=address, prefixlen=int(prefix)
+                namespace, f"delete address {cidr}", ifname, rtnl.address, False, index, cidr
             )
         for cidr in add:
-            address, prefix = cidr.split("/")
+            self._call(namespace, f"add address {cidr}", ifname, rtnl.address, True, index, cidr)
+        if mac is not None or up:
             self._call(
-                namespace, "addr", "add", index=index, address=address, prefixlen=int(prefix)
+                namespace,
+                "set link",
+                ifname,
+                rtnl.set_link,
+                index,
+                mac=mac,
+                up=True if up else None,
             )
-        changes: dict[str, str] = {}
-        if mac is not None:
-            changes["address"] = mac
-        if up:
-            changes["state"] = "up"
-        if changes:
-            self._call(namespace, "link", "set", index=index, **changes)
 
     def set_default_route(self, namespace: str, gateway: str | None) -> None:
-        from pyroute2.netlink.exceptions import NetlinkError
-
-        ipr = self._ipr(namespace)
         if gateway is None:
-            with contextlib.suppress(NetlinkError):
-                ipr.route("del", dst="0.0.0.0/0")
+            # Whatever its next hop; gone already is fine.
+            with contextlib.suppress(OSError):
+                rtnl.route(self._sock(namespace), False, "0.0.0.0/0", None)
             return
-        self._call(namespace, "route", "replace", dst="0.0.0.0/0", gateway=gateway)
+        self._call(
+            namespace,
+            f"replace default route via {gateway}",
+            None,
+            rtnl.route,
+            True,
+            "0.0.0.0/0",
+            gateway,
+        )
 
     def set_routes(
         self,
@@ -330,14 +356,13 @@ class Netlink:
         remove: tuple[tuple[str, str], ...],
     ) -> None:
         """Routes via a next hop: ``remove`` those (gone already is fine), add ``add``."""
-        from pyroute2.netlink.exceptions import NetlinkError
-
-        ipr = self._ipr(namespace)
+        sock = self._sock(namespace)
         for destination, nexthop in remove:
-            with contextlib.suppress(NetlinkError):
-                ipr.route("del", dst=destination, gateway=nexthop)
+            with contextlib.suppress(OSError):
+                rtnl.route(sock, False, destination, nexthop)
         for destination, nexthop in add:
-            self._call(namespace, "route", "replace", dst=destination, gateway=nexthop)
+            what = f"replace route to {destination} via {nexthop}"
+            self._call(namespace, what, None, rtnl.route, True, destination, nexthop)
 
     def write_sysctls(self, namespace: str, values: dict[str, str]) -> None:
         with self.inside(namespace):
@@ -361,26 +386,47 @@ class Netlink:
             for op in (1, 2):
                 sock.send(_garp_frame(mac, address, op))
         except OSError as exc:
+            sock.close()
             raise HostError(
                 f"gratuitous ARP for {address} on {ifname} in {namespace} failed: {exc}"
             ) from exc
-        finally:
-            sock.close()
+        # Closing a packet socket that sent on an Open vSwitch port waits about 14 ms in
+        # the kernel (the GIL released): a thread of its own closes it while the pass
+        # goes on, and ``close`` waits for those threads.
+        self._closing = [t for t in self._closing if t.is_alive()]
+        closer = threading.Thread(target=sock.close, name=f"close-garp-{namespace}")
+        closer.start()
+        self._closing.append(closer)
 
     # --- helpers --------------------------------------------------------------------
 
     def _index(self, namespace: str, ifname: str) -> int:
-        return self._get_link(namespace, ifname)["index"]
+        return self._get_link(namespace, ifname).index
 
-    def _call(self, namespace: str | None, what: str, *args: object, **kwargs: object) -> None:
-        from pyroute2.netlink.exceptions import NetlinkError
-
-        ipr = self._ipr(namespace)
+    def _call(
+        self,
+        namespace: str | None,
+        what: str,
+        ifname: str | None,
+        request: Callable[..., None],
+        *args: object,
+        **kwargs: object,
+    ) -> None:
+        """``request(socket, *args, **kwargs)`` on ``namespace``'s socket; HostError
+        naming what failed, where, and the kernel's reason."""
         try:
-            getattr(ipr, what)(*args, **kwargs)
-        except NetlinkError as exc:
+            request(self._sock(namespace), *args, **kwargs)
+        except OSError as exc:
             where = f"namespace {namespace}" if namespace else "the host namespace"
-            raise HostError(f"netlink {what} {args} {kwargs} failed in {where}: {exc}") from exc
+            on = f" of {ifname}" if ifname else ""
+            reason = exc.strerror or str(exc)
+            raise HostError(f"netlink: {what}{on} failed in {where}: {reason}") from exc
+
+
+def _setns(fd: int, name: str) -> None:
+    if _libc.setns(fd, CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        raise HostError(f"cannot enter namespace {name}: {os.strerror(err)}")
 
 
 def _sysctl_path(key: str) -> Path:

@@ -10,6 +10,7 @@ last failure and how many passes in a row failed, for the agent's back-off.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import time
 from collections.abc import Iterator
@@ -164,6 +165,7 @@ def apply(
                 ),
             )
         if not the_plan.empty:
+            _prepare_metadata(host, topo)
             failures = host.execute(the_plan, progress)
         failures += _publish_metadata(host, topo)
         unit_failures = _unit_failures(record.failures, failures, scope, prints)
@@ -211,6 +213,14 @@ def preflight(host: Host, topo: Topology) -> None:
     problems = uplinks.problems(topo, facts, (host.node, desired_state.name_of(topo)))
     if problems:
         raise TopologyError(problems, f"topology {topo.name!r} on this host")
+
+
+def _prepare_metadata(host: Host, topo: Topology) -> None:
+    """The metadata service launched before the pass executes, when it is wanted and
+    not running: its start-up overlaps the pass (``_publish_metadata`` waits for it
+    and reports a failure)."""
+    with contextlib.suppress(NetnodeError, OSError):
+        host.metadata.prepare(topo)
 
 
 def _publish_metadata(host: Host, topo: Topology) -> list[Failure]:

@@ -119,6 +119,12 @@ HARD_STOP_AFTER = "30s"
 #   server side); a listener without ``connection_limit`` counts for
 #   UNLIMITED_LISTENER_CONNECTIONS.
 THREADS = 1
+# HAProxy's internal HTTP client (Lua, the "httpclient" CLI command: netnode uses neither)
+# loads the system's CA store at every start and reload to verify the servers it talks
+# to: 145 files here, about 25 ms of the 30 ms HAProxy spends starting (issue 17's
+# apply). Its verification is off instead; nothing netnode renders makes HAProxy use
+# that client, and every server line of netnode's sets its own ``verify``.
+NO_HTTPCLIENT_CA = "httpclient.ssl.verify none"
 UNLIMITED_LISTENER_CONNECTIONS = 10_000
 FD_MARGIN = 1_000
 
@@ -177,6 +183,7 @@ def render_loadbalancer(
         f"group {group}",
         f"nbthread {THREADS}",
         f"fd-hard-limit {fd_hard_limit(listeners)}",
+        NO_HTTPCLIENT_CA,
     ]
     if peers is not None:
         # Which peer of the section this HAProxy is (not its host name, not -L: the
@@ -535,7 +542,10 @@ LAB_DEFAULTS = (
 
 def _lab(stats_socket: str, user: str, group: str, frontend: str) -> str:
     return (
-        _section("global", [f"user {user}", f"group {group}", _stats_socket(stats_socket)])
+        _section(
+            "global",
+            [f"user {user}", f"group {group}", NO_HTTPCLIENT_CA, _stats_socket(stats_socket)],
+        )
         + _section("defaults", LAB_DEFAULTS)
         + frontend
     )

@@ -22,7 +22,7 @@ directly and claim any address.
 
 from __future__ import annotations
 
-from netnode.render.haproxy import _section, _stats_socket
+from netnode.render.haproxy import NO_HTTPCLIENT_CA, _section, _stats_socket
 
 # Neutron's: the router namespace's REDIRECT target (and the seed's).
 ROUTER_PORT = 9697
@@ -78,7 +78,7 @@ def _render(bind: str, header: str, value: str, service_socket: str, stats_socke
     )
     backend = _section("backend service", [f"server metadata {service_socket}"])
     return (
-        _section("global", [_stats_socket(stats_socket), "maxconn 1024"])
+        _section("global", [NO_HTTPCLIENT_CA, _stats_socket(stats_socket), "maxconn 1024"])
         + _section("defaults", DEFAULTS)
         + frontend
         + backend
