@@ -619,8 +619,9 @@ class EnsureProcess(Operation):
                 # The name keepalived tracks it by.
                 program = f"{self.process.name}/{self.process.executable}"
                 link = [["ln", "-sf", "/usr/sbin/haproxy", program]]
+            # No separate check first: HAProxy checks the configuration as it starts
+            # (a refused start is then told apart by ``haproxy -c``).
             return [
-                ["haproxy", "-c", "-f", cfg],
                 *link,
                 netns_exec(
                     self.process.namespace,
