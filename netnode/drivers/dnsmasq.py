@@ -28,7 +28,15 @@ import time
 from pathlib import Path
 
 from netnode.drivers.haproxy import in_namespace
-from netnode.drivers.procfs import alive, log_tail, managed_names, terminate, write_private
+from netnode.drivers.procfs import (
+    alive,
+    log_tail,
+    managed_names,
+    process_dir,
+    read_pid,
+    terminate,
+    write_private,
+)
 from netnode.errors import HostError, MissingTool
 from netnode.render.dnsmasq import DnsmasqFiles, files, unbundle
 
@@ -43,9 +51,7 @@ class DnsmasqProcesses:
         self.binary = binary
 
     def files(self, name: str) -> DnsmasqFiles:
-        if not name or "/" in name or name.startswith("."):
-            raise ValueError(f"not a usable process name: {name!r}")
-        return files(str(self.run_dir / name))
+        return files(str(process_dir(self.run_dir, name)))
 
     def names(self) -> list[str]:
         return managed_names(self.run_dir)
@@ -58,11 +64,8 @@ class DnsmasqProcesses:
 
     def running_pid(self, name: str) -> int | None:
         f = self.files(name)
-        try:
-            pid = int(Path(f.pid).read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            return None
-        return pid if _is_ours(pid, f) else None
+        pid = read_pid(Path(f.pid))
+        return pid if pid is not None and _is_ours(pid, f) else None
 
     def runs_in(self, name: str, namespace: str) -> bool:
         pid = self.running_pid(name)

@@ -44,6 +44,8 @@ from netnode.drivers.procfs import (
     managed_names,
     naming,
     parent,
+    process_dir,
+    read_pid,
     terminate,
     wait_for,
     wait_gone,
@@ -129,11 +131,8 @@ class HAProxyProcesses:
     def running_pid(self, name: str) -> int | None:
         """The master's pid, if that process is alive and is our HAProxy."""
         p = self.paths(name)
-        try:
-            pid = int(p.pid.read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            return None
-        return pid if _is_our_haproxy(pid, p.cfg) else None
+        pid = read_pid(p.pid)
+        return pid if pid is not None and _is_our_haproxy(pid, p.cfg) else None
 
     def runs_in(self, name: str, namespace: str) -> bool:
         """Whether ``name``'s master runs in the named network namespace (False when it
@@ -638,9 +637,7 @@ class HAProxyProcesses:
 def _paths(run_dir: Path, name: str) -> HAProxyPaths:
     """A process's paths (kept: a pass asks for them about ten times a load balancer,
     and building the Path objects was about 2 ms of a member change)."""
-    if not name or "/" in name or name in (".", "..") or name.startswith("."):
-        raise ValueError(f"not a usable process name: {name!r}")
-    d = run_dir / name
+    d = process_dir(run_dir, name)
     # The paths the rendered config names come from the plan, the one place that
     # says where they are.
     return HAProxyPaths(

@@ -28,7 +28,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from netnode.drivers.procfs import alive, log_tail, terminate, wait_for, write_private
+from netnode.drivers.procfs import (
+    alive,
+    log_tail,
+    process_dir,
+    read_pid,
+    terminate,
+    wait_for,
+    write_private,
+)
 from netnode.errors import HostError, MissingTool
 
 CONFIG = "config.json"
@@ -43,9 +51,7 @@ class HelperProcesses:
         self.python = python
 
     def dir(self, name: str) -> Path:
-        if not name or "/" in name or name.startswith("."):
-            raise ValueError(f"not a usable process name: {name!r}")
-        return self.run_dir / name
+        return process_dir(self.run_dir, name)
 
     def installed_config(self, name: str) -> str | None:
         try:
@@ -55,11 +61,8 @@ class HelperProcesses:
 
     def running_pid(self, name: str) -> int | None:
         d = self.dir(name)
-        try:
-            pid = int((d / PID).read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            return None
-        return pid if _is_ours(pid, d / CONFIG) else None
+        pid = read_pid(d / PID)
+        return pid if pid is not None and _is_ours(pid, d / CONFIG) else None
 
     def start(self, name: str, namespace: str | None, module: str, config: str) -> int:
         """Write the config and start ``module`` in ``namespace`` (None: the host's, as

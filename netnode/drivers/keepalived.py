@@ -53,6 +53,8 @@ from netnode.drivers.procfs import (
     alive,
     log_tail,
     managed_names,
+    process_dir,
+    read_pid,
     terminate,
     wait_for,
     write_private,
@@ -96,9 +98,7 @@ class KeepalivedProcesses:
     # --- paths and observation ----------------------------------------------------------
 
     def files(self, name: str) -> KeepalivedFiles:
-        if not name or "/" in name or name.startswith("."):
-            raise ValueError(f"not a usable process name: {name!r}")
-        return files(str(self.run_dir / name))
+        return files(str(process_dir(self.run_dir, name)))
 
     def names(self) -> list[str]:
         """Every managed name with a directory, running or not (for orphan detection)."""
@@ -269,14 +269,14 @@ class KeepalivedProcesses:
         last = self._last_reload.get(name)
         if last is not None:
             time.sleep(max(0.0, last + self.reload_interval - time.monotonic()))
-        before = _read_pid(Path(f.notify_pid))
+        before = read_pid(Path(f.notify_pid))
         os.kill(pid, signal.SIGHUP)
         self._last_reload[name] = time.monotonic()
 
         def reloaded() -> bool | None:
             # keepalived starts a new notify reader once it has read the configuration
             # again and reopened its fifo.
-            now = _read_pid(Path(f.notify_pid))
+            now = read_pid(Path(f.notify_pid))
             return True if now is not None and now != before and alive(now) else None
 
         if wait_for(reloaded, RELOAD_TIMEOUT) is None:
@@ -360,15 +360,8 @@ def _namespace_of(config: str) -> str | None:
     return None
 
 
-def _read_pid(pid_file: Path) -> int | None:
-    try:
-        return int(pid_file.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 def _our_pid(pid_file: Path, config: Path) -> int | None:
-    pid = _read_pid(pid_file)
+    pid = read_pid(pid_file)
     return pid if pid is not None and _is_ours(pid, config) else None
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from netnode.drivers.ovsdb import Ovsdb
-from netnode.drivers.procfs import alive
+from netnode.drivers.procfs import alive, read_pid
 from netnode.errors import HostError, MissingTool
 from netnode.plan.observed import OvsBridge, OvsPort, OvsState
 
@@ -28,9 +28,8 @@ def vswitchd_alive() -> bool:
     """ovs-vswitchd's pid file names a live process (read, not forked: this is asked on
     every pass; ``ovs-appctl version`` cost 3.3 ms a time)."""
     rundir = Path(os.environ.get("OVS_RUNDIR", DEFAULT_RUNDIR))
-    try:
-        pid = int((rundir / "ovs-vswitchd.pid").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
+    pid = read_pid(rundir / "ovs-vswitchd.pid")
+    if pid is None:
         return False
     try:
         # A pid file left by a vswitchd that died may name a recycled pid.

@@ -104,6 +104,22 @@ def log_tail(path: Path, lines: int = 5) -> str:
     return " | ".join(text[-lines:]) or "(empty log)"
 
 
+def process_dir(run_dir: Path, name: str) -> Path:
+    """The directory of a managed process ``name`` under ``run_dir``; ValueError for a
+    name that is no single, visible directory name (empty, a path, ``.``-prefixed)."""
+    if not name or "/" in name or name.startswith("."):
+        raise ValueError(f"not a usable process name: {name!r}")
+    return run_dir / name
+
+
+def read_pid(pid_file: Path) -> int | None:
+    """The pid a pid file names (its first word); None when it is missing or unreadable."""
+    try:
+        return int(pid_file.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def managed_names(run_dir: Path) -> list[str]:
     """Every process name with a directory under ``run_dir``, running or not."""
     if not run_dir.is_dir():
