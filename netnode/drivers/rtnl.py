@@ -240,31 +240,7 @@ def _attr(kind: int, data: bytes) -> bytes:
 def _call(sock: socket.socket, kind: int, flags: int, body: bytes) -> list[bytes]:
     """Send one request with an acknowledgement asked for; the payloads answered before
     it (a get's). OSError with the kernel's errno when it refused."""
-    seq = _next_seq()
-    header = NLMSGHDR.pack(
-        NLMSGHDR.size + len(body), kind, NLM_F_REQUEST | NLM_F_ACK | flags, seq, 0
-    )
-    sock.send(header + body)
-    payloads: list[bytes] = []
-    while True:
-        data = sock.recv(1 << 16)
-        offset = 0
-        while offset + NLMSGHDR.size <= len(data):
-            length, msg_type, _flags, msg_seq, _pid = NLMSGHDR.unpack_from(data, offset)
-            if length < NLMSGHDR.size:
-                raise OSError(f"malformed netlink message (length {length})")
-            payload = data[offset + NLMSGHDR.size : offset + length]
-            offset += (length + 3) & ~3
-            if msg_seq != seq:
-                continue
-            if msg_type == NLMSG_ERROR:
-                error = struct.unpack_from("=i", payload)[0]
-                if error:
-                    raise OSError(-error, os.strerror(-error))
-                return payloads
-            if msg_type == NLMSG_DONE:
-                return payloads
-            payloads.append(payload)
+    return _exchange(sock, kind, NLM_F_REQUEST | NLM_F_ACK | flags, body)
 
 
 def _u32(value: bytes | None) -> int | None:
@@ -273,9 +249,15 @@ def _u32(value: bytes | None) -> int | None:
 
 def _request(sock: socket.socket, kind: int, body: bytes) -> list[bytes]:
     """Send one dump request; the payloads of every answer until NLMSG_DONE."""
+    return _exchange(sock, kind, NLM_F_REQUEST | NLM_F_DUMP, body)
+
+
+def _exchange(sock: socket.socket, kind: int, flags: int, body: bytes) -> list[bytes]:
+    """Send one message; the payloads answered for it until NLMSG_DONE or, when an
+    acknowledgement was asked for, the acknowledgement. OSError with the kernel's errno
+    when it refused."""
     seq = _next_seq()
-    header = NLMSGHDR.pack(NLMSGHDR.size + len(body), kind, NLM_F_REQUEST | NLM_F_DUMP, seq, 0)
-    sock.send(header + body)
+    sock.send(NLMSGHDR.pack(NLMSGHDR.size + len(body), kind, flags, seq, 0) + body)
     payloads: list[bytes] = []
     while True:
         data = sock.recv(1 << 16)
@@ -293,7 +275,9 @@ def _request(sock: socket.socket, kind: int, body: bytes) -> list[bytes]:
             if msg_type == NLMSG_ERROR:
                 error = struct.unpack_from("=i", payload)[0]
                 if error:
-                    raise OSError(-error, f"netlink dump {kind} failed")
+                    raise OSError(-error, os.strerror(-error))
+                if flags & NLM_F_ACK:
+                    return payloads
                 continue
             payloads.append(payload)
 
