@@ -137,11 +137,9 @@ def apply(
             part = units.restrict(spec, scope)
         covered = prints.keys() if scope is None else scope
         elsewhere = frozenset(p.name for p in spec.processes) - {p.name for p in part.processes}
-        # Units whose chains netnode left bare when they last converged: those that
-        # converged to exactly what they are now desired to be, and those recorded bare
-        # (a member change to a load balancer that wants no rules keeps them bare).
-        settled = frozenset(u for u, d in prints.items() if record.units.get(u) == d)
-        observed = host.observe(part, record.ledger, elsewhere, settled | record.bare)
+        # The record says which units' chains netnode left bare when they last
+        # converged: where they still want none, iptables is not read (Host.observe).
+        observed = host.observe(part, record.ledger, elsewhere, record.bare)
         the_plan = plan(part, observed, keep=spec)
         fingerprints = {uid: o.fingerprint for uid, o in objects.items()}
         failures: list[Failure] = []
@@ -185,11 +183,15 @@ def apply(
             objects=fingerprints,
             status=status,
             failures=unit_failures,
-            # Outside the pass's scope a unit stays as bare as it was (if it still
-            # converged); inside, those that want no rules and converged now.
-            bare=frozenset(u for u in record.bare - covered if u in converged)
-            | {fw.namespace for fw in part.firewalls if fw.namespace in converged}
-            - {fw.namespace for fw in part.firewalls if fw.wants_rules},
+            # Outside the pass's scope a unit stays as bare as it was, inside it is
+            # bare when it wants no rules; either way only if it converged.
+            bare=frozenset(
+                (
+                    (record.bare - covered)
+                    | {f.namespace for f in part.firewalls if not f.wants_rules}
+                )
+                & converged.keys()
+            ),
         )
         if final != record:
             store.write(spec.topology, final)

@@ -134,14 +134,14 @@ class Host:
         desired: HostSpec,
         ledger: Ledger,
         elsewhere: frozenset[str] = frozenset(),
-        converged: frozenset[str] = frozenset(),
+        bare: frozenset[str] = frozenset(),
     ) -> HostState:
         """Read what ``desired`` is about. ``elsewhere`` names processes wanted outside
         ``desired`` (a pass scoped to some units): they are not looked at.
 
-        ``converged`` names the units whose chains netnode left bare when they last
-        converged (they wanted no rules then, as recorded, or they converged to exactly
-        what they are desired to be now): where such a unit wants no iptables rules now
+        ``bare`` names the units whose chains netnode left bare when they last
+        converged (they wanted no iptables rules then, as the record says): where such
+        a unit wants no rules now
         (a load balancer without ``allowed_cidrs``), nobody but netnode writes its
         chains, so iptables is not read there (one ``iptables-save`` process per load
         balancer was most of a no-op pass, and of a member change). Rules that are
@@ -154,30 +154,35 @@ class Host:
                 inside[ns.name] = self.netlink.observe(ns.name, tuple(k for k, _ in ns.sysctls))
         namespace_of = {p.name: p.namespace for p in desired.processes}
         helpers = {p.name for p in desired.processes if not p.haproxy}
-        vrrp = {p.name for p in desired.processes if p.keepalived}
-        sync = {p.name for p in desired.processes if p.conntrackd}
-        dhcp = {p.name for p in desired.processes if p.dnsmasq}
+        # The daemons other than HAProxy and the helpers, each with the prefix its
+        # processes' names carry (a recorded one no longer desired is still looked at).
+        daemons = (
+            ({p.name for p in desired.processes if p.keepalived}, "vrrp-", self.keepalived),
+            ({p.name for p in desired.processes if p.dnsmasq}, "dhcp-", self.dnsmasq),
+            ({p.name for p in desired.processes if p.conntrackd}, "ctd-", self.conntrackd),
+        )
         processes: dict[str, ProcessState] = {}
         for name in {*namespace_of, *ledger.processes} - elsewhere:
             ns_name = namespace_of.get(name)
-            if name in vrrp or (name not in namespace_of and name.startswith("vrrp-")):
-                pid = self.keepalived.running_pid(name)
-                config = self.keepalived.installed_config(name)
-                at_home = pid is None or ns_name is None or self.keepalived.runs_in(name, ns_name)
-                if pid is not None or config is not None:
-                    processes[name] = ProcessState(pid is not None, config, at_home)
-                continue
-            if name in dhcp or (name not in namespace_of and name.startswith("dhcp-")):
-                pid = self.dnsmasq.running_pid(name)
-                config = self.dnsmasq.installed_config(name)
-                at_home = pid is None or ns_name is None or in_namespace(pid, ns_name)
-                if pid is not None or config is not None:
-                    processes[name] = ProcessState(pid is not None, config, at_home)
-                continue
-            if name in sync or (name not in namespace_of and name.startswith("ctd-")):
-                pid = self.conntrackd.running_pid(name)
-                config = self.conntrackd.installed_config(name)
-                at_home = pid is None or ns_name is None or in_namespace(pid, ns_name)
+            daemon = next(
+                (
+                    driver
+                    for names, prefix, driver in daemons
+                    if name in names or (name not in namespace_of and name.startswith(prefix))
+                ),
+                None,
+            )
+            if daemon is not None:
+                pid = daemon.running_pid(name)
+                config = daemon.installed_config(name)
+                # keepalived is at home where its VRRP child runs (the one holding
+                # the addresses), the others where they run themselves.
+                home = self.keepalived.vrrp_pid(name) if daemon is self.keepalived else pid
+                at_home = (
+                    pid is None
+                    or ns_name is None
+                    or (home is not None and in_namespace(home, ns_name))
+                )
                 if pid is not None or config is not None:
                     processes[name] = ProcessState(pid is not None, config, at_home)
                 continue
@@ -195,7 +200,7 @@ class Host:
         firewalls = {
             fw.namespace: fw.namespace in present
             and (
-                (fw.namespace in converged and not fw.wants_rules)
+                (fw.namespace in bare and not fw.wants_rules)
                 or not any(self.iptables.differences(fw.namespace, fw.rules).values())
             )
             for fw in desired.firewalls
