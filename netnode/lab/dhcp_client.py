@@ -7,7 +7,7 @@ would run at boot. Run by ``drivers.helpers`` inside the instance's namespace::
 
 It writes udhcpc's script beside its config (the address, the routes of option 121 or
 the router, never the host's /etc/resolv.conf; what the server said goes to
-``lease``), starts udhcpc in the foreground, writes its own pid
+``INTERFACE.lease``), starts udhcpc in the foreground, writes its own pid
 (``drivers.helpers.announce_ready``) and stops udhcpc on SIGTERM.
 """
 
@@ -32,6 +32,7 @@ bound|renew) ;;
 *) exit 0 ;;
 esac
 ip -4 addr replace "$ip/$mask" dev "$interface"
+ip link set "$interface" up
 if [ -n "$staticroutes" ]; then
     set -- $staticroutes
     while [ $# -ge 2 ]; do ip route replace "$1" via "$2" dev "$interface"; shift 2; done
@@ -41,7 +42,7 @@ fi
 {
     echo "ip=$ip"; echo "mask=$mask"; echo "router=$router"; echo "dns=$dns"
     echo "staticroutes=$staticroutes"; echo "hostname=$hostname"; echo "serverid=$serverid"
-} > "$(dirname "$0")/lease"
+} > "$(dirname "$0")/$interface.lease"
 """
 
 

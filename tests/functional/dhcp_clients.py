@@ -1,7 +1,7 @@
 """Machines for the DHCP tests: a namespace with a veth whose host end is on a bridge
 (what a KVM guest's tap is), and a real DHCP client (busybox's udhcpc) run in it.
 
-The client's script is the test's own: it puts the address and the routes on the
+The client's script is the lab's (``netnode.lab.dhcp_client``): it puts the address and the routes on the
 interface inside the namespace and writes what the server said to a file, and never
 touches the host's /etc/resolv.conf (Debian's default script would). Everything is
 named per test and removed by ``Machines.close``, even after a failure.
@@ -17,21 +17,9 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = """#!/bin/sh
-[ "$1" = bound ] || [ "$1" = renew ] || exit 0
-ip addr replace "$ip/$mask" dev "$interface"
-ip link set "$interface" up
-if [ -n "$staticroutes" ]; then
-    set -- $staticroutes
-    while [ $# -ge 2 ]; do ip route replace "$1" via "$2" dev "$interface"; shift 2; done
-elif [ -n "$router" ]; then
-    ip route replace default via "${router%% *}" dev "$interface"
-fi
-{
-    echo "ip=$ip"; echo "mask=$mask"; echo "router=$router"; echo "dns=$dns"
-    echo "staticroutes=$staticroutes"; echo "hostname=$hostname"; echo "serverid=$serverid"
-} > "$(dirname "$0")/$interface.lease"
-"""
+# The lab's own client script (the address, the routes, what the server said in
+# <interface>.lease beside the script).
+from netnode.lab.dhcp_client import SCRIPT
 
 
 @dataclass
