@@ -8,7 +8,6 @@ UPDATE_GOLDEN=1 rewrites tests/golden/dnsmasq-*.
 from __future__ import annotations
 
 import copy
-import os
 from dataclasses import replace
 from pathlib import Path, PurePath
 
@@ -25,12 +24,12 @@ from netnode.plan.observed import LinkState, OvsPort, OvsState, ProcessState
 from netnode.plan.spec import HostSpec
 from netnode.render import dnsmasq
 from netnode.store import rows
+from tests.unit.golden import check_golden
 from tests.unit.test_plan import as_observed
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "dhcp.yaml"
 SEED = ROOT / "examples" / "seed.yaml"
-GOLDEN = ROOT / "tests" / "golden"
 RUN = PurePath("/var/lib/netnode/netnode/haproxy")
 
 
@@ -63,10 +62,7 @@ def problems(data: dict) -> list[str]:
 def test_the_examples_dnsmasq_matches_its_golden_files(data: dict, part: str) -> None:
     argv, hosts, opts = dnsmasq_of(spec_of(data))
     text = {"argv": "\n".join(argv) + "\n", "host": hosts, "opts": opts}[part]
-    golden = GOLDEN / f"dnsmasq-{part}.txt"
-    if os.environ.get("UPDATE_GOLDEN"):
-        golden.write_text(text)
-    assert text == golden.read_text()
+    check_golden(f"dnsmasq-{part}.txt", text)
 
 
 def test_a_network_with_dhcp_is_a_qdhcp_unit_with_a_tap_and_dnsmasq(data: dict) -> None:

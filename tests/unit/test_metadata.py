@@ -24,17 +24,10 @@ from netnode.model.loading import load_data
 from netnode.plan import desired
 from netnode.plan import metadata as plan
 from netnode.render.metadata_proxy import render_network_proxy, render_router_proxy
+from tests.unit.golden import check_golden
 
-GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 RUN = PurePath("/var/lib/netnode/n1/haproxy")
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa a@x"
-
-
-def check_golden(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if os.environ.get("UPDATE_GOLDEN"):
-        path.write_text(text)
-    assert text == path.read_text()
 
 
 def data() -> dict:

@@ -8,7 +8,6 @@ UPDATE_GOLDEN=1 rewrites tests/golden/keepalived-*.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -32,8 +31,8 @@ from netnode.render.keepalived import (
     render,
     render_notify_script,
 )
+from tests.unit.golden import check_golden
 
-GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 STATE = "/var/lib/netnode/keepalived/lb-1111"
 PATHS = files(STATE)
 
@@ -86,13 +85,6 @@ def router() -> Keepalived:
         ),
         track_script=TrackScript("gateway", ("/var/lib/netnode/checks/gateway", "qg-2222")),
     )
-
-
-def check_golden(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if os.environ.get("UPDATE_GOLDEN"):
-        path.write_text(text)
-    assert text == path.read_text()
 
 
 # --- whole files ---------------------------------------------------------------------------
