@@ -31,6 +31,19 @@ def port(api: Api, who: str = "alpha", **fields: Any) -> dict[str, Any]:
     return api.create(PORTS, "port", fields, who)
 
 
+def routed(api: Api, sub: dict[str, Any], who: str = "alpha") -> dict[str, Any]:
+    """A router with the public gateway and an interface on ``sub``."""
+    router = api.create(
+        "/v2.0/routers",
+        "router",
+        {"name": "r", "external_gateway_info": {"network_id": api.network_id("public")}},
+        who,
+    )
+    r = api.put(f"/v2.0/routers/{router['id']}/add_router_interface", {"subnet_id": sub["id"]}, who)
+    assert r.status_code == 200, r.text
+    return router
+
+
 def error(r: Any) -> tuple[int, str, str]:
     body = r.json()["NeutronError"]
     return r.status_code, body["type"], body["message"]
@@ -238,16 +251,7 @@ def test_subnet_dhcp_fields(api: Api) -> None:
 
 def test_floating_ip_on_a_users_port(api: Api) -> None:
     net, sub = network(api)
-    router = api.create(
-        "/v2.0/routers",
-        "router",
-        {"name": "r", "external_gateway_info": {"network_id": api.network_id("public")}},
-        "alpha",
-    )
-    r = api.put(
-        f"/v2.0/routers/{router['id']}/add_router_interface", {"subnet_id": sub["id"]}, "alpha"
-    )
-    assert r.status_code == 200, r.text
+    router = routed(api, sub)
     vm = port(api, network_id=net["id"], fixed_ips=[{"ip_address": "192.168.20.30"}])
     public = api.network_id("public")
     fip = api.create(
@@ -451,16 +455,7 @@ def test_vip_network_id_alone(api: Api) -> None:
 
 def test_a_port_a_floating_ip_maps_to_keeps_its_address(api: Api) -> None:
     net, sub = network(api)
-    router = api.create(
-        "/v2.0/routers",
-        "router",
-        {"name": "r", "external_gateway_info": {"network_id": api.network_id("public")}},
-        "alpha",
-    )
-    r = api.put(
-        f"/v2.0/routers/{router['id']}/add_router_interface", {"subnet_id": sub["id"]}, "alpha"
-    )
-    assert r.status_code == 200, r.text
+    router = routed(api, sub)
     vm = port(api, network_id=net["id"], device_owner="compute:nova")
     public = api.network_id("public")
     fip = api.create(
